@@ -1,0 +1,122 @@
+"""Settings from environment variables, with an optional `.env` file underneath.
+
+Every name is listed in `.env.example`. Secrets (`POESESSID`, `CF_CLEARANCE`) are kept
+in `Secret` so that printing the settings, an exception or a log line never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+from tradewatch.errors import ConfigError
+
+REAL_TRADE_API_URL = "https://www.pathofexile.com"
+DEFAULT_USER_AGENT = "TradeWatch/0.1.0 (contact: set TRADEWATCH_USER_AGENT to your e-mail)"
+
+
+class Secret:
+    """A string that never shows itself in str(), repr() or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None
+    trade_api_url: str
+    user_agent: str
+    league: str | None
+    watchlist_path: Path | None
+    home: Path
+    embedded_pg_port: int
+    fetch_grace_minutes: float
+    poesessid: Secret | None = field(default=None, repr=False)
+    cf_clearance: Secret | None = field(default=None, repr=False)
+    reader_password: Secret | None = field(default=None, repr=False)
+
+
+def _merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    # The real environment wins over .env, as docker-compose and most tools do it.
+    merged: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(environ)
+    return merged
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}; set it to a number or unset it") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} must not be negative")
+    return value
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
+    """Read the settings; a malformed value raises ConfigError naming the variable."""
+    env = _merged_environment(os.environ if environ is None else environ, env_file)
+
+    def text(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    def secret(name: str) -> Secret | None:
+        value = text(name)
+        return Secret(value) if value else None
+
+    api_url = (text("TRADEWATCH_TRADE_API_URL") or REAL_TRADE_API_URL).rstrip("/")
+    if not api_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"TRADEWATCH_TRADE_API_URL={api_url!r} is not an http(s) URL; "
+            f"use {REAL_TRADE_API_URL} or the simulator's address, e.g. http://127.0.0.1:8090"
+        )
+    db_url = text("TRADEWATCH_DATABASE_URL")
+    if db_url is not None and not db_url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise ConfigError(
+            "TRADEWATCH_DATABASE_URL must be a PostgreSQL URL such as "
+            "postgresql://user:password@host:5432/dbname (unset it to use the embedded PostgreSQL)"
+        )
+    watchlist = text("TRADEWATCH_WATCHLIST")
+    return Settings(
+        database_url=db_url,
+        trade_api_url=api_url,
+        user_agent=text("TRADEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
+        league=text("TRADEWATCH_LEAGUE"),
+        watchlist_path=Path(watchlist) if watchlist else None,
+        home=Path(text("TRADEWATCH_HOME") or ".tradewatch").resolve(),
+        embedded_pg_port=int(_number(env, "TRADEWATCH_PG_PORT", 54329, int)),
+        fetch_grace_minutes=_number(env, "TRADEWATCH_FETCH_GRACE_MINUTES", 15.0),
+        poesessid=secret("POESESSID"),
+        cf_clearance=secret("CF_CLEARANCE"),
+        reader_password=secret("TRADEWATCH_READER_PASSWORD"),
+    )

@@ -1,0 +1,211 @@
+"""The bulk-exchange client: one polite request per item, through the shared rate limiter.
+
+Retries (with backoff, each retry again through the limiter) cover what passes: 5xx,
+timeouts, connection errors, HTML pages instead of JSON (Cloudflare) and cut-off JSON.
+A 400 is the query's fault and is not retried. Cookies are sent in a header built per
+request and never appear in an exception, a log line or a stored row.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable, Protocol
+from urllib.parse import quote, urlsplit
+
+import requests
+
+from tradewatch.errors import TradeWatchError
+from tradewatch.rate_limit import Permit, rate_limit_headers
+
+
+class Limiter(Protocol):
+    def acquire(self) -> Permit: ...
+    def record(self, permit: Permit, status_code: int, headers) -> None: ...
+
+
+class TradeApiError(TradeWatchError):
+    """A request for one item failed for good; the message says what to do."""
+
+
+class BadQuery(TradeApiError):
+    pass
+
+
+class CloudflareBlocked(TradeApiError):
+    pass
+
+
+@dataclass(frozen=True)
+class ExchangeResponse:
+    """One successful answer, with everything needed to store it verbatim."""
+
+    request_path: str
+    request_body: dict
+    status_code: int
+    body: dict
+    rate_limit_headers: dict[str, str]
+    fetched_at: datetime
+    duration_ms: float
+    attempt: int
+    response_bytes: int
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    rate_limited: int = 0
+    waited_seconds: float = 0.0
+    retries: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def exchange_path(game: str, league: str) -> str:
+    if game == "poe2":
+        return f"/api/trade2/exchange/poe2/{quote(league, safe='')}"
+    return f"/api/trade/exchange/{quote(league, safe='')}"
+
+
+def exchange_body(have: str, want: str, minimum: int | None = None, status: str = "online") -> dict:
+    query: dict = {"status": {"option": status}, "have": [have], "want": [want]}
+    if minimum:
+        query["minimum"] = minimum
+    return {"engine": "new", "query": query, "sort": {"have": "asc"}}
+
+
+def _error_message(text: str) -> str:
+    try:
+        return str(json.loads(text)["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return text[:200]
+
+
+class TradeApiClient:
+    """Talks to `{base_url}/api/trade/exchange/{league}` (or the PoE 2 path)."""
+
+    def __init__(self, base_url: str, game: str, league: str, user_agent: str, limiter: Limiter, *,
+                 poesessid: str | None = None, cf_clearance: str | None = None,
+                 timeout: float = 20.0, max_attempts: int = 6, backoff: float = 1.0, backoff_max: float = 30.0,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.game = game
+        self.league = league
+        self.limiter = limiter
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._session = requests.Session()
+        self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
+        cookies = [f"POESESSID={poesessid}" if poesessid else "", f"cf_clearance={cf_clearance}" if cf_clearance else ""]
+        self._cookie_header = "; ".join(c for c in cookies if c)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def close(self) -> None:
+        self._session.close()
+
+    def _backoff(self, attempt: int) -> None:
+        delay = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
+        self.stats.waited_seconds += delay
+        self._sleep(delay)
+
+    def exchange(self, have: str, want: str, minimum: int | None = None) -> ExchangeResponse:
+        """Fetch the order book for `want` paid in `have`; raises TradeApiError when it cannot."""
+        path = exchange_path(self.game, self.league)
+        body = exchange_body(have, want, minimum)
+        last_problem = "no attempt was made"
+        cloudflare_seen = False
+        for attempt in range(1, self.max_attempts + 1):
+            permit = self.limiter.acquire()
+            self.stats.waited_seconds += permit.waited
+            self.stats.requests += 1
+            headers = {"Content-Type": "application/json"}
+            if self._cookie_header:
+                headers["Cookie"] = self._cookie_header
+            started = time.monotonic()
+            try:
+                response = self._session.post(self.base_url + path, json=body, headers=headers, timeout=self.timeout)
+            except requests.Timeout:
+                self.limiter.record(permit, 0, {})
+                last_problem = f"no answer within {self.timeout:g} s"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            except requests.ConnectionError:
+                self.limiter.record(permit, 0, {})
+                last_problem = f"cannot connect to {self.host}"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            duration_ms = (time.monotonic() - started) * 1000
+            self.limiter.record(permit, response.status_code, response.headers)
+            status = response.status_code
+            content_type = response.headers.get("Content-Type", "")
+            text = response.text
+            looks_html = "html" in content_type or text.lstrip().lower().startswith(("<!doctype", "<html"))
+            if status == 429:
+                self.stats.rate_limited += 1
+                last_problem = "rate limited (429)"
+                continue  # the limiter now holds the restriction and waits it out
+            if status == 400:
+                raise BadQuery(
+                    f"the trade API rejected the query for {want!r} (paid with {have!r}): "
+                    f"{_error_message(text)}; check this id in your watchlist"
+                )
+            if status == 404:
+                raise BadQuery(
+                    f"the trade API answered 404 for {want!r} in league {self.league!r}: "
+                    f"{_error_message(text)}; check the league name (TRADEWATCH_LEAGUE) and the game"
+                )
+            if status == 403 and looks_html:
+                cloudflare_seen = True
+                last_problem = "Cloudflare challenge page (403)"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            if status in (401, 403):
+                raise TradeApiError(
+                    f"the trade API refused the request for {want!r} ({status}: {_error_message(text)}); "
+                    "check POESESSID or remove it"
+                )
+            if status >= 500 or status != 200:
+                last_problem = f"HTTP {status}"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            if looks_html:
+                last_problem = "an HTML page instead of JSON"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                last_problem = "invalid or cut-off JSON"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("result"), (dict, list)):
+                last_problem = "JSON without a `result`"
+                self._note_retry(want, attempt, last_problem)
+                continue
+            return ExchangeResponse(
+                request_path=path, request_body=body, status_code=status, body=parsed,
+                rate_limit_headers=rate_limit_headers(response.headers),
+                fetched_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempt=attempt,
+                response_bytes=len(response.content),
+            )
+        if cloudflare_seen:
+            raise CloudflareBlocked(
+                f"Cloudflare kept challenging the request for {want!r} ({self.max_attempts} attempts); "
+                "open the trade site in your browser, copy its cf_clearance cookie into CF_CLEARANCE and "
+                "that browser's User-Agent into TRADEWATCH_USER_AGENT"
+            )
+        raise TradeApiError(f"gave up on {want!r} after {self.max_attempts} attempts; last problem: {last_problem}")
+
+    def _note_retry(self, item: str, attempt: int, problem: str) -> None:
+        self.stats.retries += 1
+        self.stats.failures.append(f"{item}: attempt {attempt}: {problem}")
+        if attempt < self.max_attempts:
+            self._backoff(attempt)

@@ -1,0 +1,193 @@
+"""The watchlist: which items are fetched every hour, in which league, paid with what,
+and which reroll strategies are evaluated.
+
+It is a YAML file (default `tradewatch/data/watchlist.default.yaml`, or the file named by
+TRADEWATCH_WATCHLIST). Every mistake is reported at load time with the file and the entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from tradewatch.catalog import DEAFENING_ESSENCES, known_ids
+from tradewatch.errors import ConfigError
+from tradewatch.settings import Settings
+from tradewatch.strategy import StrategySpec
+
+DEFAULT_WATCHLIST = Path(__file__).parent / "data" / "watchlist.default.yaml"
+FAMILIES = {"deafening": DEAFENING_ESSENCES}
+MAX_ITEMS = 200  # one request per item per hour; more would not fit the real rate limits
+_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_TOP_KEYS = {"game", "league", "paid_with", "target_quantity", "items", "strategies"}
+_STRATEGY_KEYS = {
+    "name", "family", "reroll_cost_item", "reroll_cost_amount", "units_per_reroll",
+    "buy_quantity", "top_k", "weights",
+}
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    game: str
+    league: str
+    paid_with: str
+    target_quantity: int
+    items: tuple[str, ...]
+    strategies: tuple[StrategySpec, ...]
+    source: Path
+
+
+class _Checker:
+    """Collects the file name into every message so the user knows where to look."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"watchlist {self.path}: {where}: {problem}")
+
+    def item_id(self, value: Any, where: str, game: str) -> str:
+        if not isinstance(value, str) or not _ID_PATTERN.match(value):
+            raise self.fail(where, f"{value!r} is not a trade item id (lower-case words joined by '-', "
+                                   "e.g. deafening-essence-of-greed)")
+        known = known_ids(game)
+        if known is not None and value not in known:
+            raise self.fail(where, f"unknown item id {value!r}: the trade site has no such item "
+                                   "(see its static data for the ids, e.g. deafening-essence-of-greed)")
+        return value
+
+    def positive_int(self, value: Any, where: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.fail(where, f"{value!r} must be a whole number of at least 1")
+        return value
+
+    def positive_number(self, value: Any, where: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+            raise self.fail(where, f"{value!r} must be a positive number")
+        return float(value)
+
+
+def _strategy(check: _Checker, raw: Any, index: int, game: str, items: tuple[str, ...]) -> StrategySpec:
+    where = f"strategies[{index}]"
+    if not isinstance(raw, dict):
+        raise check.fail(where, "each strategy must be a mapping with name, family, reroll_cost_item, ...")
+    unknown = set(raw) - _STRATEGY_KEYS
+    if unknown:
+        raise check.fail(where, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_STRATEGY_KEYS)}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not _ID_PATTERN.match(name):
+        raise check.fail(where + ".name", f"{name!r} must be a short id such as deafening-top5")
+    where = f"strategy {name!r}"
+    family_raw = raw.get("family", "deafening")
+    if isinstance(family_raw, str):
+        if family_raw not in FAMILIES:
+            raise check.fail(where + ".family", f"unknown family {family_raw!r}; use one of "
+                                                f"{sorted(FAMILIES)} or a list of item ids")
+        family = FAMILIES[family_raw]
+    elif isinstance(family_raw, list):
+        family = tuple(check.item_id(v, f"{where}.family[{i}]", game) for i, v in enumerate(family_raw))
+    else:
+        raise check.fail(where + ".family", "must be a family name or a list of item ids")
+    if len(set(family)) != len(family):
+        raise check.fail(where + ".family", "lists an item twice")
+    if len(family) < 2:
+        raise check.fail(where + ".family", "needs at least two items to reroll between")
+    not_watched = [i for i in family if i not in items]
+    if not_watched:
+        raise check.fail(where + ".family", f"{not_watched} are not in `items`; add them so their prices are fetched")
+    cost_item = check.item_id(raw.get("reroll_cost_item", "primal-lifeforce"), where + ".reroll_cost_item", game)
+    if cost_item not in items:
+        raise check.fail(where + ".reroll_cost_item", f"{cost_item!r} is not in `items`; add it so its price is fetched")
+    top_k = check.positive_int(raw.get("top_k", 5), where + ".top_k")
+    if top_k >= len(family):
+        raise check.fail(where + ".top_k", f"{top_k} must be smaller than the family size ({len(family)})")
+    weights_raw = raw.get("weights")
+    weights: dict[str, float] | None = None
+    if weights_raw is not None:
+        if not isinstance(weights_raw, dict) or not weights_raw:
+            raise check.fail(where + ".weights", "must be a mapping of item id to a positive weight")
+        weights = {}
+        for key, value in weights_raw.items():
+            if key not in family:
+                raise check.fail(where + ".weights", f"{key!r} is not a member of the family")
+            weights[key] = check.positive_number(value, f"{where}.weights[{key}]")
+    try:
+        return StrategySpec(
+            name=name, family=tuple(family), reroll_cost_item=cost_item,
+            reroll_cost_amount=check.positive_number(raw.get("reroll_cost_amount", 30), where + ".reroll_cost_amount"),
+            units_per_reroll=check.positive_int(raw.get("units_per_reroll", 1), where + ".units_per_reroll"),
+            buy_quantity=check.positive_int(raw.get("buy_quantity", 2000), where + ".buy_quantity"),
+            top_k=top_k, weights=weights,
+        )
+    except ValueError as exc:
+        raise check.fail(where, str(exc)) from None
+
+
+def parse_watchlist(data: Any, path: Path, league_override: str | None = None) -> Watchlist:
+    check = _Checker(path)
+    if not isinstance(data, dict):
+        raise check.fail("top level", "must be a mapping with game, league, paid_with, items, strategies")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise check.fail("top level", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    game = data.get("game", "poe1")
+    if game not in ("poe1", "poe2"):
+        raise check.fail("game", f"{game!r} must be poe1 or poe2")
+    league = league_override or data.get("league", "Standard")
+    if not isinstance(league, str) or not league.strip() or "/" in league:
+        raise check.fail("league", f"{league!r} must be the league's name as the trade site spells it, e.g. Standard")
+    paid_with = check.item_id(data.get("paid_with", "divine"), "paid_with", game)
+    target = check.positive_int(data.get("target_quantity", 500), "target_quantity")
+    raw_items = data.get("items")
+    if not isinstance(raw_items, list) or not raw_items:
+        raise check.fail("items", "must be a non-empty list of item ids")
+    if len(raw_items) > MAX_ITEMS:
+        raise check.fail("items", f"{len(raw_items)} items is more than {MAX_ITEMS}; one hour cannot fetch them all")
+    items: list[str] = []
+    for index, value in enumerate(raw_items):
+        item = check.item_id(value, f"items[{index}]", game)
+        if item in items:
+            raise check.fail(f"items[{index}]", f"{item!r} is listed twice")
+        if item == paid_with:
+            raise check.fail(f"items[{index}]", f"{item!r} is the currency you pay with; it has no price in itself")
+        items.append(item)
+    raw_strategies = data.get("strategies") or []
+    if not isinstance(raw_strategies, list):
+        raise check.fail("strategies", "must be a list")
+    strategies = tuple(_strategy(check, s, i, game, tuple(items)) for i, s in enumerate(raw_strategies))
+    names = [s.name for s in strategies]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise check.fail("strategies", f"the name(s) {duplicates} are used twice")
+    return Watchlist(game=game, league=league.strip(), paid_with=paid_with, target_quantity=target,
+                     items=tuple(items), strategies=strategies, source=path)
+
+
+def load_watchlist(path: Path | None = None, league_override: str | None = None) -> Watchlist:
+    """Load and check a watchlist file; ConfigError names the file and the entry."""
+    path = Path(path) if path else DEFAULT_WATCHLIST
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"watchlist {path}: no such file; fix TRADEWATCH_WATCHLIST or unset it for the default") from None
+    except OSError as exc:
+        raise ConfigError(f"watchlist {path}: cannot be read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ConfigError(f"watchlist {path}: is not valid YAML ({where}: {getattr(exc, 'problem', exc)})") from None
+    return parse_watchlist(data, path, league_override)
+
+
+def watchlist_from_settings(settings: Settings) -> Watchlist:
+    return load_watchlist(settings.watchlist_path, settings.league)
+
+
+def strategies_by_name(watchlist: Watchlist) -> Mapping[str, StrategySpec]:
+    return {s.name: s for s in watchlist.strategies}

@@ -1,0 +1,1 @@
+"""The Dagster code location of TradeWatch (`tradewatch_assets.definitions:defs`)."""

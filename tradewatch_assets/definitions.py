@@ -1,0 +1,42 @@
+"""The code location: assets, checks, jobs, schedules and resources, bound from the environment."""
+
+import os
+
+from dagster import Definitions, EnvVar
+from dotenv import load_dotenv
+
+from tradewatch.settings import load_settings
+from tradewatch.watchlist import watchlist_from_settings
+from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
+from tradewatch_assets.trade_api.assets import raw_trade_responses
+from tradewatch_assets.trade_api.schedules import fetch_raw_hour, hourly_raw_fetch
+
+
+def _env(name: str):
+    # EnvVar keeps the value out of the UI and run config; unset optional settings stay None.
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+load_dotenv(".env", override=False)  # so EnvVar sees what .env sets, as the settings do
+settings = load_settings()
+watchlist_from_settings(settings)  # a broken watchlist fails loading, naming the file and the entry
+
+warehouse = WarehouseResource(database_url=_env("TRADEWATCH_DATABASE_URL"))
+
+defs = Definitions(
+    assets=[raw_trade_responses],
+    jobs=[fetch_raw_hour],
+    schedules=[hourly_raw_fetch],
+    resources={
+        "warehouse": warehouse,
+        "watchlist": WatchlistResource(path=_env("TRADEWATCH_WATCHLIST"), league=_env("TRADEWATCH_LEAGUE")),
+        "trade_api": TradeApiResource(
+            base_url=_env("TRADEWATCH_TRADE_API_URL") or settings.trade_api_url,
+            user_agent=_env("TRADEWATCH_USER_AGENT") or settings.user_agent,
+            poesessid=_env("POESESSID"),
+            cf_clearance=_env("CF_CLEARANCE"),
+            fetch_grace_minutes=settings.fetch_grace_minutes,
+            warehouse=warehouse,
+        ),
+    },
+)

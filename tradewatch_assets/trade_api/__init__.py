@@ -1,0 +1,1 @@
+"""The source: the PoE bulk-exchange API, fetched hourly into raw (bronze) responses."""

@@ -1,0 +1,73 @@
+"""`raw_trade_responses` (bronze): every watched item's order book, fetched during its hour."""
+
+from __future__ import annotations
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from tradewatch.hours import parse_partition_key, utc_now
+from tradewatch.ingest import PastHourError, ingest_hour
+from tradewatch_assets.partitions import hourly_partitions
+from tradewatch_assets.resources import TradeApiResource, WatchlistResource
+
+RAW_COMPLETE_CHECK = "every_watched_item_stored"
+
+
+@asset(
+    group_name="bronze",
+    partitions_def=hourly_partitions,
+    pool="trade_api",
+    kinds={"postgres"},
+    check_specs=[AssetCheckSpec(RAW_COMPLETE_CHECK, asset="raw_trade_responses",
+                                description="Every watched item has a stored response for the hour.")],
+    description=(
+        "The bulk-exchange answer for every watched item, kept verbatim (request, status, body, "
+        "rate-limit headers, timings). Partition = the UTC hour the market was observed; it can only "
+        "be fetched during that hour (+ grace). Re-running the current hour fetches only what is missing."
+    ),
+)
+def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResource,
+                        watchlist: WatchlistResource) -> MaterializeResult:
+    hour = parse_partition_key(context.partition_key)
+    wl = watchlist.load()
+    client = trade_api.client(wl.game, wl.league)
+    try:
+        report = ingest_hour(trade_api.warehouse.pool(), client, wl, hour, utc_now(), trade_api.grace(),
+                             log=context.log.info)
+    except PastHourError as exc:
+        raise Failure(description=str(exc)) from None
+    finally:
+        client.close()
+    stored = len(report.already_stored) + len(report.fetched)
+    if stored == 0:
+        raise Failure(description=(
+            f"nothing could be fetched for {context.partition_key}: "
+            + "; ".join(f"{i}: {why}" for i, why in report.failed.items())
+        ))
+    missing = report.missing
+    return MaterializeResult(
+        metadata={
+            "league": wl.league,
+            "items_fetched": len(report.fetched),
+            "items_already_stored": len(report.already_stored),
+            "items_missing": len(missing),
+            "missing_items": MetadataValue.json({i: report.failed.get(i, "window closed") for i in missing}),
+            "requests_made": client.stats.requests,
+            "rate_limited_429": client.stats.rate_limited,
+            "retries": client.stats.retries,
+            "limiter_wait_seconds": round(client.stats.waited_seconds, 3),
+            "bytes_stored": report.bytes_stored,
+        },
+        check_results=[AssetCheckResult(
+            check_name=RAW_COMPLETE_CHECK, passed=not missing, severity=AssetCheckSeverity.WARN,
+            metadata={"missing": MetadataValue.json(missing), "stored": stored, "watched": len(wl.items)},
+        )],
+    )
