@@ -1,6 +1,5 @@
 """`raw_trade_responses` (bronze): every watched item's order book, fetched during its hour."""
 
-from __future__ import annotations
 
 from dagster import (
     AssetCheckResult,

@@ -3,10 +3,9 @@
 from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
 
 from tradewatch.hours import floor_hour, partition_key
-from tradewatch_assets.partitions import hourly_partitions
 from tradewatch_assets.trade_api.assets import raw_trade_responses
 
-fetch_raw_hour = define_asset_job("fetch_raw_hour", selection=[raw_trade_responses], partitions_def=hourly_partitions)
+fetch_raw_hour = define_asset_job("fetch_raw_hour", selection=[raw_trade_responses])
 
 
 @schedule(job=fetch_raw_hour, cron_schedule="5 * * * *", execution_timezone="UTC",

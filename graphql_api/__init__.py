@@ -1,0 +1,1 @@
+"""The HTTP API for dashboards (`graphql_api.app:app`)."""

@@ -1,0 +1,521 @@
+"""Profitability of rerolling a family of items (Harvest essence rerolls).
+
+Setting: a family of items (by default the 20 Deafening essences). One reroll turns an
+item into a DIFFERENT member of the family, member j coming up with probability
+w_j / sum of w_k over k != current (uniform by default). A reroll costs
+`reroll_cost_amount` units of `reroll_cost_item` per `units_per_reroll` items. You buy
+`buy_quantity` of the cheapest member, reroll, and sell.
+
+Two selling policies are priced:
+
+* ``top_k`` — reroll until the item is one of the K members with the highest sale
+  price (the rule of thumb; 20 types, top 5, uniform odds: 19/5 = 3.8 rerolls);
+* ``optimal`` — the exact optimum of the Markov decision process "sell now or pay one
+  reroll", solved with policy iteration (each step an exact linear solve).
+
+Pure math over plain data: no I/O, no database. `expected_outcome` is the building
+block for what-if questions; `monte_carlo` exists to check the exact math.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Literal
+
+import numpy as np
+
+from tradewatch.errors import TradeWatchError
+from tradewatch.pricing import Offer, depth_cost
+
+__all__ = [
+    "DEAFENING_ESSENCES",
+    "ItemQuote",
+    "MonteCarloEstimate",
+    "StrategyResult",
+    "StrategySpec",
+    "StrategyUnavailable",
+    "evaluate_strategy",
+    "expected_outcome",
+    "monte_carlo",
+    "reroll_item_price",
+]
+
+DEAFENING_ESSENCES: tuple[str, ...] = tuple(
+    f"deafening-essence-of-{kind}"
+    for kind in (
+        "greed", "contempt", "hatred", "woe", "fear", "anger", "torment", "sorrow", "rage",
+        "suffering", "wrath", "doubt", "loathing", "zeal", "anguish", "spite", "scorn",
+        "envy", "misery", "dread",
+    )
+)
+
+Policy = Literal["top_k", "optimal"]
+
+_MAX_ITERATIONS = 10_000
+
+
+class StrategyUnavailable(TradeWatchError):
+    """The market of this hour cannot price the strategy; `reason` says why."""
+
+    def __init__(self, strategy: str, reason: str) -> None:
+        super().__init__(f"strategy {strategy!r} cannot be evaluated: {reason}")
+        self.strategy = strategy
+        self.reason = reason
+
+
+# --- boundary types ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StrategySpec:
+    """A reroll strategy. Invalid values raise `ValueError` naming the field.
+
+    `weights`: relative outcome weights of a reroll; members left out weigh 1 (the
+    uniform default), so ``{"deafening-essence-of-greed": 2.0}`` means greed comes up
+    twice as often as any other member. None = uniform.
+    """
+
+    name: str = "deafening-top5"
+    family: tuple[str, ...] = DEAFENING_ESSENCES
+    reroll_cost_item: str = "primal-lifeforce"
+    reroll_cost_amount: float = 30.0
+    units_per_reroll: int = 1
+    buy_quantity: int = 2000
+    top_k: int = 5
+    weights: Mapping[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError("StrategySpec.name must be a non-empty string")
+        object.__setattr__(self, "family", _checked_family(self.family, "StrategySpec.family"))
+        if not isinstance(self.reroll_cost_item, str) or not self.reroll_cost_item:
+            raise ValueError("StrategySpec.reroll_cost_item must be a non-empty item id")
+        if not _is_positive_number(self.reroll_cost_amount):
+            raise ValueError(
+                f"StrategySpec.reroll_cost_amount must be positive, got {self.reroll_cost_amount!r}"
+            )
+        _require_positive_int(self.units_per_reroll, "StrategySpec.units_per_reroll")
+        _require_positive_int(self.buy_quantity, "StrategySpec.buy_quantity")
+        _require_positive_int(self.top_k, "StrategySpec.top_k")
+        if self.top_k >= len(self.family):
+            raise ValueError(
+                f"StrategySpec.top_k must be below the family size {len(self.family)} "
+                f"(with every member a target there is nothing to reroll), got {self.top_k}"
+            )
+        object.__setattr__(
+            self, "weights", _checked_weights(self.family, self.weights, "StrategySpec.weights")
+        )
+
+
+@dataclass(frozen=True)
+class ItemQuote:
+    """What the market says about one item this hour.
+
+    `sale_price`: what one unit sells for (callers pass the robust min price), None when
+    unknown. `offers`: the book to buy from.
+    """
+
+    item_id: str
+    sale_price: float | None
+    offers: tuple[Offer, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.sale_price is not None and not (
+            _is_number(self.sale_price) and math.isfinite(self.sale_price) and self.sale_price >= 0
+        ):
+            raise ValueError(f"ItemQuote.sale_price must be None or >= 0, got {self.sale_price!r}")
+        object.__setattr__(self, "offers", tuple(self.offers))
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """The expected economics of one strategy under one selling policy, per unit bought.
+
+    Money is in the paid currency. `reroll_cost` is the cost of one reroll of one unit;
+    `break_even_reroll_cost` the reroll cost at which the expected profit per unit
+    reaches 0 (None when the policy is profitable at every reroll cost or at none).
+    `stop_set` lists, in family order, the members at which the policy sells.
+    """
+
+    strategy: str
+    policy: Policy
+    input_item_id: str
+    input_unit_cost: float
+    quantity: int
+    reroll_cost: float
+    expected_rerolls: float
+    expected_sale_value: float
+    expected_profit_per_unit: float
+    expected_profit_total: float
+    roi: float
+    break_even_reroll_cost: float | None
+    stop_set: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MonteCarloEstimate:
+    """Sample means of a simulated strategy and their standard errors."""
+
+    trials: int
+    mean_rerolls: float
+    mean_sale_value: float
+    mean_profit_per_unit: float
+    se_rerolls: float
+    se_sale_value: float
+    se_profit_per_unit: float
+
+
+# --- validation helpers -------------------------------------------------------------------
+
+
+def _is_number(value: object) -> bool:
+    # numbers.Real admits numpy scalars too; True is never an amount.
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_positive_number(value: object) -> bool:
+    return _is_number(value) and math.isfinite(value) and value > 0  # type: ignore[arg-type]
+
+
+def _require_positive_int(value: object, name: str) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _checked_family(family: Iterable[str], name: str) -> tuple[str, ...]:
+    if isinstance(family, str):
+        raise ValueError(f"{name} must be a sequence of item ids, not one string")
+    members = tuple(family)
+    if any(not isinstance(m, str) or not m for m in members):
+        raise ValueError(f"{name} must hold non-empty item ids, got {members!r}")
+    if len(set(members)) != len(members):
+        duplicates = sorted({m for m in members if members.count(m) > 1})
+        raise ValueError(f"{name} lists members more than once: {duplicates}")
+    if len(members) < 2:
+        raise ValueError(f"{name} needs at least 2 distinct members to reroll between, got {members!r}")
+    return members
+
+
+def _checked_weights(
+    family: Sequence[str], weights: Mapping[str, float] | None, name: str
+) -> Mapping[str, float] | None:
+    if weights is None:
+        return None
+    unknown = sorted(set(weights) - set(family))
+    if unknown:
+        raise ValueError(f"{name} names items outside the family: {unknown}")
+    bad = {k: w for k, w in weights.items() if not _is_positive_number(w)}
+    if bad:
+        raise ValueError(f"{name} must be positive numbers, got {bad}")
+    return MappingProxyType({k: float(w) for k, w in weights.items()})
+
+
+# --- the Markov chain ---------------------------------------------------------------------
+
+
+def _transition_matrix(family: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
+    """P[i, j] = w_j / sum_{k != i} w_k for j != i, and P[i, i] = 0."""
+    w = np.array([1.0 if weights is None else weights.get(m, 1.0) for m in family])
+    p = np.tile(w, (len(w), 1))
+    np.fill_diagonal(p, 0.0)
+    return p / p.sum(axis=1, keepdims=True)
+
+
+def _absorbing(p: np.ndarray, values: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected rerolls E and sale value W from every state when selling on `stop`.
+
+    For i not in S: E_i = 1 + sum_{j not in S} P_ij E_j and
+    W_i = sum_{j in S} P_ij v_j + sum_{j not in S} P_ij W_j; on S, E = 0 and W = v.
+    Every weight is positive, so a non-empty S is reached with probability 1 and
+    (I - P_TT) is invertible.
+    """
+    if not stop.any():
+        raise ValueError("the stop set is empty: the rerolling would never end")
+    go = ~stop
+    rerolls = np.zeros(len(values))
+    sale = values.astype(float).copy()
+    if go.any():
+        system = np.eye(int(go.sum())) - p[np.ix_(go, go)]
+        rhs = np.column_stack([np.ones(int(go.sum())), p[np.ix_(go, stop)] @ values[stop]])
+        solution = np.linalg.solve(system, rhs)
+        rerolls[go], sale[go] = solution[:, 0], solution[:, 1]
+    return rerolls, sale
+
+
+def _optimal_stop(p: np.ndarray, values: np.ndarray, cost: float) -> np.ndarray:
+    """The states where selling is optimal, by policy iteration (exact, finite).
+
+    V_i = max(v_i, -cost + sum_j P_ij V_j). Starting from "sell everywhere" (a proper
+    policy) and switching a state only when the other action is strictly better, every
+    policy met is proper (cost > 0 makes never-ending rerolling infinitely bad), each
+    evaluation is one linear solve, and the loop ends at the exact optimum. Ties go to
+    selling: same value, fewer rerolls.
+    """
+    if not cost > 0:
+        raise ValueError(f"the reroll cost must be positive, got {cost}")
+    tolerance = 1e-12 * (float(np.abs(values).max()) + cost)
+    stop = np.ones(len(values), dtype=bool)
+    for _ in range(_MAX_ITERATIONS):
+        rerolls, sale = _absorbing(p, values, stop)
+        value = sale - cost * rerolls
+        reroll_value = -cost + p @ value
+        switch = np.where(stop, reroll_value > values + tolerance, values > reroll_value + tolerance)
+        if not switch.any():
+            return values >= reroll_value - tolerance
+        stop = stop ^ switch
+    raise RuntimeError("policy iteration did not converge")  # pragma: no cover - finite by theory
+
+
+def _top_k_stop(values: np.ndarray, k: int) -> np.ndarray:
+    # Ties in price go to the member listed first, so the set is deterministic.
+    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
+    stop = np.zeros(len(values), dtype=bool)
+    stop[order[:k]] = True
+    return stop
+
+
+def _top_k_break_even(rerolls: float, sale: float, input_cost: float) -> float | None:
+    # Profit is linear in the reroll cost: sale - input_cost - rerolls * cost.
+    if rerolls == 0 or sale <= input_cost:
+        return None
+    return (sale - input_cost) / rerolls
+
+
+def _optimal_break_even(
+    p: np.ndarray, values: np.ndarray, start: int, input_cost: float
+) -> float | None:
+    """The reroll cost above which the optimal policy stops being profitable.
+
+    V_start(c) = max over stop sets S of (W_S - E_S c) is convex, piecewise linear and
+    non-increasing in c, and the optimal policy changes at its breakpoints. Newton's
+    method on it from the left is exact and finite: the optimal policy at c gives the
+    supporting line W - E c; its root c' satisfies V(c') >= p, and the iterates climb to
+    the smallest c with V(c) = p in at most as many steps as there are policies.
+    """
+    if values[start] > input_cost:
+        return None  # selling the input right away already pays, whatever a reroll costs
+    best = int(np.argmax(values))
+    if values[best] <= input_cost:
+        return None  # nothing in the family sells for more than the input cost
+    # Start from the line of "reroll until the most valuable member": it lies below V, so
+    # its root is a valid left starting point.
+    stop = np.zeros(len(values), dtype=bool)
+    stop[best] = True
+    rerolls, sale = _absorbing(p, values, stop)
+    cost = (sale[start] - input_cost) / rerolls[start]
+    for _ in range(_MAX_ITERATIONS):
+        rerolls, sale = _absorbing(p, values, _optimal_stop(p, values, cost))
+        if rerolls[start] == 0:
+            return cost
+        next_cost = (sale[start] - input_cost) / rerolls[start]
+        if next_cost <= cost * (1 + 1e-13):
+            return max(cost, next_cost)
+        cost = next_cost
+    raise RuntimeError("break-even search did not converge")  # pragma: no cover
+
+
+# --- public building block ----------------------------------------------------------------
+
+
+def expected_outcome(
+    family: Sequence[str],
+    weights: Mapping[str, float] | None,
+    start: str,
+    stop_set: Iterable[str],
+    sale_values: Mapping[str, float | None],
+) -> tuple[float, float]:
+    """(expected rerolls, expected sale value) per unit from `start`, selling on `stop_set`.
+
+    Starting in the stop set sells at once: (0, value of start). Members missing from
+    `sale_values` or valued None are unsellable (value 0). `weights` as in `StrategySpec`.
+    Raises `ValueError` on an unknown member or an empty stop set.
+    """
+    members = _checked_family(family, "family")
+    checked = _checked_weights(members, weights, "weights")
+    stops = set(stop_set)
+    unknown = sorted((stops | {start}) - set(members))
+    if unknown:
+        raise ValueError(f"not members of the family: {unknown}")
+    values = _values(members, sale_values)
+    stop = np.array([m in stops for m in members])
+    rerolls, sale = _absorbing(_transition_matrix(members, checked), values, stop)
+    i = members.index(start)
+    return float(rerolls[i]), float(sale[i])
+
+
+def _values(family: Sequence[str], sale_values: Mapping[str, float | None]) -> np.ndarray:
+    return np.array([float(sale_values.get(m) or 0.0) for m in family])
+
+
+# --- evaluating a strategy on one hour's market -------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Market:
+    """A strategy's inputs resolved against one hour's quotes."""
+
+    p: np.ndarray = field(repr=False)
+    values: np.ndarray
+    start: int
+    input_cost: float
+    quantity: int
+    reroll_cost: float
+
+
+def reroll_item_price(spec: StrategySpec, quote: ItemQuote, quantity: int) -> float | None:
+    """Unit price of the reroll item, in the paid currency.
+
+    The depth-aware average price of enough reroll items to reroll the whole batch once
+    (`reroll_cost_amount` × ceil(quantity / units_per_reroll)). The real need is that
+    times the expected number of rerolls, but that depends on the policy being priced,
+    which depends on this price, so the fixed point is not chased. On a thin book the
+    average of what it holds is used (optimistic); with no fillable offer, the quote's
+    sale price. None when neither exists or the price is 0.
+    """
+    needed = math.ceil(spec.reroll_cost_amount * math.ceil(quantity / spec.units_per_reroll))
+    cost = depth_cost(quote.offers, max(needed, 1))
+    price = cost.avg_price if cost.avg_price is not None else quote.sale_price
+    return price if price else None
+
+
+def _resolve_market(
+    spec: StrategySpec, quotes: Mapping[str, ItemQuote], reroll_item_quote: ItemQuote
+) -> _Market:
+    # Input: the member cheapest to buy `buy_quantity` of, depth-aware; first listed wins ties.
+    best: tuple[float, int, int] | None = None
+    for index, member in enumerate(spec.family):
+        quote = quotes.get(member)
+        if quote is None:
+            continue
+        cost = depth_cost(quote.offers, spec.buy_quantity)
+        if cost.avg_price is not None and (best is None or cost.avg_price < best[0]):
+            best = (cost.avg_price, min(cost.bought, spec.buy_quantity), index)
+    if best is None:
+        raise StrategyUnavailable(spec.name, "no member of the family can be bought (no fillable offer)")
+    input_cost, quantity, start = best
+    price = reroll_item_price(spec, reroll_item_quote, quantity)
+    if price is None:
+        raise StrategyUnavailable(
+            spec.name,
+            f"the reroll item {spec.reroll_cost_item!r} has no price (no offers, no sale price)",
+        )
+    values = _values(spec.family, {m: q.sale_price for m, q in quotes.items()})
+    return _Market(
+        p=_transition_matrix(spec.family, spec.weights),
+        values=values,
+        start=start,
+        input_cost=input_cost,
+        quantity=quantity,
+        reroll_cost=spec.reroll_cost_amount * price / spec.units_per_reroll,
+    )
+
+
+def _result(
+    spec: StrategySpec, market: _Market, policy: Policy, stop: np.ndarray, break_even: float | None
+) -> StrategyResult:
+    rerolls, sale = _absorbing(market.p, market.values, stop)
+    e, w = float(rerolls[market.start]), float(sale[market.start])
+    outlay = market.input_cost + e * market.reroll_cost
+    profit = w - outlay
+    return StrategyResult(
+        strategy=spec.name,
+        policy=policy,
+        input_item_id=spec.family[market.start],
+        input_unit_cost=market.input_cost,
+        quantity=market.quantity,
+        reroll_cost=market.reroll_cost,
+        expected_rerolls=e,
+        expected_sale_value=w,
+        expected_profit_per_unit=profit,
+        expected_profit_total=profit * market.quantity,
+        roi=profit / outlay,
+        break_even_reroll_cost=break_even,
+        stop_set=tuple(m for m, s in zip(spec.family, stop) if s),
+    )
+
+
+def evaluate_strategy(
+    spec: StrategySpec, quotes: Mapping[str, ItemQuote], reroll_item_quote: ItemQuote
+) -> tuple[StrategyResult, StrategyResult]:
+    """(top_k result, optimal result) of `spec` on one hour's market.
+
+    * Input item: the family member with the lowest depth-aware average price for
+      `buy_quantity` among those with a fillable offer; `quantity` is what its book
+      delivers, capped at `buy_quantity` (a last-trade overshoot is left out).
+    * Members without a quote or a sale price are unsellable: worth 0.
+    * Reroll cost per unit = reroll_cost_amount × `reroll_item_price` / units_per_reroll.
+    * Raises `StrategyUnavailable` (with a reason) when no member can be bought or the
+      reroll item has no price; never returns a partial result.
+    """
+    market = _resolve_market(spec, quotes, reroll_item_quote)
+    top = _top_k_stop(market.values, spec.top_k)
+    rerolls, sale = _absorbing(market.p, market.values, top)
+    top_result = _result(
+        spec, market, "top_k", top,
+        _top_k_break_even(float(rerolls[market.start]), float(sale[market.start]), market.input_cost),
+    )
+    optimal = _optimal_stop(market.p, market.values, market.reroll_cost)
+    optimal_result = _result(
+        spec, market, "optimal", optimal,
+        _optimal_break_even(market.p, market.values, market.start, market.input_cost),
+    )
+    return top_result, optimal_result
+
+
+def monte_carlo(
+    spec: StrategySpec,
+    quotes: Mapping[str, ItemQuote],
+    reroll_item_quote: ItemQuote,
+    policy_stop_set: Iterable[str],
+    trials: int,
+    seed: int,
+) -> MonteCarloEstimate:
+    """Simulate `trials` units bought as in `evaluate_strategy` and sold on `policy_stop_set`.
+
+    For checking the exact math: its expected rerolls, sale value and profit per unit
+    should lie within a few standard errors of these means.
+    """
+    _require_positive_int(trials, "trials")
+    market = _resolve_market(spec, quotes, reroll_item_quote)
+    stops = set(policy_stop_set)
+    unknown = sorted(stops - set(spec.family))
+    if unknown:
+        raise ValueError(f"policy_stop_set names items outside the family: {unknown}")
+    stop = np.array([m in stops for m in spec.family])
+    if not stop.any():
+        raise ValueError("policy_stop_set is empty: the rerolling would never end")
+
+    rng = np.random.default_rng(seed)
+    cumulative = np.cumsum(market.p, axis=1)
+    state = np.full(trials, market.start)
+    rerolls = np.zeros(trials, dtype=np.int64)
+    active = np.flatnonzero(~stop[state])
+    while active.size:
+        u = rng.random(active.size)
+        # Next state = number of cumulative bounds <= u; P_ii = 0 makes i impossible.
+        nxt = (u[:, None] >= cumulative[state[active]]).sum(axis=1)
+        state[active] = np.minimum(nxt, len(spec.family) - 1)
+        rerolls[active] += 1
+        active = active[~stop[state[active]]]
+
+    sale = market.values[state]
+    profit = sale - market.input_cost - rerolls * market.reroll_cost
+    return MonteCarloEstimate(
+        trials=trials,
+        mean_rerolls=float(rerolls.mean()),
+        mean_sale_value=float(sale.mean()),
+        mean_profit_per_unit=float(profit.mean()),
+        se_rerolls=_standard_error(rerolls),
+        se_sale_value=_standard_error(sale),
+        se_profit_per_unit=_standard_error(profit),
+    )
+
+
+def _standard_error(sample: np.ndarray) -> float:
+    if sample.size < 2:
+        return 0.0
+    return float(sample.std(ddof=1) / math.sqrt(sample.size))
