@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from tradewatch.catalog import DEAFENING_ESSENCES
 from tradewatch.errors import TradeWatchError
 from tradewatch.pricing import Offer, depth_cost
 
@@ -43,15 +44,6 @@ __all__ = [
     "monte_carlo",
     "reroll_item_price",
 ]
-
-DEAFENING_ESSENCES: tuple[str, ...] = tuple(
-    f"deafening-essence-of-{kind}"
-    for kind in (
-        "greed", "contempt", "hatred", "woe", "fear", "anger", "torment", "sorrow", "rage",
-        "suffering", "wrath", "doubt", "loathing", "zeal", "anguish", "spite", "scorn",
-        "envy", "misery", "dread",
-    )
-)
 
 Policy = Literal["top_k", "optimal"]
 

@@ -1,0 +1,191 @@
+"""The Starlette app that answers like pathofexile.com's trade API.
+
+Order of work on an exchange request mirrors a real deployment: the rate limiter
+counts every request first (even malformed ones), then injected faults may replace
+the answer (a faulted request has still been counted), then the body is validated
+and the market model answers.
+
+Live handles for tests, all on `app.state`:
+- `config`: the SimConfig in use (mutable at runtime),
+- `limiter`: the RateLimiter (`limiter.reset()` forgets all hits),
+- `faults`: the FaultInjector (`faults.reseed()` restarts the fault sequence),
+- `request_log`: list of (monotonic arrival time, status code, path), appended when
+  the response starts (so slow responses may appear out of arrival order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any, Awaitable, Callable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import market, static
+from .config import SimConfig
+from .faults import FaultDraw, FaultInjector, cloudflare_page, gateway_page
+from .rate_limit import RateLimiter
+from .validation import QueryError, validate_exchange_body
+
+__all__ = ["create_app", "current_hour", "error_body"]
+
+JSON_TYPE = "application/json"
+
+
+def error_body(code: int, message: str) -> bytes:
+    """The trade API's error envelope `{"error":{"code":N,"message":"..."}}`."""
+    return _dumps({"error": {"code": code, "message": message}})
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type=JSON_TYPE)
+
+
+def current_hour(config: SimConfig) -> datetime:
+    """The market hour to answer for: `config.fixed_hour` or now, floored to the UTC hour."""
+    if config.fixed_hour is not None:
+        return market.floor_hour(config.fixed_hour)
+    return market.floor_hour(datetime.now(timezone.utc))
+
+
+class _RequestLog:
+    """ASGI middleware recording (arrival time, status, path) of every HTTP request.
+
+    The arrival time is also put into the request state so the rate limiter and
+    the log use the very same instant.
+    """
+
+    def __init__(self, app: Callable[..., Awaitable[None]], log: list[tuple[float, int, str]]) -> None:
+        self.app = app
+        self.log = log
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        arrival = time.monotonic()
+        scope.setdefault("state", {})["arrival"] = arrival
+        path = scope.get("path", "")
+
+        async def logging_send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                self.log.append((arrival, message["status"], path))
+            await send(message)
+
+        await self.app(scope, receive, logging_send)
+
+
+async def _exchange(request: Request) -> Response:
+    app = request.app
+    config: SimConfig = app.state.config
+    arrival = getattr(request.state, "arrival", None)
+    ip = request.client.host if request.client else "unknown"
+    account = request.cookies.get("POESESSID") or None
+
+    # Tests may replace app.state.config wholesale; keep the helpers on the live one.
+    app.state.limiter.config = config
+    app.state.faults.config = config
+    decision = app.state.limiter.check(ip, account, now=arrival)
+    if not decision.allowed:
+        response = _json(error_body(3, "Rate limit exceeded"), 429, decision.headers)
+        if config.latency_seconds:
+            await asyncio.sleep(config.latency_seconds)
+        return response
+
+    fault = app.state.faults.draw()
+    response = await _exchange_answer(request, config, decision.headers, fault)
+    if fault.delay > 0:
+        await asyncio.sleep(fault.delay)
+    return response
+
+
+async def _exchange_answer(
+    request: Request, config: SimConfig, rl_headers: dict[str, str], fault: FaultDraw
+) -> Response:
+    kind = fault.kind
+    ray_seed = f"{id(request)}-{time.monotonic_ns()}"
+    if kind == "cloudflare_403":
+        # Cloudflare answers before the origin: no rate-limit headers, HTML body.
+        return Response(
+            cloudflare_page(ray_seed), status_code=403, media_type="text/html",
+            headers={"Server": "cloudflare", "cf-mitigated": "challenge",
+                     "Cache-Control": "private, max-age=0, no-store, no-cache, must-revalidate"},
+        )
+    if kind == "5xx":
+        status = fault.status_5xx
+        if status in (502, 504):
+            return Response(gateway_page(status, ray_seed), status_code=status,
+                            media_type="text/html", headers={"Server": "cloudflare"})
+        if status == 503:
+            return _json(error_body(7, "Service temporarily unavailable"), 503, rl_headers)
+        return _json(error_body(4, "Internal error"), 500, rl_headers)
+    if kind == "spurious_429":
+        # Real servers sometimes answer 429 without the X-Rate-Limit headers.
+        return _json(error_body(3, "Rate limit exceeded"), 429,
+                     {"Retry-After": str(fault.retry_after)})
+
+    raw = await request.body()
+    try:
+        body = validate_exchange_body(raw, static.known_ids())
+    except QueryError as exc:
+        return _json(error_body(2, str(exc)), 400, rl_headers)
+
+    league = request.path_params["league"]
+    answer = market.exchange_response(
+        body, current_hour(config), league=league, seed=config.seed,
+        max_results=config.max_results,
+    )
+    payload = _dumps(answer)
+    if kind == "truncated_json":
+        payload = payload[: len(payload) // 2]
+    return _json(payload, 200, rl_headers)
+
+
+async def _static(request: Request) -> Response:
+    return _json(_dumps(static.static_data()))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return _json(error_body(1, "Resource not found"), 404)
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    headers = getattr(exc, "headers", None) or {}
+    return _json(error_body(9, "Method not allowed"), 405, dict(headers))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    status = getattr(exc, "status_code", 500)
+    return _json(error_body(4, "Internal error"), status)
+
+
+def create_app(config: SimConfig | None = None) -> Starlette:
+    """A fresh simulator app; `config` is shared, not copied (mutate it to retune)."""
+    config = config if config is not None else SimConfig()
+    routes = [
+        Route("/api/trade/exchange/{league}", _exchange, methods=["POST"]),
+        Route("/api/trade2/exchange/poe2/{league}", _exchange, methods=["POST"]),
+        Route("/api/trade/data/static", _static, methods=["GET"]),
+        Route("/api/trade2/data/static", _static, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={404: _not_found, 405: _method_not_allowed, HTTPException: _http_error},
+    )
+    request_log: list[tuple[float, int, str]] = []
+    app.state.config = config
+    app.state.limiter = RateLimiter(config)
+    app.state.faults = FaultInjector(config)
+    app.state.request_log = request_log
+    app.add_middleware(_RequestLog, log=request_log)
+    return app
