@@ -55,6 +55,11 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.action == "upgrade":
         url = resolve_database_url(settings)
         print(f"warehouse at {redact(url)} is at revision {upgrade(url)}")
+        if settings.reader_password:
+            from tradewatch.reader_role import READER_ROLE, apply_reader_password
+
+            apply_reader_password(url, settings.reader_password)
+            print(f"role {READER_ROLE} can log in with TRADEWATCH_READER_PASSWORD (read-only: schema analytics)")
     elif args.action == "start":
         url = resolve_database_url(settings)
         print(f"PostgreSQL running: {redact(url)}")
@@ -106,6 +111,10 @@ def service_environment(database_url: str, home: Path, trade_api_url: str | None
         "DAGSTER_HOME": str(_dagster_home(home)),
         "TRADEWATCH_HOME": str(home),
     })
+    # fast single-run backfills (see tradewatch_assets/definitions.py); the daemon creates
+    # backfill runs without loading the code location, so it needs them in its environment
+    env.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
+    env.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
     if trade_api_url:
         env["TRADEWATCH_TRADE_API_URL"] = trade_api_url
     return env
@@ -128,12 +137,23 @@ def _stop_all(processes: list[subprocess.Popen]) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    return _run_services(args, with_simulator=True)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    return _run_services(args, with_simulator=False)
+
+
+def _run_services(args: argparse.Namespace, with_simulator: bool) -> int:
     from tradewatch.db import embedded_server, redact, resolve_database_url
     from tradewatch.migrate import upgrade
     from tradewatch.settings import load_settings
+    from tradewatch.watchlist import watchlist_from_settings
 
     settings = load_settings()
-    _require_free(args.sim_port, "the trade simulator", "--sim-port")
+    watchlist = watchlist_from_settings(settings)  # fail before starting anything
+    if with_simulator:
+        _require_free(args.sim_port, "the trade simulator", "--sim-port")
     _require_free(args.dagster_port, "the Dagster UI", "--dagster-port")
     started_db = False
     if not settings.database_url:
@@ -143,9 +163,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     url = resolve_database_url(settings)
     print(f"migrating the warehouse at {redact(url)} ...", flush=True)
     upgrade(url)
-    sim_url = f"http://127.0.0.1:{args.sim_port}"
-    env = service_environment(url, settings.home, trade_api_url=sim_url)
-    # the simulator answers instantly, so waiting padding can be small
+    trade_api_url = f"http://127.0.0.1:{args.sim_port}" if with_simulator else settings.trade_api_url
+    env = service_environment(url, settings.home, trade_api_url=trade_api_url)
     processes: list[subprocess.Popen] = []
 
     def stop(signum=None, frame=None):
@@ -153,16 +172,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     try:
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "trade_sim", "--port", str(args.sim_port)], env=env, start_new_session=True))
-        _wait_for_port(args.sim_port, 30, processes[-1], "the trade simulator")
+        if with_simulator:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "trade_sim", "--port", str(args.sim_port)], env=env, start_new_session=True))
+            _wait_for_port(args.sim_port, 30, processes[-1], "the trade simulator")
         processes.append(subprocess.Popen(
             [sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml"),
              "-h", "127.0.0.1", "-p", str(args.dagster_port)],
             env=env, cwd=ROOT, start_new_session=True))
         _wait_for_port(args.dagster_port, 120, processes[-1], "the Dagster UI")
         print(f"\nTradeWatch is running:\n  Dagster UI      http://127.0.0.1:{args.dagster_port}\n"
-              f"  trade simulator {sim_url}\n  database        {redact(url)}\n"
+              f"  trade API       {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
+              f"  league          {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
+              f"  database        {redact(url)}\n"
               "The schedule fetches every hour at :05 (UTC); materialize raw_trade_responses for the "
               "current hour in the UI to fetch now. Ctrl-C stops everything.", flush=True)
         while all(p.poll() is None for p in processes):
@@ -177,6 +199,62 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _stop_all(processes)
         if started_db:
             embedded_server(settings).stop()
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (no dependency; redrawn at most every 1%)."""
+
+    def __init__(self, label: str, width: int = 30) -> None:
+        self.label, self.width, self.shown, self.started = label, width, -1, time.monotonic()
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = 100 if total == 0 else done * 100 // total
+        if percent == self.shown:
+            return
+        self.shown = percent
+        filled = self.width * percent // 100
+        elapsed = time.monotonic() - self.started
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] {percent:3d}% "
+                         f"{done}/{total} hours {elapsed:5.1f}s")
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def cmd_simulate_history(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from tradewatch.db import get_pool, redact, resolve_database_url
+    from tradewatch.history import simulate_history
+    from tradewatch.hours import floor_hour, partition_key, utc_now
+    from tradewatch.migrate import upgrade
+    from tradewatch.settings import load_settings
+    from tradewatch.watchlist import watchlist_from_settings
+
+    if args.days <= 0:
+        raise TradeWatchError(f"--days must be positive, got {args.days}")
+    settings = load_settings()
+    watchlist = watchlist_from_settings(settings)
+    url = resolve_database_url(settings)
+    upgrade(url)
+    # History ends where live ingestion begins: the current hour is left to the hourly fetch.
+    end = floor_hour(utc_now())
+    start = end - timedelta(days=args.days)
+    print(f"simulating {partition_key(start)} … {partition_key(end - timedelta(hours=1))} "
+          f"({len(watchlist.items)} items, league {watchlist.league}) into {redact(url)}", file=sys.stderr)
+    written = simulate_history(get_pool(url), watchlist, start, end, seed=args.seed,
+                               progress=_ProgressBar("simulate-history"))
+    print(f"{written} simulated responses written (simulated = true); stored hours and items were kept as they were")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    _require_free(args.port, "the GraphQL API", "--port")
+    print(f"GraphQL API on http://{args.host}:{args.port}/graphql", flush=True)
+    uvicorn.run("graphql_api.app:app", host=args.host, port=args.port, workers=args.workers, log_level="info")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -197,6 +275,23 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sim-port", type=int, default=8090)
     demo.add_argument("--dagster-port", type=int, default=3000)
     demo.set_defaults(func=cmd_demo)
+
+    run = verbs.add_parser("run", help="like demo, against TRADEWATCH_TRADE_API_URL (the real site by default)")
+    run.add_argument("--dagster-port", type=int, default=3000)
+    run.set_defaults(func=cmd_run)
+
+    history = verbs.add_parser(
+        "simulate-history",
+        help="write N days of simulated hourly raw responses (trade_sim's market model), ending at the current hour")
+    history.add_argument("--days", type=int, required=True, help="how many days back from the current hour")
+    history.add_argument("--seed", type=int, default=7, help="the market model's seed (default 7)")
+    history.set_defaults(func=cmd_simulate_history)
+
+    serve = verbs.add_parser("serve", help="run the GraphQL API (/graphql, /health, /export/price-series.csv)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 
