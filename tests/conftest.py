@@ -79,3 +79,28 @@ def empty_database_url(pg_server_url) -> str:
     close_pools()
     with psycopg.connect(pg_server_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def start_sim():
+    """Start trade_sim servers on free ports (real HTTP); all are stopped after the test."""
+    from trade_sim import SimConfig, SimServer
+
+    servers = []
+
+    def start(**config):
+        server = SimServer(SimConfig(**config))
+        server.__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def pool(database_url):
+    from tradewatch.db import get_pool
+
+    return get_pool(database_url)

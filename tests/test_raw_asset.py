@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -175,3 +176,8 @@ def test_a_secret_never_reaches_the_event_log_or_the_database(instance, database
             hit = conn.execute(f'SELECT count(*) FROM "{schema}"."{name}" t WHERE t::text LIKE %s',
                                (f"%{SECRET[:20]}%",)).fetchone()[0]
             assert hit == 0, f"the secret appears in {schema}.{name}"
+    # nor in Dagster's files (compute logs, artifacts)
+    root = Path(instance.root_directory)
+    for path in (p for p in root.rglob("*") if p.is_file()):
+        assert SECRET[:20].encode() not in path.read_bytes(), f"the secret appears in {path}"
+    assert all(SECRET[:20] not in (e.message or "") for e in instance.all_logs(result.run_id))
