@@ -1,34 +1,83 @@
-"""The ASGI app: `/health` now; the GraphQL schema joins it at `/graphql`."""
+"""The ASGI app: `/graphql` (GraphiQL on GET in a browser), `/health`, `/export/price-series.csv`.
+
+`create_app(database_url=None, ...)` builds it (tests pass their own database, settings and
+watchlist); `app` is the one `tradewatch serve` and any ASGI server run.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from datetime import timedelta
+
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from tradewatch.db import get_pool, resolve_database_url
+from graphql_api.auth import ApiKeyMiddleware
+from graphql_api.config import ApiSettings, load_api_settings
+from graphql_api.db import create_pool, fetch_all
+from graphql_api.export import price_series_csv
+from graphql_api.schema import schema
+from graphql_api.view import TradeWatchGraphQL
+from tradewatch.db import resolve_database_url
 from tradewatch.settings import load_settings
+from tradewatch.watchlist import Watchlist, watchlist_from_settings
 
-
-def _database_url() -> str:
-    return resolve_database_url(load_settings(), start_embedded=False)
+HEALTH_SQL = """SELECT (SELECT max(observed_hour) FROM warehouse.raw_trade_responses),
+                       (SELECT max(observed_hour) FROM warehouse.price_snapshots)"""
 
 
 async def health(request: Request) -> JSONResponse:
-    url = request.app.state.database_url or _database_url()
     try:
-        with get_pool(url).connection(timeout=5) as conn:
-            newest = conn.execute("SELECT max(observed_hour) FROM warehouse.raw_trade_responses").fetchone()[0]
+        raw, snap = (await fetch_all(request.app.state.pool, HEALTH_SQL, rows_as_dicts=False))[0]
     except Exception:  # the health answer itself must not fail; it reports instead
         return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
     return JSONResponse({"status": "ok", "database": "ok",
-                         "newest_hour": newest.isoformat() if newest else None})
+                         "newest_hour": raw.isoformat() if raw else None,
+                         "newest_snapshot_hour": snap.isoformat() if snap else None},
+                        headers={"Cache-Control": "no-store"})
 
 
-def create_app(database_url: str | None = None) -> Starlette:
-    app = Starlette(routes=[Route("/health", health)])
-    app.state.database_url = database_url
+def create_app(database_url: str | None = None, *, settings: ApiSettings | None = None,
+               watchlist: Watchlist | None = None, pool_timeout: float = 10.0) -> Starlette:
+    """The app; the database is reached only when it starts (lifespan), not when it is built."""
+    settings = settings or load_api_settings()
+    core = load_settings()
+    url = database_url or settings.database_url or resolve_database_url(core, start_embedded=False)
+    watchlist = watchlist or watchlist_from_settings(core)
+    grace = timedelta(minutes=core.fetch_grace_minutes)
+    private = bool(settings.api_keys)  # answers behind a key must not sit in shared caches
+    pool = create_pool(url, settings.statement_timeout_ms, timeout=pool_timeout)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        await pool.open(wait=False)
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(Middleware(
+            CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
+            expose_headers=["ETag"], max_age=600))
+    if settings.api_keys:
+        middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
+    graphql = TradeWatchGraphQL(schema, watchlist, graphiql=settings.graphiql, grace=grace, private=private)
+    app = Starlette(
+        routes=[Route("/health", health), Route("/export/price-series.csv", price_series_csv),
+                Route("/graphql", graphql, methods=["GET", "POST"]), Mount("/graphql", graphql)],
+        middleware=middleware, lifespan=lifespan)
+    app.state.pool = pool
+    app.state.watchlist = watchlist
+    app.state.database_url = url
+    app.state.grace = grace
+    app.state.private_cache = private
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import psycopg
 from psycopg.types.json import Jsonb
 
 from tradewatch.trade_client import ExchangeResponse
@@ -43,3 +44,59 @@ def insert_response(conn, key: RawKey, hour: datetime, item_id: str, response: E
          response.duration_ms, response.attempt, response.response_bytes, simulated),
     ).fetchone()
     return row is not None
+
+
+@dataclass(frozen=True)
+class BulkRawRow:
+    """One response for the bulk path: the body is already serialized JSON text."""
+
+    hour: datetime
+    item_id: str
+    request_path: str
+    request_body_json: str
+    status_code: int
+    body_json: str
+    rate_limit_headers_json: str
+    fetched_at: datetime
+    duration_ms: float
+    attempt: int
+    response_bytes: int
+
+
+_COLUMNS = ("game, league, observed_hour, item_id, paid_with, request_path, request_body, status_code, "
+            "response_body, rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes, simulated")
+
+
+def insert_responses_bulk(conn, key: RawKey, rows: list[BulkRawRow], simulated: bool) -> int:
+    """Store many responses at once with COPY; rows already stored are kept, never replaced.
+
+    The same table and the same never-overwrite rule as `insert_response`, for history
+    building where one INSERT per response would be far too slow. The caller passes rows
+    it believes are missing, which go straight in with COPY (fastest); if one was stored
+    meanwhile (a live fetch of the same hour), the batch is retried through a staging
+    table with `ON CONFLICT DO NOTHING`. Commits; returns how many rows were inserted.
+    """
+    def values(r: BulkRawRow) -> tuple:
+        return (key.game, key.league, r.hour, r.item_id, key.paid_with, r.request_path, r.request_body_json,
+                r.status_code, r.body_json, r.rate_limit_headers_json, r.fetched_at, r.duration_ms, r.attempt,
+                r.response_bytes, simulated)
+
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            with cur.copy(f"COPY warehouse.raw_trade_responses ({_COLUMNS}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(values(r))
+        return len(rows)
+    except psycopg.errors.UniqueViolation:
+        pass
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE raw_bulk_staging ON COMMIT DROP AS "
+                    f"SELECT {_COLUMNS} FROM warehouse.raw_trade_responses WITH NO DATA")
+        with cur.copy(f"COPY raw_bulk_staging ({_COLUMNS}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(values(r))
+        cur.execute(
+            f"INSERT INTO warehouse.raw_trade_responses ({_COLUMNS}) SELECT {_COLUMNS} FROM raw_bulk_staging "
+            "ON CONFLICT ON CONSTRAINT raw_one_response_per_item_hour DO NOTHING"
+        )
+        return cur.rowcount

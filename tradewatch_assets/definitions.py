@@ -7,6 +7,9 @@ from dotenv import load_dotenv
 
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import watchlist_from_settings
+from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
+from tradewatch_assets.market.automation import derived_automation_sensor
+from tradewatch_assets.market.checks import freshness_checks, freshness_checks_sensor
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses
 from tradewatch_assets.trade_api.schedules import fetch_raw_hour, hourly_raw_fetch
@@ -18,15 +21,26 @@ def _env(name: str):
 
 
 load_dotenv(".env", override=False)  # so EnvVar sees what .env sets, as the settings do
+# Single-run backfills of a year of hours: Dagster writes one "planned" and one
+# "materialized" event per partition, ~10 ms each on PostgreSQL (minutes for 8,760 hours).
+# These two switches make that one planned event per asset (carrying the partition range)
+# and materializations in batches of 1,000. Trade-off: when a range run fails, its
+# partitions show as missing rather than failed (the derived write is atomic anyway, so
+# nothing of the range was written). Dagster reads them in every process; this covers the
+# processes that load this module, `tradewatch demo` also sets them for the daemon.
+for _name, _value in {"DAGSTER_EVENT_BATCH_SIZE": "1000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}.items():
+    os.environ.setdefault(_name, _value)
 settings = load_settings()
 watchlist_from_settings(settings)  # a broken watchlist fails loading, naming the file and the entry
 
 warehouse = WarehouseResource(database_url=_env("TRADEWATCH_DATABASE_URL"))
 
 defs = Definitions(
-    assets=[raw_trade_responses],
+    assets=[raw_trade_responses, price_snapshots, reroll_profitability],
+    asset_checks=freshness_checks,
     jobs=[fetch_raw_hour],
     schedules=[hourly_raw_fetch],
+    sensors=[derived_automation_sensor, freshness_checks_sensor],
     resources={
         "warehouse": warehouse,
         "watchlist": WatchlistResource(path=_env("TRADEWATCH_WATCHLIST"), league=_env("TRADEWATCH_LEAGUE")),

@@ -1,0 +1,182 @@
+"""Benchmark: simulated history, then one single-run backfill of the derived assets.
+
+    python bench/backfill.py --days 30            # the goal: backfill <= 30 s on 2 cores
+    python bench/backfill.py --days 365           # a year
+    python bench/backfill.py --days 30 --mode inprocess
+
+1. `simulate_history` (what `tradewatch simulate-history --days N` runs) writes N days of
+   hourly raw responses for the 21 watched items into a fresh database.
+2. `price_snapshots` + `reroll_profitability` are backfilled over the whole range in ONE
+   run, as the UI launches a single-run backfill: by default with
+   `dagster asset materialize --partition-range A...B` (a separate process, the
+   multiprocess executor, Dagster's storage in the same PostgreSQL); `--mode inprocess`
+   uses `materialize(..., partition_key_range=...)` instead.
+
+Prints where the time goes: simulation, the computation inside each step (the assets'
+`compute_seconds` metadata), each step's duration, and the rest (process start, code
+loading, Dagster's events). Uses TRADEWATCH_BENCH_DATABASE_URL (a maintenance database
+URL on a server you own) when set, else an embedded PostgreSQL in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tradewatch.db import get_pool, psycopg2_url  # noqa: E402
+from tradewatch.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.history import simulate_history  # noqa: E402
+from tradewatch.hours import floor_hour, partition_key, utc_now  # noqa: E402
+from tradewatch.migrate import upgrade  # noqa: E402
+from tradewatch.watchlist import load_watchlist  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _database(server_url: str) -> str:
+    name = f"tw_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
+
+
+def _progress(done: int, total: int) -> None:
+    if done == total or done % 240 == 0:
+        sys.stderr.write(f"\r  simulate-history: {done}/{total} hours")
+        if done == total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _step_report(instance, run_id: str) -> dict[str, float]:
+    from dagster import DagsterEventType
+
+    starts, durations = {}, {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
+        if event.event_type == DagsterEventType.STEP_START:
+            starts[event.step_key] = record.timestamp
+        elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            durations[event.step_key] = record.timestamp - starts.get(event.step_key, record.timestamp)
+    return durations
+
+
+def _latest_metadata(instance, asset: str, key: str):
+    from dagster import AssetKey
+
+    event = instance.get_latest_materialization_event(AssetKey(asset))
+    return event.asset_materialization.metadata[key].value if event else None
+
+
+def run(days: int, mode: str, server_url: str) -> None:
+    url = _database(server_url)
+    upgrade(url)
+    pool = get_pool(url)
+    watchlist = load_watchlist()
+    end = floor_hour(utc_now())
+    start = end - timedelta(days=days)
+    first, last = partition_key(start), partition_key(end - timedelta(hours=1))
+    hours = days * 24
+    print(f"{days} days = {hours} partitions × {len(watchlist.items)} items, {first} … {last}")
+
+    t0 = time.perf_counter()
+    written = simulate_history(pool, watchlist, start, end, progress=_progress)
+    simulate_s = time.perf_counter() - t0
+    with pool.connection() as conn:
+        size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('warehouse.raw_trade_responses'))").fetchone()[0]
+    print(f"simulate-history: {written} responses in {simulate_s:.1f} s ({written / simulate_s:.0f}/s), raw table {size}")
+
+    home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "TRADEWATCH_DATABASE_URL": url,
+           "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url)}
+    os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "TRADEWATCH_DATABASE_URL", "TRADEWATCH_DAGSTER_PG_URL")})
+
+    t0 = time.perf_counter()
+    if mode == "cli":
+        done = subprocess.run(
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tradewatch_assets.definitions",
+             "--select", "price_snapshots,reroll_profitability", "--partition-range", f"{first}...{last}"],
+            cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+            raise SystemExit("the backfill run failed")
+    else:
+        from dagster import materialize
+
+        from tradewatch_assets.definitions import defs
+
+        import tradewatch_assets.definitions as d
+        from dagster import DagsterInstance
+
+        instance = DagsterInstance.get()
+        result = materialize([d.price_snapshots, d.reroll_profitability], instance=instance,
+                             resources=defs.resources, tags={"dagster/asset_partition_range_start": first,
+                                                             "dagster/asset_partition_range_end": last})
+        assert result.success
+    backfill_s = time.perf_counter() - t0
+
+    from dagster import DagsterInstance
+
+    instance = DagsterInstance.get()
+    run_record = instance.get_run_records(limit=1)[0]
+    steps = _step_report(instance, run_record.dagster_run.run_id)
+    snap_compute = _latest_metadata(instance, "price_snapshots", "compute_seconds")
+    prof_compute = _latest_metadata(instance, "reroll_profitability", "compute_seconds")
+    with pool.connection() as conn:
+        n_snap = conn.execute("SELECT count(*) FROM warehouse.price_snapshots").fetchone()[0]
+        n_prof = conn.execute("SELECT count(*) FROM warehouse.reroll_profitability").fetchone()[0]
+    from dagster import AssetKey
+
+    materializations = len(instance.get_materialized_partitions(AssetKey("price_snapshots")))
+    step_total = sum(steps.values())
+    print(f"backfill ({mode}): one run, {backfill_s:.1f} s wall; {n_snap} snapshot rows, {n_prof} profitability rows; "
+          f"{materializations} price_snapshots partitions materialized")
+    for step, seconds in steps.items():
+        print(f"  step {step}: {seconds:.1f} s")
+    print(f"  compute inside steps: snapshots {snap_compute:.1f} s, profitability {prof_compute:.1f} s")
+    print(f"  Dagster inside steps (metadata, events, checks): {step_total - snap_compute - prof_compute:.1f} s")
+    print(f"  outside steps (process start, code loading, run setup): {backfill_s - step_total:.1f} s")
+    print(f"TOTAL simulate {simulate_s:.1f} s + backfill {backfill_s:.1f} s = {simulate_s + backfill_s:.1f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--mode", choices=["cli", "inprocess"], default="cli")
+    args = parser.parse_args()
+    configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
+    if configured:
+        run(args.days, args.mode, configured)
+        return
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="tw_bench_pg_")) / "pg", _free_port())
+    server.start()
+    try:
+        run(args.days, args.mode, server.url("postgres"))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""HTTP caching of GraphQL answers: ETag, Cache-Control and 304 for settled history.
+
+A response may be cached when every range it read lies wholly in hours that are stored
+and can no longer change: the hour's fetch window has closed (the past market cannot be
+observed again, so a missing item stays missing) and a later hour is already stored.
+Fields without a range that follow the market (latestPrices, health) make it volatile.
+The ETag is a hash of the body, so a derived backfill that changes numbers changes it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from tradewatch.hours import HOUR, utc_now
+
+SETTLED_MAX_AGE = 3600
+
+
+@dataclass
+class CachePolicy:
+    """What the resolvers of one request read; decides whether its answer may be cached."""
+
+    range_ends: list[datetime] = field(default_factory=list)
+    volatile: bool = False
+
+    def read_range(self, end: datetime) -> None:
+        self.range_ends.append(end)
+
+    def read_live(self) -> None:
+        self.volatile = True
+
+    def candidate(self, grace: timedelta, now: datetime | None = None) -> bool:
+        """True when only settled ranges were read (the stored newest hour still has to agree)."""
+        if self.volatile or not self.range_ends:
+            return False
+        # hour H is closed once its fetch window (H + 1 h + grace) has passed
+        return max(self.range_ends) <= (now or utc_now()) - grace
+
+    def cacheable(self, newest_stored_hour: datetime | None) -> bool:
+        return newest_stored_hour is not None and max(self.range_ends) <= newest_stored_hour + HOUR
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or etag in tags or f"W/{etag}" in tags

@@ -1,0 +1,68 @@
+"""The API's own settings, read from the environment (and `.env`) next to the core settings.
+
+Names (all optional; listed in `.env.example`):
+
+* `TRADEWATCH_API_DATABASE_URL` — the URL the API reads with; meant for the read-only
+  role `tradewatch_reader`. Default: the warehouse URL (`TRADEWATCH_DATABASE_URL` or the
+  embedded server). Connections are read-only and time-limited whatever the role.
+* `TRADEWATCH_API_STATEMENT_TIMEOUT_MS` — PostgreSQL `statement_timeout` (default 5000).
+* `TRADEWATCH_API_KEYS` — comma-separated keys; when set, every request but `/health`
+  needs one (`X-API-Key: …` or `Authorization: Bearer …`).
+* `TRADEWATCH_CORS_ORIGINS` — comma-separated origins allowed to call from a browser
+  (`*` for any); unset = no CORS headers.
+* `TRADEWATCH_GRAPHIQL` — `0` turns the in-browser GraphiQL off (default on).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+from dotenv import dotenv_values
+
+from tradewatch.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    database_url: str | None = None
+    statement_timeout_ms: int = 5000
+    api_keys: frozenset[str] = field(default=frozenset(), repr=False)
+    cors_origins: tuple[str, ...] = ()
+    graphiql: bool = True
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def load_api_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> ApiSettings:
+    """Read the API settings; a malformed value raises ConfigError naming the variable."""
+    env: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    url = env.get("TRADEWATCH_API_DATABASE_URL", "").strip() or None
+    if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+")):
+        raise ConfigError("TRADEWATCH_API_DATABASE_URL must be a PostgreSQL URL such as "
+                          "postgresql://tradewatch_reader:secret@host:5432/tradewatch (unset = the warehouse URL)")
+    raw_timeout = env.get("TRADEWATCH_API_STATEMENT_TIMEOUT_MS", "").strip() or "5000"
+    try:
+        timeout = int(raw_timeout)
+    except ValueError:
+        raise ConfigError(f"TRADEWATCH_API_STATEMENT_TIMEOUT_MS={raw_timeout!r} is not a whole number of milliseconds") from None
+    if timeout < 1:
+        raise ConfigError(f"TRADEWATCH_API_STATEMENT_TIMEOUT_MS={raw_timeout!r} must be at least 1")
+    graphiql_raw = env.get("TRADEWATCH_GRAPHIQL", "1").strip().lower()
+    if graphiql_raw not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
+        raise ConfigError(f"TRADEWATCH_GRAPHIQL={graphiql_raw!r} must be 1 or 0")
+    return ApiSettings(
+        database_url=url,
+        statement_timeout_ms=timeout,
+        api_keys=frozenset(_split(env.get("TRADEWATCH_API_KEYS"))),
+        cors_origins=_split(env.get("TRADEWATCH_CORS_ORIGINS")),
+        graphiql=graphiql_raw not in ("0", "false", "no", "off"),
+    )

@@ -1,0 +1,113 @@
+"""Errors the client sees: a message naming the argument and a machine code in
+`extensions.code`. Anything unexpected is masked (and logged with its stack trace).
+
+Codes: BAD_USER_INPUT, NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, QUERY_TOO_COMPLEX,
+GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, UNAUTHENTICATED, INTERNAL_SERVER_ERROR.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from functools import lru_cache
+
+from graphql import ArgumentNode, GraphQLError, Visitor, parse, visit
+
+log = logging.getLogger("graphql_api")
+
+MASKED_MESSAGE = "Unexpected error; it was logged on the server."
+
+
+class ApiError(Exception):
+    """An error meant for the client; `argument` names the offending argument, if any."""
+
+    def __init__(self, message: str, code: str = "BAD_USER_INPUT", argument: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.argument = argument
+
+
+def bad_input(argument: str, problem: str) -> ApiError:
+    return ApiError(f"argument `{argument}`: {problem}", code="BAD_USER_INPUT", argument=argument)
+
+
+def not_found(argument: str, problem: str) -> ApiError:
+    return ApiError(f"argument `{argument}`: {problem}", code="NOT_FOUND", argument=argument)
+
+
+def should_mask_error(error: GraphQLError) -> bool:
+    """Keep our coded errors and the ones about the request itself (parsing, validation, scalar
+    coercion: no `path`); mask what went wrong while resolving."""
+    original = error.original_error
+    if original is None or error.path is None or isinstance(original, (ApiError, GraphQLError)):
+        return False
+    log.error("unexpected error in %s", ".".join(map(str, error.path or [])) or "the operation",
+              exc_info=(type(original), original, original.__traceback__))
+    return True
+
+
+_INPUT_HINTS = ("got invalid value", "has invalid value", "cannot represent", "of required type",
+                "was not provided", "Expected value of type", "Int cannot", "Float cannot")
+
+
+def error_code(error: GraphQLError) -> str:
+    """The code of an error that did not set one itself (graphql-core and limiter errors)."""
+    original = error.original_error
+    if isinstance(original, ApiError):
+        return original.code
+    message = error.message
+    if message == MASKED_MESSAGE:
+        return "INTERNAL_SERVER_ERROR"
+    if message.startswith("Syntax Error"):
+        # graphql-core's parser reports a hit token limit as a syntax error
+        return "QUERY_TOO_COMPLEX" if "tokens" in message else "GRAPHQL_PARSE_FAILED"
+    if "exceeds maximum operation depth" in message or "aliases found. Allowed" in message:
+        return "QUERY_TOO_COMPLEX"
+    if any(hint in message for hint in _INPUT_HINTS):
+        return "BAD_USER_INPUT"
+    if error.path is not None:
+        return "INTERNAL_SERVER_ERROR"
+    return "GRAPHQL_VALIDATION_FAILED"
+
+
+@lru_cache(maxsize=256)
+def _arguments_by_value_start(body: str) -> dict[int, str]:
+    """Where each argument's value starts in a document -> the argument's name."""
+    found: dict[int, str] = {}
+
+    class Collect(Visitor):
+        def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
+            if node.value.loc is not None:
+                found[node.value.loc.start] = node.name.value
+
+    visit(parse(body, no_location=False), Collect())
+    return found
+
+
+def _literal_argument(error: GraphQLError) -> str | None:
+    """The argument whose literal value graphql-core rejected (its message names only the type)."""
+    node = error.nodes[0] if error.nodes else None
+    if node is None or node.loc is None or error.source is None:
+        return None
+    try:
+        return _arguments_by_value_start(error.source.body).get(node.loc.start)
+    except GraphQLError:
+        return None
+
+
+def format_error(error: GraphQLError) -> dict[str, Any]:
+    """The error as the client gets it: message, locations, path and extensions.code."""
+    formatted = error.formatted
+    extensions = dict(formatted.get("extensions") or {})
+    extensions.setdefault("code", error_code(error))
+    original = error.original_error
+    if isinstance(original, ApiError) and original.argument:
+        extensions.setdefault("argument", original.argument)
+    elif extensions["code"] == "BAD_USER_INPUT":
+        argument = _literal_argument(error)
+        if argument:
+            extensions["argument"] = argument
+            formatted["message"] = f"argument `{argument}`: {formatted['message']}"
+    formatted["extensions"] = extensions
+    return formatted

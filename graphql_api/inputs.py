@@ -1,0 +1,106 @@
+"""Checking and normalizing arguments: time ranges, item ids, page sizes, cursors.
+
+Every failure is an ApiError naming the argument, so the client can fix its query.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Sequence
+
+from graphql_api.errors import ApiError, bad_input, not_found
+from graphql_api import limits
+from tradewatch.catalog import known_ids
+from tradewatch.hours import HOUR, floor_hour, utc_now
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """[start, end) in UTC; `explicit_end` says whether the caller gave `to`."""
+
+    start: datetime
+    end: datetime
+
+
+def as_utc(moment: datetime) -> datetime:
+    # a naive time means UTC
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def time_range(start: datetime | None, end: datetime | None, cap: timedelta,
+               default: timedelta = limits.DEFAULT_RANGE) -> TimeRange:
+    """The range [from, to); defaults: `to` = the end of the current hour, `from` = `to` − 24 h."""
+    end = as_utc(end) if end is not None else floor_hour(utc_now()) + HOUR
+    start = as_utc(start) if start is not None else end - default
+    if start >= end:
+        raise bad_input("from", f"{start.isoformat()} must be earlier than `to` ({end.isoformat()})")
+    if end - start > cap:
+        raise bad_input("to", f"the range {start.isoformat()} .. {end.isoformat()} is longer than the "
+                              f"allowed {_span(cap)}; ask for a shorter range")
+    return TimeRange(start, end)
+
+
+def _span(delta: timedelta) -> str:
+    return f"{delta.days} days" if delta.days else f"{delta.total_seconds() / 3600:.0f} hours"
+
+
+def item_ids(values: Sequence[str], argument: str, watched: Sequence[str], game: str) -> list[str]:
+    """Known item ids, de-duplicated in the given order; an unknown id is NOT_FOUND."""
+    known = known_ids(game)
+    out: list[str] = []
+    for index, value in enumerate(values):
+        if value not in watched and (known is None or value not in known):
+            where = argument if len(values) == 1 and argument == "item" else f"{argument}[{index}]"
+            raise not_found(where, f"unknown item id {value!r}; the `items` field lists the watched ids, "
+                                   "e.g. deafening-essence-of-greed")
+        if value not in out:
+            out.append(value)
+    return out
+
+
+def page_size(first: int | None, default: int, cap: int) -> int:
+    if first is None:
+        return default
+    if first < 1 or first > cap:
+        raise bad_input("first", f"{first} must be between 1 and {cap} (the page-size cap)")
+    return first
+
+
+def encode_cursor(*key: Any) -> str:
+    parts = [k.isoformat() if isinstance(k, datetime) else k for k in key]
+    return base64.urlsafe_b64encode(json.dumps(parts, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, kinds: Sequence[type]) -> tuple | None:
+    """The keyset a cursor holds, checked against the expected kinds (datetime, str)."""
+    if cursor is None:
+        return None
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(parts, list) or len(parts) != len(kinds):
+            raise ValueError
+        values = []
+        for part, kind in zip(parts, kinds):
+            if not isinstance(part, str):
+                raise ValueError
+            values.append(datetime.fromisoformat(part) if kind is datetime else part)
+        return tuple(values)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise bad_input("after", "is not a cursor this field returned; pass `pageInfo.endCursor` "
+                                 "of the previous page unchanged") from None
+
+
+def league_name(league: str | None, default: str) -> str:
+    if league is None:
+        return default
+    league = league.strip()
+    if not league or "/" in league or len(league) > 100:
+        raise bad_input("league", f"{league!r} is not a league name; use the name the trade site shows, e.g. Standard")
+    return league
+
+
+__all__ = ["ApiError", "TimeRange", "as_utc", "decode_cursor", "encode_cursor", "item_ids", "league_name",
+           "page_size", "time_range"]

@@ -1,0 +1,1 @@
+"""One module per group of root fields; each root field runs one SQL statement."""

@@ -1,0 +1,182 @@
+"""`latestPrices`, `snapshots` and `priceSeries`: reads of warehouse.price_snapshots."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from graphql_api import limits
+from graphql_api.context import ApiContext
+from graphql_api.db import fetch_all
+from graphql_api.errors import bad_input
+from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
+from graphql_api.types import (Bucket, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
+                               SnapshotOrder, item_of)
+
+# The newest row per item comes from the (item_id, observed_hour) index, one probe per
+# item, instead of a DISTINCT ON over the whole history.
+LATEST_SQL = """
+SELECT i.item_id, l.observed_hour, l.observed_at, l.min_price, l.robust_min_price, l.avg_price,
+       l.target_quantity, l.listing_count, l.total_stock, l.simulated, d1.robust_min_price AS p24,
+       d7.robust_min_price AS p7d
+FROM unnest(%(items)s::text[]) AS i(item_id)
+CROSS JOIN LATERAL (
+    SELECT * FROM warehouse.price_snapshots s
+    WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
+    ORDER BY s.observed_hour DESC LIMIT 1) l
+LEFT JOIN LATERAL (
+    SELECT robust_min_price FROM warehouse.price_snapshots s
+    WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
+      AND s.observed_hour <= l.observed_hour - interval '24 hours'
+      AND s.observed_hour > l.observed_hour - interval '48 hours'
+    ORDER BY s.observed_hour DESC LIMIT 1) d1 ON true
+LEFT JOIN LATERAL (
+    SELECT robust_min_price FROM warehouse.price_snapshots s
+    WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
+      AND s.observed_hour <= l.observed_hour - interval '7 days'
+      AND s.observed_hour > l.observed_hour - interval '14 days'
+    ORDER BY s.observed_hour DESC LIMIT 1) d7 ON true
+"""
+
+
+def _change(now: float | None, then: float | None) -> float | None:
+    return (now - then) / then if now is not None and then else None
+
+
+async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str]) -> list[LatestPrice]:
+    ctx.cache.read_live()  # "now" moves every hour
+    wl = ctx.watchlist
+    rows = await fetch_all(ctx.pool, LATEST_SQL, {"items": item_ids, "game": wl.game, "league": league,
+                                                  "paid": wl.paid_with})
+    return [
+        LatestPrice(
+            item=item_of(r["item_id"], r["item_id"] in ctx.watched), hour=r["observed_hour"],
+            observed_at=r["observed_at"], min_price=r["min_price"], robust_min_price=r["robust_min_price"],
+            avg_price=r["avg_price"], target_quantity=r["target_quantity"], listing_count=r["listing_count"],
+            total_stock=r["total_stock"], change_24h=_change(r["robust_min_price"], r["p24"]),
+            change_7d=_change(r["robust_min_price"], r["p7d"]),
+            low_confidence=r["listing_count"] < limits.LOW_CONFIDENCE_LISTINGS or r["robust_min_price"] is None,
+            paid_with=wl.paid_with, simulated=r["simulated"],
+        )
+        for r in rows
+    ]
+
+
+_SNAPSHOT_COLUMNS = ("item_id, observed_hour, observed_at, listing_count, total_stock, min_price, "
+                     "robust_min_price, target_quantity, bought, spent, avg_price, simulated")
+
+
+async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, span: TimeRange,
+                    order: SnapshotOrder, first: int, after: str | None, with_book: bool) -> SnapshotConnection:
+    ctx.cache.read_range(span.end)
+    wl = ctx.watchlist
+    params: dict = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start,
+                    "end": span.end, "items": item_ids, "limit": first + 1}
+    cursor = decode_cursor(after, (datetime, str))
+    direction, compare = ("ASC", ">") if order is SnapshotOrder.TIME_ASC else ("DESC", "<")
+    keyset = ""
+    if cursor is not None:
+        params["after_hour"], params["after_item"] = cursor
+        keyset = f"AND (observed_hour, item_id) {compare} (%(after_hour)s, %(after_item)s)"
+    sql = f"""
+        SELECT {_SNAPSHOT_COLUMNS}{', book::text AS book' if with_book else ''}
+        FROM warehouse.price_snapshots
+        WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
+          AND observed_hour >= %(start)s AND observed_hour < %(end)s
+          {'AND item_id = ANY(%(items)s)' if item_ids is not None else ''} {keyset}
+        ORDER BY observed_hour {direction}, item_id {direction}
+        LIMIT %(limit)s"""
+    rows = await fetch_all(ctx.pool, sql, params)
+    more = len(rows) > first
+    rows = rows[:first]
+    watched = ctx.watched
+    nodes = [
+        Snapshot(item=item_of(r["item_id"], r["item_id"] in watched), hour=r["observed_hour"],
+                 observed_at=r["observed_at"], listing_count=r["listing_count"], total_stock=r["total_stock"],
+                 min_price=r["min_price"], robust_min_price=r["robust_min_price"],
+                 target_quantity=r["target_quantity"], bought=r["bought"], spent=r["spent"],
+                 avg_price=r["avg_price"], paid_with=wl.paid_with, simulated=r["simulated"],
+                 book=r.get("book"))
+        for r in rows
+    ]
+    end_cursor = encode_cursor(rows[-1]["observed_hour"], rows[-1]["item_id"]) if rows else None
+    return SnapshotConnection(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end_cursor))
+
+
+# HOUR: one snapshot per bucket, so no grouping: open = high = low = close = min_price.
+SERIES_HOUR_SQL = """
+SELECT item_id, count(*) AS points,
+       json_agg(observed_hour ORDER BY observed_hour)::text AS time,
+       json_agg(min_price ORDER BY observed_hour)::text AS price,
+       json_agg(robust_min_price ORDER BY observed_hour)::text AS robust_close,
+       json_agg(avg_price ORDER BY observed_hour)::text AS avg_price,
+       json_agg(total_stock ORDER BY observed_hour)::text AS stock,
+       json_agg(listing_count ORDER BY observed_hour)::text AS listing_count
+FROM warehouse.price_snapshots
+WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
+  AND observed_hour >= %(start)s AND observed_hour < %(end)s
+GROUP BY item_id
+"""
+
+SERIES_BUCKET_SQL = """
+WITH b AS (
+    SELECT item_id, date_trunc(%(unit)s, observed_hour) AS t,
+           (array_agg(min_price ORDER BY observed_hour) FILTER (WHERE min_price IS NOT NULL))[1] AS open,
+           max(min_price) AS high, min(min_price) AS low,
+           (array_agg(min_price ORDER BY observed_hour DESC) FILTER (WHERE min_price IS NOT NULL))[1] AS close,
+           (array_agg(robust_min_price ORDER BY observed_hour DESC)
+               FILTER (WHERE robust_min_price IS NOT NULL))[1] AS robust_close,
+           sum(spent) / nullif(sum(bought), 0) AS avg_price,
+           (array_agg(total_stock ORDER BY observed_hour DESC))[1] AS stock,
+           (array_agg(listing_count ORDER BY observed_hour DESC))[1] AS listing_count,
+           count(*) AS hours
+    FROM warehouse.price_snapshots
+    WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
+      AND observed_hour >= %(start)s AND observed_hour < %(end)s
+    GROUP BY item_id, t)
+SELECT item_id, count(*) AS points,
+       json_agg(t ORDER BY t)::text AS time, json_agg(open ORDER BY t)::text AS open,
+       json_agg(high ORDER BY t)::text AS high, json_agg(low ORDER BY t)::text AS low,
+       json_agg(close ORDER BY t)::text AS close, json_agg(robust_close ORDER BY t)::text AS robust_close,
+       json_agg(avg_price ORDER BY t)::text AS avg_price, json_agg(stock ORDER BY t)::text AS stock,
+       json_agg(listing_count ORDER BY t)::text AS listing_count, json_agg(hours ORDER BY t)::text AS hours
+FROM b GROUP BY item_id
+"""
+
+BUCKET_HOURS = {Bucket.HOUR: 1, Bucket.DAY: 24, Bucket.WEEK: 168}
+
+
+def _empty(item, bucket: Bucket) -> PriceSeries:
+    return PriceSeries(item=item, bucket=bucket, points=0, time="[]", open="[]", high="[]", low="[]",
+                       close="[]", robust_close="[]", avg_price="[]", stock="[]", listing_count="[]", hours="[]")
+
+
+async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: TimeRange,
+                       bucket: Bucket) -> list[PriceSeries]:
+    points = (span.end - span.start).total_seconds() / 3600 / BUCKET_HOURS[bucket]
+    if points > limits.MAX_SERIES_POINTS + 1:
+        raise bad_input("to", f"the range holds about {points:.0f} {bucket.name} buckets per item, more than "
+                              f"{limits.MAX_SERIES_POINTS}; use a coarser `bucket` or a shorter range")
+    ctx.cache.read_range(span.end)
+    wl = ctx.watchlist
+    params = {"game": wl.game, "league": league, "paid": wl.paid_with, "items": item_ids,
+              "start": span.start, "end": span.end, "unit": bucket.value}
+    rows = await fetch_all(ctx.pool, SERIES_HOUR_SQL if bucket is Bucket.HOUR else SERIES_BUCKET_SQL, params)
+    by_item = {r["item_id"]: r for r in rows}
+    out = []
+    for item_id in item_ids:
+        item = item_of(item_id, item_id in ctx.watched)
+        r = by_item.get(item_id)
+        if r is None:
+            out.append(_empty(item, bucket))
+        elif bucket is Bucket.HOUR:
+            ones = "[" + ",".join(["1"] * r["points"]) + "]"
+            out.append(PriceSeries(item=item, bucket=bucket, points=r["points"], time=r["time"], open=r["price"],
+                                   high=r["price"], low=r["price"], close=r["price"],
+                                   robust_close=r["robust_close"], avg_price=r["avg_price"], stock=r["stock"],
+                                   listing_count=r["listing_count"], hours=ones))
+        else:
+            out.append(PriceSeries(item=item, bucket=bucket, points=r["points"], time=r["time"], open=r["open"],
+                                   high=r["high"], low=r["low"], close=r["close"], robust_close=r["robust_close"],
+                                   avg_price=r["avg_price"], stock=r["stock"], listing_count=r["listing_count"],
+                                   hours=r["hours"]))
+    return out

@@ -1,0 +1,189 @@
+"""`profitability` (stored history) and `evaluateStrategy` (the core math, re-run on
+stored snapshots with the caller's parameters)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from dataclasses import replace
+from datetime import datetime
+
+import anyio
+
+from graphql_api.context import ApiContext
+from graphql_api.db import fetch_all
+from graphql_api.errors import bad_input, not_found
+from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
+from graphql_api.queries.catalog import strategy_type
+from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
+                               ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
+from tradewatch.hours import HOUR
+from tradewatch.pricing import offers_from_ladder
+from tradewatch.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
+
+
+def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "strategy") -> StrategySpec:
+    specs = {s.name: s for s in ctx.watchlist.strategies}
+    if name is None:
+        if not specs:
+            raise not_found(argument, "no strategy is configured in the watchlist; add one under `strategies`")
+        return ctx.watchlist.strategies[0]
+    if name not in specs:
+        raise not_found(argument, f"unknown strategy {name!r}; configured: {sorted(specs) or 'none'}")
+    return specs[name]
+
+
+async def profitability(ctx: ApiContext, league: str, strategy: str | None, policy: Policy | None,
+                        span: TimeRange, first: int, after: str | None) -> ProfitabilityConnection:
+    if strategy is not None:
+        configured_strategy(ctx, strategy)
+    ctx.cache.read_range(span.end)
+    wl = ctx.watchlist
+    params: dict = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start, "end": span.end,
+                    "strategy": strategy, "policy": policy.value if policy else None, "limit": first + 1}
+    keyset = ""
+    cursor = decode_cursor(after, (datetime, str, str))
+    if cursor is not None:
+        params["ah"], params["astrat"], params["apol"] = cursor
+        keyset = "AND (observed_hour, strategy, policy) > (%(ah)s, %(astrat)s, %(apol)s)"
+    sql = f"""
+        SELECT strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, reroll_cost,
+               expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi,
+               break_even_reroll_cost, stop_set, simulated
+        FROM warehouse.reroll_profitability
+        WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
+          AND observed_hour >= %(start)s AND observed_hour < %(end)s
+          AND (%(strategy)s::text IS NULL OR strategy = %(strategy)s)
+          AND (%(policy)s::text IS NULL OR policy = %(policy)s) {keyset}
+        ORDER BY observed_hour, strategy, policy
+        LIMIT %(limit)s"""
+    rows = await fetch_all(ctx.pool, sql, params)
+    more = len(rows) > first
+    rows = rows[:first]
+    nodes = [
+        ProfitabilityRow(
+            strategy=r["strategy"], policy=Policy(r["policy"]), hour=r["observed_hour"],
+            input_item=item_of(r["input_item_id"], r["input_item_id"] in ctx.watched),
+            input_unit_cost=r["input_unit_cost"], quantity=r["quantity"], reroll_cost=r["reroll_cost"],
+            expected_rerolls=r["expected_rerolls"], expected_sale_value=r["expected_sale_value"],
+            expected_profit_per_unit=r["expected_profit_per_unit"],
+            expected_profit_total=r["expected_profit_total"], roi=r["roi"],
+            break_even_reroll_cost=r["break_even_reroll_cost"], stop_set=list(r["stop_set"]),
+            simulated=r["simulated"])
+        for r in rows
+    ]
+    end = encode_cursor(rows[-1]["observed_hour"], rows[-1]["strategy"], rows[-1]["policy"]) if rows else None
+    return ProfitabilityConnection(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end))
+
+
+def what_if_spec(base: StrategySpec, *, reroll_cost_amount: float | None, units_per_reroll: int | None,
+                 buy_quantity: int | None, top_k: int | None, weights: list[WeightInput] | None) -> StrategySpec:
+    """The base strategy with the caller's overrides; each bad value names its argument."""
+    changes: dict = {}
+    if reroll_cost_amount is not None:
+        if not (math.isfinite(reroll_cost_amount) and reroll_cost_amount > 0):
+            raise bad_input("rerollCostAmount", f"{reroll_cost_amount} must be a positive number")
+        changes["reroll_cost_amount"] = reroll_cost_amount
+    for argument, field, value in (("unitsPerReroll", "units_per_reroll", units_per_reroll),
+                                   ("buyQuantity", "buy_quantity", buy_quantity), ("topK", "top_k", top_k)):
+        if value is not None:
+            if value < 1:
+                raise bad_input(argument, f"{value} must be at least 1")
+            changes[field] = value
+    if top_k is not None and top_k >= len(base.family):
+        raise bad_input("topK", f"{top_k} must be smaller than the family size ({len(base.family)})")
+    if buy_quantity is not None and buy_quantity > 1_000_000:
+        raise bad_input("buyQuantity", f"{buy_quantity} is more than 1000000")
+    if weights is not None:
+        mapping: dict[str, float] = {}
+        for index, w in enumerate(weights):
+            if w.item not in base.family:
+                raise bad_input(f"weights[{index}].item", f"{w.item!r} is not a member of the family of {base.name!r}")
+            if not (math.isfinite(w.weight) and w.weight > 0):
+                raise bad_input(f"weights[{index}].weight", f"{w.weight} must be a positive number")
+            if w.item in mapping:
+                raise bad_input(f"weights[{index}].item", f"{w.item!r} is weighted twice")
+            mapping[w.item] = w.weight
+        changes["weights"] = mapping or None
+    try:
+        return replace(base, **changes)
+    except ValueError as exc:  # the core's own check, as a last line
+        raise bad_input("strategy", str(exc)) from None
+
+
+EVALUATE_SQL = """
+SELECT observed_hour, item_id, robust_min_price, book::text AS book
+FROM warehouse.price_snapshots
+WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
+  AND observed_hour >= %(start)s AND observed_hour < %(end)s
+ORDER BY observed_hour
+"""
+
+
+def _number(value: float | None) -> float | None:
+    # the core may hand back numpy floats; GraphQL and JSON want plain, finite ones
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _outcome(result: StrategyResult, watched: tuple[str, ...]) -> StrategyOutcome:
+    return StrategyOutcome(
+        policy=Policy(result.policy), input_item=item_of(result.input_item_id, result.input_item_id in watched),
+        input_unit_cost=float(result.input_unit_cost), quantity=int(result.quantity),
+        reroll_cost=float(result.reroll_cost), expected_rerolls=float(result.expected_rerolls),
+        expected_sale_value=float(result.expected_sale_value),
+        expected_profit_per_unit=float(result.expected_profit_per_unit),
+        expected_profit_total=float(result.expected_profit_total), roi=_number(result.roi),
+        break_even_reroll_cost=_number(result.break_even_reroll_cost), stop_set=list(result.stop_set))
+
+
+def _evaluate_hours(spec: StrategySpec, span: TimeRange, rows: list[dict],
+                    watched: tuple[str, ...]) -> list[EvaluatedHour]:
+    """CPU work (numpy, book parsing): run in a worker thread so the event loop stays free."""
+    by_hour: dict[datetime, dict[str, ItemQuote]] = defaultdict(dict)
+    for r in rows:
+        by_hour[r["observed_hour"]][r["item_id"]] = ItemQuote(
+            r["item_id"], r["robust_min_price"], tuple(offers_from_ladder(json.loads(r["book"]))))
+    hours: list[EvaluatedHour] = []
+    hour = span.start.replace(minute=0, second=0, microsecond=0)
+    if hour < span.start:
+        hour += HOUR
+    while hour < span.end:
+        quotes = by_hour.get(hour)
+        if not quotes:
+            hours.append(EvaluatedHour(hour=hour, top_k=None, optimal=None,
+                                       unavailable_reason="no snapshots are stored for this hour"))
+        elif spec.reroll_cost_item not in quotes:
+            hours.append(EvaluatedHour(hour=hour, top_k=None, optimal=None,
+                                       unavailable_reason=f"no snapshot of the reroll item {spec.reroll_cost_item!r}"))
+        else:
+            try:
+                top, optimal = evaluate_strategy(spec, quotes, quotes[spec.reroll_cost_item])
+                hours.append(EvaluatedHour(hour=hour, top_k=_outcome(top, watched), optimal=_outcome(optimal, watched),
+                                           unavailable_reason=None))
+            except StrategyUnavailable as exc:
+                hours.append(EvaluatedHour(hour=hour, top_k=None, optimal=None, unavailable_reason=exc.reason))
+        hour += HOUR
+    return hours
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+async def evaluate(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> StrategyEvaluation:
+    ctx.cache.read_range(span.end)
+    wl = ctx.watchlist
+    params = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start, "end": span.end,
+              "items": list(dict.fromkeys((*spec.family, spec.reroll_cost_item)))}
+    rows = await fetch_all(ctx.pool, EVALUATE_SQL, params)
+    hours = await anyio.to_thread.run_sync(_evaluate_hours, spec, span, rows, ctx.watched)
+    done = [h for h in hours if h.top_k is not None]
+    summary = EvaluationSummary(
+        hours=len(hours), hours_evaluated=len(done),
+        profitable_hours_top_k=sum(1 for h in done if h.top_k.expected_profit_per_unit > 0),
+        profitable_hours_optimal=sum(1 for h in done if h.optimal.expected_profit_per_unit > 0),
+        mean_profit_per_unit_top_k=_mean([h.top_k.expected_profit_per_unit for h in done]),
+        mean_profit_per_unit_optimal=_mean([h.optimal.expected_profit_per_unit for h in done]))
+    return StrategyEvaluation(strategy=strategy_type(spec, ctx.watched), from_=span.start, to=span.end,
+                              summary=summary, hours=hours)

@@ -1,0 +1,142 @@
+"""Simulated market history: hourly raw responses from `trade_sim`'s market model.
+
+For development, the demo, the tests and the benchmark, months of hourly order books
+are written into `warehouse.raw_trade_responses` exactly as live ingestion stores them
+(same table, same columns, same "never overwrite" rule), with `simulated = true` so a
+simulated hour is never mistaken for an observed one. Hours and items already stored
+(real or simulated) are skipped.
+
+The market model lives in `trade_sim` (which the core does not otherwise depend on):
+it is imported only when `simulate_history` runs without an explicit `respond`.
+Generating a book costs about 0.5 ms, so the work is spread over worker processes
+while the main process streams the rows into PostgreSQL with COPY.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from tradewatch.hours import hours_between
+from tradewatch.raw_store import BulkRawRow, RawKey, insert_responses_bulk
+from tradewatch.trade_client import exchange_body, exchange_path
+from tradewatch.watchlist import Watchlist
+
+__all__ = ["SIMULATED_FETCH_OFFSET", "simulate_history"]
+
+# A simulated hour is "fetched" when the hourly schedule would fetch it (:05).
+SIMULATED_FETCH_OFFSET = timedelta(minutes=5)
+# Hours per COPY batch: big enough to amortize a round trip, small enough to keep memory low
+# (21 items x ~36 kB per book x 24 h ≈ 18 MB).
+_BATCH_HOURS = 24
+
+Respond = Callable[[dict[str, Any], datetime], dict[str, Any]]
+
+
+def _trade_sim_respond(league: str, seed: int) -> Respond:
+    from trade_sim.market import exchange_response  # the only place the core reaches the simulator
+
+    def respond(request_body: dict[str, Any], hour: datetime) -> dict[str, Any]:
+        return exchange_response(request_body, hour, league=league, seed=seed)
+
+    return respond
+
+
+def _hour_rows(args: tuple[RawKey, datetime, tuple[str, ...], int, str]) -> list[BulkRawRow]:
+    """Every missing item of one hour as ready-to-COPY rows (runs in a worker process)."""
+    key, hour, items, seed, path = args
+    respond = _trade_sim_respond(key.league, seed)
+    return [_row(key, hour, item, respond, path) for item in items]
+
+
+def _row(key: RawKey, hour: datetime, item: str, respond: Respond, path: str) -> BulkRawRow:
+    request = exchange_body(key.paid_with, item)
+    body = json.dumps(respond(request, hour), separators=(",", ":"))
+    return BulkRawRow(
+        hour=hour, item_id=item, request_path=path, request_body_json=json.dumps(request), status_code=200,
+        body_json=body, rate_limit_headers_json="{}", fetched_at=hour + SIMULATED_FETCH_OFFSET,
+        duration_ms=0.0, attempt=1, response_bytes=len(body.encode()),
+    )
+
+
+def _stored(pool: ConnectionPool, key: RawKey, start: datetime, end: datetime) -> set[tuple[datetime, str]]:
+    with pool.connection() as conn:
+        rows = conn.execute(
+            "SELECT observed_hour, item_id FROM warehouse.raw_trade_responses "
+            "WHERE game = %s AND league = %s AND paid_with = %s AND observed_hour >= %s AND observed_hour < %s",
+            (key.game, key.league, key.paid_with, start, end),
+        ).fetchall()
+    return {(hour, item) for hour, item in rows}
+
+
+def simulate_history(
+    pool: ConnectionPool,
+    watchlist: Watchlist,
+    start: datetime,
+    end: datetime,
+    seed: int = 7,
+    progress: Callable[[int, int], None] | None = None,
+    respond: Respond | None = None,
+    workers: int | None = None,
+) -> int:
+    """Write simulated raw responses for every watched item and hour in [start, end).
+
+    Returns how many responses were written. (hour, item) pairs already stored are left
+    alone, so real observations are never overwritten and a re-run only fills gaps.
+    `progress(hours_done, hours_total)` is called after every committed batch.
+    `respond(request_body, hour)` replaces the market model (tests); with it, the work
+    stays in this process. `workers` defaults to the CPU count (1 disables the pool).
+    """
+    key = RawKey(watchlist.game, watchlist.league, watchlist.paid_with)
+    path = exchange_path(watchlist.game, watchlist.league)
+    stored = _stored(pool, key, start, end)
+    plan = []
+    for hour in hours_between(start, end):
+        missing = tuple(i for i in watchlist.items if (hour, i) not in stored)
+        if missing:
+            plan.append((key, hour, missing, seed, path))
+    total_hours = len(hours_between(start, end))
+    skipped_hours = total_hours - len(plan)
+    if progress:
+        progress(skipped_hours, total_hours)
+    if not plan:
+        return 0
+
+    workers = workers or min(os.cpu_count() or 1, 4)
+    written = 0
+
+    def batches(results: Iterator[list[BulkRawRow]]) -> Iterator[list[BulkRawRow]]:
+        batch: list[BulkRawRow] = []
+        hours = 0
+        for rows in results:
+            batch.extend(rows)
+            hours += 1
+            if hours == _BATCH_HOURS:
+                yield batch
+                batch, hours = [], 0
+        if batch:
+            yield batch
+
+    def write(results: Iterator[list[BulkRawRow]]) -> None:
+        nonlocal written
+        done = skipped_hours
+        for batch in batches(results):
+            with pool.connection() as conn:  # one transaction per batch: an interruption keeps what is done
+                written += insert_responses_bulk(conn, key, batch, simulated=True)
+            done += len({r.hour for r in batch})
+            if progress:
+                progress(done, total_hours)
+
+    if respond is not None or workers == 1:
+        model = respond or _trade_sim_respond(key.league, seed)
+        write([_row(key, hour, item, model, path) for item in items] for key, hour, items, _, path in plan)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as executor:
+            write(executor.map(_hour_rows, plan, chunksize=8))
+    return written

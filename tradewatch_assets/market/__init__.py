@@ -1,0 +1,1 @@
+"""Derived market assets: hourly price snapshots (silver) and reroll profitability (gold)."""
