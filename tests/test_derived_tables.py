@@ -216,7 +216,7 @@ def test_the_simulate_history_command_ends_at_the_current_hour_with_a_progress_b
 
 
 def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, watchlist):
-    from tradewatch.reader_role import apply_reader_password
+    from tradewatch.roles import apply_reader_password
     from tradewatch.settings import Secret
 
     _history(pool, watchlist, hours=1)
@@ -259,3 +259,26 @@ def test_the_migration_succeeds_when_the_reader_role_already_exists(empty_databa
     assert upgrade(empty_database_url) == head_revision()
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'tradewatch_reader'").fetchone()[0] == 1
+
+
+def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_url, watchlist):
+    from tradewatch.roles import apply_api_password
+    from tradewatch.settings import Secret
+
+    _history(pool, watchlist, hours=1)
+    compute_snapshots(pool, watchlist, START, START + HOUR)
+    apply_api_password(database_url, Secret("api-test-pw"))
+    url = database_url.replace("://", "://tradewatch_api:api-test-pw@", 1).replace("@postgres@", "@", 1)
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone()[0] == "tradewatch_api"
+        assert conn.execute("SELECT count(*) FROM warehouse.price_snapshots").fetchone()[0] == 21
+        assert conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses").fetchone()[0] == 21
+        assert conn.execute("SELECT count(*) FROM analytics.price_history").fetchone()[0] == 21
+        for statement in (
+            "DELETE FROM warehouse.price_snapshots",
+            "UPDATE warehouse.raw_trade_responses SET league = 'x'",
+            "SELECT count(*) FROM warehouse.rate_limit_hits",
+            "CREATE TABLE warehouse.mine (x int)",
+        ):
+            with pytest.raises(psycopg.Error):
+                conn.execute(statement)

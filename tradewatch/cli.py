@@ -56,10 +56,15 @@ def cmd_db(args: argparse.Namespace) -> int:
         url = resolve_database_url(settings)
         print(f"warehouse at {redact(url)} is at revision {upgrade(url)}")
         if settings.reader_password:
-            from tradewatch.reader_role import READER_ROLE, apply_reader_password
+            from tradewatch.roles import READER_ROLE, apply_reader_password
 
             apply_reader_password(url, settings.reader_password)
             print(f"role {READER_ROLE} can log in with TRADEWATCH_READER_PASSWORD (read-only: schema analytics)")
+        if settings.api_password:
+            from tradewatch.roles import API_ROLE, apply_api_password
+
+            apply_api_password(url, settings.api_password)
+            print(f"role {API_ROLE} can log in with TRADEWATCH_API_PASSWORD (read-only: what the API serves)")
     elif args.action == "start":
         url = resolve_database_url(settings)
         print(f"PostgreSQL running: {redact(url)}")

@@ -58,6 +58,7 @@ class Settings:
     poesessid: Secret | None = field(default=None, repr=False)
     cf_clearance: Secret | None = field(default=None, repr=False)
     reader_password: Secret | None = field(default=None, repr=False)
+    api_password: Secret | None = field(default=None, repr=False)
 
 
 def _merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
@@ -119,4 +120,5 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         poesessid=secret("POESESSID"),
         cf_clearance=secret("CF_CLEARANCE"),
         reader_password=secret("TRADEWATCH_READER_PASSWORD"),
+        api_password=secret("TRADEWATCH_API_PASSWORD"),
     )

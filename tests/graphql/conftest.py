@@ -141,5 +141,14 @@ def serve(history, watchlist):
 
 
 @pytest.fixture(scope="session")
-def api(serve) -> Served:
-    return serve()
+def api(serve, history) -> Served:
+    """The API as deployed: connected as the read-only role tradewatch_api."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from tradewatch.roles import API_ROLE, apply_api_password
+    from tradewatch.settings import Secret
+
+    apply_api_password(history.url, Secret("api-test-pw"))
+    parts = urlsplit(history.url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return serve(url=urlunsplit((parts.scheme, f"{API_ROLE}:api-test-pw@{host}", *parts[2:])))
