@@ -12,23 +12,14 @@ import sys
 import time
 from pathlib import Path
 
+from tradewatch.embedded_pg import port_is_free
 from tradewatch.errors import TradeWatchError
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _require_free(port: int, what: str, option: str) -> None:
-    if not _port_free(port):
+    if not port_is_free(port):
         raise TradeWatchError(f"port {port} is already taken, so {what} cannot start; "
                               f"stop the program using it or pass {option} with another port")
 

@@ -36,7 +36,8 @@ def _binaries() -> Path:
     return Path(POSTGRES_BIN_PATH)
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:`port` (so a server of ours may bind it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -116,7 +117,7 @@ class EmbeddedPostgres:
             if self.is_running():
                 self._ensure_database()
                 return False
-            if not _port_is_free(self.port):
+            if not port_is_free(self.port):
                 raise TradeWatchError(
                     f"port {self.port} on 127.0.0.1 is taken by another program, so the embedded "
                     f"PostgreSQL cannot start; set TRADEWATCH_PG_PORT to a free port "
