@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from dotenv import dotenv_values
-
 from tradewatch.errors import ConfigError
+from tradewatch.settings import merged_environment
 
 
 @dataclass(frozen=True)
@@ -40,15 +39,12 @@ def _split(value: str | None) -> tuple[str, ...]:
 
 def load_api_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> ApiSettings:
     """Read the API settings; a malformed value raises ConfigError naming the variable."""
-    env: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    env.update(os.environ if environ is None else environ)
+    env = merged_environment(os.environ if environ is None else environ, env_file)
 
     url = env.get("TRADEWATCH_API_DATABASE_URL", "").strip() or None
     if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+")):
         raise ConfigError("TRADEWATCH_API_DATABASE_URL must be a PostgreSQL URL such as "
-                          "postgresql://tradewatch_reader:secret@host:5432/tradewatch (unset = the warehouse URL)")
+                          "postgresql://tradewatch_api:secret@host:5432/tradewatch (unset = the warehouse URL)")
     raw_timeout = env.get("TRADEWATCH_API_STATEMENT_TIMEOUT_MS", "").strip() or "5000"
     try:
         timeout = int(raw_timeout)

@@ -119,15 +119,20 @@ class RateLimiter:
             bucket = self._buckets[(scope, key)] = _Bucket(rules)
         return bucket
 
+    def _scopes(self, ip: str, account: str | None) -> list[tuple[str, "_Bucket"]]:
+        # a logged-in request counts against its IP and its account alike
+        scopes = [("Ip", self._bucket("Ip", ip))]
+        if account:
+            scopes.append(("Account", self._bucket("Account", account)))
+        return scopes
+
     def check(self, ip: str, account: str | None = None, now: float | None = None) -> Decision:
         """Count one request from `ip` (and `account`) and decide whether it may pass."""
         with self._lock:
             self._sync_policy()
             now = time.monotonic() if now is None else now
             scale = self.config.time_scale
-            scopes = [("Ip", self._bucket("Ip", ip))]
-            if account:
-                scopes.append(("Account", self._bucket("Account", account)))
+            scopes = self._scopes(ip, account)
 
             longest = max(self._prune(bucket, now, scale) for _, bucket in scopes)
             if longest > 0:
@@ -157,9 +162,7 @@ class RateLimiter:
             self._sync_policy()
             now = time.monotonic() if now is None else now
             scale = self.config.time_scale
-            scopes = [("Ip", self._bucket("Ip", ip))]
-            if account:
-                scopes.append(("Account", self._bucket("Account", account)))
+            scopes = self._scopes(ip, account)
             for _, bucket in scopes:
                 self._prune(bucket, now, scale)
             return self._headers(scopes, now, scale)

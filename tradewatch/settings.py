@@ -61,7 +61,8 @@ class Settings:
     api_password: Secret | None = field(default=None, repr=False)
 
 
-def _merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+def merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
+    """The variables of `.env` (when present) overlaid by the real environment."""
     # The real environment wins over .env, as docker-compose and most tools do it.
     merged: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
@@ -85,7 +86,7 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = floa
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
     """Read the settings; a malformed value raises ConfigError naming the variable."""
-    env = _merged_environment(os.environ if environ is None else environ, env_file)
+    env = merged_environment(os.environ if environ is None else environ, env_file)
 
     def text(name: str) -> str | None:
         value = env.get(name, "").strip()
