@@ -4,7 +4,19 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install lock bench
+.PHONY: demo test install lock bench system-deps reliability
+
+# Browser and load-generator for the dashboard and load tests (Debian packages; needs root or sudo).
+SYSTEM_PACKAGES := chromium wrk
+system-deps:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null \
+	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
+	fi
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,11 +29,17 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/tradewatch demo
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed system-deps
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
 	$(PY) bench/rate_limit.py
+
+# Re-run the reliability suite and regenerate docs/reliability.md from its figures.
+reliability: $(VENV)/.installed system-deps
+	rm -f build/reliability.json
+	$(PY) -m pytest tests/reliability
+	$(PY) bench/reliability_report.py
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:
