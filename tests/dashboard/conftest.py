@@ -1,0 +1,208 @@
+"""Fixtures for the dashboard tests: a session database with eight days of simulated
+history (through the real pipeline: simulate_history -> compute_snapshots ->
+compute_profitability), the API app under uvicorn on a real socket connected as the
+read-only role, and headless Chromium (the Debian package) driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import psycopg
+import pytest
+import uvicorn
+
+from graphql_api.config import ApiSettings
+from tradewatch.hours import floor_hour, utc_now
+from tradewatch.migrate import upgrade
+from tradewatch.watchlist import load_watchlist
+
+DAYS = 8  # a 7-day view with room to spare; more only slows the session down
+CHROMIUM = os.environ.get("TRADEWATCH_CHROMIUM", "/usr/bin/chromium")
+# the same password the GraphQL tests give the cluster-wide role, so parallel runs agree
+API_PASSWORD = "api-test-pw"
+
+
+@dataclass(frozen=True)
+class History:
+    url: str
+    start: datetime
+    end: datetime
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def _as_role(url: str, role: str, password: str) -> str:
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{role}:{password}@{host}", *parts[2:]))
+
+
+@pytest.fixture(scope="session")
+def watchlist():
+    return load_watchlist()
+
+
+@pytest.fixture(scope="session")
+def history(pg_server_url, watchlist) -> History:
+    from tradewatch.db import get_pool
+    from tradewatch.history import simulate_history
+    from tradewatch.profitability import compute_profitability
+    from tradewatch.snapshots import compute_snapshots
+
+    name = f"tw_dashboard_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = _with_database(pg_server_url, name)
+    upgrade(url)
+    end = floor_hour(utc_now()) - timedelta(hours=1)
+    start = end - timedelta(days=DAYS)
+    pool = get_pool(url)
+    simulate_history(pool, watchlist, start, end, seed=11)
+    compute_snapshots(pool, watchlist, start, end)
+    compute_profitability(pool, watchlist, start, end)
+    yield History(url, start, end)
+    pool.close()
+    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Served:
+    """The app under uvicorn in a thread on 127.0.0.1, and an httpx client for it."""
+
+    def __init__(self, app) -> None:
+        self.port = _free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.client = httpx.Client(base_url=self.base, timeout=30)
+
+    def data(self, query: str, variables: dict | None = None) -> dict:
+        body = self.client.post("/graphql", json={"query": query, "variables": variables or {}}).json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+    def stop(self) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def api(history, watchlist) -> Served:
+    """The API as deployed: the read-only role tradewatch_api, no keys."""
+    from graphql_api.app import create_app
+    from tradewatch.roles import API_ROLE, apply_api_password
+    from tradewatch.settings import Secret
+
+    apply_api_password(history.url, Secret(API_PASSWORD))
+    served = Served(create_app(_as_role(history.url, API_ROLE, API_PASSWORD), settings=ApiSettings(),
+                               watchlist=watchlist))
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def keyed_api(history, watchlist) -> Served:
+    """A second app that requires the API key `k-123` (as the owner role: what is tested is the key)."""
+    from graphql_api.app import create_app
+
+    served = Served(create_app(history.url, settings=ApiSettings(api_keys=frozenset({"k-123"})), watchlist=watchlist))
+    yield served
+    served.stop()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium from the Debian package (never a downloaded one: no network)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: the dashboard tests need Debian's chromium; "
+                    "run `make system-deps` (or set TRADEWATCH_CHROMIUM to a Chromium binary)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"], timeout=30_000)
+        yield browser
+        browser.close()
+
+
+@dataclass
+class Watched:
+    """A page with everything a test asserts about besides the DOM."""
+
+    page: object
+    console_errors: list[str]
+    page_errors: list[str]
+    blocked: list[str]
+    failed: list[str]
+    requests: list[tuple[str, str, dict | None]]  # method, path, GraphQL body
+
+    def graphql(self, operation: str) -> list[dict]:
+        """The bodies the page posted to /graphql for one named operation, in order."""
+        return [body for method, path, body in self.requests
+                if path == "/graphql" and body and f"query {operation}" in body["query"]]
+
+
+@pytest.fixture(scope="session")
+def browser_context(browser):
+    """One context for the session: its HTTP cache keeps plotly.js (cached for a year) between tests."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def open_dashboard(browser_context, api):
+    """Open /dashboard in a fresh tab; any request off 127.0.0.1 is blocked and recorded."""
+    pages = []
+
+    def open_(fragment: str = "") -> Watched:
+        page = browser_context.new_page()
+        pages.append(page)
+        watched = Watched(page, [], [], [], [], [])
+
+        def guard(route) -> None:
+            url = route.request.url
+            if url.startswith(("data:", "blob:")) or urlsplit(url).hostname == "127.0.0.1":
+                route.continue_()
+            else:
+                watched.blocked.append(url)
+                route.abort()
+
+        page.route("**/*", guard)
+        page.on("console", lambda msg: watched.console_errors.append(msg.text) if msg.type == "error" else None)
+        page.on("pageerror", lambda exc: watched.page_errors.append(str(exc)))
+        page.on("requestfailed", lambda req: watched.failed.append(f"{req.url}: {req.failure}"))
+        page.on("request", lambda req: watched.requests.append(
+            (req.method, urlsplit(req.url).path, req.post_data_json if req.method == "POST" else None)))
+        page.goto(f"{api.base}/dashboard{fragment}", wait_until="load", timeout=15_000)
+        return watched
+
+    yield open_
+    for page in pages:
+        page.close()
