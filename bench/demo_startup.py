@@ -1,0 +1,93 @@
+"""How long `tradewatch demo` takes from a fresh home to answering, to derived prices, and to stop.
+
+    .venv/bin/python bench/demo_startup.py [--history-days 7]
+
+Runs the real command in a temporary directory on free ports (nothing of the repo's
+`.tradewatch` is touched): a cold start (fresh PostgreSQL data, simulated history, backfill)
+and a warm second start on the same data. Prints one line per milestone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run_once(workdir: Path, env: dict[str, str], ports: dict[str, int], days: int, wait_backfill: bool) -> dict:
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tradewatch.cli", "demo", "--history-days", str(days),
+         "--dagster-port", str(ports["dagster"]), "--api-port", str(ports["api"]), "--sim-port", str(ports["sim"])],
+        cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    marks: dict = {}
+    milestones = {"running": "TradeWatch is running", "backfill": "derived assets backfill"}
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            out = "".join(lines)
+            for name, text in milestones.items():
+                if name not in marks and text in out:
+                    marks[name] = time.monotonic() - started
+            if "running" in marks and "ui" not in marks:
+                requests.get(f"http://127.0.0.1:{ports['api']}/health", timeout=10).raise_for_status()
+                marks["ui"] = time.monotonic() - started
+            if "running" in marks and (not wait_backfill or "backfill" in marks or "already derived" in out):
+                break
+            time.sleep(0.1)
+        stop_started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+        marks["stop"] = time.monotonic() - stop_started
+        reader.join(timeout=5)
+        out = "".join(lines)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    marks["steps"] = re.findall(r"\[\d/\d\] (.*?) \.\.\. (.*?) \((\d+\.\d) s\)", out)
+    return marks
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--history-days", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tw-demo-bench-") as tmp:
+        workdir = Path(tmp)
+        ports = {"dagster": _free_port(), "api": _free_port(), "sim": _free_port(), "pg": _free_port()}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("TRADEWATCH_", "DAGSTER_"))}
+        env.update({"TRADEWATCH_HOME": str(workdir / "home"), "TRADEWATCH_PG_PORT": str(ports["pg"]),
+                    "PYTHONPATH": str(ROOT)})
+        for label, wait in (("cold start", True), ("warm start", False)):
+            marks = _run_once(workdir, env, ports, args.history_days, wait)
+            print(f"{label}: URLs printed after {marks['running']:.1f} s, API answered at {marks['ui']:.1f} s"
+                  + (f", derived backfill done at {marks['backfill']:.1f} s" if "backfill" in marks else "")
+                  + f"; stopped in {marks['stop']:.1f} s")
+            for step, result, seconds in marks["steps"]:
+                print(f"    {step}: {result} ({seconds} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""`tradewatch demo` end to end in a temporary directory: it prepares history, backfills the
+derived assets through the Dagster webserver, serves the UI and the API, stops every
+process on SIGTERM, and resumes with the same data on the second start."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+import requests
+
+from tradewatch.embedded_pg import port_is_free
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Demo:
+    """One `tradewatch demo` process with its output collected line by line."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], ports: dict[str, int]) -> None:
+        self.ports = ports
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tradewatch.cli", "demo", "--history-days", "2",
+             "--dagster-port", str(ports["dagster"]), "--api-port", str(ports["api"]),
+             "--sim-port", str(ports["sim"])],
+            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True)
+        # a thread drains the pipe so the demo never blocks on a full pipe and reads never hang
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def _read(self) -> None:
+        if self.proc.poll() is not None:
+            self._reader.join(timeout=5)
+
+    def wait_for(self, text: str, seconds: float) -> str:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._read()
+            for line in self.lines:
+                if text in line:
+                    return line
+            if self.proc.poll() is not None:
+                self._read()
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"`{text}` not printed within {seconds} s (exit code {self.proc.poll()}):\n"
+                             + "\n".join(self.lines[-40:]))
+
+    @property
+    def output(self) -> str:
+        self._read()
+        return "\n".join(self.lines)
+
+    def descendants(self) -> list[psutil.Process]:
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, seconds: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=seconds)
+        self._read()
+        return code
+
+    def kill(self) -> None:
+        for child in self.descendants():
+            child.kill()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def _graphql(api_port: int, query: str) -> dict:
+    response = requests.post(f"http://127.0.0.1:{api_port}/graphql", json={"query": query}, timeout=30)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def _warehouse_rows(pg_port: int, before) -> int:
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/tradewatch", connect_timeout=5) as conn:
+        return conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses WHERE observed_hour < %s",
+                            (before,)).fetchone()[0]
+
+
+@pytest.fixture
+def demo_dir():
+    """A directory outside the repo (no .env) and an environment with free ports."""
+    # not pytest's tmp_path: pytest keeps its base folder at mode 0700, which the embedded
+    # PostgreSQL (running as its own user when the tests run as root) could not enter
+    tmp_path = Path(tempfile.mkdtemp(prefix="tw-demo-test-"))
+    tmp_path.chmod(0o755)
+    ports = {"dagster": _free_port(), "api": _free_port(), "sim": _free_port(), "pg": _free_port()}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("TRADEWATCH_", "DAGSTER_", "POESESSID", "CF_CLEARANCE"))}
+    env.update({"TRADEWATCH_HOME": str(tmp_path / "home"), "TRADEWATCH_PG_PORT": str(ports["pg"]),
+                "PYTHONPATH": str(ROOT)})
+    started: list[Demo] = []
+
+    def start() -> Demo:
+        demo = Demo(tmp_path, env, ports)
+        started.append(demo)
+        return demo
+
+    yield start, ports, tmp_path
+    for demo in started:  # a failed assertion must not leave servers behind
+        demo.kill()
+    pgdata = tmp_path / "home" / "pg"
+    if (pgdata / "postmaster.pid").exists():
+        from tradewatch.embedded_pg import EmbeddedPostgres
+
+        EmbeddedPostgres(pgdata, ports["pg"]).stop()
+    shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_demo_starts_serves_stops_and_resumes(demo_dir):
+    start, ports, tmp_path = demo_dir
+
+    demo = start()
+    demo.wait_for("TradeWatch is running", 180)
+    out = demo.output
+    for url in (f"http://127.0.0.1:{ports['dagster']}", f"http://127.0.0.1:{ports['api']}/graphql",
+                f"http://127.0.0.1:{ports['api']}/dashboard"):
+        assert url in out
+    assert "responses written" in out  # a fresh home gets its history
+
+    # the UI and the API answer
+    assert requests.get(f"http://127.0.0.1:{ports['dagster']}/server_info", timeout=10).status_code == 200
+    health = requests.get(f"http://127.0.0.1:{ports['api']}/health", timeout=10).json()
+    assert health["status"] == "ok" and health["newest_hour"] is not None
+    since = (datetime.now(timezone.utc) - timedelta(days=3)).strftime("%Y-%m-%dT%H:00:00Z")
+    coverage = _graphql(ports["api"], f'{{ coverage(from: "{since}") {{ hoursComplete simulatedHours }} }}')
+    assert coverage["coverage"]["hoursComplete"] >= 47  # two days of simulated hours
+
+    # the backfill of the derived assets runs through the daemon and reaches the API
+    demo.wait_for("derived assets backfill", 240)
+    assert "completed" in demo.wait_for("derived assets backfill", 1), demo.output
+    latest = _graphql(ports["api"], "{ latestPrices { item { id } avgPrice } }")["latestPrices"]
+    assert latest and all(row["avgPrice"] is not None for row in latest)
+
+    children = demo.descendants()
+    assert len(children) >= 4  # simulator, daemon, webserver, API (and their code servers)
+    rows_before = _warehouse_rows(ports["pg"], "2100-01-01")
+    assert demo.stop() == 0
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, [p.info if hasattr(p, "info") else p.pid for p in alive]
+    for name, port in ports.items():
+        assert port_is_free(port), f"{name} port {port} still taken after the demo stopped"
+    assert "stopped; the data stays" in demo.output
+
+    # the second start resumes: same data, no history to simulate, nothing to derive
+    second = start()
+    second.wait_for("TradeWatch is running", 180)
+    out = second.output
+    assert _warehouse_rows(ports["pg"], "2100-01-01") >= rows_before
+    written = re.search(r"(\d+) responses written", out)
+    if written:  # only when the clock crossed an hour between the starts: that hour alone is new
+        items = int(re.search(r"\((\w+), (\d+) items\)", out).group(2))
+        assert int(written.group(1)) <= 2 * items, out
+    else:
+        assert "simulated history for the last 2 days ... already there" in out
+    latest_again = _graphql(ports["api"], "{ latestPrices { item { id } } }")["latestPrices"]
+    assert {r["item"]["id"] for r in latest_again} == {r["item"]["id"] for r in latest}
+    assert second.stop() == 0
+    for name, port in ports.items():
+        assert port_is_free(port), f"{name} port {port} still taken after the second stop"
+
+
+def test_demo_refuses_a_taken_port_before_starting_anything(demo_dir):
+    start, ports, tmp_path = demo_dir
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", ports["api"]))
+        blocker.listen()
+        demo = start()
+        assert demo.proc.wait(timeout=60) == 2
+    out = demo.output
+    assert f"port {ports['api']} is already taken" in out and "--api-port" in out
+    assert "Traceback" not in out
+    assert not (tmp_path / "home" / "pg").exists()  # nothing was started or created
