@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from tradewatch.embedded_pg import port_is_free
 from tradewatch.errors import TradeWatchError
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _require_free(port: int, what: str, option: str) -> None:
-    if not port_is_free(port):
-        raise TradeWatchError(f"port {port} is already taken, so {what} cannot start; "
-                              f"stop the program using it or pass {option} with another port")
+    from tradewatch.services import require_free
+
+    require_free(port, what, option)
 
 
-def _wait_for_port(port: int, seconds: float, proc: subprocess.Popen, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise TradeWatchError(f"{what} exited at start (code {proc.returncode}); see the lines above")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.3)
-    raise TradeWatchError(f"{what} did not answer on port {port} within {seconds:.0f} s")
+def service_environment(database_url: str, home: Path, trade_api_url: str | None = None) -> dict[str, str]:
+    """The environment every TradeWatch process of one installation shares (see tradewatch.services)."""
+    from tradewatch.services import service_environment as build
+
+    return build(database_url, home, trade_api_url)
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -89,112 +75,19 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dagster_home(home: Path) -> Path:
-    dagster_home = home / "dagster_home"
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    return dagster_home
-
-
-def service_environment(database_url: str, home: Path, trade_api_url: str | None = None) -> dict[str, str]:
-    """The environment every TradeWatch process of one installation shares."""
-    from tradewatch.db import psycopg2_url
-
-    env = dict(os.environ)
-    env.update({
-        "TRADEWATCH_DATABASE_URL": database_url,
-        "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(database_url),
-        "DAGSTER_HOME": str(_dagster_home(home)),
-        "TRADEWATCH_HOME": str(home),
-    })
-    # fast single-run backfills (see tradewatch_assets/definitions.py); the daemon creates
-    # backfill runs without loading the code location, so it needs them in its environment
-    env.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    env.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
-    if trade_api_url:
-        env["TRADEWATCH_TRADE_API_URL"] = trade_api_url
-    return env
-
-
-def _stop_all(processes: list[subprocess.Popen]) -> None:
-    for proc in reversed(processes):
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 20
-    for proc in reversed(processes):
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-
-
 def cmd_demo(args: argparse.Namespace) -> int:
-    return _run_services(args, with_simulator=True)
+    from tradewatch.services import Ports, run_services
+
+    if args.history_days < 1:
+        raise TradeWatchError(f"--history-days must be at least 1, got {args.history_days}")
+    return run_services(Ports(dagster=args.dagster_port, api=args.api_port, sim=args.sim_port),
+                        with_simulator=True, history_days=args.history_days)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return _run_services(args, with_simulator=False)
+    from tradewatch.services import Ports, run_services
 
-
-def _run_services(args: argparse.Namespace, with_simulator: bool) -> int:
-    from tradewatch.db import embedded_server, redact, resolve_database_url
-    from tradewatch.migrate import upgrade
-    from tradewatch.settings import load_settings
-    from tradewatch.watchlist import watchlist_from_settings
-
-    settings = load_settings()
-    watchlist = watchlist_from_settings(settings)  # fail before starting anything
-    if with_simulator:
-        _require_free(args.sim_port, "the trade simulator", "--sim-port")
-    _require_free(args.dagster_port, "the Dagster UI", "--dagster-port")
-    started_db = False
-    if not settings.database_url:
-        print("starting the embedded PostgreSQL ...", flush=True)
-        server = embedded_server(settings)
-        started_db = server.start()
-    url = resolve_database_url(settings)
-    print(f"migrating the warehouse at {redact(url)} ...", flush=True)
-    upgrade(url)
-    trade_api_url = f"http://127.0.0.1:{args.sim_port}" if with_simulator else settings.trade_api_url
-    env = service_environment(url, settings.home, trade_api_url=trade_api_url)
-    processes: list[subprocess.Popen] = []
-
-    def stop(signum=None, frame=None):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        if with_simulator:
-            processes.append(subprocess.Popen(
-                [sys.executable, "-m", "trade_sim", "--port", str(args.sim_port)], env=env, start_new_session=True))
-            _wait_for_port(args.sim_port, 30, processes[-1], "the trade simulator")
-        processes.append(subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-w", str(ROOT / "workspace.yaml"),
-             "-h", "127.0.0.1", "-p", str(args.dagster_port)],
-            env=env, cwd=ROOT, start_new_session=True))
-        _wait_for_port(args.dagster_port, 120, processes[-1], "the Dagster UI")
-        print(f"\nTradeWatch is running:\n  Dagster UI      http://127.0.0.1:{args.dagster_port}\n"
-              f"  trade API       {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
-              f"  league          {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
-              f"  database        {redact(url)}\n"
-              "The schedule fetches every hour at :05 (UTC); materialize raw_trade_responses for the "
-              "current hour in the UI to fetch now. Ctrl-C stops everything.", flush=True)
-        while all(p.poll() is None for p in processes):
-            time.sleep(1)
-        failed = [p for p in processes if p.poll() is not None]
-        print(f"a process exited (code {failed[0].returncode}); stopping the rest", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("\nstopping ...", flush=True)
-        return 0
-    finally:
-        _stop_all(processes)
-        if started_db:
-            embedded_server(settings).stop()
+    return run_services(Ports(dagster=args.dagster_port, api=args.api_port), with_simulator=False)
 
 
 class _ProgressBar:
@@ -253,6 +146,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from tradewatch.remote import backfill_command
+
+    return backfill_command(args.dagster_url, args.start, args.end, args.assets, args.wait, args.timeout)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from tradewatch.remote import refresh_command
+
+    return refresh_command(args.dagster_url, args.hour, args.wait, args.timeout)
+
+
+def _add_remote_options(parser: argparse.ArgumentParser, timeout: float) -> None:
+    parser.add_argument("--dagster-url", default=None,
+                        help="the Dagster webserver (default: TRADEWATCH_DAGSTER_URL, else http://127.0.0.1:3000)")
+    parser.add_argument("--wait", action="store_true", help="wait until it ends; exit 1 if it failed")
+    parser.add_argument("--timeout", type=float, default=timeout, help=f"seconds --wait waits (default {timeout:g})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradewatch", description="Archive and analyse the PoE bulk-exchange market.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -267,13 +179,18 @@ def build_parser() -> argparse.ArgumentParser:
                      help="scale the rate-limit windows (e.g. 0.05 for fast tests)")
     sim.set_defaults(func=cmd_sim)
 
-    demo = verbs.add_parser("demo", help="embedded PostgreSQL + simulator + Dagster UI, all in one")
+    demo = verbs.add_parser(
+        "demo", help="embedded PostgreSQL + simulator + 7 days of history + Dagster UI + GraphQL API, all in one")
     demo.add_argument("--sim-port", type=int, default=8090)
     demo.add_argument("--dagster-port", type=int, default=3000)
+    demo.add_argument("--api-port", type=int, default=8000, help="GraphQL API and dashboard (default 8000)")
+    demo.add_argument("--history-days", type=int, default=7,
+                      help="days of simulated history to prepare (default 7; stored hours are kept)")
     demo.set_defaults(func=cmd_demo)
 
     run = verbs.add_parser("run", help="like demo, against TRADEWATCH_TRADE_API_URL (the real site by default)")
     run.add_argument("--dagster-port", type=int, default=3000)
+    run.add_argument("--api-port", type=int, default=8000)
     run.set_defaults(func=cmd_run)
 
     history = verbs.add_parser(
@@ -288,6 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.set_defaults(func=cmd_serve)
+
+    backfill = verbs.add_parser(
+        "backfill", help="recompute derived assets over stored hours, through the running Dagster webserver")
+    backfill.add_argument("--from", dest="start", required=True, metavar="FROM",
+                          help="first hour, ISO date or hour (e.g. 2026-11-20 or 2026-11-20T13:00; no offset = UTC)")
+    backfill.add_argument("--to", dest="end", required=True, metavar="TO",
+                          help="end of the range, not included (e.g. 2026-11-21 = up to 2026-11-20T23:00)")
+    backfill.add_argument("--assets", nargs="+", default=["price_snapshots", "reroll_profitability"],
+                          metavar="ASSET", help="assets to backfill (default: price_snapshots reroll_profitability)")
+    _add_remote_options(backfill, timeout=3600)
+    backfill.set_defaults(func=cmd_backfill)
+
+    refresh = verbs.add_parser(
+        "refresh", help="fetch the current hour and derive it now, through the running Dagster webserver")
+    refresh.add_argument("--hour", default=None,
+                         help="the hour to fetch (default: the current one; a past hour cannot be observed)")
+    _add_remote_options(refresh, timeout=900)
+    refresh.set_defaults(func=cmd_refresh)
     return parser
 
 

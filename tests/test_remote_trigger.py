@@ -1,0 +1,232 @@
+"""`tradewatch backfill` and `tradewatch refresh` drive a running Dagster from outside.
+
+The end-to-end test starts a real `dagster-webserver` and `dagster-daemon` (instance
+storage in the test's PostgreSQL, the repository's dagster.yaml) and the trade simulator
+over real HTTP, then runs the console script as a user would. The other tests show that
+bad requests are refused before anything is contacted.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+import requests
+
+from tradewatch import cli
+from tradewatch.db import get_pool
+from tradewatch.history import simulate_history
+from tradewatch.hours import HOUR, floor_hour, parse_partition_key, partition_key, utc_now
+from tradewatch.remote import DagsterRemote, parse_hour
+from tradewatch.settings import load_settings
+from tradewatch.watchlist import watchlist_from_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+PAST_RAW = "cannot be fetched now: the market of a past hour cannot be observed"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _hour_arg(moment) -> str:
+    return f"{moment:%Y-%m-%dT%H:00}"
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with open(log, "wb") as out:  # a file, not a pipe: a chatty server never blocks on a full pipe
+        return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stop(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 15
+    for proc in processes:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _wait_ready(url: str, processes: list[subprocess.Popen], logs: list[Path], seconds: float) -> None:
+    remote = DagsterRemote(url, timeout=10)
+    deadline = time.monotonic() + seconds
+    while True:
+        for proc, log in zip(processes, logs):
+            assert proc.poll() is None, f"{proc.args[0]} exited:\n{log.read_text()[-3000:]}"
+        try:
+            remote.wait_until_ready(0)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
+def _backfill_count(url: str) -> int:
+    # straight GraphQL, as the README's curl examples do
+    answer = requests.post(f"{url}/graphql", timeout=10, json={
+        "query": "{ partitionBackfillsOrError(limit: 100) { ... on PartitionBackfills { results { id } } } }"})
+    return len(answer.json()["data"]["partitionBackfillsOrError"]["results"])
+
+
+@pytest.fixture
+def dagster(database_url, start_sim, tmp_path):
+    """A Dagster webserver + daemon on the test database, fetching from a simulator; yields (url, sim)."""
+    sim = start_sim(time_scale=0.01)
+    env = cli.service_environment(database_url, tmp_path / "home", trade_api_url=sim.url)
+    env.pop("TRADEWATCH_DAGSTER_URL", None)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    workspace = str(ROOT / "workspace.yaml")
+    logs = [tmp_path / "daemon.log", tmp_path / "webserver.log"]
+    processes: list[subprocess.Popen] = []
+    try:
+        processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs[0]))
+        processes.append(_spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
+                                 "-p", str(port)], env, logs[1]))
+        _wait_ready(url, processes, logs, 90)
+        yield url, sim
+    finally:
+        _stop(processes)
+
+
+def _tradewatch(*args: str, url: str) -> subprocess.Popen:
+    env = {**os.environ, "TRADEWATCH_DAGSTER_URL": url}
+    return subprocess.Popen([str(BIN / "tradewatch"), *args], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster, capsys):
+    url, sim = dagster
+    now = utc_now()
+    current = floor_hour(now)
+    first, end = current - 5 * HOUR, current - 2 * HOUR  # three stored past hours
+    pool = get_pool(database_url)
+    assert simulate_history(pool, watchlist_from_settings(load_settings()), first, end, workers=1) == 63
+
+    # both at once, as two operators would: the backfill waits for the daemon's next tick
+    backfill = _tradewatch("backfill", "--from", _hour_arg(first), "--to", _hour_arg(end), "--wait", url=url)
+    refresh = _tradewatch("refresh", "--wait", "--timeout", "120", url=url)
+    try:
+        # while they run, the live server is asked for what must be refused: nothing is launched
+        before = _backfill_count(url)
+        assert cli.main(["backfill", "--from", _hour_arg(first), "--to", _hour_arg(end),
+                         "--assets", "raw_trade_responses", "--dagster-url", url]) == 2
+        refused = capsys.readouterr().err
+        assert f"raw partition {partition_key(first)} {PAST_RAW}" in refused
+        assert "backfill the derived assets (price_snapshots, reroll_profitability) instead" in refused
+        assert cli.main(["backfill", "--from", "2024-12-31T23:00", "--to", "2025-01-01T02:00",
+                         "--dagster-url", url]) == 2
+        assert "lies before the history's first hour 2025-01-01-00:00" in capsys.readouterr().err
+        assert _backfill_count(url) == before
+
+        refresh_out, refresh_err = refresh.communicate(timeout=150)
+        backfill_out, backfill_err = backfill.communicate(timeout=150)
+    finally:
+        for proc in (backfill, refresh):
+            if proc.poll() is None:
+                proc.kill()
+    assert refresh.returncode == 0, refresh_out + refresh_err
+    assert backfill.returncode == 0, backfill_out + backfill_err
+
+    backfill_id = re.search(r"^backfill (\w+) launched: price_snapshots, reroll_profitability for "
+                            rf"{partition_key(first)} … {partition_key(end - HOUR)} \(3 hours\)$",
+                            backfill_out, re.M).group(1)
+    assert f"{url}/runs/b/{backfill_id}" in backfill_out
+    # BackfillPolicy.single_run(): both assets, all hours, one run
+    assert f"backfill {backfill_id}: COMPLETED_SUCCESS (1 run)" in backfill_out
+    run_id, key = re.search(r"^run ([\w-]+) launched: raw_trade_responses, price_snapshots, reroll_profitability "
+                            r"for (\S+)$", refresh_out, re.M).groups()
+    assert f"{url}/runs/{run_id}" in refresh_out and f"run {run_id}: SUCCESS" in refresh_out
+    refreshed = parse_partition_key(key)
+    assert refreshed in (current, current + HOUR)  # the clock may turn the hour during the test
+
+    with psycopg.connect(database_url) as conn:
+        snapshots = dict(conn.execute(
+            "SELECT observed_hour, count(*) FROM warehouse.price_snapshots GROUP BY 1").fetchall())
+        profitable_hours = {h for (h,) in conn.execute(
+            "SELECT DISTINCT observed_hour FROM warehouse.reroll_profitability").fetchall()}
+        live = conn.execute("SELECT count(*), bool_or(simulated) FROM warehouse.raw_trade_responses "
+                            "WHERE observed_hour = %s", (refreshed,)).fetchone()
+    past = [first, first + HOUR, first + 2 * HOUR]
+    assert {h: snapshots.get(h) for h in past} == {h: 21 for h in past}
+    assert set(past) <= profitable_hours
+    # the refresh fetched the hour from the simulator and derived it in the same run
+    assert live == (21, False)
+    assert snapshots.get(refreshed) == 21 and refreshed in profitable_hours
+    assert any("/exchange/" in path for _, _, path in sim.app.state.request_log)
+
+
+def test_an_unreachable_webserver_is_named_with_how_to_start_it(capsys, monkeypatch):
+    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    monkeypatch.setenv("TRADEWATCH_DAGSTER_URL", url)
+    assert cli.main(["refresh"]) == 2
+    err = capsys.readouterr().err
+    assert f"the Dagster webserver at {url} is not reachable" in err
+    assert "make demo" in err and "--dagster-url" in err and "TRADEWATCH_DAGSTER_URL" in err
+    day = utc_now() - timedelta(days=1)
+    assert cli.main(["backfill", "--from", f"{day:%Y-%m-%d}", "--to", f"{day + timedelta(hours=3):%Y-%m-%dT%H}",
+                     "--dagster-url", url.replace("127.0.0.1", "user:hunter2@127.0.0.1")]) == 2
+    err = capsys.readouterr().err
+    assert "is not reachable" in err and "hunter2" not in err
+
+
+@pytest.mark.parametrize("start, end, message", [
+    ("yesterday", "2026-01-01", "--from 'yesterday' is not an ISO date or hour"),
+    ("2026-01-01T10:30", "2026-01-01T12:00", "is not on a whole hour"),
+    ("2026-01-01T12:00", "2026-01-01T12:00", "must be before --to"),
+    ("2026-01-02", "2026-01-01", "--from 2026-01-02-00:00 must be before --to 2026-01-01-00:00"),
+    ("2026-01-01", "2999-01-01", "--to 2999-01-01T00:00 lies in the future"),
+    ("2026-01-01T12:00+02:00", "2026-01-01T09:00Z", "--from 2026-01-01-10:00 must be before --to 2026-01-01-09:00"),
+])
+def test_bad_dates_are_refused_before_the_webserver_is_contacted(start, end, message, capsys):
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert cli.main(["backfill", "--from", start, "--to", end, "--dagster-url", url]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "not reachable" not in err
+
+
+def test_unknown_assets_are_listed_with_the_valid_names(capsys):
+    url = f"http://127.0.0.1:{_free_port()}"
+    assert cli.main(["backfill", "--from", "2026-01-01", "--to", "2026-01-02", "--assets", "price_snapshots,prices",
+                     "--dagster-url", url]) == 2
+    assert ("unknown asset 'prices'; valid assets: raw_trade_responses, price_snapshots, reroll_profitability"
+            in capsys.readouterr().err)
+
+
+def test_past_raw_hours_are_refused_with_the_ingestion_message(capsys):
+    url = f"http://127.0.0.1:{_free_port()}"
+    past = floor_hour(utc_now()) - 3 * HOUR
+    assert cli.main(["refresh", "--hour", _hour_arg(past), "--dagster-url", url]) == 2
+    err = capsys.readouterr().err
+    assert f"raw partition {partition_key(past)} {PAST_RAW}" in err
+    assert "backfill the derived assets (price_snapshots, reroll_profitability) instead" in err
+
+
+def test_hours_parse_as_iso_with_naive_meaning_utc():
+    assert partition_key(parse_hour("2026-11-20")) == "2026-11-20-00:00"
+    assert partition_key(parse_hour("2026-11-20T13")) == "2026-11-20-13:00"
+    assert partition_key(parse_hour("2026-11-20 13:00:00")) == "2026-11-20-13:00"
+    assert partition_key(parse_hour("2026-11-20T15:00+02:00")) == "2026-11-20-13:00"
+    assert partition_key(parse_hour("2026-11-20T13:00Z")) == "2026-11-20-13:00"
+    assert partition_key(parse_hour("2026-11-20-13:00")) == "2026-11-20-13:00"
