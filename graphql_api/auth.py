@@ -1,6 +1,17 @@
-"""Optional API keys: when `TRADEWATCH_API_KEYS` is set, every request but `/health`, CORS
-preflights and the GraphiQL page itself (it holds no data) must carry one, as
-`X-API-Key: <key>` or `Authorization: Bearer <key>`."""
+"""Optional API keys: when `TRADEWATCH_API_KEYS` is set, every request but `/health` must
+carry one, as `X-API-Key: <key>` or `Authorization: Bearer <key>`.
+
+That includes the GraphiQL page (it is the door to the data, and its HTML names the
+endpoint and the schema) and every other route the app mounts (the CSV export, the
+dashboards), whatever the method: a request without a valid key gets a 401 with a JSON
+error (`extensions.code` UNAUTHENTICATED) and nothing else. WebSocket handshakes are
+refused the same way (closed before they are accepted, which the client sees as a 403).
+
+The one exception besides `/health` is a CORS preflight (`OPTIONS` with `Origin` and
+`Access-Control-Request-Method`): browsers send it without custom headers, so it cannot
+carry the key, and it returns no data, only whether the real request may be sent; that
+real request then needs the key. A plain `OPTIONS` is not a preflight and needs a key.
+"""
 
 from __future__ import annotations
 
@@ -28,9 +39,8 @@ def key_is_valid(key: str | None, keys: frozenset[str]) -> bool:
     return any(hmac.compare_digest(key.encode(), k.encode()) for k in keys)
 
 
-def _is_ide_page(scope: Scope, headers: Headers) -> bool:
-    return (scope["method"] == "GET" and scope["path"] == "/graphql" and b"query=" not in scope.get("query_string", b"")
-            and "text/html" in headers.get("accept", ""))
+def is_cors_preflight(scope: Scope, headers: Headers) -> bool:
+    return scope["method"] == "OPTIONS" and "origin" in headers and "access-control-request-method" in headers
 
 
 class ApiKeyMiddleware:
@@ -39,13 +49,16 @@ class ApiKeyMiddleware:
         self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in OPEN_PATHS or scope["method"] == "OPTIONS":
+        if scope["type"] not in ("http", "websocket") or not self.keys or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
         key = presented_key(headers)
-        if key_is_valid(key, self.keys) or _is_ide_page(scope, headers):
+        if key_is_valid(key, self.keys) or (scope["type"] == "http" and is_cors_preflight(scope, headers)):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": "an API key is required"})
             return
         problem = "the API key is not valid" if key else "an API key is required"
         response = JSONResponse(

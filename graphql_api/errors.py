@@ -28,6 +28,12 @@ class ApiError(Exception):
         self.argument = argument
 
 
+def shown(value: object, limit: int = 80) -> str:
+    """repr() of a value the client sent, cut short: an error message must not echo 1 MB back."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def bad_input(argument: str, problem: str) -> ApiError:
     return ApiError(f"argument `{argument}`: {problem}", code="BAD_USER_INPUT", argument=argument)
 
@@ -60,8 +66,9 @@ def error_code(error: GraphQLError) -> str:
     if message == MASKED_MESSAGE:
         return "INTERNAL_SERVER_ERROR"
     if message.startswith("Syntax Error"):
-        # graphql-core's parser reports a hit token limit as a syntax error
-        return "QUERY_TOO_COMPLEX" if "tokens" in message else "GRAPHQL_PARSE_FAILED"
+        # graphql-core's parser reports a hit token or nesting limit as a syntax error
+        too_big = "tokens" in message or "nested too deeply" in message
+        return "QUERY_TOO_COMPLEX" if too_big else "GRAPHQL_PARSE_FAILED"
     if "exceeds maximum operation depth" in message or "aliases found. Allowed" in message:
         return "QUERY_TOO_COMPLEX"
     if any(hint in message for hint in _INPUT_HINTS):

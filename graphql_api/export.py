@@ -19,7 +19,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from graphql_api import limits
 from graphql_api.context import ApiContext
-from graphql_api.errors import ApiError, bad_input
+from graphql_api.errors import ApiError, bad_input, shown
 from graphql_api.inputs import item_ids, league_name, time_range
 from graphql_api.queries.prices import price_series
 from graphql_api.types import Bucket
@@ -35,7 +35,7 @@ def _time(params, name: str) -> datetime | None:
     try:
         return datetime.fromisoformat(raw)
     except ValueError:
-        raise bad_input(name, f"{raw!r} is not an ISO-8601 time such as 2026-01-31T13:00:00Z") from None
+        raise bad_input(name, f"{shown(raw)} is not an ISO-8601 time such as 2026-01-31T13:00:00Z") from None
 
 
 async def price_series_csv(request: Request) -> Response:
@@ -51,7 +51,7 @@ async def price_series_csv(request: Request) -> Response:
             raise bad_input("item", f"{len(ids)} items are more than {limits.MAX_SERIES_ITEMS}")
         bucket_raw = params.get("bucket", "hour").upper()
         if bucket_raw not in Bucket.__members__:
-            raise bad_input("bucket", f"{params.get('bucket')!r} must be hour, day or week")
+            raise bad_input("bucket", f"{shown(params.get('bucket'))} must be hour, day or week")
         span = time_range(_time(params, "from"), _time(params, "to"), limits.MAX_PAGED_RANGE)
         series = await price_series(ctx, league_name(params.get("league"), wl.league), ids, span,
                                     Bucket[bucket_raw])

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
-from graphql_api.errors import ApiError, bad_input, not_found
+from graphql_api.errors import ApiError, bad_input, not_found, shown
 from graphql_api import limits
 from tradewatch.catalog import known_ids
 from tradewatch.hours import HOUR, floor_hour, utc_now
@@ -33,8 +33,15 @@ def as_utc(moment: datetime) -> datetime:
 def time_range(start: datetime | None, end: datetime | None, cap: timedelta,
                default: timedelta = limits.DEFAULT_RANGE) -> TimeRange:
     """The range [from, to); defaults: `to` = the end of the current hour, `from` = `to` − 24 h."""
-    end = as_utc(end) if end is not None else floor_hour(utc_now()) + HOUR
-    start = as_utc(start) if start is not None else end - default
+    try:
+        end = as_utc(end) if end is not None else floor_hour(utc_now()) + HOUR
+    except OverflowError:  # e.g. 0001-01-01T00:00+05:00 is before the first representable UTC time
+        raise bad_input("to", f"{end.isoformat()} is outside the years 1 to 9999 in UTC") from None
+    try:
+        start = as_utc(start) if start is not None else end - default
+    except OverflowError:
+        raise bad_input("from", f"{start.isoformat() if start else 'the default start'} is outside the years "
+                                "1 to 9999 in UTC; give an explicit `from`") from None
     if start >= end:
         raise bad_input("from", f"{start.isoformat()} must be earlier than `to` ({end.isoformat()})")
     if end - start > cap:
@@ -54,7 +61,7 @@ def item_ids(values: Sequence[str], argument: str, watched: Sequence[str], game:
     for index, value in enumerate(values):
         if value not in watched and (known is None or value not in known):
             where = argument if len(values) == 1 and argument == "item" else f"{argument}[{index}]"
-            raise not_found(where, f"unknown item id {value!r}; the `items` field lists the watched ids, "
+            raise not_found(where, f"unknown item id {shown(value)}; the `items` field lists the watched ids, "
                                    "e.g. deafening-essence-of-greed")
         if value not in out:
             out.append(value)
@@ -84,23 +91,36 @@ def decode_cursor(cursor: str | None, kinds: Sequence[type]) -> tuple | None:
             raise ValueError
         values = []
         for part, kind in zip(parts, kinds):
-            if not isinstance(part, str):
+            if not isinstance(part, str) or not is_clean_text(part):
                 raise ValueError
             values.append(datetime.fromisoformat(part) if kind is datetime else part)
         return tuple(values)
-    except (ValueError, TypeError, UnicodeDecodeError):
+    except (ValueError, TypeError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested too deeply
         raise bad_input("after", "is not a cursor this field returned; pass `pageInfo.endCursor` "
                                  "of the previous page unchanged") from None
+
+
+def is_clean_text(value: str) -> bool:
+    """No control characters (NUL cannot even be stored in PostgreSQL text) and no lone
+    surrogates (not encodable as UTF-8): such a string cannot be a name or an id."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def league_name(league: str | None, default: str) -> str:
     if league is None:
         return default
     league = league.strip()
-    if not league or "/" in league or len(league) > 100:
-        raise bad_input("league", f"{league!r} is not a league name; use the name the trade site shows, e.g. Standard")
+    if not league or "/" in league or len(league) > 100 or not is_clean_text(league):
+        raise bad_input("league", f"{shown(league)} is not a league name; use the name the trade site shows, "
+                                  "e.g. Standard")
     return league
 
 
-__all__ = ["ApiError", "TimeRange", "as_utc", "decode_cursor", "encode_cursor", "item_ids", "league_name",
-           "page_size", "time_range"]
+__all__ = ["ApiError", "TimeRange", "as_utc", "decode_cursor", "encode_cursor", "is_clean_text", "item_ids",
+           "league_name", "page_size", "time_range"]

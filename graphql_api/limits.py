@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
+from graphql.language import OperationDefinitionNode, SelectionSetNode
+from graphql.validation import ValidationContext, ValidationRule
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter
 
 MAX_DEPTH = 8
 MAX_ALIASES = 20
 MAX_TOKENS = 2000
+# A comment or one long string is a single token: the query text is capped in size too.
+# (It is also the key of the parser and validation caches, which keep 256 texts each.)
+MAX_QUERY_CHARS = 100_000
 
 DEFAULT_RANGE = timedelta(hours=24)
 # Paged fields can read any range, a page at a time; aggregates and per-hour answers are capped.
@@ -26,10 +32,60 @@ MAX_RAW_PAGE = 50              # raw bodies are ~40 kB each
 LOW_CONFIDENCE_LISTINGS = 5    # fewer listings than this: the price is flagged low-confidence
 
 
+class OperationLimits(ValidationRule):
+    """Rejects an operation nested deeper than MAX_DEPTH fields (introspection fields aside) or
+    with more than MAX_ALIASES aliases (counted as expanded: a fragment spread twice counts twice).
+
+    Strawberry's QueryDepthLimiter and MaxAliasesLimiter walk every fragment spread anew, so a
+    1 kB document of 30 fragments each spreading the next twice costs 2**30 steps and hangs
+    the server (found by tests/reliability/test_graphql_fuzz.py). Here each fragment is
+    measured once: linear in the document. Same rules, same messages."""
+
+    def __init__(self, context: ValidationContext) -> None:
+        super().__init__(context)
+        definitions = context.document.definitions
+        fragments = {d.name.value: d for d in definitions if isinstance(d, FragmentDefinitionNode)}
+        measured: dict[str, tuple[int, int]] = {}  # fragment -> (depth, aliases)
+
+        def measure(selection_set: SelectionSetNode, visiting: frozenset[str]) -> tuple[int, int]:
+            deepest = aliases = 0
+            for selection in selection_set.selections:
+                depth = 0
+                if isinstance(selection, FieldNode):
+                    aliases += selection.alias is not None
+                    if selection.selection_set:
+                        inner_depth, inner_aliases = measure(selection.selection_set, visiting)
+                        aliases += inner_aliases
+                        depth = 0 if selection.name.value.startswith("__") else 1 + inner_depth
+                elif isinstance(selection, InlineFragmentNode):
+                    depth, inner_aliases = measure(selection.selection_set, visiting)
+                    aliases += inner_aliases
+                elif isinstance(selection, FragmentSpreadNode):
+                    name = selection.name.value
+                    if name not in measured and name in fragments and name not in visiting:
+                        # unknown and cyclic fragments count nothing here; other rules reject them
+                        measured[name] = measure(fragments[name].selection_set, visiting | {name})
+                    depth, inner_aliases = measured.get(name, (0, 0))
+                    aliases += inner_aliases
+                deepest = max(deepest, depth)
+            return deepest, aliases
+
+        total_aliases = 0
+        for definition in definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                depth, aliases = measure(definition.selection_set, frozenset())
+                total_aliases += aliases
+                if depth > MAX_DEPTH:
+                    name = definition.name.value if definition.name else "anonymous"
+                    context.report_error(GraphQLError(f"'{name}' exceeds maximum operation depth of {MAX_DEPTH}",
+                                                      [definition]))
+        if total_aliases > MAX_ALIASES:
+            context.report_error(GraphQLError(f"{total_aliases} aliases found. Allowed: {MAX_ALIASES}"))
+
+
 def limiter_extensions() -> list:
     # factories, not instances: an instance would be shared by concurrent requests
     return [
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules([OperationLimits]),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
     ]

@@ -1,9 +1,15 @@
 """The GraphQL endpoint: Strawberry's ASGI view with our context, coded errors, fast JSON
-encoding (orjson, embedding the JSON PostgreSQL built) and HTTP caching (ETag / 304)."""
+encoding (orjson, embedding the JSON PostgreSQL built) and HTTP caching (ETag / 304).
+
+Requests it cannot read get a 4xx, never a 500: a body that is not UTF-8, nested too
+deeply or not a JSON object is a 400, a query text over `limits.MAX_QUERY_CHARS` a 413.
+There is no WebSocket transport: the schema has no subscriptions."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -12,6 +18,7 @@ from strawberry.asgi import GraphQL
 from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
+from graphql_api import limits
 from graphql_api.caching import SETTLED_MAX_AGE, etag_of, matches
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
@@ -41,9 +48,21 @@ def conditional(request: Request, response: Response, headers: dict[str, str]) -
     return response
 
 
+def _encodable(value: Any) -> Any:
+    """The value with every string made valid UTF-8 (lone surrogates written as \\udxxx)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encodable(v) for v in value]
+    return value
+
+
 class TradeWatchGraphQL(GraphQL):
     def __init__(self, schema, watchlist: Watchlist, *, graphiql: bool, grace: timedelta, private: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True)
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True,
+                         subscription_protocols=())
         self.watchlist = watchlist
         self.grace = grace
         self.private = private
@@ -63,15 +82,41 @@ class TradeWatchGraphQL(GraphQL):
         return out
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        try:
+            return orjson.dumps(data)
+        except TypeError:  # an error message quoting a lone surrogate the client sent (not UTF-8)
+            return orjson.dumps(_encodable(data))
+
+    def parse_json(self, data: str | bytes) -> Any:
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, not UTF-8, nested too deeply
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
+
+    async def parse_http_body(self, request_adapter):  # type: ignore[override]
+        if request_adapter.method == "POST" and "json" in (request_adapter.content_type or ""):
+            # a JSON string or number is no GraphQL request (Strawberry would fail on it with a 500)
+            body = await request_adapter.get_body()
+            if (body if isinstance(body, bytes) else body.encode("utf-8", "replace")).lstrip()[:1] not in (b"{", b"["):
+                self.parse_json(body)  # not JSON at all: say so
+                raise HTTPException(400, 'The request body must be a JSON object such as {"query": "{ items { id } }"}')
+        data = await super().parse_http_body(request_adapter)
+        for one in data if isinstance(data, list) else [data]:
+            if one.query is not None and len(one.query) > limits.MAX_QUERY_CHARS:
+                raise HTTPException(413, f"The query text has {len(one.query)} characters; at most "
+                                         f"{limits.MAX_QUERY_CHARS} are allowed")
+        return data
 
     async def run(self, request, context=None, root_value=None):  # type: ignore[override]
         from strawberry.types.unset import UNSET
 
         try:
             response = await super().run(request, context or UNSET, root_value or UNSET)
-        except HTTPException:
-            raise  # Strawberry turns these into 4xx answers itself
+        except HTTPException as exc:  # Strawberry turns these into 4xx answers itself
+            if _encodable(exc.reason) == exc.reason:
+                raise
+            # the reason quotes what the client sent (e.g. an operation name), which may not be UTF-8
+            raise HTTPException(exc.status_code, _encodable(exc.reason)) from None
         except Exception:  # a bug outside the resolvers: log it, answer without a trace
             log.exception("unexpected error serving %s", request.url.path)
             return Response(orjson.dumps({"data": None, "errors": [{"message": "Unexpected error; it was logged on "

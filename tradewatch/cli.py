@@ -226,12 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def _load_dotenv() -> None:
     from dotenv import load_dotenv
 
-    load_dotenv(".env", override=False)
+    from tradewatch.errors import ConfigError
+
+    try:
+        load_dotenv(".env", override=False)
+    except UnicodeDecodeError:
+        raise ConfigError(".env is not a UTF-8 text file of NAME=value lines; fix it or remove it "
+                          "(every setting can come from the environment)") from None
+    except OSError as exc:
+        raise ConfigError(f".env cannot be read ({exc.strerror}); fix it or remove it") from None
+
+
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        _load_dotenv()
         return args.func(args)
     except TradeWatchError as exc:
         print(f"tradewatch: {exc}", file=sys.stderr)

@@ -6,10 +6,12 @@ in `Secret` so that printing the settings, an exception or a log line never show
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -66,12 +68,35 @@ def merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dic
     # The real environment wins over .env, as docker-compose and most tools do it.
     merged: dict[str, str] = {}
     if env_file is not None and env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+        try:
+            values = dotenv_values(env_file)
+        except UnicodeDecodeError:
+            raise ConfigError(f"{env_file} is not a UTF-8 text file of NAME=value lines; "
+                              "fix it or remove it (every setting can come from the environment)") from None
+        except OSError as exc:
+            raise ConfigError(f"{env_file} cannot be read ({exc.strerror}); fix its permissions or remove it") from None
+        merged.update({k: v for k, v in values.items() if v is not None})
     merged.update(environ)
     return merged
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = float) -> float:
+def _has_control_character(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def _checked_url(name: str, url: str, example: str, need_host: bool = True) -> None:
+    """A URL with a host and a valid port; the message never repeats the URL (it may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError when the port is not a number in 0..65535
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL (check the host and the port); e.g. {example}") from None
+    if need_host and (not parts.hostname or " " in url):
+        raise ConfigError(f"{name} is not a valid URL (it needs a host and no spaces); e.g. {example}")
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type = float,
+            maximum: float | None = None) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -79,8 +104,12 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type = floa
         value = kind(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}; set it to a number or unset it") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name}={raw!r} is not a finite number; set it to a number or unset it")
     if value < 0:
         raise ConfigError(f"{name}={raw!r} must not be negative")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={raw!r} must be at most {maximum:g}")
     return value
 
 
@@ -90,6 +119,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 
     def text(name: str) -> str | None:
         value = env.get(name, "").strip()
+        if _has_control_character(value):  # the value is not repeated: it may be a secret
+            raise ConfigError(f"{name} contains a control character (a line break, tab or NUL); "
+                              "write the value on one line without them")
         return value or None
 
     def secret(name: str) -> Secret | None:
@@ -102,22 +134,30 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
             f"TRADEWATCH_TRADE_API_URL={api_url!r} is not an http(s) URL; "
             f"use {REAL_TRADE_API_URL} or the simulator's address, e.g. http://127.0.0.1:8090"
         )
+    _checked_url("TRADEWATCH_TRADE_API_URL", api_url, f"{REAL_TRADE_API_URL} or http://127.0.0.1:8090")
     db_url = text("TRADEWATCH_DATABASE_URL")
     if db_url is not None and not db_url.startswith(("postgresql://", "postgres://", "postgresql+")):
         raise ConfigError(
             "TRADEWATCH_DATABASE_URL must be a PostgreSQL URL such as "
             "postgresql://user:password@host:5432/dbname (unset it to use the embedded PostgreSQL)"
         )
+    if db_url is not None:
+        # no host is fine here: libpq then uses the local socket
+        _checked_url("TRADEWATCH_DATABASE_URL", db_url, "postgresql://user:password@host:5432/dbname", need_host=False)
+    league = text("TRADEWATCH_LEAGUE")
+    if league is not None and ("/" in league or len(league) > 100):
+        raise ConfigError(f"TRADEWATCH_LEAGUE={league[:100]!r} is not a league name; use the name the trade "
+                          "site shows, e.g. Standard or Settlers (or unset it for the watchlist's league)")
     watchlist = text("TRADEWATCH_WATCHLIST")
     return Settings(
         database_url=db_url,
         trade_api_url=api_url,
         user_agent=text("TRADEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
-        league=text("TRADEWATCH_LEAGUE"),
+        league=league,
         watchlist_path=Path(watchlist) if watchlist else None,
         home=Path(text("TRADEWATCH_HOME") or ".tradewatch").resolve(),
-        embedded_pg_port=int(_number(env, "TRADEWATCH_PG_PORT", 54329, int)),
-        fetch_grace_minutes=_number(env, "TRADEWATCH_FETCH_GRACE_MINUTES", 15.0),
+        embedded_pg_port=int(_number(env, "TRADEWATCH_PG_PORT", 54329, int, maximum=65535)),
+        fetch_grace_minutes=_number(env, "TRADEWATCH_FETCH_GRACE_MINUTES", 15.0, maximum=24 * 60),
         poesessid=secret("POESESSID"),
         cf_clearance=secret("CF_CLEARANCE"),
         reader_password=secret("TRADEWATCH_READER_PASSWORD"),

@@ -22,6 +22,9 @@ from tradewatch.strategy import StrategySpec
 DEFAULT_WATCHLIST = Path(__file__).parent / "data" / "watchlist.default.yaml"
 FAMILIES = {"deafening": DEAFENING_ESSENCES}
 MAX_ITEMS = 200  # one request per item per hour; more would not fit the real rate limits
+MAX_FILE_BYTES = 1_000_000  # the default is 2 kB; a bigger file is a mistake (and slow to parse)
+MAX_WHOLE = 1_000_000  # quantities, units: beyond this the warehouse's integer columns overflow
+MIN_AMOUNT, MAX_AMOUNT = 1e-6, 1e6  # reroll costs and weights: beyond these the strategy math over/underflows
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TOP_KEYS = {"game", "league", "paid_with", "target_quantity", "items", "strategies"}
 _STRATEGY_KEYS = {
@@ -61,13 +64,13 @@ class _Checker:
         return value
 
     def positive_int(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(where, f"{value!r} must be a whole number of at least 1")
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WHOLE:
+            raise self.fail(where, f"{value!r} must be a whole number of at least 1 (and at most {MAX_WHOLE})")
         return value
 
     def positive_number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
-            raise self.fail(where, f"{value!r} must be a positive number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_AMOUNT <= value <= MAX_AMOUNT:
+            raise self.fail(where, f"{value!r} must be a positive number (from {MIN_AMOUNT:g} to {MAX_AMOUNT:g})")
         return float(value)
 
 
@@ -77,7 +80,7 @@ def _strategy(check: _Checker, raw: Any, index: int, game: str, items: tuple[str
         raise check.fail(where, "each strategy must be a mapping with name, family, reroll_cost_item, ...")
     unknown = set(raw) - _STRATEGY_KEYS
     if unknown:
-        raise check.fail(where, f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_STRATEGY_KEYS)}")
+        raise check.fail(where, f"unknown key(s) {sorted(unknown, key=str)}; allowed: {sorted(_STRATEGY_KEYS)}")
     name = raw.get("name")
     if not isinstance(name, str) or not _ID_PATTERN.match(name):
         raise check.fail(where + ".name", f"{name!r} must be a short id such as deafening-top5")
@@ -127,19 +130,45 @@ def _strategy(check: _Checker, raw: Any, index: int, game: str, items: tuple[str
         raise check.fail(where, str(exc)) from None
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML would
+    silently keep the last (e.g. a second `items:` list would drop the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    typed = (type(key), key)  # 1 and True are equal in Python, not in YAML
+                    duplicate = typed in seen
+                    seen.add(typed)
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark, f"the key {key!r} is given twice",
+                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
 def parse_watchlist(data: Any, path: Path, league_override: str | None = None) -> Watchlist:
     check = _Checker(path)
     if not isinstance(data, dict):
         raise check.fail("top level", "must be a mapping with game, league, paid_with, items, strategies")
     unknown = set(data) - _TOP_KEYS
     if unknown:
-        raise check.fail("top level", f"unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+        raise check.fail("top level", f"unknown key(s) {sorted(unknown, key=str)}; allowed: {sorted(_TOP_KEYS)}")
     game = data.get("game", "poe1")
     if game not in ("poe1", "poe2"):
         raise check.fail("game", f"{game!r} must be poe1 or poe2")
     league = league_override or data.get("league", "Standard")
-    if not isinstance(league, str) or not league.strip() or "/" in league:
-        raise check.fail("league", f"{league!r} must be the league's name as the trade site spells it, e.g. Standard")
+    if (not isinstance(league, str) or not league.strip() or "/" in league or len(league) > 100
+            or any(ord(c) < 32 or ord(c) == 127 for c in league)):
+        raise check.fail("league (TRADEWATCH_LEAGUE)" if league_override else "league",
+                         f"{league!r} must be the league's name as the trade site spells it, e.g. Standard")
     paid_with = check.item_id(data.get("paid_with", "divine"), "paid_with", game)
     target = check.positive_int(data.get("target_quantity", 500), "target_quantity")
     raw_items = data.get("items")
@@ -171,17 +200,27 @@ def load_watchlist(path: Path | None = None, league_override: str | None = None)
     """Load and check a watchlist file; ConfigError names the file and the entry."""
     path = Path(path) if path else DEFAULT_WATCHLIST
     try:
-        text = path.read_text()
+        with path.open("rb") as file:  # read at most a little more than allowed (/dev/zero ends too)
+            raw = file.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise ConfigError(f"watchlist {path}: is more than {MAX_FILE_BYTES} bytes; a watchlist is a short "
+                              "YAML file (see the default) - is it the right file?")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"watchlist {path}: no such file; fix TRADEWATCH_WATCHLIST or unset it for the default") from None
     except OSError as exc:
         raise ConfigError(f"watchlist {path}: cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"watchlist {path}: is not a UTF-8 text file (byte {exc.start}); "
+                          "a watchlist is a YAML file - is it the right file?") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
         raise ConfigError(f"watchlist {path}: is not valid YAML ({where}: {getattr(exc, 'problem', exc)})") from None
+    except RecursionError:
+        raise ConfigError(f"watchlist {path}: is not valid YAML (nested too deeply)") from None
     return parse_watchlist(data, path, league_override)
 
 
