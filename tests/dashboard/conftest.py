@@ -136,9 +136,12 @@ def keyed_api(history, watchlist) -> Served:
     served.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Chromium from the Debian package (never a downloaded one: no network)."""
+    """Headless Chromium from the Debian package (never a downloaded one: no network).
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running in this
+    thread while it is open, which later tests that run their own loop would trip over."""
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: the dashboard tests need Debian's chromium; "
                     "run `make system-deps` (or set TRADEWATCH_CHROMIUM to a Chromium binary)", pytrace=False)
@@ -167,9 +170,9 @@ class Watched:
                 if path == "/graphql" and body and f"query {operation}" in body["query"]]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(browser):
-    """One context for the session: its HTTP cache keeps plotly.js (cached for a year) between tests."""
+    """One context for the module: its HTTP cache keeps plotly.js (cached for a year) between tests."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     context.set_default_timeout(10_000)
     yield context

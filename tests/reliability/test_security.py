@@ -302,9 +302,17 @@ def _write_attempts(conn: psycopg.Connection) -> list[str]:
         attempts += [f"SELECT nextval('\"{schema}\".\"{name}\"')", f"SELECT setval('\"{schema}\".\"{name}\"', 1)"]
     attempts += ["CREATE SCHEMA intruder", "SELECT lo_create(0)", "SELECT lo_creat(-1)",
                  "SELECT lo_from_bytea(0, 'intruder')", "SELECT lo_import('/etc/hostname')",
-                 "CREATE EXTENSION IF NOT EXISTS pgcrypto", "CREATE ROLE intruder", "ALTER ROLE postgres NOLOGIN",
+                 "CREATE ROLE intruder", "ALTER ROLE postgres NOLOGIN",
                  "CREATE PUBLICATION intruder FOR ALL TABLES", "SELECT pg_stat_reset()",
                  f'ALTER DATABASE "{conn.info.dbname}" SET default_transaction_read_only = off']
+    # trusted extensions may be created by any role with CREATE on the database; which ones a
+    # server ships differs (the embedded server has few), so try those this server offers
+    offered = conn.execute(
+        "SELECT name FROM pg_available_extensions WHERE installed_version IS NULL AND name IN "
+        "('pgcrypto', 'hstore', 'citext', 'pg_trgm', 'ltree', 'tablefunc', 'intarray', 'btree_gist', "
+        "'fuzzystrmatch', 'isn', 'cube', 'seg', 'unaccent', 'tcn', 'lo', 'dict_int', 'plperl') "
+        "ORDER BY name LIMIT 3").fetchall()
+    attempts += [f"CREATE EXTENSION {name}" for (name,) in offered]
     return attempts
 
 
