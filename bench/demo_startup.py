@@ -42,7 +42,7 @@ def _run_once(workdir: Path, env: dict[str, str], ports: dict[str, int], days: i
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
     marks: dict = {}
-    milestones = {"running": "TradeWatch is running", "backfill": "derived assets backfill"}
+    milestones = {"running": "TradeWatch is running", "backfill": "derived assets ready"}
     try:
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline and proc.poll() is None:

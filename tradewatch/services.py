@@ -282,23 +282,43 @@ def _launch_derived_backfill(database_url: str, dagster_url: str, start: datetim
     return remote, backfill_id, window
 
 
+def _backfill_outcome(remote, backfill_id: str) -> str | None:
+    """'ready' once every run of the backfill succeeded, the final status if it ended otherwise."""
+    from tradewatch.remote import BACKFILL_FINAL, BACKFILL_SUCCESS, RUN_FINAL, RUN_SUCCESS
+
+    status = remote.backfill_status(backfill_id)
+    runs = remote.backfill_runs(backfill_id)
+    # the daemon marks a backfill complete only on its next pass, 30 s after its last run
+    # ended; the prices are there as soon as that run succeeded
+    if runs and all(state == RUN_SUCCESS for _, state in runs) or status in BACKFILL_SUCCESS:
+        return "ready"
+    if status in BACKFILL_FINAL or any(state in RUN_FINAL and state != RUN_SUCCESS for _, state in runs):
+        return status.lower() if status in BACKFILL_FINAL else "failed"
+    return None
+
+
 def _watch(processes: list[subprocess.Popen], backfill, dagster_url: str) -> None:
-    """Return when a process exits; report the backfill's end once."""
+    """Return when a process exits; report once when the backfill's prices are ready (or it failed)."""
     next_check = time.monotonic() + 2
     while all(p.poll() is None for p in processes):
         if backfill and time.monotonic() >= next_check:
             remote, backfill_id, (first, last) = backfill
             next_check = time.monotonic() + 2
             try:
-                status = remote.backfill_status(backfill_id)
+                outcome = _backfill_outcome(remote, backfill_id)
             except TradeWatchError:
-                status = None
-            if status and status.upper() not in ("REQUESTED", "IN_PROGRESS", "CANCELING"):
+                outcome = None  # the webserver may be busy; ask again
+            if outcome:
                 hours = int((last - first).total_seconds() // 3600)
-                print(f"derived assets backfill {backfill_id}: {status.lower()} ({hours} hours; "
-                      f"{dagster_url}/runs/b/{backfill_id})", flush=True)
+                page = remote.backfill_ui_url(backfill_id)
+                if outcome == "ready":
+                    print(f"derived assets ready: price snapshots and profitability for {hours} hours "
+                          f"(backfill {backfill_id}: {page})", flush=True)
+                else:
+                    print(f"derived assets backfill {backfill_id} {outcome}; see {page}", flush=True)
                 backfill = None
         time.sleep(0.5)
     failed = next(p for p in processes if p.poll() is not None)
-    print(f"{' '.join(failed.args[:3]) if isinstance(failed.args, list) else failed.args} exited "
-          f"(code {failed.returncode}); stopping the rest", file=sys.stderr, flush=True)
+    log = getattr(failed, "log_path", "its log")
+    print(f"{' '.join(map(str, failed.args[:3]))} exited (code {failed.returncode}; see {log}); "
+          "stopping the rest", file=sys.stderr, flush=True)
