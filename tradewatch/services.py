@@ -64,6 +64,15 @@ def wait_for_port(port: int, seconds: float, proc: subprocess.Popen, what: str) 
     raise TradeWatchError(f"{what} did not answer on port {port} within {seconds:.0f} s{_log_tail(proc)}")
 
 
+def _wait_alive(proc: subprocess.Popen, seconds: float, what: str) -> None:
+    """A service without a port (the daemon) counts as started when it survives its first seconds."""
+    try:
+        proc.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        return
+    raise TradeWatchError(f"{what} exited at start (code {proc.returncode}){_log_tail(proc)}")
+
+
 def dagster_home(home: Path) -> Path:
     path = home / "dagster_home"
     path.mkdir(parents=True, exist_ok=True)
@@ -168,7 +177,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         raise TradeWatchError(f"--dagster-port, --api-port{' and --sim-port' if with_simulator else ''} "
                               "must be different ports")
 
-    progress = Progress(7 if with_simulator else 5)
+    progress = Progress(8 if with_simulator else 5)
     processes: list[subprocess.Popen] = []
     started_db = False
     interrupted = False
@@ -208,26 +217,34 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             written = simulate_history(get_pool(url), watchlist, history_start, end)
             progress.done(f"{written} responses written" if written else "already there")
 
-        progress.step(f"Dagster webserver and daemon on port {ports.dagster}")
+        progress.step(f"Dagster webserver on port {ports.dagster}")
         workspace = str(ROOT / "workspace.yaml")
-        processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
-                                logs / "dagster-daemon.log"))
-        processes.append(_spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
-                                 "-p", str(ports.dagster)], env, logs / "dagster-webserver.log"))
-        processes.append(_spawn([sys.executable, "-m", "uvicorn", "graphql_api.app:app", "--host", "127.0.0.1",
-                                 "--port", str(ports.api)], env, logs / "graphql-api.log"))
-        wait_for_port(ports.dagster, 120, processes[-2], "the Dagster webserver")
-        progress.done()
-        progress.step(f"GraphQL API on port {ports.api}")
-        wait_for_port(ports.api, 60, processes[-1], "the GraphQL API")
+        webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
+                            "-p", str(ports.dagster)], env, logs / "dagster-webserver.log")
+        processes.append(webserver)
+        api = _spawn([sys.executable, "-m", "uvicorn", "graphql_api.app:app", "--host", "127.0.0.1",
+                      "--port", str(ports.api)], env, logs / "graphql-api.log")
+        processes.append(api)
+        wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()
 
         dagster_url = f"http://127.0.0.1:{ports.dagster}"
         backfill = None
         if with_simulator:
-            progress.step("backfilling the derived assets for the simulated history")
+            # launched before the daemon starts: its first pass picks the backfill up at once,
+            # where a running daemon would look again only after 30 s
+            progress.step("backfill of the derived assets for the simulated history")
             backfill = _launch_derived_backfill(url, dagster_url, history_start, end)
             progress.done("launched" if backfill else "already derived")
+
+        progress.step("Dagster daemon (schedules, sensors, backfills, run queue)")
+        processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
+                                logs / "dagster-daemon.log"))
+        _wait_alive(processes[-1], 3, "the Dagster daemon")
+        progress.done()
+        progress.step(f"GraphQL API on port {ports.api}")
+        wait_for_port(ports.api, 60, api, "the GraphQL API")
+        progress.done()
 
         api_url = f"http://127.0.0.1:{ports.api}"
         print(f"\nTradeWatch is running (ready in {progress.elapsed():.0f} s):\n"
