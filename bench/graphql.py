@@ -24,12 +24,10 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -38,6 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from graphql_api.queries.prices import LATEST_SQL  # noqa: E402
+from tests.helpers.databases import with_database  # noqa: E402
+from tests.helpers.servers import free_port  # noqa: E402
 from tradewatch.embedded_pg import EmbeddedPostgres  # noqa: E402
 from tradewatch.migrate import upgrade  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
@@ -62,22 +62,11 @@ CROSS JOIN LATERAL (SELECT 0.01 * i.n * (1.2 + sin(extract(epoch FROM h) / 86400
 """
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def prepare(server_url: str, watchlist) -> str:
     with psycopg.connect(server_url, autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone():
             conn.execute(f'CREATE DATABASE "{DB}"')
-    url = _with_database(server_url, DB)
+    url = with_database(server_url, DB)
     upgrade(url)
     with psycopg.connect(url, autocommit=True) as conn:
         count = conn.execute("SELECT count(*) FROM warehouse.price_snapshots").fetchone()[0]
@@ -94,7 +83,7 @@ def prepare(server_url: str, watchlist) -> str:
 
 
 def start_api(url: str) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, TRADEWATCH_API_DATABASE_URL=url, TRADEWATCH_DATABASE_URL=url, TRADEWATCH_GRAPHIQL="0")
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "graphql_api.app:app", "--port", str(port),
                              "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)
@@ -133,7 +122,7 @@ def main() -> None:
     embedded = None
     server_url = args.database_url
     if not server_url:
-        embedded = EmbeddedPostgres(ROOT / ".tradewatch" / "bench-pg", _free_port())
+        embedded = EmbeddedPostgres(ROOT / ".tradewatch" / "bench-pg", free_port())
         embedded.start()
         server_url = embedded.url("postgres")
     url = prepare(server_url, watchlist)

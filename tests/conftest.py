@@ -4,30 +4,19 @@ embedded one started for the session) with a fresh, migrated database per test."
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 
+# helpers/ is importable from every test folder: pytest's default (prepend) import mode puts this
+# conftest's folder, tests/, on sys.path, and tests/ has no __init__.py
+from helpers.databases import create_database, drop_database
+from helpers.servers import free_port
 from tradewatch.db import close_pools
 from tradewatch.embedded_pg import EmbeddedPostgres
 from tradewatch.migrate import upgrade
 
 DATA = Path(__file__).parent / "data"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +26,7 @@ def pg_server_url(tmp_path_factory) -> str:
     if configured:
         yield configured
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", _free_port())
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", free_port())
     server.start()
     try:
         yield server.url("postgres")
@@ -48,37 +37,26 @@ def pg_server_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def _template_db(pg_server_url) -> str:
-    name = f"tw_template_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    upgrade(_with_database(pg_server_url, name))
+    name, url = create_database(pg_server_url, "tw_template")
+    upgrade(url)
     yield name
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(pg_server_url, name)
 
 
 @pytest.fixture
 def database_url(pg_server_url, _template_db) -> str:
     """A fresh database with the warehouse schema, dropped after the test."""
-    name = f"tw_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_template_db}"')
-    yield _with_database(pg_server_url, name)
-    close_pools()
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name, url = create_database(pg_server_url, "tw_test", template=_template_db)
+    yield url
+    drop_database(pg_server_url, name)
 
 
 @pytest.fixture
 def empty_database_url(pg_server_url) -> str:
     """A fresh database without any schema (for migration tests)."""
-    name = f"tw_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(pg_server_url, name)
-    close_pools()
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    name, url = create_database(pg_server_url, "tw_empty")
+    yield url
+    drop_database(pg_server_url, name)
 
 
 @pytest.fixture

@@ -7,46 +7,20 @@ read-only role, and headless Chromium (the Debian package) driven by Playwright.
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
-import httpx
-import psycopg
 import pytest
-import uvicorn
 
 from graphql_api.config import ApiSettings
-from tradewatch.hours import floor_hour, utc_now
-from tradewatch.migrate import upgrade
+from helpers.databases import History, history_database, with_user
+from helpers.servers import ServedApp
 from tradewatch.watchlist import load_watchlist
 
 DAYS = 8  # a 7-day view with room to spare; more only slows the session down
 CHROMIUM = os.environ.get("TRADEWATCH_CHROMIUM", "/usr/bin/chromium")
 # the same password the GraphQL tests give the cluster-wide role, so parallel runs agree
 API_PASSWORD = "api-test-pw"
-
-
-@dataclass(frozen=True)
-class History:
-    url: str
-    start: datetime
-    end: datetime
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _as_role(url: str, role: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f"{role}:{password}@{host}", *parts[2:]))
 
 
 @pytest.fixture(scope="session")
@@ -56,60 +30,17 @@ def watchlist():
 
 @pytest.fixture(scope="session")
 def history(pg_server_url, watchlist) -> History:
-    from tradewatch.db import get_pool
-    from tradewatch.history import simulate_history
-    from tradewatch.profitability import compute_profitability
-    from tradewatch.snapshots import compute_snapshots
-
-    name = f"tw_dashboard_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(pg_server_url, name)
-    upgrade(url)
-    end = floor_hour(utc_now()) - timedelta(hours=1)
-    start = end - timedelta(days=DAYS)
-    pool = get_pool(url)
-    simulate_history(pool, watchlist, start, end, seed=11)
-    compute_snapshots(pool, watchlist, start, end)
-    compute_profitability(pool, watchlist, start, end)
-    yield History(url, start, end)
-    pool.close()
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with history_database(pg_server_url, watchlist, "tw_dashboard", days=DAYS, seed=11) as made:
+        yield made
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Served:
-    """The app under uvicorn in a thread on 127.0.0.1, and an httpx client for it."""
-
-    def __init__(self, app) -> None:
-        self.port = _free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.client = httpx.Client(base_url=self.base, timeout=30)
+class Served(ServedApp):
+    """The app under uvicorn on 127.0.0.1 in a thread (see ServedApp), with a GraphQL call."""
 
     def data(self, query: str, variables: dict | None = None) -> dict:
         body = self.client.post("/graphql", json={"query": query, "variables": variables or {}}).json()
         assert "errors" not in body, body["errors"]
         return body["data"]
-
-    def stop(self) -> None:
-        self.client.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +51,7 @@ def api(history, watchlist) -> Served:
     from tradewatch.settings import Secret
 
     apply_api_password(history.url, Secret(API_PASSWORD))
-    served = Served(create_app(_as_role(history.url, API_ROLE, API_PASSWORD), settings=ApiSettings(),
+    served = Served(create_app(with_user(history.url, API_ROLE, API_PASSWORD), settings=ApiSettings(),
                                watchlist=watchlist))
     yield served
     served.stop()

@@ -6,8 +6,6 @@ passes for workspace.compose.yaml against the `code` service's own command."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,17 +15,12 @@ import psycopg
 import pytest
 import yaml
 
+from helpers.servers import free_port, stop_process_group
 from tradewatch.db import psycopg2_url
 
 from .deploy_files import ROOT, WORKSPACE_FILE, load_compose, with_option
 
 BIN = Path(sys.executable).parent  # the console scripts the image would have on its PATH
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _dagster_home(tmp_path: Path) -> Path:
@@ -85,21 +78,10 @@ def test_the_migrate_service_prepares_an_empty_database_and_can_run_again(empty_
     assert {"public.runs", "public.event_logs", "public.concurrency_limits"} <= tables
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @pytest.mark.slow
 def test_dagster_validates_the_compose_workspace_against_the_code_services_command(database_url, tmp_path):
     services = load_compose()["services"]
-    port = _free_port()
+    port = free_port()
     # the `code` service's command and healthcheck, on loopback and a free port instead of code:4000
     command = with_option(with_option(services["code"]["command"], "127.0.0.1", "-h", "--host"), str(port),
                           "-p", "--port")
@@ -123,7 +105,7 @@ def test_dagster_validates_the_compose_workspace_against_the_code_services_comma
         assert done.returncode == 0, output
         assert "Validation successful for code location tradewatch" in output
     finally:
-        _stop(proc)
+        stop_process_group(proc)
         log.close()
 
 
@@ -131,7 +113,7 @@ def test_dagster_validates_the_compose_workspace_against_the_code_services_comma
 def test_validation_fails_when_no_code_server_answers(database_url, tmp_path):
     # so the test above cannot pass by validating nothing
     workspace = yaml.safe_load(WORKSPACE_FILE.read_text())
-    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=_free_port())
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=free_port())
     (tmp_path / "workspace.compose.yaml").write_text(yaml.safe_dump(workspace))
     done = subprocess.run(["dagster", "definitions", "validate", "-w", "workspace.compose.yaml"],
                           env=_env(database_url, _dagster_home(tmp_path)), cwd=tmp_path,

@@ -1,23 +1,17 @@
-"""Helpers for the bad-input and security tests: a database with a little simulated history
-(written through the real pipeline), and the API served by uvicorn on a real socket in a
-thread, with everything it logs kept for inspection."""
+"""Helpers for the bad-input and security tests: what no answer may contain, the warehouse's
+row counts, and the API served by uvicorn on a real socket in a thread, with everything it
+logs kept for inspection. (The database with a little simulated history, written through the
+real pipeline, is helpers.databases.history_database.)"""
 
 from __future__ import annotations
 
 import logging
-import socket
 import threading
-import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import psycopg
-import uvicorn
 
-from tradewatch.hours import floor_hour, utc_now
+from helpers.servers import ServedApp
 
 # What no answer may contain: stack traces, source paths, driver and SQL error text.
 LEAK_NEEDLES = ("Traceback", 'File "', "psycopg", "SQLSTATE", "syntax error at or near", "sqlalchemy",
@@ -26,62 +20,6 @@ LEAK_NEEDLES = ("Traceback", 'File "', "psycopg", "SQLSTATE", "syntax error at o
 # codes an error may carry (graphql_api/errors.py and auth.py); INTERNAL_SERVER_ERROR is a bug here
 ERROR_CODES = {"BAD_USER_INPUT", "NOT_FOUND", "TIMEOUT", "SERVICE_UNAVAILABLE", "QUERY_TOO_COMPLEX",
                "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "UNAUTHENTICATED"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def with_user(url: str, user: str, password: str | None = None) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    auth = f"{user}:{password}" if password else user
-    return urlunsplit((parts.scheme, f"{auth}@{host}", *parts[2:]))
-
-
-@dataclass(frozen=True)
-class HistoryDb:
-    name: str
-    url: str
-    start: datetime
-    end: datetime
-
-
-def create_history_database(server_url: str, watchlist, days: int = 2, prefix: str = "tw_badin") -> HistoryDb:
-    """A migrated database with `days` of simulated hours, snapshots and profitability."""
-    from tradewatch.db import get_pool
-    from tradewatch.history import simulate_history
-    from tradewatch.migrate import upgrade
-    from tradewatch.profitability import compute_profitability
-    from tradewatch.snapshots import compute_snapshots
-
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(server_url, name)
-    upgrade(url)
-    end = floor_hour(utc_now()) - timedelta(hours=1)
-    start = end - timedelta(days=days)
-    pool = get_pool(url)
-    simulate_history(pool, watchlist, start, end, seed=11)
-    compute_snapshots(pool, watchlist, start, end)
-    compute_profitability(pool, watchlist, start, end)
-    return HistoryDb(name, url, start, end)
-
-
-def drop_database(server_url: str, name: str) -> None:
-    from tradewatch.db import close_pools
-
-    close_pools()
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def table_counts(url: str) -> dict[str, int]:
@@ -131,33 +69,11 @@ class LogKeeper(logging.Handler):
                 and (not loggers or any(r.name == n or r.name.startswith(n + ".") for n in loggers))]
 
 
-class ServedApi:
-    """The app under uvicorn on 127.0.0.1:<free port> (a real TCP server) and an httpx client."""
+class ServedApi(ServedApp):
+    """ServedApp with a 60 s client time-out and a 30 s keep-alive."""
 
     def __init__(self, app, startup_seconds: float = 20) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    lifespan="on", timeout_keep_alive=30))
-        self.thread = threading.Thread(target=self.server.run, name=f"api-{self.port}", daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + startup_seconds
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                self.stop()
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.client = httpx.Client(base_url=self.base, timeout=60)
-
-    def stop(self) -> None:
-        client = getattr(self, "client", None)
-        if client is not None:
-            client.close()
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        if self.thread.is_alive():
-            self.server.force_exit = True
-            self.thread.join(timeout=5)
+        super().__init__(app, startup_seconds=startup_seconds, client_timeout=60, timeout_keep_alive=30)
 
 
 def serve_api(url: str, watchlist, pool_timeout: float = 5.0, **settings) -> ServedApi:

@@ -24,7 +24,9 @@ from tradewatch.errors import ConfigError, TradeWatchError
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import DEFAULT_WATCHLIST, load_watchlist
 
-from ._bad_input_server import free_port, table_counts
+from helpers.servers import free_port
+
+from ._bad_input_server import table_counts
 
 TRADEWATCH = Path(sys.executable).with_name("tradewatch")
 GREED, WOE, FEAR = "deafening-essence-of-greed", "deafening-essence-of-woe", "deafening-essence-of-fear"

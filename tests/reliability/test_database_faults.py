@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -39,12 +38,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
-from tradewatch.db import close_pools, get_pool
+from helpers.databases import create_database, drop_database
+from helpers.servers import free_port
+from tradewatch.db import get_pool
 from tradewatch.embedded_pg import EmbeddedPostgres
 from tradewatch.history import simulate_history
 from tradewatch.hours import HOUR, floor_hour, utc_now
@@ -109,28 +109,12 @@ VALUES (%s, %s, %s, %s, 'optimal', %s, 'held-by-the-test', 0, 0, 0, 0, 0, 0, 0, 
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture
 def reference_url(pg_server_url, _template_db):
     """A second fresh, migrated database: where the uninterrupted run goes."""
-    name = f"tw_ref_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_template_db}"')
-    url = _with_database(pg_server_url, name)
+    name, url = create_database(pg_server_url, "tw_ref", template=_template_db)
     yield url
-    close_pools()
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    drop_database(pg_server_url, name)
 
 
 def rows(url: str, query: str) -> list[tuple]:
@@ -294,7 +278,7 @@ def test_a_database_crash_mid_ingest_keeps_the_committed_items_and_a_rerun_fills
     assert reference.fetched == items
 
     # the server this test may crash: its own, on a free port
-    server = EmbeddedPostgres(tmp_path / "pg", _free_port())
+    server = EmbeddedPostgres(tmp_path / "pg", free_port())
     pool = None
     try:
         server.start()

@@ -40,11 +40,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers.databases import history_database, with_user
 from tradewatch.catalog import DEAFENING_ESSENCES, known_ids
 from tradewatch.watchlist import load_watchlist
 
-from ._bad_input_server import (ERROR_CODES, LEAK_NEEDLES, LogKeeper, create_history_database, drop_database,
-                                serve_api, table_counts, with_user)
+from ._bad_input_server import ERROR_CODES, LEAK_NEEDLES, LogKeeper, serve_api, table_counts
 
 EXAMPLES = int(os.environ.get("TRADEWATCH_FUZZ_EXAMPLES", "1500"))
 SLOW_SECONDS = 10.0  # no single answer may take longer than this, however big the request
@@ -76,9 +76,8 @@ def watchlist():
 
 @pytest.fixture(scope="module")
 def history(pg_server_url, watchlist):
-    db = create_history_database(pg_server_url, watchlist, days=2, prefix="tw_fuzz")
-    yield db
-    drop_database(pg_server_url, db.name)
+    with history_database(pg_server_url, watchlist, "tw_fuzz", days=2, seed=11) as made:
+        yield made
 
 
 @dataclass

@@ -15,22 +15,21 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import psutil
 import psycopg
 import pytest
+
+from helpers.databases import history_database, with_user
+from helpers.servers import free_port, stop_process_group
 
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "load_mix.lua"
@@ -55,58 +54,22 @@ class LoadHistory:
     items: tuple[str, ...]
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def load_history(pg_server_url) -> LoadHistory:
     """30 days x every watched item, through the real pipeline, as in tests/graphql/conftest.py."""
-    from tradewatch.db import get_pool
-    from tradewatch.history import simulate_history
     from tradewatch.hours import floor_hour, utc_now
-    from tradewatch.migrate import upgrade
-    from tradewatch.profitability import compute_profitability
     from tradewatch.roles import API_ROLE, apply_api_password
     from tradewatch.settings import Secret
-    from tradewatch.snapshots import compute_snapshots
     from tradewatch.watchlist import load_watchlist
 
-    watchlist = load_watchlist()
-    name = f"tw_load_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = _with_database(pg_server_url, name)
-    pool = None
-    try:
-        upgrade(url)
-        end = floor_hour(utc_now())
-        start = end - timedelta(days=DAYS)
-        pool = get_pool(url)
-        simulate_history(pool, watchlist, start, end, seed=7)
-        compute_snapshots(pool, watchlist, start, end)
-        compute_profitability(pool, watchlist, start, end)
-        with pool.connection() as conn:
+    with history_database(pg_server_url, load_watchlist(), "tw_load", days=DAYS, seed=7,
+                          end=floor_hour(utc_now())) as (url, start, end):
+        with psycopg.connect(url) as conn:
             items = tuple(row[0] for row in conn.execute(
                 "SELECT DISTINCT item_id FROM warehouse.price_snapshots ORDER BY item_id"))
         # the same password as tests/graphql/conftest.py: the role is cluster-wide
         apply_api_password(url, Secret("api-test-pw"))
-        parts = urlsplit(url)
-        host = parts.netloc.rsplit("@", 1)[-1]
-        api_url = urlunsplit((parts.scheme, f"{API_ROLE}:api-test-pw@{host}", *parts[2:]))
-        yield LoadHistory(url, api_url, start, end, items)
-    finally:
-        if pool is not None:
-            pool.close()
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield LoadHistory(url, with_user(url, API_ROLE, "api-test-pw"), start, end, items)
 
 
 @dataclass
@@ -115,22 +78,11 @@ class Server:
     base: str
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def server(load_history, tmp_path_factory) -> Server:
     """`tradewatch serve` as compose runs it (GraphiQL off), without keys, on a free loopback port."""
     workdir = tmp_path_factory.mktemp("load_server")  # no stray .env from the checkout
-    port = _free_port()
+    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRADEWATCH_")}
     env.update({
         "TRADEWATCH_API_DATABASE_URL": load_history.api_url,
@@ -154,7 +106,7 @@ def server(load_history, tmp_path_factory) -> Server:
             time.sleep(0.3)
         yield Server(proc, base)
     finally:
-        _stop(proc)
+        stop_process_group(proc)
         log.close()
 
 

@@ -38,10 +38,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from ._bad_input_server import (LogKeeper, ServedApi, drop_database, free_port, serve_api, table_counts,
-                                with_database)
+from helpers.databases import create_database, drop_database, with_user
+from helpers.servers import free_port
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch.watchlist import load_watchlist
+
+from ._bad_input_server import LogKeeper, ServedApi, serve_api, table_counts
 
 ROOT = Path(__file__).resolve().parents[2]
 TRADEWATCH = Path(sys.executable).with_name("tradewatch")
@@ -56,12 +58,6 @@ def _with_password(url: str, password: str) -> str:
     user = parts.username or "postgres"
     host = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, f"{user}:{password}@{host}", *parts[2:]))
-
-
-def _role_url(url: str, role: str, password: str) -> str:
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, f"{role}:{password}@{host}", *parts[2:]))
 
 
 class _CookieLog:
@@ -380,7 +376,7 @@ def test_the_api_and_tableau_roles_cannot_write(database_url, figures):
     attempts_made = 0
     for role, password, readable in ((API_ROLE, "api-pw-for-tests", "SELECT count(*) FROM warehouse.price_snapshots"),
                                      (READER_ROLE, "reader-pw-for-tests", "SELECT count(*) FROM analytics.price_history")):
-        with psycopg.connect(_role_url(database_url, role, password), autocommit=True) as conn:
+        with psycopg.connect(with_user(database_url, role, password), autocommit=True) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == role
             assert conn.execute(readable).fetchone()[0] > 0  # it can read what it is for: refusals are real
             notices: list[str] = []
@@ -443,10 +439,8 @@ def _every_route(routes, prefix: str = "") -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def locked_api(pg_server_url, _template_db):
-    name = f"tw_sec_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{_template_db}"')
-    api = serve_api(with_database(pg_server_url, name), load_watchlist(), api_keys=frozenset({KEY, "other-key"}),
+    name, url = create_database(pg_server_url, "tw_sec", template=_template_db)
+    api = serve_api(url, load_watchlist(), api_keys=frozenset({KEY, "other-key"}),
                     cors_origins=("https://dash.example",))
     yield api
     api.stop()

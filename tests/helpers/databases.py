@@ -1,0 +1,89 @@
+"""Databases for the tests (and the benchmarks) on a real PostgreSQL server: URLs naming
+another database or login on the same server, creating and dropping databases, and a
+database filled with simulated history through the real pipeline (simulate_history ->
+compute_snapshots -> compute_profitability).
+
+Imported as `helpers.databases` by the tests (tests/conftest.py puts tests/ on sys.path) and
+as `tests.helpers.databases` by the bench scripts (which put the repository root there)."""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Callable, Iterator, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+def with_user(url: str, user: str, password: str | None = None) -> str:
+    """The same server and database, logged in as another role."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    auth = f"{user}:{password}" if password else user
+    return urlunsplit((parts.scheme, f"{auth}@{host}", *parts[2:]))
+
+
+def create_database(server_url: str, prefix: str, template: str | None = None) -> tuple[str, str]:
+    """A new database named `<prefix>_<random>` (a copy of `template` when given): (name, url)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return name, with_database(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    """Drop a database even while something is still connected to it."""
+    from tradewatch.db import close_pools
+
+    # FORCE kills the sessions of the process-wide pools too: close them first, so that none
+    # is left reconnecting to a database that is gone
+    close_pools()
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class History(NamedTuple):
+    url: str
+    start: datetime
+    end: datetime
+
+
+@contextmanager
+def history_database(server_url: str, watchlist, prefix: str, days: int, seed: int,
+                     mutate: Callable | None = None, end: datetime | None = None) -> Iterator[History]:
+    """A migrated database with `days` of simulated hours up to `end` (default: the hour before
+    the last full one), and the snapshots and profitability computed from them; dropped on exit.
+
+    `mutate(pool, start, end)` runs between the simulation and the derived tables, to change
+    the raw rows they are computed from (the GraphQL tests cut gaps into the coverage)."""
+    from tradewatch.db import get_pool
+    from tradewatch.history import simulate_history
+    from tradewatch.hours import floor_hour, utc_now
+    from tradewatch.migrate import upgrade
+    from tradewatch.profitability import compute_profitability
+    from tradewatch.snapshots import compute_snapshots
+
+    name, url = create_database(server_url, prefix)
+    pool = None
+    try:
+        upgrade(url)
+        end = end if end is not None else floor_hour(utc_now()) - timedelta(hours=1)
+        start = end - timedelta(days=days)
+        pool = get_pool(url)
+        simulate_history(pool, watchlist, start, end, seed=seed)
+        if mutate is not None:
+            mutate(pool, start, end)
+        compute_snapshots(pool, watchlist, start, end)
+        compute_profitability(pool, watchlist, start, end)
+        yield History(url, start, end)
+    finally:
+        if pool is not None:
+            pool.close()
+        drop_database(server_url, name)
