@@ -22,16 +22,11 @@ import psycopg
 import pytest
 import requests
 
+from helpers.servers import free_port
 from tradewatch.embedded_pg import port_is_free
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Demo:
@@ -118,7 +113,7 @@ def demo_dir():
     # PostgreSQL (running as its own user when the tests run as root) could not enter
     tmp_path = Path(tempfile.mkdtemp(prefix="tw-demo-test-"))
     tmp_path.chmod(0o755)
-    ports = {"dagster": _free_port(), "api": _free_port(), "sim": _free_port(), "pg": _free_port()}
+    ports = {"dagster": free_port(), "api": free_port(), "sim": free_port(), "pg": free_port()}
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("TRADEWATCH_", "DAGSTER_", "POESESSID", "CF_CLEARANCE"))}
     env.update({"TRADEWATCH_HOME": str(tmp_path / "home"), "TRADEWATCH_PG_PORT": str(ports["pg"]),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import psycopg
 import pytest
 import requests
 
+from helpers.servers import free_port
 from tradewatch import cli
 from tradewatch.db import get_pool
 from tradewatch.history import simulate_history
@@ -33,12 +33,6 @@ from tradewatch.watchlist import watchlist_from_settings
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PAST_RAW = "cannot be fetched now: the market of a past hour cannot be observed"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _hour_arg(moment) -> str:
@@ -95,7 +89,7 @@ def dagster(database_url, start_sim, tmp_path):
     sim = start_sim(time_scale=0.01)
     env = cli.service_environment(database_url, tmp_path / "home", trade_api_url=sim.url)
     env.pop("TRADEWATCH_DAGSTER_URL", None)
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     workspace = str(ROOT / "workspace.yaml")
     logs = [tmp_path / "daemon.log", tmp_path / "webserver.log"]
@@ -178,7 +172,7 @@ def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster
 
 
 def test_an_unreachable_webserver_is_named_with_how_to_start_it(capsys, monkeypatch):
-    url = f"http://127.0.0.1:{_free_port()}"  # nothing listens there
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     monkeypatch.setenv("TRADEWATCH_DAGSTER_URL", url)
     assert cli.main(["refresh"]) == 2
     err = capsys.readouterr().err
@@ -200,14 +194,14 @@ def test_an_unreachable_webserver_is_named_with_how_to_start_it(capsys, monkeypa
     ("2026-01-01T12:00+02:00", "2026-01-01T09:00Z", "--from 2026-01-01-10:00 must be before --to 2026-01-01-09:00"),
 ])
 def test_bad_dates_are_refused_before_the_webserver_is_contacted(start, end, message, capsys):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert cli.main(["backfill", "--from", start, "--to", end, "--dagster-url", url]) == 2
     err = capsys.readouterr().err
     assert message in err and "not reachable" not in err
 
 
 def test_unknown_assets_are_listed_with_the_valid_names(capsys):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     assert cli.main(["backfill", "--from", "2026-01-01", "--to", "2026-01-02", "--assets", "price_snapshots,prices",
                      "--dagster-url", url]) == 2
     assert ("unknown asset 'prices'; valid assets: raw_trade_responses, price_snapshots, reroll_profitability"
@@ -215,7 +209,7 @@ def test_unknown_assets_are_listed_with_the_valid_names(capsys):
 
 
 def test_past_raw_hours_are_refused_with_the_ingestion_message(capsys):
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
     past = floor_hour(utc_now()) - 3 * HOUR
     assert cli.main(["refresh", "--hour", _hour_arg(past), "--dagster-url", url]) == 2
     err = capsys.readouterr().err

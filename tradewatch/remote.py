@@ -30,7 +30,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -230,6 +230,18 @@ def validate_backfill(start: datetime, end: datetime, assets: Sequence[str], now
     return start, end, names
 
 
+def _wait_until_final(status_of: Callable[[], str], final: frozenset[str], seconds: float, poll: float,
+                      what: str, page: str) -> str:
+    deadline = time.monotonic() + seconds
+    while True:
+        status = status_of()
+        if status in final:
+            return status
+        if time.monotonic() >= deadline:
+            raise TradeWatchError(f"{what} is still {status} after {seconds:g} s; it goes on without us: {page}")
+        time.sleep(poll)
+
+
 class DagsterRemote:
     """A running Dagster webserver of TradeWatch, driven over its GraphQL API."""
 
@@ -384,15 +396,8 @@ class DagsterRemote:
 
     def wait_for_backfill(self, backfill_id: str, seconds: float, poll: float = 2.0) -> str:
         """Wait until the backfill ends; returns its final status (raises when `seconds` pass first)."""
-        deadline = time.monotonic() + seconds
-        while True:
-            status = self.backfill_status(backfill_id)
-            if status in BACKFILL_FINAL:
-                return status
-            if time.monotonic() >= deadline:
-                raise TradeWatchError(f"backfill {backfill_id} is still {status} after {seconds:g} s; it goes on "
-                                      f"without us: {self.backfill_ui_url(backfill_id)}")
-            time.sleep(poll)
+        return _wait_until_final(lambda: self.backfill_status(backfill_id), BACKFILL_FINAL, seconds, poll,
+                                 f"backfill {backfill_id}", self.backfill_ui_url(backfill_id))
 
     def backfill_ui_url(self, backfill_id: str) -> str:
         return f"{_shown(self.url)}/runs/b/{backfill_id}"
@@ -451,15 +456,8 @@ class DagsterRemote:
 
     def wait_for_run(self, run_id: str, seconds: float, poll: float = 1.0) -> str:
         """Wait until the run ends; returns its final status (raises when `seconds` pass first)."""
-        deadline = time.monotonic() + seconds
-        while True:
-            status = self.run_status(run_id)
-            if status in RUN_FINAL:
-                return status
-            if time.monotonic() >= deadline:
-                raise TradeWatchError(f"run {run_id} is still {status} after {seconds:g} s; it goes on "
-                                      f"without us: {self.run_ui_url(run_id)}")
-            time.sleep(poll)
+        return _wait_until_final(lambda: self.run_status(run_id), RUN_FINAL, seconds, poll,
+                                 f"run {run_id}", self.run_ui_url(run_id))
 
     def run_ui_url(self, run_id: str) -> str:
         return f"{_shown(self.url)}/runs/{run_id}"
