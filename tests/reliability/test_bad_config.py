@@ -241,7 +241,7 @@ SETTINGS_MISTAKES: list[tuple[str, str]] = [
     ("TRADEWATCH_TRADE_API_URL", "http://exa mple.com"),
     ("TRADEWATCH_TRADE_API_URL", "http://example.com/\r\nX-Injected: 1"),
     ("TRADEWATCH_DATABASE_URL", "mysql://root@localhost/tradewatch"),
-    ("TRADEWATCH_DATABASE_URL", "sqlite:///tradewatch.db"),
+    ("TRADEWATCH_DATABASE_URL", "redis://127.0.0.1:6379/0"),
     ("TRADEWATCH_DATABASE_URL", "localhost:5432"),
     ("TRADEWATCH_DATABASE_URL", f"postgresql://tw:{SECRET}@[::1/tradewatch"),
     ("TRADEWATCH_DATABASE_URL", f"postgresql://tw:{SECRET}@db:99999/tradewatch"),
