@@ -260,22 +260,26 @@ def record(figures, name: str, value, unit: str = "", note: str = "") -> None:
     figures.record(SECTION, name, value, unit, note)
 
 
+def uninterrupted_ingest(url: str, start_sim):
+    """Ingest the current hour without faults into `url`; returns what the faulted run needs,
+    including a second simulator serving the same market (fixed_hour: identical bodies)."""
+    watchlist = load_watchlist()
+    items = list(watchlist.items)
+    hour = floor_hour(utc_now())
+    sim = start_sim(policy=NO_LIMIT, fixed_hour=hour)
+    reference_sim = start_sim(policy=NO_LIMIT, fixed_hour=hour)
+    reference = ingest_hour(get_pool(url), trade_client(get_pool(url), reference_sim, watchlist),
+                            watchlist, hour, utc_now(), GRACE)
+    assert reference.fetched == items
+    return watchlist, items, items[HELD_RAW_POSITION], hour, sim
+
+
 # --- (a) the database crashes during a raw write ---
 
 def test_a_database_crash_mid_ingest_keeps_the_committed_items_and_a_rerun_fills_only_the_rest(
         tmp_path, database_url, start_sim, figures):
-    watchlist = load_watchlist()
-    items = list(watchlist.items)
-    held = items[HELD_RAW_POSITION]
-    hour = floor_hour(utc_now())
-    # fixed_hour: every answer is this hour's market, so two runs get identical bodies
-    sim = start_sim(policy=NO_LIMIT, fixed_hour=hour)
-    reference_sim = start_sim(policy=NO_LIMIT, fixed_hour=hour)
-
     # the uninterrupted run, on the shared test server's fresh database
-    reference = ingest_hour(get_pool(database_url), trade_client(get_pool(database_url), reference_sim, watchlist),
-                            watchlist, hour, utc_now(), GRACE)
-    assert reference.fetched == items
+    watchlist, items, held, hour, sim = uninterrupted_ingest(database_url, start_sim)
 
     # the server this test may crash: its own, on a free port
     server = EmbeddedPostgres(tmp_path / "pg", free_port())
@@ -488,15 +492,7 @@ def test_a_derived_run_killed_with_sigkill_mid_write_leaves_no_half_window_and_a
 
 def test_an_ingest_killed_with_sigkill_mid_write_keeps_the_committed_items_and_a_rerun_fills_the_rest(
         database_url, reference_url, start_sim, figures):
-    watchlist = load_watchlist()
-    items = list(watchlist.items)
-    held = items[HELD_RAW_POSITION]
-    hour = floor_hour(utc_now())
-    sim = start_sim(policy=NO_LIMIT, fixed_hour=hour)
-    reference_sim = start_sim(policy=NO_LIMIT, fixed_hour=hour)
-    reference = ingest_hour(get_pool(reference_url), trade_client(get_pool(reference_url), reference_sim, watchlist),
-                            watchlist, hour, utc_now(), GRACE)
-    assert reference.fetched == items
+    watchlist, items, held, hour, sim = uninterrupted_ingest(reference_url, start_sim)
 
     app = f"tw-killed-{uuid.uuid4().hex[:8]}"
     with held_row(database_url, HOLD_RAW, (watchlist.game, watchlist.league, hour, held, watchlist.paid_with)):
