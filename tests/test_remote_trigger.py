@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 import requests
 
 from helpers.servers import free_port
+from tradewatch.services import stop_all
 from tradewatch import cli
 from tradewatch.db import get_pool
 from tradewatch.history import simulate_history
@@ -46,19 +46,9 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
-    for proc in processes:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-    deadline = time.monotonic() + 15
-    for proc in processes:
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+    # the product's own stop: SIGTERM, then SIGKILL to each whole group, so the code servers
+    # the webserver and daemon started go with them
+    stop_all(processes, grace=15)
 
 
 def _wait_ready(url: str, processes: list[subprocess.Popen], logs: list[Path], seconds: float) -> None:

@@ -7,8 +7,6 @@ Imported as `helpers.servers` by the tests (tests/conftest.py puts tests/ on sys
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import threading
@@ -55,13 +53,8 @@ class ServedApp:
 
 
 def stop_process_group(proc: subprocess.Popen) -> None:
-    """SIGTERM to a process started with start_new_session=True and all its children, SIGKILL
-    if they have not gone within 15 s."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    """SIGTERM to a process started with start_new_session=True, SIGKILL after 15 s, and
+    SIGKILL to whatever of its group outlived it (children such as code servers)."""
+    from tradewatch.services import stop_all
+
+    stop_all([proc], grace=15)
