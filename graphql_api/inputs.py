@@ -15,6 +15,7 @@ from graphql_api.errors import ApiError, bad_input, not_found, shown
 from graphql_api import limits
 from tradewatch.catalog import known_ids
 from tradewatch.hours import HOUR, floor_hour, utc_now
+from tradewatch.settings import has_control_character, is_league_name
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def decode_cursor(cursor: str | None, kinds: Sequence[type]) -> tuple | None:
 def is_clean_text(value: str) -> bool:
     """No control characters (NUL cannot even be stored in PostgreSQL text) and no lone
     surrogates (not encodable as UTF-8): such a string cannot be a name or an id."""
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if has_control_character(value):
         return False
     try:
         value.encode("utf-8")
@@ -116,7 +117,7 @@ def league_name(league: str | None, default: str) -> str:
     if league is None:
         return default
     league = league.strip()
-    if not league or "/" in league or len(league) > 100 or not is_clean_text(league):
+    if not is_league_name(league) or not is_clean_text(league):
         raise bad_input("league", f"{shown(league)} is not a league name; use the name the trade site shows, "
                                   "e.g. Standard")
     return league

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from helpers.servers import free_port
-from tradewatch.services import stop_all
+from tradewatch.services import service_environment, stop_all
 from tradewatch import cli
 from tradewatch.db import get_pool
 from tradewatch.history import simulate_history
@@ -77,7 +77,7 @@ def _backfill_count(url: str) -> int:
 def dagster(database_url, start_sim, tmp_path):
     """A Dagster webserver + daemon on the test database, fetching from a simulator; yields (url, sim)."""
     sim = start_sim(time_scale=0.01)
-    env = cli.service_environment(database_url, tmp_path / "home", trade_api_url=sim.url)
+    env = service_environment(database_url, tmp_path / "home", trade_api_url=sim.url)
     env.pop("TRADEWATCH_DAGSTER_URL", None)
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -5,22 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from tradewatch.errors import TradeWatchError
-
-
-def _require_free(port: int, what: str, option: str) -> None:
-    from tradewatch.services import require_free
-
-    require_free(port, what, option)
-
-
-def service_environment(database_url: str, home: Path, trade_api_url: str | None = None) -> dict[str, str]:
-    """The environment every TradeWatch process of one installation shares (see tradewatch.services)."""
-    from tradewatch.services import service_environment as build
-
-    return build(database_url, home, trade_api_url)
+from tradewatch.services import require_free
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -69,7 +56,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     config = SimConfig.from_env() if hasattr(SimConfig, "from_env") else SimConfig()
     if args.time_scale is not None:
         config.time_scale = args.time_scale
-    _require_free(args.port, "the simulator", "--port")
+    require_free(args.port, "the simulator", "--port")
     print(f"trade simulator on http://127.0.0.1:{args.port}")
     serve(args.port, config=config)
     return 0
@@ -140,7 +127,7 @@ def cmd_simulate_history(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    _require_free(args.port, "the GraphQL API", "--port")
+    require_free(args.port, "the GraphQL API", "--port")
     print(f"GraphQL API on http://{args.host}:{args.port}/graphql", flush=True)
     uvicorn.run("graphql_api.app:app", host=args.host, port=args.port, workers=args.workers, log_level="info")
     return 0

@@ -27,7 +27,6 @@ from tradewatch.errors import TradeWatchError
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-DERIVED_ASSETS = ("price_snapshots", "reroll_profitability")
 
 
 @dataclass(frozen=True)
@@ -295,7 +294,7 @@ def _launch_derived_backfill(database_url: str, dagster_url: str, start: datetim
         return None
     remote = DagsterRemote(dagster_url)
     remote.wait_until_ready(60)
-    backfill_id = remote.launch_backfill(window[0], window[1], DERIVED_ASSETS)
+    backfill_id = remote.launch_backfill(window[0], window[1])  # the derived assets
     return remote, backfill_id, window
 
 

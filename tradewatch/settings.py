@@ -80,8 +80,15 @@ def merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dic
     return merged
 
 
-def _has_control_character(value: str) -> bool:
+def has_control_character(value: str) -> bool:
     return any(ord(c) < 32 or ord(c) == 127 for c in value)
+
+
+def is_league_name(value: str) -> bool:
+    """Whether `value` can be a league as the trade site spells it: one path segment of its
+    URLs, printable, not blank, at most 100 characters (the settings, the watchlist and the
+    API all accept the same names)."""
+    return bool(value.strip()) and "/" not in value and len(value) <= 100 and not has_control_character(value)
 
 
 def _checked_url(name: str, url: str, example: str, need_host: bool = True) -> None:
@@ -119,7 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
 
     def text(name: str) -> str | None:
         value = env.get(name, "").strip()
-        if _has_control_character(value):  # the value is not repeated: it may be a secret
+        if has_control_character(value):  # the value is not repeated: it may be a secret
             raise ConfigError(f"{name} contains a control character (a line break, tab or NUL); "
                               "write the value on one line without them")
         return value or None
@@ -145,7 +152,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         # no host is fine here: libpq then uses the local socket
         _checked_url("TRADEWATCH_DATABASE_URL", db_url, "postgresql://user:password@host:5432/dbname", need_host=False)
     league = text("TRADEWATCH_LEAGUE")
-    if league is not None and ("/" in league or len(league) > 100):
+    if league is not None and not is_league_name(league):
         raise ConfigError(f"TRADEWATCH_LEAGUE={league[:100]!r} is not a league name; use the name the trade "
                           "site shows, e.g. Standard or Settlers (or unset it for the watchlist's league)")
     watchlist = text("TRADEWATCH_WATCHLIST")

@@ -16,7 +16,7 @@ import yaml
 
 from tradewatch.catalog import DEAFENING_ESSENCES, known_ids
 from tradewatch.errors import ConfigError
-from tradewatch.settings import Settings
+from tradewatch.settings import Settings, is_league_name
 from tradewatch.strategy import StrategySpec
 
 DEFAULT_WATCHLIST = Path(__file__).parent / "data" / "watchlist.default.yaml"
@@ -165,8 +165,7 @@ def parse_watchlist(data: Any, path: Path, league_override: str | None = None) -
     if game not in ("poe1", "poe2"):
         raise check.fail("game", f"{game!r} must be poe1 or poe2")
     league = league_override or data.get("league", "Standard")
-    if (not isinstance(league, str) or not league.strip() or "/" in league or len(league) > 100
-            or any(ord(c) < 32 or ord(c) == 127 for c in league)):
+    if not isinstance(league, str) or not is_league_name(league):
         raise check.fail("league (TRADEWATCH_LEAGUE)" if league_override else "league",
                          f"{league!r} must be the league's name as the trade site spells it, e.g. Standard")
     paid_with = check.item_id(data.get("paid_with", "divine"), "paid_with", game)

@@ -21,6 +21,7 @@ from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Polic
 from tradewatch.hours import HOUR
 from tradewatch.pricing import offers_from_ladder
 from tradewatch.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
+from tradewatch.watchlist import MAX_AMOUNT, MIN_AMOUNT
 
 
 def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "strategy") -> StrategySpec:
@@ -77,18 +78,15 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
     return ProfitabilityConnection(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
 
-# what-if amounts and weights: beyond these the strategy math over- or underflows (inf, 0)
-_MIN_AMOUNT, _MAX_AMOUNT = 1e-6, 1e6
-
-
 def what_if_spec(base: StrategySpec, *, reroll_cost_amount: float | None, units_per_reroll: int | None,
                  buy_quantity: int | None, top_k: int | None, weights: list[WeightInput] | None) -> StrategySpec:
     """The base strategy with the caller's overrides; each bad value names its argument."""
     changes: dict = {}
+    # the watchlist's bounds: beyond them the strategy math over- or underflows (inf, 0)
     if reroll_cost_amount is not None:
-        if not (math.isfinite(reroll_cost_amount) and _MIN_AMOUNT <= reroll_cost_amount <= _MAX_AMOUNT):
-            raise bad_input("rerollCostAmount", f"{reroll_cost_amount} must be a number from {_MIN_AMOUNT:g} "
-                                                f"to {_MAX_AMOUNT:g}")
+        if not (math.isfinite(reroll_cost_amount) and MIN_AMOUNT <= reroll_cost_amount <= MAX_AMOUNT):
+            raise bad_input("rerollCostAmount", f"{reroll_cost_amount} must be a number from {MIN_AMOUNT:g} "
+                                                f"to {MAX_AMOUNT:g}")
         changes["reroll_cost_amount"] = reroll_cost_amount
     for argument, field, value in (("unitsPerReroll", "units_per_reroll", units_per_reroll),
                                    ("buyQuantity", "buy_quantity", buy_quantity), ("topK", "top_k", top_k)):
@@ -105,9 +103,9 @@ def what_if_spec(base: StrategySpec, *, reroll_cost_amount: float | None, units_
         for index, w in enumerate(weights):
             if w.item not in base.family:
                 raise bad_input(f"weights[{index}].item", f"{w.item!r} is not a member of the family of {base.name!r}")
-            if not (math.isfinite(w.weight) and _MIN_AMOUNT <= w.weight <= _MAX_AMOUNT):
-                raise bad_input(f"weights[{index}].weight", f"{w.weight} must be a number from {_MIN_AMOUNT:g} "
-                                                            f"to {_MAX_AMOUNT:g}")
+            if not (math.isfinite(w.weight) and MIN_AMOUNT <= w.weight <= MAX_AMOUNT):
+                raise bad_input(f"weights[{index}].weight", f"{w.weight} must be a number from {MIN_AMOUNT:g} "
+                                                            f"to {MAX_AMOUNT:g}")
             if w.item in mapping:
                 raise bad_input(f"weights[{index}].item", f"{w.item!r} is weighted twice")
             mapping[w.item] = w.weight
