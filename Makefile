@@ -30,6 +30,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/tradewatch demo
 
 test: $(VENV)/.installed system-deps
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed

@@ -37,11 +37,11 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tradewatch.db import get_pool, psycopg2_url  # noqa: E402
-from tradewatch.embedded_pg import EmbeddedPostgres  # noqa: E402
-from tradewatch.history import simulate_history  # noqa: E402
+from tradewatch.warehouse.db import get_pool, psycopg2_url  # noqa: E402
+from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.cli.simulated_history import simulate_history  # noqa: E402
 from tradewatch.hours import floor_hour, partition_key, utc_now  # noqa: E402
-from tradewatch.migrate import upgrade  # noqa: E402
+from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
 
 

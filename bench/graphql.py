@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 from graphql_api.queries.prices import LATEST_SQL  # noqa: E402
 from tests.helpers.databases import with_database  # noqa: E402
 from tests.helpers.servers import free_port  # noqa: E402
-from tradewatch.embedded_pg import EmbeddedPostgres  # noqa: E402
-from tradewatch.migrate import upgrade  # noqa: E402
+from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
 
 DB = "tw_bench_graphql"

@@ -26,11 +26,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from trade_sim import SimConfig, SimServer  # noqa: E402
-from tradewatch.db import close_pools, get_pool  # noqa: E402
-from tradewatch.embedded_pg import EmbeddedPostgres  # noqa: E402
-from tradewatch.migrate import upgrade  # noqa: E402
+from tradewatch.warehouse.db import close_pools, get_pool  # noqa: E402
+from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.rate_limit import PostgresRateLimiter, minimum_duration, parse_rules  # noqa: E402
-from tradewatch.trade_client import TradeApiClient  # noqa: E402
+from tradewatch.bulk_exchange.client import TradeApiClient  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
 
 

@@ -23,7 +23,7 @@ from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
 from graphql_api.schema import schema
 from graphql_api.view import TradeWatchGraphQL
-from tradewatch.db import resolve_database_url
+from tradewatch.database import resolve_database_url
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import Watchlist, watchlist_from_settings
 

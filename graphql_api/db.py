@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from graphql_api.errors import ApiError
-from tradewatch.db import libpq_url
+from tradewatch.warehouse.db import libpq_url
 
 
 def session_options(statement_timeout_ms: int) -> str:

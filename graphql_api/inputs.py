@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from graphql_api.errors import ApiError, bad_input, not_found, shown
 from graphql_api import limits
-from tradewatch.catalog import known_ids
+from tradewatch.bulk_exchange.catalog import known_ids
 from tradewatch.hours import HOUR, floor_hour, utc_now
 from tradewatch.settings import has_control_character, is_league_name
 

@@ -11,7 +11,7 @@ from typing import NewType
 import orjson
 import strawberry
 
-from tradewatch.catalog import item_category, item_name
+from tradewatch.bulk_exchange.catalog import item_category, item_name
 
 
 def _raw_json(value: object) -> object:

@@ -12,9 +12,9 @@ import pytest
 # conftest's folder, tests/, on sys.path, and tests/ has no __init__.py
 from helpers.databases import create_database, drop_database
 from helpers.servers import free_port
-from tradewatch.db import close_pools
-from tradewatch.embedded_pg import EmbeddedPostgres
-from tradewatch.migrate import upgrade
+from tradewatch.warehouse.db import close_pools
+from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
+from tradewatch.warehouse.migrate import upgrade
 
 DATA = Path(__file__).parent / "data"
 
@@ -79,6 +79,6 @@ def start_sim():
 
 @pytest.fixture
 def pool(database_url):
-    from tradewatch.db import get_pool
+    from tradewatch.warehouse.db import get_pool
 
     return get_pool(database_url)

@@ -39,7 +39,7 @@ def test_a_broken_watchlist_stops_the_code_location_from_loading(tmp_path):
 def test_dagster_yaml_keeps_instance_storage_in_postgres_with_a_trade_api_pool_of_one(database_url, tmp_path):
     from dagster import DagsterInstance
 
-    from tradewatch.db import psycopg2_url
+    from tradewatch.warehouse.db import psycopg2_url
 
     config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
     assert config["storage"]["postgres"]["postgres_url"] == {"env": "TRADEWATCH_DAGSTER_PG_URL"}
@@ -59,7 +59,7 @@ def test_dagster_yaml_keeps_instance_storage_in_postgres_with_a_trade_api_pool_o
 
 
 def test_dagster_validates_the_workspace_with_the_real_instance_config(database_url, tmp_path):
-    from tradewatch.db import psycopg2_url
+    from tradewatch.warehouse.db import psycopg2_url
 
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(database_url)}

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from helpers.servers import free_port
-from tradewatch.embedded_pg import port_is_free
+from tradewatch.warehouse.embedded_pg import port_is_free
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -130,7 +130,7 @@ def demo_dir():
         demo.kill()
     pgdata = tmp_path / "home" / "pg"
     if (pgdata / "postmaster.pid").exists():
-        from tradewatch.embedded_pg import EmbeddedPostgres
+        from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
 
         EmbeddedPostgres(pgdata, ports["pg"]).stop()
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -9,12 +9,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tradewatch.history import simulate_history
-from tradewatch.pricing import depth_cost, offers_from_ladder, summarize_book
-from tradewatch.profitability import compute_profitability
-from tradewatch.raw_store import RawKey, insert_response
-from tradewatch.snapshots import SnapshotError, compute_snapshots
-from tradewatch.trade_client import ExchangeResponse, exchange_body, exchange_path
+from tradewatch.cli.simulated_history import simulate_history
+from tradewatch.market.pricing import depth_cost, offers_from_ladder, summarize_book
+from tradewatch.warehouse.profitability import compute_profitability
+from tradewatch.bulk_exchange.raw_store import RawKey, insert_response
+from tradewatch.warehouse.snapshots import SnapshotError, compute_snapshots
+from tradewatch.bulk_exchange.client import ExchangeResponse, exchange_body, exchange_path
 from tradewatch.watchlist import load_watchlist, parse_watchlist
 
 DATA = Path(__file__).parent / "data"
@@ -198,7 +198,7 @@ def test_simulated_history_is_marked_and_never_overwrites_a_real_observation(poo
 
 def test_the_simulate_history_command_ends_at_the_current_hour_with_a_progress_bar(database_url, capsys,
                                                                                   monkeypatch):
-    from tradewatch.cli import main
+    from tradewatch.cli.main import main
     from tradewatch.hours import floor_hour, utc_now
 
     monkeypatch.setenv("TRADEWATCH_DATABASE_URL", database_url)
@@ -216,7 +216,7 @@ def test_the_simulate_history_command_ends_at_the_current_hour_with_a_progress_b
 
 
 def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, watchlist):
-    from tradewatch.roles import apply_reader_password
+    from tradewatch.warehouse.roles import apply_reader_password
     from tradewatch.settings import Secret
 
     _history(pool, watchlist, hours=1)
@@ -253,7 +253,7 @@ def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, w
 
 
 def test_the_migration_succeeds_when_the_reader_role_already_exists(empty_database_url):
-    from tradewatch.migrate import head_revision, upgrade
+    from tradewatch.warehouse.migrate import head_revision, upgrade
 
     # the session's template database already created the cluster-wide role
     assert upgrade(empty_database_url) == head_revision()
@@ -262,7 +262,7 @@ def test_the_migration_succeeds_when_the_reader_role_already_exists(empty_databa
 
 
 def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_url, watchlist):
-    from tradewatch.roles import apply_api_password
+    from tradewatch.warehouse.roles import apply_api_password
     from tradewatch.settings import Secret
 
     _history(pool, watchlist, hours=1)

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from dagster import AssetKey, BackfillPolicy, materialize
 
-from tradewatch.db import get_pool, psycopg2_url
-from tradewatch.history import simulate_history
+from tradewatch.warehouse.db import get_pool, psycopg2_url
+from tradewatch.cli.simulated_history import simulate_history
 from tradewatch.watchlist import load_watchlist
 from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
 from tradewatch_assets.resources import WarehouseResource, WatchlistResource

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tradewatch.pricing import (
+from tradewatch.market.pricing import (
     BookSummary,
     Offer,
     depth_cost,

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import requests
 
-from tradewatch.catalog import DEAFENING_ESSENCES
+from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.rate_limit import PostgresRateLimiter, minimum_duration, parse_rules
-from tradewatch.trade_client import TradeApiClient, exchange_body
+from tradewatch.bulk_exchange.client import TradeApiClient, exchange_body
 
 SCALE = 0.02  # 5:15:60,10:90:300,30:300:1800 becomes 5:0.3:1.2,10:1.8:6,30:6:36
 ITEMS = [*DEAFENING_ESSENCES, "primal-lifeforce"]

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from dagster import DagsterInstance, materialize
 
-from tradewatch.db import psycopg2_url
+from tradewatch.warehouse.db import psycopg2_url
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses

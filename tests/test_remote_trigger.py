@@ -21,12 +21,12 @@ import pytest
 import requests
 
 from helpers.servers import free_port
-from tradewatch.services import service_environment, stop_all
-from tradewatch import cli
-from tradewatch.db import get_pool
-from tradewatch.history import simulate_history
+from tradewatch.cli.local_stack import service_environment, stop_all
+from tradewatch.cli import main as cli
+from tradewatch.warehouse.db import get_pool
+from tradewatch.cli.simulated_history import simulate_history
 from tradewatch.hours import HOUR, floor_hour, parse_partition_key, partition_key, utc_now
-from tradewatch.remote import DagsterRemote, parse_hour
+from tradewatch.cli.dagster_remote import DagsterRemote, parse_hour
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import watchlist_from_settings
 

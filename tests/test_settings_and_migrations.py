@@ -5,9 +5,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tradewatch.db import psycopg2_url, redact
+from tradewatch.warehouse.db import psycopg2_url, redact
 from tradewatch.errors import ConfigError
-from tradewatch.migrate import current_revision, head_revision, upgrade
+from tradewatch.warehouse.migrate import current_revision, head_revision, upgrade
 from tradewatch.settings import REAL_TRADE_API_URL, load_settings
 
 
@@ -80,14 +80,14 @@ def test_raw_rows_must_be_whole_hours(database_url):
 def test_migrations_apply_to_the_embedded_default_when_no_url_is_set(tmp_path, monkeypatch):
     import socket
 
-    from tradewatch.db import resolve_database_url
+    from tradewatch.database import resolve_database_url
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     settings = load_settings({"TRADEWATCH_HOME": str(tmp_path / "home"), "TRADEWATCH_PG_PORT": str(port)},
                              env_file=None)
-    from tradewatch.db import embedded_server
+    from tradewatch.database import embedded_server
 
     server = embedded_server(settings)
     try:

@@ -10,8 +10,8 @@ import random
 
 import pytest
 
-from tradewatch.pricing import Offer
-from tradewatch.strategy import (
+from tradewatch.market.pricing import Offer
+from tradewatch.market.strategy import (
     DEAFENING_ESSENCES,
     ItemQuote,
     StrategySpec,

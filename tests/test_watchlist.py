@@ -2,7 +2,8 @@
 
 import pytest
 
-from tradewatch.catalog import DEAFENING_ESSENCES, item_name
+from tradewatch.bulk_exchange.catalog import item_name
+from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.errors import ConfigError
 from tradewatch.watchlist import DEFAULT_WATCHLIST, load_watchlist
 

@@ -14,10 +14,11 @@ from typing import Any, Mapping
 
 import yaml
 
-from tradewatch.catalog import DEAFENING_ESSENCES, known_ids
+from tradewatch.bulk_exchange.catalog import known_ids
+from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.errors import ConfigError
 from tradewatch.settings import Settings, is_league_name
-from tradewatch.strategy import StrategySpec
+from tradewatch.market.strategy import StrategySpec
 
 DEFAULT_WATCHLIST = Path(__file__).parent / "data" / "watchlist.default.yaml"
 FAMILIES = {"deafening": DEAFENING_ESSENCES}

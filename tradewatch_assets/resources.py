@@ -11,11 +11,12 @@ from urllib.parse import urlsplit
 from dagster import ConfigurableResource
 from psycopg_pool import ConnectionPool
 
-from tradewatch.db import get_pool, resolve_database_url
-from tradewatch.migrate import upgrade
+from tradewatch.database import resolve_database_url
+from tradewatch.warehouse.db import get_pool
+from tradewatch.warehouse.migrate import upgrade
 from tradewatch.rate_limit import PostgresRateLimiter
 from tradewatch.settings import DEFAULT_USER_AGENT, REAL_TRADE_API_URL, load_settings
-from tradewatch.trade_client import TradeApiClient
+from tradewatch.bulk_exchange.client import TradeApiClient
 from tradewatch.watchlist import Watchlist, load_watchlist
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from graphql_api.context import ApiContext
 from graphql_api.types import Item, Strategy, Weight, item_of
-from tradewatch.strategy import StrategySpec
+from tradewatch.market.strategy import StrategySpec
 
 
 def items(ctx: ApiContext, search: str | None, category: str | None) -> list[Item]:

@@ -19,8 +19,8 @@ from graphql_api.queries.catalog import strategy_type
 from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
                                ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
 from tradewatch.hours import HOUR
-from tradewatch.pricing import offers_from_ladder
-from tradewatch.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
+from tradewatch.market.pricing import offers_from_ladder
+from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
 from tradewatch.watchlist import MAX_AMOUNT, MIN_AMOUNT
 
 

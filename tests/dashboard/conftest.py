@@ -47,7 +47,7 @@ class Served(ServedApp):
 def api(history, watchlist) -> Served:
     """The API as deployed: the read-only role tradewatch_api, no keys."""
     from graphql_api.app import create_app
-    from tradewatch.roles import API_ROLE, apply_api_password
+    from tradewatch.warehouse.roles import API_ROLE, apply_api_password
     from tradewatch.settings import Secret
 
     apply_api_password(history.url, Secret(API_PASSWORD))

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from graphql_api.config import load_api_settings
-from tradewatch.db import psycopg2_url
-from tradewatch.roles import API_ROLE
+from tradewatch.warehouse.db import psycopg2_url
+from tradewatch.warehouse.roles import API_ROLE
 from tradewatch.settings import REAL_TRADE_API_URL, load_settings
 
 from .conftest import FILLED

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from helpers.servers import free_port, stop_process_group
-from tradewatch.db import psycopg2_url
+from tradewatch.warehouse.db import psycopg2_url
 
 from .deploy_files import ROOT, WORKSPACE_FILE, load_compose, with_option
 

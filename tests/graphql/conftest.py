@@ -96,7 +96,7 @@ def serve(history, watchlist):
 @pytest.fixture(scope="session")
 def api(serve, history) -> Served:
     """The API as deployed: connected as the read-only role tradewatch_api."""
-    from tradewatch.roles import API_ROLE, apply_api_password
+    from tradewatch.warehouse.roles import API_ROLE, apply_api_password
     from tradewatch.settings import Secret
 
     apply_api_password(history.url, Secret("api-test-pw"))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from tradewatch.catalog import item_name
+from tradewatch.bulk_exchange.catalog import item_name
 
 GREED = "deafening-essence-of-greed"
 

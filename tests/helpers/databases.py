@@ -40,7 +40,7 @@ def create_database(server_url: str, prefix: str, template: str | None = None) -
 
 def drop_database(server_url: str, name: str) -> None:
     """Drop a database even while something is still connected to it."""
-    from tradewatch.db import close_pools
+    from tradewatch.warehouse.db import close_pools
 
     # FORCE kills the sessions of the process-wide pools too: close them first, so that none
     # is left reconnecting to a database that is gone
@@ -63,12 +63,12 @@ def history_database(server_url: str, watchlist, prefix: str, days: int, seed: i
 
     `mutate(pool, start, end)` runs between the simulation and the derived tables, to change
     the raw rows they are computed from (the GraphQL tests cut gaps into the coverage)."""
-    from tradewatch.db import get_pool
-    from tradewatch.history import simulate_history
+    from tradewatch.warehouse.db import get_pool
+    from tradewatch.cli.simulated_history import simulate_history
     from tradewatch.hours import floor_hour, utc_now
-    from tradewatch.migrate import upgrade
-    from tradewatch.profitability import compute_profitability
-    from tradewatch.snapshots import compute_snapshots
+    from tradewatch.warehouse.migrate import upgrade
+    from tradewatch.warehouse.profitability import compute_profitability
+    from tradewatch.warehouse.snapshots import compute_snapshots
 
     name, url = create_database(server_url, prefix)
     pool = None

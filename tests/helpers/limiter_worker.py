@@ -6,9 +6,9 @@ Prints one line `started finished` (epoch seconds) for the parent test to combin
 import sys
 import time
 
-from tradewatch.db import get_pool
+from tradewatch.warehouse.db import get_pool
 from tradewatch.rate_limit import PostgresRateLimiter
-from tradewatch.trade_client import TradeApiClient
+from tradewatch.bulk_exchange.client import TradeApiClient
 
 
 def main(database_url: str, base_url: str, key: str, items: list[str]) -> None:

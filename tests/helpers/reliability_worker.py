@@ -17,7 +17,7 @@ import json
 import sys
 from datetime import datetime, timedelta
 
-from tradewatch.db import get_pool
+from tradewatch.warehouse.db import get_pool
 from tradewatch.hours import utc_now
 from tradewatch.watchlist import load_watchlist
 
@@ -31,17 +31,17 @@ def main(argv: list[str]) -> None:
     pool = get_pool(database_url)
     watchlist = load_watchlist()
     if mode in ("snapshots", "derived"):
-        from tradewatch.profitability import compute_profitability
-        from tradewatch.snapshots import compute_snapshots
+        from tradewatch.warehouse.profitability import compute_profitability
+        from tradewatch.warehouse.snapshots import compute_snapshots
 
         start, end = _time(argv[2]), _time(argv[3])
         done = {"snapshots": compute_snapshots(pool, watchlist, start, end).rows}
         if mode == "derived":
             done["profitability"] = compute_profitability(pool, watchlist, start, end).rows
     elif mode == "ingest":
-        from tradewatch.ingest import ingest_hour
+        from tradewatch.bulk_exchange.ingest import ingest_hour
         from tradewatch.rate_limit import PostgresRateLimiter
-        from tradewatch.trade_client import TradeApiClient
+        from tradewatch.bulk_exchange.client import TradeApiClient
 
         limiter = PostgresRateLimiter(pool, key="reliability-worker", pad=0.02, poll=0.02)
         client = TradeApiClient(argv[2], watchlist.game, watchlist.league, "TradeWatch tests", limiter,

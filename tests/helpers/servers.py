@@ -55,6 +55,6 @@ class ServedApp:
 def stop_process_group(proc: subprocess.Popen) -> None:
     """SIGTERM to a process started with start_new_session=True, SIGKILL after 15 s, and
     SIGKILL to whatever of its group outlived it (children such as code servers)."""
-    from tradewatch.services import stop_all
+    from tradewatch.cli.local_stack import stop_all
 
     stop_all([proc], grace=15)

@@ -335,10 +335,10 @@ def test_lines_an_env_file_cannot_parse_are_skipped_not_fatal(tmp_path):
 
 def _seeded(database_url: str) -> dict[str, int]:
     """Some stored history to protect; the table counts before anything is tried."""
-    from tradewatch.db import get_pool
-    from tradewatch.history import simulate_history
+    from tradewatch.warehouse.db import get_pool
+    from tradewatch.cli.simulated_history import simulate_history
     from tradewatch.hours import floor_hour, utc_now
-    from tradewatch.snapshots import compute_snapshots
+    from tradewatch.warehouse.snapshots import compute_snapshots
 
     watchlist = load_watchlist()
     end = floor_hour(utc_now())
@@ -366,7 +366,7 @@ def _bad_watchlist(tmp_path: Path) -> Path:
 ])
 def test_the_command_stops_with_exit_code_2_and_one_line_before_touching_stored_data(
         database_url, tmp_path, monkeypatch, capsys, argv, variable, value, needle):
-    from tradewatch.cli import main
+    from tradewatch.cli.main import main
 
     before = _seeded(database_url)
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
@@ -383,7 +383,7 @@ def test_the_command_stops_with_exit_code_2_and_one_line_before_touching_stored_
 
 
 def test_the_command_refuses_a_binary_env_file_with_one_line(database_url, tmp_path, monkeypatch, capsys):
-    from tradewatch.cli import main
+    from tradewatch.cli.main import main
 
     before = _seeded(database_url)
     monkeypatch.chdir(tmp_path)
@@ -416,7 +416,7 @@ def test_the_installed_command_refuses_a_bad_watchlist_before_starting_anything(
     assert table_counts(database_url) == before
     assert not (tmp_path / "home" / "pg").exists()  # no embedded server was set up either
     for port in (dagster_port, api_port):
-        from tradewatch.embedded_pg import port_is_free
+        from tradewatch.warehouse.embedded_pg import port_is_free
 
         assert port_is_free(port)
     figures.record("bad_input", "CLI refusals (exit 2, one line, data untouched)", len(outcomes) + 8, "runs",

@@ -44,16 +44,16 @@ import pytest
 
 from helpers.databases import create_database, drop_database
 from helpers.servers import free_port
-from tradewatch.db import get_pool
-from tradewatch.embedded_pg import EmbeddedPostgres
-from tradewatch.history import simulate_history
+from tradewatch.warehouse.db import get_pool
+from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
+from tradewatch.cli.simulated_history import simulate_history
 from tradewatch.hours import HOUR, floor_hour, utc_now
-from tradewatch.ingest import ingest_hour
-from tradewatch.migrate import upgrade
-from tradewatch.profitability import compute_profitability
+from tradewatch.bulk_exchange.ingest import ingest_hour
+from tradewatch.warehouse.migrate import upgrade
+from tradewatch.warehouse.profitability import compute_profitability
 from tradewatch.rate_limit import PostgresRateLimiter
-from tradewatch.snapshots import compute_snapshots
-from tradewatch.trade_client import TradeApiClient
+from tradewatch.warehouse.snapshots import compute_snapshots
+from tradewatch.bulk_exchange.client import TradeApiClient
 from tradewatch.watchlist import Watchlist, load_watchlist
 
 SECTION = "database_faults"

@@ -41,7 +41,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from helpers.databases import history_database, with_user
-from tradewatch.catalog import DEAFENING_ESSENCES, known_ids
+from tradewatch.bulk_exchange.catalog import known_ids
+from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.watchlist import load_watchlist
 
 from ._bad_input_server import ERROR_CODES, LEAK_NEEDLES, LogKeeper, serve_api, table_counts
@@ -90,7 +91,7 @@ class Served:
 @pytest.fixture(scope="module")
 def served(history, watchlist):
     """The API as deployed: the read-only role tradewatch_api, on a real socket; every log record kept."""
-    from tradewatch.roles import API_ROLE, apply_api_password
+    from tradewatch.warehouse.roles import API_ROLE, apply_api_password
     from tradewatch.settings import Secret
 
     apply_api_password(history.url, Secret("fuzz-api-pw"))

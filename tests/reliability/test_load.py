@@ -58,7 +58,7 @@ class LoadHistory:
 def load_history(pg_server_url) -> LoadHistory:
     """30 days x every watched item, through the real pipeline, as in tests/graphql/conftest.py."""
     from tradewatch.hours import floor_hour, utc_now
-    from tradewatch.roles import API_ROLE, apply_api_password
+    from tradewatch.warehouse.roles import API_ROLE, apply_api_password
     from tradewatch.settings import Secret
     from tradewatch.watchlist import load_watchlist
 

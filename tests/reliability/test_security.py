@@ -97,7 +97,7 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
     from dagster._core.test_utils import instance_for_test
     from dagster._serdes import serialize_value
 
-    from tradewatch.db import psycopg2_url
+    from tradewatch.warehouse.db import psycopg2_url
     from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
     from tradewatch_assets.trade_api.assets import raw_trade_responses
 
@@ -336,13 +336,13 @@ def _try(conn: psycopg.Connection, statement: str, notices: list[str]) -> str:
 
 
 def test_the_api_and_tableau_roles_cannot_write(database_url, figures):
-    from tradewatch.roles import API_ROLE, READER_ROLE, apply_api_password, apply_reader_password
+    from tradewatch.warehouse.roles import API_ROLE, READER_ROLE, apply_api_password, apply_reader_password
     from tradewatch.settings import Secret
 
     # some data, so that a DELETE or UPDATE would have something to hit
-    from tradewatch.db import get_pool
-    from tradewatch.history import simulate_history
-    from tradewatch.snapshots import compute_snapshots
+    from tradewatch.warehouse.db import get_pool
+    from tradewatch.cli.simulated_history import simulate_history
+    from tradewatch.warehouse.snapshots import compute_snapshots
 
     watchlist = load_watchlist()
     end = floor_hour(utc_now())
@@ -528,7 +528,7 @@ def test_websocket_handshakes_need_a_key_too(locked_api):
 
 
 def test_graphiql_can_be_turned_off_for_production(figures):
-    from tradewatch.db import close_pools
+    from tradewatch.warehouse.db import close_pools
 
     watchlist = load_watchlist()
     url = f"postgresql://nobody@127.0.0.1:{free_port()}/none"  # `items` needs no database

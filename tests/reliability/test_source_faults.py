@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from dagster import materialize
 
-from tradewatch.db import psycopg2_url
+from tradewatch.warehouse.db import psycopg2_url
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch.rate_limit import Rule, parse_rules
 from tradewatch.watchlist import load_watchlist

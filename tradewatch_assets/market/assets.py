@@ -1,5 +1,5 @@
 """`price_snapshots` (silver) and `reroll_profitability` (gold): thin Dagster layers over
-`tradewatch.snapshots` and `tradewatch.profitability`.
+`tradewatch.warehouse.snapshots` and `tradewatch.warehouse.profitability`.
 
 Both read the warehouse, never the trade API, so any range of hours can be recomputed
 (e.g. after the pricing formulas change). A run covers a partition *range*
@@ -28,10 +28,10 @@ from dagster import (
     asset,
 )
 
-from tradewatch.catalog import item_name
+from tradewatch.bulk_exchange.catalog import item_name
 from tradewatch.hours import partition_key
-from tradewatch.profitability import ProfitabilityReport, compute_profitability
-from tradewatch.snapshots import SnapshotReport, compute_snapshots
+from tradewatch.warehouse.profitability import ProfitabilityReport, compute_profitability
+from tradewatch.warehouse.snapshots import SnapshotReport, compute_snapshots
 from tradewatch_assets.partitions import hourly_partitions
 from tradewatch_assets.resources import WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses

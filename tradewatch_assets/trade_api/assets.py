@@ -13,7 +13,7 @@ from dagster import (
 )
 
 from tradewatch.hours import parse_partition_key, utc_now
-from tradewatch.ingest import PastHourError, ingest_hour
+from tradewatch.bulk_exchange.ingest import PastHourError, ingest_hour
 from tradewatch_assets.partitions import hourly_partitions
 from tradewatch_assets.resources import TradeApiResource, WatchlistResource
 

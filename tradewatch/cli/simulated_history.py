@@ -24,8 +24,8 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from tradewatch.hours import hours_between
-from tradewatch.raw_store import BulkRawRow, RawKey, insert_responses_bulk
-from tradewatch.trade_client import exchange_body, exchange_path
+from tradewatch.bulk_exchange.raw_store import BulkRawRow, RawKey, insert_responses_bulk
+from tradewatch.bulk_exchange.client import exchange_body, exchange_path
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["SIMULATED_FETCH_OFFSET", "simulate_history"]

@@ -7,12 +7,13 @@ import sys
 import time
 
 from tradewatch.errors import TradeWatchError
-from tradewatch.services import require_free
+from tradewatch.cli.local_stack import require_free
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from tradewatch.db import embedded_server, redact, resolve_database_url
-    from tradewatch.migrate import upgrade
+    from tradewatch.database import embedded_server, resolve_database_url
+    from tradewatch.warehouse.db import redact
+    from tradewatch.warehouse.migrate import upgrade
     from tradewatch.settings import load_settings
 
     settings = load_settings()
@@ -20,12 +21,12 @@ def cmd_db(args: argparse.Namespace) -> int:
         url = resolve_database_url(settings)
         print(f"warehouse at {redact(url)} is at revision {upgrade(url)}")
         if settings.reader_password:
-            from tradewatch.roles import READER_ROLE, apply_reader_password
+            from tradewatch.warehouse.roles import READER_ROLE, apply_reader_password
 
             apply_reader_password(url, settings.reader_password)
             print(f"role {READER_ROLE} can log in with TRADEWATCH_READER_PASSWORD (read-only: schema analytics)")
         if settings.api_password:
-            from tradewatch.roles import API_ROLE, apply_api_password
+            from tradewatch.warehouse.roles import API_ROLE, apply_api_password
 
             apply_api_password(url, settings.api_password)
             print(f"role {API_ROLE} can log in with TRADEWATCH_API_PASSWORD (read-only: what the API serves)")
@@ -63,7 +64,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tradewatch.services import Ports, run_services
+    from tradewatch.cli.local_stack import Ports, run_services
 
     if args.history_days < 1:
         raise TradeWatchError(f"--history-days must be at least 1, got {args.history_days}")
@@ -72,7 +73,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tradewatch.services import Ports, run_services
+    from tradewatch.cli.local_stack import Ports, run_services
 
     return run_services(Ports(dagster=args.dagster_port, api=args.api_port), with_simulator=False)
 
@@ -100,10 +101,11 @@ class _ProgressBar:
 def cmd_simulate_history(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from tradewatch.db import get_pool, redact, resolve_database_url
-    from tradewatch.history import simulate_history
+    from tradewatch.database import resolve_database_url
+    from tradewatch.warehouse.db import get_pool, redact
+    from tradewatch.cli.simulated_history import simulate_history
     from tradewatch.hours import floor_hour, partition_key, utc_now
-    from tradewatch.migrate import upgrade
+    from tradewatch.warehouse.migrate import upgrade
     from tradewatch.settings import load_settings
     from tradewatch.watchlist import watchlist_from_settings
 
@@ -134,13 +136,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_backfill(args: argparse.Namespace) -> int:
-    from tradewatch.remote import backfill_command
+    from tradewatch.cli.dagster_remote import backfill_command
 
     return backfill_command(args.dagster_url, args.start, args.end, args.assets, args.wait, args.timeout)
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from tradewatch.remote import refresh_command
+    from tradewatch.cli.dagster_remote import refresh_command
 
     return refresh_command(args.dagster_url, args.hour, args.wait, args.timeout)
 

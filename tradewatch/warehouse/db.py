@@ -1,4 +1,4 @@
-"""Database access: URL forms for each driver, pooled psycopg 3 connections, the default server.
+"""Database access: URL forms for each driver, pooled psycopg 3 connections.
 
 One PostgreSQL holds the warehouse and Dagster's own storage. Users give one URL in any
 common form; each consumer gets the form it needs (libpq for psycopg, an explicit
@@ -13,8 +13,6 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from tradewatch.embedded_pg import EmbeddedPostgres
-from tradewatch.settings import Settings
 
 _pools: dict[str, ConnectionPool] = {}
 _pools_lock = threading.Lock()
@@ -48,20 +46,6 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
     return urlunsplit((parts.scheme, netloc, *parts[2:]))
-
-
-def embedded_server(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(pgdata=settings.home / "pg", port=settings.embedded_pg_port)
-
-
-def resolve_database_url(settings: Settings, start_embedded: bool = True) -> str:
-    """The warehouse URL: the configured one, else the embedded server's (started if needed)."""
-    if settings.database_url:
-        return libpq_url(settings.database_url)
-    server = embedded_server(settings)
-    if start_embedded:
-        server.start()
-    return server.url()
 
 
 def get_pool(url: str, max_size: int = 4) -> ConnectionPool:

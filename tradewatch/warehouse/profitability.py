@@ -1,7 +1,7 @@
 """Reroll-strategy profitability (gold) computed from price snapshots (silver).
 
 For every hour of a window and every strategy of the watchlist, `compute_profitability`
-evaluates the strategy on that hour's market (`tradewatch.strategy.evaluate_strategy`:
+evaluates the strategy on that hour's market (`tradewatch.market.strategy.evaluate_strategy`:
 sale price = the robust minimum price, books rebuilt from the stored `book` ladders)
 under both selling policies, top-K and optimal stopping, and replaces the window of
 `warehouse.reroll_profitability` in one transaction. An hour in which a strategy cannot
@@ -20,8 +20,8 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from tradewatch.hours import partition_key
-from tradewatch.pricing import offers_from_ladder
-from tradewatch.strategy import ItemQuote, StrategyResult, StrategyUnavailable, evaluate_strategy
+from tradewatch.market.pricing import offers_from_ladder
+from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategyUnavailable, evaluate_strategy
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["ProfitabilityReport", "compute_profitability"]

@@ -28,9 +28,8 @@ from typing import Literal
 
 import numpy as np
 
-from tradewatch.catalog import DEAFENING_ESSENCES
 from tradewatch.errors import TradeWatchError
-from tradewatch.pricing import Offer, depth_cost
+from tradewatch.market.pricing import Offer, depth_cost
 
 __all__ = [
     "DEAFENING_ESSENCES",
@@ -44,6 +43,13 @@ __all__ = [
     "monte_carlo",
     "reroll_item_price",
 ]
+
+# The family the default strategy rerolls within (the trade site's ids of the 20 Deafening essences).
+DEAFENING_TYPES = (
+    "greed", "contempt", "hatred", "woe", "fear", "anger", "torment", "sorrow", "rage", "suffering",
+    "wrath", "doubt", "loathing", "zeal", "anguish", "spite", "scorn", "envy", "misery", "dread",
+)
+DEAFENING_ESSENCES = tuple(f"deafening-essence-of-{t}" for t in DEAFENING_TYPES)
 
 Policy = Literal["top_k", "optimal"]
 

@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from tradewatch.db import redact, sqlalchemy_psycopg_url
+from tradewatch.warehouse.db import redact, sqlalchemy_psycopg_url
 from tradewatch.errors import TradeWatchError
 
 MIGRATIONS = Path(__file__).parent / "migrations"

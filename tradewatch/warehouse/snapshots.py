@@ -1,7 +1,7 @@
 """Hourly price snapshots (silver) computed from stored raw responses (bronze).
 
 `compute_snapshots` prices every stored response of a window of hours with the pure
-order-book math of `tradewatch.pricing` and replaces that window of
+order-book math of `tradewatch.market.pricing` and replaces that window of
 `warehouse.price_snapshots` in one transaction: readers see either the old hours or the
 new ones, never a mix, and a failure anywhere leaves the old rows untouched.
 
@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool
 
 from tradewatch.errors import TradeWatchError
 from tradewatch.hours import hours_between, partition_key
-from tradewatch.pricing import BookSummary, Offer, depth_cost, ladder, offers_from_response, robust_min_price
+from tradewatch.market.pricing import BookSummary, Offer, depth_cost, ladder, offers_from_response, robust_min_price
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["HourSnapshot", "SnapshotError", "SnapshotReport", "compute_snapshots", "summarize_offers"]

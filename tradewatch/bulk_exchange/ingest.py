@@ -16,8 +16,8 @@ from psycopg_pool import ConnectionPool
 from tradewatch.errors import TradeWatchError
 from tradewatch.hours import HOUR, partition_key
 from tradewatch.rate_limit import RateLimitWaitTooLong
-from tradewatch.raw_store import RawKey, insert_response, stored_items
-from tradewatch.trade_client import TradeApiClient, TradeApiError
+from tradewatch.bulk_exchange.raw_store import RawKey, insert_response, stored_items
+from tradewatch.bulk_exchange.client import TradeApiClient, TradeApiError
 from tradewatch.watchlist import Watchlist
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from psycopg import sql
 
-from tradewatch.db import connect
+from tradewatch.warehouse.db import connect
 from tradewatch.settings import Secret
 
 READER_ROLE = "tradewatch_reader"

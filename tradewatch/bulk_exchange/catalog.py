@@ -10,7 +10,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-STATIC_FILE = Path(__file__).parent / "data" / "trade_static_poe1.json"
+STATIC_FILE = Path(__file__).parent.parent / "data" / "trade_static_poe1.json"
 
 
 @lru_cache(maxsize=1)
@@ -38,10 +38,3 @@ def item_name(item_id: str) -> str:
 def item_category(item_id: str) -> str | None:
     entry = _entries().get(item_id)
     return entry[1] if entry else None
-
-
-DEAFENING_TYPES = (
-    "greed", "contempt", "hatred", "woe", "fear", "anger", "torment", "sorrow", "rage", "suffering",
-    "wrath", "doubt", "loathing", "zeal", "anguish", "spite", "scorn", "envy", "misery", "dread",
-)
-DEAFENING_ESSENCES = tuple(f"deafening-essence-of-{t}" for t in DEAFENING_TYPES)

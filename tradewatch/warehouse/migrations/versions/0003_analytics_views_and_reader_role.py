@@ -26,7 +26,7 @@ branch_labels = None
 depends_on = None
 
 READER = "tradewatch_reader"
-STATIC = Path(__file__).resolve().parents[2] / "data" / "trade_static_poe1.json"
+STATIC = Path(__file__).resolve().parents[3] / "data" / "trade_static_poe1.json"
 
 
 def _static_items() -> list[dict]:

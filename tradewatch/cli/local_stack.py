@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tradewatch.embedded_pg import port_is_free
+from tradewatch.warehouse.embedded_pg import port_is_free
 from tradewatch.errors import TradeWatchError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
@@ -81,7 +81,7 @@ def dagster_home(home: Path) -> Path:
 
 def service_environment(database_url: str, home: Path, trade_api_url: str | None = None) -> dict[str, str]:
     """The environment every TradeWatch process of one installation shares."""
-    from tradewatch.db import psycopg2_url
+    from tradewatch.warehouse.db import psycopg2_url
 
     env = dict(os.environ)
     env.update({
@@ -143,7 +143,7 @@ class Progress:
 
 def hours_to_derive(database_url: str, start: datetime, end: datetime) -> tuple[datetime, datetime] | None:
     """The smallest [first, last + 1 h) covering stored raw hours in [start, end) without snapshots."""
-    from tradewatch.db import connect
+    from tradewatch.warehouse.db import connect
 
     with connect(database_url) as conn:
         first, last = conn.execute(
@@ -158,10 +158,11 @@ def hours_to_derive(database_url: str, start: datetime, end: datetime) -> tuple[
 
 def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> int:
     """Start everything, prepare the demo data, print the URLs and wait for Ctrl-C / SIGTERM."""
-    from tradewatch.db import embedded_server, get_pool, redact, resolve_database_url
-    from tradewatch.history import simulate_history
+    from tradewatch.database import embedded_server, resolve_database_url
+    from tradewatch.warehouse.db import get_pool, redact
+    from tradewatch.cli.simulated_history import simulate_history
     from tradewatch.hours import floor_hour, utc_now
-    from tradewatch.migrate import upgrade
+    from tradewatch.warehouse.migrate import upgrade
     from tradewatch.settings import load_settings
     from tradewatch.watchlist import watchlist_from_settings
 
@@ -287,7 +288,7 @@ def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pop
 
 
 def _launch_derived_backfill(database_url: str, dagster_url: str, start: datetime, end: datetime):
-    from tradewatch.remote import DagsterRemote
+    from tradewatch.cli.dagster_remote import DagsterRemote
 
     window = hours_to_derive(database_url, start, end)
     if window is None:
@@ -300,7 +301,7 @@ def _launch_derived_backfill(database_url: str, dagster_url: str, start: datetim
 
 def _backfill_outcome(remote, backfill_id: str) -> str | None:
     """'ready' once every run of the backfill succeeded, the final status if it ended otherwise."""
-    from tradewatch.remote import BACKFILL_FINAL, BACKFILL_SUCCESS, RUN_FINAL, RUN_SUCCESS
+    from tradewatch.cli.dagster_remote import BACKFILL_FINAL, BACKFILL_SUCCESS, RUN_FINAL, RUN_SUCCESS
 
     status = remote.backfill_status(backfill_id)
     runs = remote.backfill_runs(backfill_id)

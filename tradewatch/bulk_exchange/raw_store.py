@@ -8,7 +8,7 @@ from datetime import datetime
 import psycopg
 from psycopg.types.json import Jsonb
 
-from tradewatch.trade_client import ExchangeResponse
+from tradewatch.bulk_exchange.client import ExchangeResponse
 
 
 @dataclass(frozen=True)

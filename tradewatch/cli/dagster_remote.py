@@ -21,7 +21,7 @@ call and drags in Dagster; this module needs only `requests`.
   being switched on.
 
 Requests for raw partitions of past hours are refused here with the ingestion's own
-message (`tradewatch.ingest.plan_hour`): the past market cannot be observed again.
+message (`tradewatch.bulk_exchange.ingest.plan_hour`): the past market cannot be observed again.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def dagster_url(explicit: str | None = None, environ: Mapping[str, str] | None =
 
 def _shown(url: str) -> str:
     # a URL may carry basic-auth credentials: never print the password
-    from tradewatch.db import redact
+    from tradewatch.warehouse.db import redact
 
     return redact(url)
 
@@ -194,7 +194,7 @@ def _grace(grace: timedelta | None) -> timedelta:
 
 def refuse_past_raw(hour: datetime, now: datetime, grace: timedelta) -> None:
     """Raise the ingestion's own PastHourError when raw partition `hour` cannot be fetched now."""
-    from tradewatch.ingest import plan_hour
+    from tradewatch.bulk_exchange.ingest import plan_hour
 
     # With nothing stored, plan_hour raises exactly when the fetch window is closed (or the
     # hour lies ahead), with the message the asset itself would fail with.
