@@ -3,9 +3,7 @@ stored snapshots with the caller's parameters)."""
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
 from dataclasses import replace
 from datetime import datetime
 
@@ -18,10 +16,10 @@ from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.queries.catalog import strategy_type
 from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
                                ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
-from tradewatch.hours import HOUR
-from tradewatch.market.pricing import offers_from_ladder
-from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
-from tradewatch.watchlist import MAX_AMOUNT, MIN_AMOUNT
+from tradewatch.hours import hours_between
+from tradewatch.market.strategy import StrategyResult, StrategySpec
+from tradewatch.market.strategy_window import books_by_hour, evaluate_window
+from tradewatch.watchlist import MAX_AMOUNT, MAX_WHOLE, MIN_AMOUNT
 
 
 def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "strategy") -> StrategySpec:
@@ -96,8 +94,8 @@ def what_if_spec(base: StrategySpec, *, reroll_cost_amount: float | None, units_
             changes[field] = value
     if top_k is not None and top_k >= len(base.family):
         raise bad_input("topK", f"{top_k} must be smaller than the family size ({len(base.family)})")
-    if buy_quantity is not None and buy_quantity > 1_000_000:
-        raise bad_input("buyQuantity", f"{buy_quantity} is more than 1000000")
+    if buy_quantity is not None and buy_quantity > MAX_WHOLE:
+        raise bad_input("buyQuantity", f"{buy_quantity} is more than {MAX_WHOLE}")
     if weights is not None:
         mapping: dict[str, float] = {}
         for index, w in enumerate(weights):
@@ -144,31 +142,13 @@ def _outcome(result: StrategyResult, watched: tuple[str, ...]) -> StrategyOutcom
 def _evaluate_hours(spec: StrategySpec, span: TimeRange, rows: list[dict],
                     watched: tuple[str, ...]) -> list[EvaluatedHour]:
     """CPU work (numpy, book parsing): run in a worker thread so the event loop stays free."""
-    by_hour: dict[datetime, dict[str, ItemQuote]] = defaultdict(dict)
-    for r in rows:
-        by_hour[r["observed_hour"]][r["item_id"]] = ItemQuote(
-            r["item_id"], r["robust_min_price"], tuple(offers_from_ladder(json.loads(r["book"]))))
-    hours: list[EvaluatedHour] = []
-    hour = span.start.replace(minute=0, second=0, microsecond=0)
-    if hour < span.start:
-        hour += HOUR
-    while hour < span.end:
-        quotes = by_hour.get(hour)
-        if not quotes:
-            hours.append(EvaluatedHour(hour=hour, top_k=None, optimal=None,
-                                       unavailable_reason="no snapshots are stored for this hour"))
-        elif spec.reroll_cost_item not in quotes:
-            hours.append(EvaluatedHour(hour=hour, top_k=None, optimal=None,
-                                       unavailable_reason=f"no snapshot of the reroll item {spec.reroll_cost_item!r}"))
-        else:
-            try:
-                top, optimal = evaluate_strategy(spec, quotes, quotes[spec.reroll_cost_item])
-                hours.append(EvaluatedHour(hour=hour, top_k=_outcome(top, watched), optimal=_outcome(optimal, watched),
-                                           unavailable_reason=None))
-            except StrategyUnavailable as exc:
-                hours.append(EvaluatedHour(hour=hour, top_k=None, optimal=None, unavailable_reason=exc.reason))
-        hour += HOUR
-    return hours
+    books = books_by_hour((r["observed_hour"], r["item_id"], r["robust_min_price"], r["book"]) for r in rows)
+    return [
+        EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched), optimal=_outcome(e.results[1], watched),
+                      unavailable_reason=None) if e.results else
+        EvaluatedHour(hour=e.hour, top_k=None, optimal=None, unavailable_reason=e.unavailable_reason)
+        for e in evaluate_window([spec], books, [h for h in hours_between(span.start, span.end) if h >= span.start])
+    ]
 
 
 def _mean(values: list[float]) -> float | None:

@@ -28,9 +28,11 @@ __all__ = [
     "depth_cost",
     "ladder",
     "offers_from_ladder",
+    "offers_from_listing_offers",
     "offers_from_response",
     "robust_min_price",
     "summarize_book",
+    "summarize_offers",
 ]
 
 # Defaults of the outlier rule of `robust_min_price` (see its docstring).
@@ -125,6 +127,22 @@ def offers_from_response(body: Mapping[str, Any], item_id: str, paid_with: str) 
     return sorted(offers, key=lambda o: o.unit_price)
 
 
+def offers_from_listing_offers(offer_lists: Sequence[Any], item_id: str, paid_with: str) -> list[Offer]:
+    """`offers_from_response` for the listings' `offers` arrays alone, in the response's order.
+
+    What the warehouse extracts from a stored body (`$.result.*.listing.offers`), so the
+    rest of the body never crosses the socket. Listing ids are the positions; the
+    listings' indexed time and account are not part of the extract.
+    """
+    offers = []
+    for index, raw_offers in enumerate(offer_lists):
+        if isinstance(raw_offers, list):
+            offer = _first_matching_offer(raw_offers, str(index), {}, item_id, paid_with)
+            if offer is not None:
+                offers.append(offer)
+    return sorted(offers, key=lambda o: o.unit_price)
+
+
 def _result_listings(body: Any) -> Mapping[str, Any]:
     if not isinstance(body, Mapping):
         raise ValueError(
@@ -162,6 +180,12 @@ def _offer_from_entry(key: Any, entry: Any, item_id: str, paid_with: str) -> Off
     if not isinstance(offers, list):
         return None
     listing_id = entry.get("id") if isinstance(entry.get("id"), str) else str(key)
+    return _first_matching_offer(offers, listing_id, listing, item_id, paid_with)
+
+
+def _first_matching_offer(
+    offers: list[Any], listing_id: str, listing: Mapping[str, Any], item_id: str, paid_with: str
+) -> Offer | None:
     for raw in offers:
         offer = _matching_offer(raw, listing_id, listing, item_id, paid_with)
         if offer is not None:
@@ -295,7 +319,14 @@ def robust_min_price(
 def summarize_book(
     body: Mapping[str, Any], item_id: str, paid_with: str, target_quantity: int = 500
 ) -> BookSummary:
-    """Prices of `item_id` in `paid_with` from one raw response, as one row.
+    """Prices of `item_id` in `paid_with` from one raw response, as one row (`summarize_offers`)."""
+    return summarize_offers(offers_from_response(body, item_id, paid_with), item_id, paid_with, target_quantity)
+
+
+def summarize_offers(
+    offers: Sequence[Offer], item_id: str, paid_with: str, target_quantity: int = 500
+) -> BookSummary:
+    """Prices of one parsed order book, as one row.
 
     `listing_count` counts listings with a matching offer and `total_stock` sums their
     stock (fillable or not); `min_price` is the cheapest matching offer, unfillable ones
@@ -303,7 +334,6 @@ def summarize_book(
     spent and avg_price are `depth_cost` for `target_quantity`. An empty book is still a
     row: counts 0, prices None, bought 0, spent 0.0.
     """
-    offers = offers_from_response(body, item_id, paid_with)
     cost = depth_cost(offers, target_quantity)
     return BookSummary(
         item_id=item_id,

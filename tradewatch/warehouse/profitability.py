@@ -11,8 +11,6 @@ strategy; the report says which and why.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +18,8 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from tradewatch.hours import partition_key
-from tradewatch.market.pricing import offers_from_ladder
-from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategyUnavailable, evaluate_strategy
+from tradewatch.market.strategy import StrategyResult
+from tradewatch.market.strategy_window import books_by_hour, depth_needed, evaluate_window
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["ProfitabilityReport", "compute_profitability"]
@@ -51,40 +49,6 @@ class ProfitabilityReport:
         return self.results[(strategy, max(hours))] if hours else None
 
 
-def _depth_needed(watchlist: Watchlist) -> dict[str, int]:
-    """Per item, the most units any strategy buys of it (family members and the reroll item)."""
-    needed: dict[str, int] = {}
-    for s in watchlist.strategies:
-        for member in s.family:
-            needed[member] = max(needed.get(member, 0), s.buy_quantity)
-        reroll_units = math.ceil(s.reroll_cost_amount * math.ceil(s.buy_quantity / s.units_per_reroll))
-        needed[s.reroll_cost_item] = max(needed.get(s.reroll_cost_item, 0), reroll_units)
-    return needed
-
-
-def _prefix(rows: list, quantity: int) -> list:
-    """The cheapest ladder rows that can deliver `quantity` units.
-
-    The ladder is stored cheapest first, and buying walks it from the cheapest row until
-    `quantity` is reached, so the rows after that prefix never change a depth-aware cost;
-    skipping them saves building ~80% of the offers (the sale price comes from the
-    snapshot's robust minimum, not from the book).
-    """
-    units = 0
-    for index, (_, amount, stock) in enumerate(rows):
-        units += (stock // amount) * amount if amount > 0 else 0
-        if units >= quantity:
-            return rows[: index + 1]
-    return rows
-
-
-def _quotes(snapshots: dict[str, tuple[float | None, str]], needed: dict[str, int]) -> dict[str, ItemQuote]:
-    return {
-        item: ItemQuote(item, price, tuple(offers_from_ladder(_prefix(json.loads(book), needed[item]))))
-        for item, (price, book) in snapshots.items() if item in needed
-    }
-
-
 def compute_profitability(
     pool: ConnectionPool,
     watchlist: Watchlist,
@@ -97,38 +61,29 @@ def compute_profitability(
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = ProfitabilityReport(start=start, end=end)
     game, league, paid_with = watchlist.game, watchlist.league, watchlist.paid_with
-    needed = _depth_needed(watchlist)
     with pool.connection() as conn:
         rows = conn.execute(
             "SELECT observed_hour, item_id, robust_min_price, book::text, simulated FROM warehouse.price_snapshots "
             "WHERE game = %s AND league = %s AND paid_with = %s AND observed_hour >= %s AND observed_hour < %s "
             "AND item_id = ANY(%s) ORDER BY observed_hour",
-            (game, league, paid_with, start, end, sorted(needed)),
+            (game, league, paid_with, start, end, sorted(depth_needed(watchlist.strategies))),
         ).fetchall()
-    by_hour: dict[datetime, dict[str, tuple[float | None, str]]] = {}
-    simulated_hours: set[datetime] = set()
-    for hour, item, price, book, simulated in rows:
-        by_hour.setdefault(hour, {})[item] = (price, book)
-        if simulated:
-            simulated_hours.add(hour)
-    report.hours_with_snapshots = len(by_hour)
+    books = books_by_hour((hour, item, price, book) for hour, item, price, book, _ in rows)
+    simulated_hours = {hour for hour, *_, simulated in rows if simulated}
+    report.hours_with_snapshots = len(books)
 
     out: list[tuple] = []
-    for hour, snapshots in by_hour.items():
-        quotes = _quotes(snapshots, needed)
-        for spec in watchlist.strategies:
-            reroll_quote = quotes.get(spec.reroll_cost_item, ItemQuote(spec.reroll_cost_item, None))
-            try:
-                pair = evaluate_strategy(spec, quotes, reroll_quote)
-            except StrategyUnavailable as exc:
-                report.unavailable.setdefault(hour, {})[spec.name] = exc.reason
-                continue
-            report.results[(spec.name, hour)] = pair
-            for r in pair:
-                out.append((game, league, paid_with, r.strategy, r.policy, hour, r.input_item_id, r.input_unit_cost,
-                            r.quantity, r.reroll_cost, r.expected_rerolls, r.expected_sale_value,
-                            r.expected_profit_per_unit, r.expected_profit_total, r.roi, r.break_even_reroll_cost,
-                            list(r.stop_set), hour in simulated_hours))
+    for evaluation in evaluate_window(watchlist.strategies, books):
+        hour = evaluation.hour
+        if evaluation.results is None:
+            report.unavailable.setdefault(hour, {})[evaluation.strategy] = evaluation.unavailable_reason
+            continue
+        report.results[(evaluation.strategy, hour)] = evaluation.results
+        for r in evaluation.results:
+            out.append((game, league, paid_with, r.strategy, r.policy, hour, r.input_item_id, r.input_unit_cost,
+                        r.quantity, r.reroll_cost, r.expected_rerolls, r.expected_sale_value,
+                        r.expected_profit_per_unit, r.expected_profit_total, r.roi, r.break_even_reroll_cost,
+                        list(r.stop_set), hour in simulated_hours))
 
     with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
         report.deleted = cur.execute(

@@ -23,16 +23,16 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from psycopg_pool import ConnectionPool
 
 from tradewatch.errors import TradeWatchError
 from tradewatch.hours import hours_between, partition_key
-from tradewatch.market.pricing import BookSummary, Offer, depth_cost, ladder, offers_from_response, robust_min_price
+from tradewatch.market.pricing import (BookSummary, Offer, ladder, offers_from_listing_offers, offers_from_response,
+                                       summarize_offers)
 from tradewatch.watchlist import Watchlist
 
-__all__ = ["HourSnapshot", "SnapshotError", "SnapshotReport", "compute_snapshots", "summarize_offers"]
+__all__ = ["HourSnapshot", "SnapshotError", "SnapshotReport", "compute_snapshots"]
 
 
 class SnapshotError(TradeWatchError):
@@ -73,16 +73,6 @@ class SnapshotReport:
         return {partition_key(h.hour): h.missing for h in self.hours if h.missing}
 
 
-def summarize_offers(offers: list[Offer], item_id: str, paid_with: str, target_quantity: int) -> BookSummary:
-    """`pricing.summarize_book` for an already parsed book (so the book is parsed once)."""
-    cost = depth_cost(offers, target_quantity)
-    return BookSummary(
-        item_id=item_id, paid_with=paid_with, listing_count=len(offers), total_stock=sum(o.stock for o in offers),
-        min_price=min((o.unit_price for o in offers), default=None), robust_min_price=robust_min_price(offers),
-        target_quantity=target_quantity, bought=cost.bought, spent=cost.spent, avg_price=cost.avg_price,
-    )
-
-
 # `result` as an object → only the offers lists (JSONB keeps object keys in its own order,
 # so the listing order is the same as reading the whole body). Anything else (an empty
 # list, an error body) is sent whole so that `offers_from_response` treats it exactly as
@@ -107,10 +97,8 @@ _SNAPSHOT_COLUMNS = (
 
 def _offers(offers_text: str | None, whole_body: str | None, item_id: str, paid_with: str) -> list[Offer]:
     if offers_text is not None:
-        body: Any = {"result": {str(i): {"listing": {"offers": o}} for i, o in enumerate(json.loads(offers_text))}}
-    else:
-        body = json.loads(whole_body) if whole_body is not None else None
-    return offers_from_response(body, item_id, paid_with)
+        return offers_from_listing_offers(json.loads(offers_text), item_id, paid_with)
+    return offers_from_response(json.loads(whole_body) if whole_body is not None else None, item_id, paid_with)
 
 
 def compute_snapshots(

@@ -1,0 +1,103 @@
+"""A reroll strategy evaluated over a window of stored hours — the one implementation that
+the `reroll_profitability` asset (every watchlist strategy, hours with snapshots) and the
+what-if GraphQL field `evaluateStrategy` (the caller's parameters, every hour of a range)
+both use.
+
+Input is what the warehouse stores per hour and item: the robust minimum price (the sale
+price) and the book as `pricing.ladder` rows. Pure: rows in, results out, no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tradewatch.market.pricing import offers_from_ladder
+from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
+
+__all__ = ["HourEvaluation", "NO_SNAPSHOTS", "books_by_hour", "depth_needed", "evaluate_window"]
+
+NO_SNAPSHOTS = "no snapshots are stored for this hour"
+
+# hour → item → (robust minimum price, ladder rows as stored: JSON text or already parsed)
+HourBooks = Mapping[datetime, Mapping[str, tuple[float | None, object]]]
+
+
+@dataclass(frozen=True)
+class HourEvaluation:
+    """One strategy in one hour: both policies' results, or why it could not be priced."""
+
+    strategy: str
+    hour: datetime
+    results: tuple[StrategyResult, StrategyResult] | None  # (top_k, optimal)
+    unavailable_reason: str | None = None
+
+
+def depth_needed(specs: Iterable[StrategySpec]) -> dict[str, int]:
+    """Per item, the most units any of `specs` buys of it (family members and the reroll item)."""
+    needed: dict[str, int] = {}
+    for s in specs:
+        for member in s.family:
+            needed[member] = max(needed.get(member, 0), s.buy_quantity)
+        reroll_units = math.ceil(s.reroll_cost_amount * math.ceil(s.buy_quantity / s.units_per_reroll))
+        needed[s.reroll_cost_item] = max(needed.get(s.reroll_cost_item, 0), reroll_units)
+    return needed
+
+
+def books_by_hour(rows: Iterable[tuple[datetime, str, float | None, object]]) -> dict[datetime, dict[str, tuple]]:
+    """`(hour, item, robust_min_price, ladder)` rows grouped by hour."""
+    grouped: dict[datetime, dict[str, tuple]] = {}
+    for hour, item, price, book in rows:
+        grouped.setdefault(hour, {})[item] = (price, book)
+    return grouped
+
+
+def _prefix(rows: Sequence, quantity: int) -> Sequence:
+    """The cheapest ladder rows that can deliver `quantity` units.
+
+    The ladder is stored cheapest first, and buying walks it from the cheapest row until
+    `quantity` is reached, so the rows after that prefix never change a depth-aware cost;
+    skipping them saves building ~80% of the offers (the sale price comes from the
+    snapshot's robust minimum, not from the book).
+    """
+    units = 0
+    for index, (_, amount, stock) in enumerate(rows):
+        units += (stock // amount) * amount if amount > 0 else 0
+        if units >= quantity:
+            return rows[: index + 1]
+    return rows
+
+
+def _quotes(books: Mapping[str, tuple[float | None, object]], needed: Mapping[str, int]) -> dict[str, ItemQuote]:
+    quotes = {}
+    for item, (price, book) in books.items():
+        if item in needed:
+            rows = json.loads(book) if isinstance(book, (str, bytes)) else book
+            quotes[item] = ItemQuote(item, price, tuple(offers_from_ladder(_prefix(rows, needed[item]))))
+    return quotes
+
+
+def evaluate_window(specs: Sequence[StrategySpec], books: HourBooks,
+                    hours: Iterable[datetime] | None = None) -> Iterator[HourEvaluation]:
+    """Every strategy of `specs` in every hour of `hours` (default: the hours of `books`).
+
+    An hour without any book is reported as `NO_SNAPSHOTS`; an hour whose market cannot
+    price a strategy carries the core's reason (`StrategyUnavailable`).
+    """
+    needed = depth_needed(specs)
+    for hour in (sorted(books) if hours is None else hours):
+        hour_books = books.get(hour)
+        if not hour_books:
+            for spec in specs:
+                yield HourEvaluation(spec.name, hour, None, NO_SNAPSHOTS)
+            continue
+        quotes = _quotes(hour_books, needed)
+        for spec in specs:
+            reroll_quote = quotes.get(spec.reroll_cost_item, ItemQuote(spec.reroll_cost_item, None))
+            try:
+                yield HourEvaluation(spec.name, hour, evaluate_strategy(spec, quotes, reroll_quote))
+            except StrategyUnavailable as exc:
+                yield HourEvaluation(spec.name, hour, None, exc.reason)
