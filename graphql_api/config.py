@@ -15,50 +15,66 @@ Names (all optional; listed in `.env.example`):
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Any, Mapping
+
+from pydantic import Field, field_validator
 
 from tradewatch.errors import ConfigError
-from tradewatch.settings import merged_environment
+from tradewatch.settings import ENV_FILE, EnvSettings, number, split_list
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
-@dataclass(frozen=True)
-class ApiSettings:
-    database_url: str | None = None
-    statement_timeout_ms: int = 5000
-    api_keys: frozenset[str] = field(default=frozenset(), repr=False)
-    cors_origins: tuple[str, ...] = ()
-    graphiql: bool = True
+class ApiSettings(EnvSettings):
+    database_url: str | None = Field(None, alias="TRADEWATCH_API_DATABASE_URL")
+    statement_timeout_ms: int = Field(5000, alias="TRADEWATCH_API_STATEMENT_TIMEOUT_MS")
+    api_keys: frozenset[str] = Field(frozenset(), alias="TRADEWATCH_API_KEYS", repr=False)
+    cors_origins: tuple[str, ...] = Field((), alias="TRADEWATCH_CORS_ORIGINS")
+    graphiql: bool = Field(True, alias="TRADEWATCH_GRAPHIQL")
+
+    _one_line = False  # today's API variables are not checked for control characters
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+")):
+            raise ConfigError("TRADEWATCH_API_DATABASE_URL must be a PostgreSQL URL such as "
+                              "postgresql://tradewatch_api:secret@host:5432/tradewatch (unset = the warehouse URL)")
+        return url
+
+    @field_validator("statement_timeout_ms", mode="before")
+    @classmethod
+    def _timeout(cls, raw: Any) -> int:
+        if isinstance(raw, str):
+            try:
+                int(raw)
+            except ValueError:
+                raise ConfigError(f"TRADEWATCH_API_STATEMENT_TIMEOUT_MS={raw!r} is not a whole number of "
+                                  "milliseconds") from None
+        return number("TRADEWATCH_API_STATEMENT_TIMEOUT_MS", raw, int, minimum=1)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _keys(cls, raw: Any) -> frozenset[str]:
+        return frozenset(split_list(raw))
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, raw: Any) -> tuple[str, ...]:
+        return split_list(raw)
+
+    @field_validator("graphiql", mode="before")
+    @classmethod
+    def _graphiql(cls, raw: Any) -> bool:
+        if isinstance(raw, bool):
+            return raw
+        text = str(raw).strip().lower()
+        if text not in ("", *_TRUE, *_FALSE):
+            raise ConfigError(f"TRADEWATCH_GRAPHIQL={text!r} must be 1 or 0")
+        return text not in _FALSE
 
 
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
-
-
-def load_api_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> ApiSettings:
+def load_api_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> ApiSettings:
     """Read the API settings; a malformed value raises ConfigError naming the variable."""
-    env = merged_environment(os.environ if environ is None else environ, env_file)
-
-    url = env.get("TRADEWATCH_API_DATABASE_URL", "").strip() or None
-    if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+")):
-        raise ConfigError("TRADEWATCH_API_DATABASE_URL must be a PostgreSQL URL such as "
-                          "postgresql://tradewatch_api:secret@host:5432/tradewatch (unset = the warehouse URL)")
-    raw_timeout = env.get("TRADEWATCH_API_STATEMENT_TIMEOUT_MS", "").strip() or "5000"
-    try:
-        timeout = int(raw_timeout)
-    except ValueError:
-        raise ConfigError(f"TRADEWATCH_API_STATEMENT_TIMEOUT_MS={raw_timeout!r} is not a whole number of milliseconds") from None
-    if timeout < 1:
-        raise ConfigError(f"TRADEWATCH_API_STATEMENT_TIMEOUT_MS={raw_timeout!r} must be at least 1")
-    graphiql_raw = env.get("TRADEWATCH_GRAPHIQL", "1").strip().lower()
-    if graphiql_raw not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
-        raise ConfigError(f"TRADEWATCH_GRAPHIQL={graphiql_raw!r} must be 1 or 0")
-    return ApiSettings(
-        database_url=url,
-        statement_timeout_ms=timeout,
-        api_keys=frozenset(_split(env.get("TRADEWATCH_API_KEYS"))),
-        cors_origins=_split(env.get("TRADEWATCH_CORS_ORIGINS")),
-        graphiql=graphiql_raw not in ("0", "false", "no", "off"),
-    )
+    return ApiSettings.load(environ, env_file)

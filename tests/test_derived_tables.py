@@ -217,7 +217,7 @@ def test_the_simulate_history_command_ends_at_the_current_hour_with_a_progress_b
 
 def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, watchlist):
     from tradewatch.warehouse.roles import apply_reader_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
 
     _history(pool, watchlist, hours=1)
     compute_snapshots(pool, watchlist, START, START + HOUR)
@@ -263,7 +263,7 @@ def test_the_migration_succeeds_when_the_reader_role_already_exists(empty_databa
 
 def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_url, watchlist):
     from tradewatch.warehouse.roles import apply_api_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
 
     _history(pool, watchlist, hours=1)
     compute_snapshots(pool, watchlist, START, START + HOUR)

@@ -96,3 +96,26 @@ def test_counters_are_prefilled_when_the_server_counts_more_hits_than_we_made(po
     for item in ITEMS[:6]:
         client.exchange("divine", item)
     assert statuses(sim) == [200] * 6
+
+
+def test_old_hits_are_deleted_so_the_hit_log_stays_bounded_over_many_runs(pool, start_sim):
+    from tradewatch.rate_limit import KEEP_HITS_SECONDS
+
+    sim = start_sim(time_scale=SCALE)
+    rules = scaled_rules(sim)
+    sizes = []
+    for run in range(30):
+        # what thirty earlier hourly runs of 21 requests would have left behind
+        with pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO warehouse.rate_limit_hits (limiter_key, scope, at) "
+                "SELECT 'bounded', '*', extract(epoch FROM clock_timestamp()) - %s - g FROM generate_series(1, 21) g",
+                (KEEP_HITS_SECONDS + run * 3600,))
+        client = client_for(pool, sim, key="bounded")
+        client.exchange("divine", ITEMS[run % len(ITEMS)])
+        with pool.connection() as conn:
+            sizes.append(conn.execute("SELECT count(*) FROM warehouse.rate_limit_hits WHERE limiter_key = 'bounded'")
+                         .fetchone()[0])
+    assert rules  # the simulator announced its policy
+    # only the hits of the last hour stay: one per run here, never the 21 stale ones per run
+    assert max(sizes) <= 30 and sizes[-1] == 30

@@ -31,7 +31,7 @@ def test_secrets_never_show_in_the_settings_repr():
     settings = load_settings({"POESESSID": "abcdef0123456789secret", "CF_CLEARANCE": "cf-secret-value"}, env_file=None)
     shown = repr(settings) + str(settings.poesessid) + f"{settings.cf_clearance}"
     assert "abcdef0123456789secret" not in shown and "cf-secret-value" not in shown
-    assert settings.poesessid.reveal() == "abcdef0123456789secret"
+    assert settings.poesessid.get_secret_value() == "abcdef0123456789secret"
 
 
 @pytest.mark.parametrize("name, value, fragment", [

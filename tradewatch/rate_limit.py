@@ -136,6 +136,9 @@ def wait_needed(now: float, rules: Sequence[Rule], hits_by_scope: Mapping[str, S
     return max(0.0, wait)
 
 
+KEEP_HITS_SECONDS = 3600.0
+
+
 class PostgresRateLimiter:
     """Sliding-window limiter whose state lives in `warehouse.rate_limit_*`."""
 
@@ -175,6 +178,13 @@ class PostgresRateLimiter:
         by_scope[ALL_SCOPES] = [at for scope, at in rows if scope == ALL_SCOPES]
         return by_scope
 
+    def _forget_old_hits(self, conn, now: float, rules: Sequence[Rule]) -> None:
+        # Hits older than every window never count again; an hour's margin covers a policy
+        # that grows its periods later (GGG's longest trade window today is 300 s).
+        horizon = max(max((r.period for r in rules), default=0.0) + self.pad, KEEP_HITS_SECONDS)
+        conn.execute("DELETE FROM warehouse.rate_limit_hits WHERE limiter_key = %s AND at < %s",
+                     (self.key, now - horizon))
+
     def _now(self, conn) -> float:
         return conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
 
@@ -186,6 +196,7 @@ class PostgresRateLimiter:
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_id,))
                 now = self._now(conn)
                 rules, restricted_until = self._rules(conn)
+                self._forget_old_hits(conn, now, rules)
                 wait = wait_needed(now, rules, self._hits(conn, now, rules), restricted_until, self.pad)
                 if wait <= 0:
                     hit_id = conn.execute(
@@ -251,13 +262,3 @@ class PostgresRateLimiter:
                     "SELECT %s, %s, %s FROM generate_series(1, %s)",
                     (self.key, state.scope, now, missing),
                 )
-
-    def forget_old_hits(self) -> int:
-        """Delete hits older than every window (keeps the table small)."""
-        with self.pool.connection() as conn:
-            now = self._now(conn)
-            rules, _ = self._rules(conn)
-            horizon = max((r.period for r in rules), default=0.0) + self.pad
-            return conn.execute(
-                "DELETE FROM warehouse.rate_limit_hits WHERE limiter_key = %s AND at < %s", (self.key, now - horizon)
-            ).rowcount

@@ -1,83 +1,87 @@
-"""Settings from environment variables, with an optional `.env` file underneath.
+"""Settings from environment variables, with an optional `.env` file underneath — the one
+loader of the project (the core's `Settings` here, the API's `ApiSettings` on the same base).
 
-Every name is listed in `.env.example`. Secrets (`POESESSID`, `CF_CLEARANCE`) are kept
-in `Secret` so that printing the settings, an exception or a log line never shows them.
+Built on pydantic-settings: each class lists its variables by their exact names, with their
+defaults and checks; a bad value raises `ConfigError` with one line naming the variable (never
+repeating a value that may be a secret). The real environment wins over `.env`, as
+docker-compose and most tools do it; `.env` is read once per process (`environment`).
+Secrets (`POESESSID`, `CF_CLEARANCE`, the role passwords) are `SecretStr`, so printing the
+settings, an exception or a log line never shows them. Every name is listed in `.env.example`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
-from typing import Mapping
+from typing import Any, ClassVar, Mapping
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tradewatch.errors import ConfigError
 
 REAL_TRADE_API_URL = "https://www.pathofexile.com"
 DEFAULT_USER_AGENT = "TradeWatch/0.1.0 (contact: set TRADEWATCH_USER_AGENT to your e-mail)"
+ENV_FILE = Path(".env")
+
+# Dagster reads these in every process it starts; TradeWatch sets them once, here, for the
+# processes that load the code location and for the ones `tradewatch demo` starts.
+# Single-run backfills of a year of hours: Dagster writes one "planned" and one "materialized"
+# event per partition, ~10 ms each on PostgreSQL (minutes for 8,760 hours). These make that
+# one planned event per asset (carrying the partition range) and materializations in batches
+# of 1,000. Trade-off: when a range run fails, its partitions show as missing rather than
+# failed (the derived write is atomic anyway, so nothing of the range was written).
+DAGSTER_EVENT_SWITCHES = {"DAGSTER_EVENT_BATCH_SIZE": "1000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}
 
 
-class Secret:
-    """A string that never shows itself in str(), repr() or f-strings."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
+# --- the environment: real variables over `.env` ----------------------------------------
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str | None
-    trade_api_url: str
-    user_agent: str
-    league: str | None
-    watchlist_path: Path | None
-    home: Path
-    embedded_pg_port: int
-    fetch_grace_minutes: float
-    poesessid: Secret | None = field(default=None, repr=False)
-    cf_clearance: Secret | None = field(default=None, repr=False)
-    reader_password: Secret | None = field(default=None, repr=False)
-    api_password: Secret | None = field(default=None, repr=False)
+def _env_file_values(path: Path) -> tuple[tuple[str, str], ...]:
+    return _read_env_file(path.resolve(), path)
 
 
-def merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
-    """The variables of `.env` (when present) overlaid by the real environment."""
-    # The real environment wins over .env, as docker-compose and most tools do it.
-    merged: dict[str, str] = {}
-    if env_file is not None and env_file.is_file():
-        try:
-            values = dotenv_values(env_file)
-        except UnicodeDecodeError:
-            raise ConfigError(f"{env_file} is not a UTF-8 text file of NAME=value lines; "
-                              "fix it or remove it (every setting can come from the environment)") from None
-        except OSError as exc:
-            raise ConfigError(f"{env_file} cannot be read ({exc.strerror}); fix its permissions or remove it") from None
-        merged.update({k: v for k, v in values.items() if v is not None})
-    merged.update(environ)
+@lru_cache(maxsize=8)
+def _read_env_file(resolved: Path, path: Path) -> tuple[tuple[str, str], ...]:
+    # cached by the resolved path: a process that changes directory reads the other `.env`
+    if not resolved.is_file():
+        return ()
+    try:
+        values = dotenv_values(resolved)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a UTF-8 text file of NAME=value lines; "
+                          "fix it or remove it (every setting can come from the environment)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror}); fix its permissions or remove it") from None
+    return tuple((k, v) for k, v in values.items() if v is not None)
+
+
+def environment(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> dict[str, str]:
+    """The variables of `.env` (when present, read once per process) overlaid by the real environment."""
+    merged = dict(_env_file_values(env_file)) if env_file is not None else {}
+    merged.update(os.environ if environ is None else environ)
     return merged
+
+
+def export_env_file(env_file: Path = ENV_FILE) -> None:
+    """Put what `.env` sets into `os.environ` (the real environment still wins), for what reads
+    `os.environ` itself: Dagster's `EnvVar` and the processes this one starts."""
+    for name, value in _env_file_values(env_file):
+        os.environ.setdefault(name, value)
+
+
+def set_dagster_event_switches(env: dict[str, str] | os._Environ = os.environ) -> None:
+    for name, value in DAGSTER_EVENT_SWITCHES.items():
+        env.setdefault(name, value)
+
+
+# --- checks shared by the settings, the watchlist and the API ---------------------------
 
 
 def has_control_character(value: str) -> bool:
@@ -91,7 +95,7 @@ def is_league_name(value: str) -> bool:
     return bool(value.strip()) and "/" not in value and len(value) <= 100 and not has_control_character(value)
 
 
-def _checked_url(name: str, url: str, example: str, need_host: bool = True) -> None:
+def checked_url(name: str, url: str, example: str, need_host: bool = True) -> None:
     """A URL with a host and a valid port; the message never repeats the URL (it may hold a password)."""
     try:
         parts = urlsplit(url)
@@ -102,71 +106,180 @@ def _checked_url(name: str, url: str, example: str, need_host: bool = True) -> N
         raise ConfigError(f"{name} is not a valid URL (it needs a host and no spaces); e.g. {example}")
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type = float,
-            maximum: float | None = None) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}; set it to a number or unset it") from None
+def number(name: str, raw: Any, kind: type = float, minimum: float = 0, maximum: float | None = None) -> float:
+    """`raw` (text from the environment, or a number) as a finite `kind` within bounds."""
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        value, raw = raw, str(raw)
+    else:
+        raw = str(raw).strip()
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}; set it to a number or unset it") from None
     if not math.isfinite(value):
         raise ConfigError(f"{name}={raw!r} is not a finite number; set it to a number or unset it")
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} must not be negative")
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must not be negative" if minimum == 0 else
+                          f"{name}={raw!r} must be at least {minimum:g}")
     if maximum is not None and value > maximum:
         raise ConfigError(f"{name}={raw!r} must be at most {maximum:g}")
-    return value
+    return kind(value)
 
 
-def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")) -> Settings:
-    """Read the settings; a malformed value raises ConfigError naming the variable."""
-    env = merged_environment(os.environ if environ is None else environ, env_file)
+def split_list(value: Any) -> tuple[str, ...]:
+    """A comma-separated variable as its non-empty parts."""
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return tuple(value)
+    return tuple(part.strip() for part in str(value or "").split(",") if part.strip())
 
-    def text(name: str) -> str | None:
-        value = env.get(name, "").strip()
-        if has_control_character(value):  # the value is not repeated: it may be a secret
-            raise ConfigError(f"{name} contains a control character (a line break, tab or NUL); "
-                              "write the value on one line without them")
-        return value or None
 
-    def secret(name: str) -> Secret | None:
-        value = text(name)
-        return Secret(value) if value else None
+# --- the loader ----------------------------------------------------------------------------
 
-    api_url = (text("TRADEWATCH_TRADE_API_URL") or REAL_TRADE_API_URL).rstrip("/")
-    if not api_url.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"TRADEWATCH_TRADE_API_URL={api_url!r} is not an http(s) URL; "
-            f"use {REAL_TRADE_API_URL} or the simulator's address, e.g. http://127.0.0.1:8090"
-        )
-    _checked_url("TRADEWATCH_TRADE_API_URL", api_url, f"{REAL_TRADE_API_URL} or http://127.0.0.1:8090")
-    db_url = text("TRADEWATCH_DATABASE_URL")
-    if db_url is not None and not db_url.startswith(("postgresql://", "postgres://", "postgresql+")):
-        raise ConfigError(
-            "TRADEWATCH_DATABASE_URL must be a PostgreSQL URL such as "
-            "postgresql://user:password@host:5432/dbname (unset it to use the embedded PostgreSQL)"
-        )
-    if db_url is not None:
+
+_SOURCE: ContextVar[Mapping[str, str]] = ContextVar("tradewatch_settings_source", default={})
+
+
+class _Variables(PydanticBaseSettingsSource):
+    """Each field's variable (its alias) from one mapping; blank counts as unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str]) -> None:
+        super().__init__(settings_cls)
+        self.variables = variables
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        name = field.alias or field_name
+        return self.variables.get(name), name, False
+
+    def __call__(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, name, _ = self.get_field_value(field, field_name)
+            if value is not None and value.strip():
+                found[name] = value
+        return found
+
+
+class EnvSettings(BaseSettings):
+    """Base of every settings class: variables by exact name, `ConfigError` on a bad value."""
+
+    model_config = SettingsConfigDict(frozen=True, populate_by_name=True, extra="ignore",
+                                      hide_input_in_errors=True, validate_default=False)
+    # Variables whose text must be one line (header injection, secrets in messages).
+    _one_line: ClassVar[bool] = True
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   **_: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, _Variables(settings_cls, _SOURCE.get()))
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE):
+        """Read the settings; a malformed value raises ConfigError naming the variable."""
+        token = _SOURCE.set(environment(environ, env_file))
+        try:
+            return cls()
+        except ValidationError as exc:
+            for error in exc.errors():
+                cause = (error.get("ctx") or {}).get("error")
+                if isinstance(cause, ConfigError):
+                    raise ConfigError(str(cause)) from None
+            raise ConfigError(f"bad settings: {exc.errors()[0].get('msg')} "
+                              f"({', '.join(str(e['loc'][0]) for e in exc.errors())})") from None
+        finally:
+            _SOURCE.reset(token)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _text_on_one_line(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, str):
+            name = cls.model_fields[info.field_name].alias or info.field_name
+            value = value.strip()
+            if cls._one_line and has_control_character(value):  # not repeated: it may be a secret
+                raise ConfigError(f"{name} contains a control character (a line break, tab or NUL); "
+                                  "write the value on one line without them")
+        return value
+
+
+def _var(name: str, default: Any = None, **kwargs: Any) -> Any:
+    return Field(default, alias=name, **kwargs)
+
+
+class Settings(EnvSettings):
+    """The core's settings (see `.env.example` for each)."""
+
+    trade_api_url: str = _var("TRADEWATCH_TRADE_API_URL", REAL_TRADE_API_URL)
+    database_url: str | None = _var("TRADEWATCH_DATABASE_URL")
+    league: str | None = _var("TRADEWATCH_LEAGUE")
+    watchlist_path: Path | None = _var("TRADEWATCH_WATCHLIST")
+    user_agent: str = _var("TRADEWATCH_USER_AGENT", DEFAULT_USER_AGENT)
+    home: Path = Field(default_factory=lambda: Path(".tradewatch").resolve(), alias="TRADEWATCH_HOME")
+    embedded_pg_port: int = _var("TRADEWATCH_PG_PORT", 54329)
+    fetch_grace_minutes: float = _var("TRADEWATCH_FETCH_GRACE_MINUTES", 15.0)
+    # the first hour the code location's partitions offer (UTC, Dagster's hourly key format)
+    history_start: str = _var("TRADEWATCH_HISTORY_START", "2025-01-01-00:00")
+    poesessid: SecretStr | None = _var("POESESSID", repr=False)
+    cf_clearance: SecretStr | None = _var("CF_CLEARANCE", repr=False)
+    reader_password: SecretStr | None = _var("TRADEWATCH_READER_PASSWORD", repr=False)
+    api_password: SecretStr | None = _var("TRADEWATCH_API_PASSWORD", repr=False)
+
+    @field_validator("trade_api_url")
+    @classmethod
+    def _trade_api(cls, url: str) -> str:
+        url = url.rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"TRADEWATCH_TRADE_API_URL={url!r} is not an http(s) URL; "
+                              f"use {REAL_TRADE_API_URL} or the simulator's address, e.g. http://127.0.0.1:8090")
+        checked_url("TRADEWATCH_TRADE_API_URL", url, f"{REAL_TRADE_API_URL} or http://127.0.0.1:8090")
+        return url
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        if not url.startswith(("postgresql://", "postgres://", "postgresql+")):
+            raise ConfigError("TRADEWATCH_DATABASE_URL must be a PostgreSQL URL such as "
+                              "postgresql://user:password@host:5432/dbname (unset it to use the embedded PostgreSQL)")
         # no host is fine here: libpq then uses the local socket
-        _checked_url("TRADEWATCH_DATABASE_URL", db_url, "postgresql://user:password@host:5432/dbname", need_host=False)
-    league = text("TRADEWATCH_LEAGUE")
-    if league is not None and not is_league_name(league):
-        raise ConfigError(f"TRADEWATCH_LEAGUE={league[:100]!r} is not a league name; use the name the trade "
-                          "site shows, e.g. Standard or Settlers (or unset it for the watchlist's league)")
-    watchlist = text("TRADEWATCH_WATCHLIST")
-    return Settings(
-        database_url=db_url,
-        trade_api_url=api_url,
-        user_agent=text("TRADEWATCH_USER_AGENT") or DEFAULT_USER_AGENT,
-        league=league,
-        watchlist_path=Path(watchlist) if watchlist else None,
-        home=Path(text("TRADEWATCH_HOME") or ".tradewatch").resolve(),
-        embedded_pg_port=int(_number(env, "TRADEWATCH_PG_PORT", 54329, int, maximum=65535)),
-        fetch_grace_minutes=_number(env, "TRADEWATCH_FETCH_GRACE_MINUTES", 15.0, maximum=24 * 60),
-        poesessid=secret("POESESSID"),
-        cf_clearance=secret("CF_CLEARANCE"),
-        reader_password=secret("TRADEWATCH_READER_PASSWORD"),
-        api_password=secret("TRADEWATCH_API_PASSWORD"),
-    )
+        checked_url("TRADEWATCH_DATABASE_URL", url, "postgresql://user:password@host:5432/dbname", need_host=False)
+        return url
+
+    @field_validator("league")
+    @classmethod
+    def _league(cls, league: str | None) -> str | None:
+        if league is not None and not is_league_name(league):
+            raise ConfigError(f"TRADEWATCH_LEAGUE={league[:100]!r} is not a league name; use the name the trade "
+                              "site shows, e.g. Standard or Settlers (or unset it for the watchlist's league)")
+        return league
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _home(cls, home: Path) -> Path:
+        return home.resolve()
+
+    @field_validator("history_start")
+    @classmethod
+    def _history_start(cls, key: str) -> str:
+        from datetime import datetime
+
+        try:
+            datetime.strptime(key, "%Y-%m-%d-%H:%M")
+        except ValueError:
+            raise ConfigError(f"TRADEWATCH_HISTORY_START={key[:40]!r} is not an hour like 2025-01-01-00:00 "
+                              "(UTC, year-month-day-hour:minute); fix it or unset it") from None
+        return key
+
+    @field_validator("embedded_pg_port", mode="before")
+    @classmethod
+    def _port(cls, raw: Any) -> int:
+        return number("TRADEWATCH_PG_PORT", raw, int, maximum=65535)
+
+    @field_validator("fetch_grace_minutes", mode="before")
+    @classmethod
+    def _grace(cls, raw: Any) -> float:
+        return number("TRADEWATCH_FETCH_GRACE_MINUTES", raw, maximum=24 * 60)
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:
+    """Read the core settings; a malformed value raises ConfigError naming the variable."""
+    return Settings.load(environ, env_file)

@@ -226,7 +226,3 @@ def load_watchlist(path: Path | None = None, league_override: str | None = None)
 
 def watchlist_from_settings(settings: Settings) -> Watchlist:
     return load_watchlist(settings.watchlist_path, settings.league)
-
-
-def strategies_by_name(watchlist: Watchlist) -> Mapping[str, StrategySpec]:
-    return {s.name: s for s in watchlist.strategies}

@@ -3,9 +3,8 @@
 import os
 
 from dagster import Definitions, EnvVar
-from dotenv import load_dotenv
 
-from tradewatch.settings import load_settings
+from tradewatch.settings import export_env_file, load_settings, set_dagster_event_switches
 from tradewatch.watchlist import watchlist_from_settings
 from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
 from tradewatch_assets.market.automation import derived_automation_sensor
@@ -20,16 +19,8 @@ def _env(name: str):
     return EnvVar(name) if os.environ.get(name) else None
 
 
-load_dotenv(".env", override=False)  # so EnvVar sees what .env sets, as the settings do
-# Single-run backfills of a year of hours: Dagster writes one "planned" and one
-# "materialized" event per partition, ~10 ms each on PostgreSQL (minutes for 8,760 hours).
-# These two switches make that one planned event per asset (carrying the partition range)
-# and materializations in batches of 1,000. Trade-off: when a range run fails, its
-# partitions show as missing rather than failed (the derived write is atomic anyway, so
-# nothing of the range was written). Dagster reads them in every process; this covers the
-# processes that load this module, `tradewatch demo` also sets them for the daemon.
-for _name, _value in {"DAGSTER_EVENT_BATCH_SIZE": "1000", "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "true"}.items():
-    os.environ.setdefault(_name, _value)
+export_env_file()  # so EnvVar sees what .env sets, as the settings do
+set_dagster_event_switches()  # fast single-run backfills (see tradewatch.settings)
 settings = load_settings()
 watchlist_from_settings(settings)  # a broken watchlist fails loading, naming the file and the entry
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from functools import lru_cache
 from typing import Optional
@@ -13,7 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from tradewatch.database import resolve_database_url
 from tradewatch.warehouse.db import get_pool
-from tradewatch.warehouse.migrate import upgrade
+from tradewatch.warehouse.migrate import require_current
 from tradewatch.rate_limit import PostgresRateLimiter
 from tradewatch.settings import DEFAULT_USER_AGENT, REAL_TRADE_API_URL, load_settings
 from tradewatch.bulk_exchange.client import TradeApiClient
@@ -21,8 +20,8 @@ from tradewatch.watchlist import Watchlist, load_watchlist
 
 
 @lru_cache(maxsize=8)
-def _migrated(url: str) -> str:
-    upgrade(url)  # once per process: every command that needs the schema applies it
+def _checked(url: str) -> str:
+    require_current(url)  # once per process; migrating is `tradewatch db upgrade`'s job, not a reader's
     return url
 
 
@@ -34,8 +33,8 @@ class WarehouseResource(ConfigurableResource):
     def url(self) -> str:
         settings = load_settings()
         if self.database_url:
-            settings = replace(settings, database_url=self.database_url)
-        return _migrated(resolve_database_url(settings))
+            settings = settings.model_copy(update={"database_url": self.database_url})
+        return _checked(resolve_database_url(settings))
 
     def pool(self) -> ConnectionPool:
         return get_pool(self.url())

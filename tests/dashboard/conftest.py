@@ -48,7 +48,7 @@ def api(history, watchlist) -> Served:
     """The API as deployed: the read-only role tradewatch_api, no keys."""
     from graphql_api.app import create_app
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
 
     apply_api_password(history.url, Secret(API_PASSWORD))
     served = Served(create_app(with_user(history.url, API_ROLE, API_PASSWORD), settings=ApiSettings(),

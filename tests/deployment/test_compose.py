@@ -169,8 +169,8 @@ def test_each_service_gets_the_settings_it_needs(compose, ours, dot_env):
             assert psycopg2_url(settings.database_url) == env["TRADEWATCH_DAGSTER_PG_URL"]
 
     migrate = container_env(ours["migrate"])
-    assert load_settings(environ=migrate, env_file=None).api_password.reveal() == dot_env["TRADEWATCH_API_PASSWORD"]
-    assert load_settings(environ=migrate, env_file=None).reader_password.reveal() == dot_env["TRADEWATCH_READER_PASSWORD"]
+    assert load_settings(environ=migrate, env_file=None).api_password.get_secret_value() == dot_env["TRADEWATCH_API_PASSWORD"]
+    assert load_settings(environ=migrate, env_file=None).reader_password.get_secret_value() == dot_env["TRADEWATCH_READER_PASSWORD"]
 
     graphql = container_env(ours["graphql"])
     api = load_api_settings(environ=graphql, env_file=None)

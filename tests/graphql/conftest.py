@@ -97,7 +97,7 @@ def serve(history, watchlist):
 def api(serve, history) -> Served:
     """The API as deployed: connected as the read-only role tradewatch_api."""
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
 
     apply_api_password(history.url, Secret("api-test-pw"))
     return serve(url=with_user(history.url, API_ROLE, "api-test-pw"))

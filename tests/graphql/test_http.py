@@ -135,7 +135,7 @@ def test_settings_are_read_from_the_environment():
     settings = load_api_settings({"TRADEWATCH_API_KEYS": "a, b", "TRADEWATCH_CORS_ORIGINS": "https://x",
                                   "TRADEWATCH_GRAPHIQL": "0", "TRADEWATCH_API_STATEMENT_TIMEOUT_MS": "250"},
                                  env_file=None)
-    assert settings == ApiSettings(None, 250, frozenset({"a", "b"}), ("https://x",), False)
+    assert settings == ApiSettings(database_url=None, statement_timeout_ms=250, api_keys=frozenset({"a", "b"}), cors_origins=("https://x",), graphiql=False)
     from tradewatch.errors import ConfigError
 
     with pytest.raises(ConfigError, match="TRADEWATCH_API_STATEMENT_TIMEOUT_MS"):

@@ -92,7 +92,7 @@ class Served:
 def served(history, watchlist):
     """The API as deployed: the read-only role tradewatch_api, on a real socket; every log record kept."""
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
 
     apply_api_password(history.url, Secret("fuzz-api-pw"))
     keeper = LogKeeper()

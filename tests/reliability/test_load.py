@@ -59,7 +59,7 @@ def load_history(pg_server_url) -> LoadHistory:
     """30 days x every watched item, through the real pipeline, as in tests/graphql/conftest.py."""
     from tradewatch.hours import floor_hour, utc_now
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
     from tradewatch.watchlist import load_watchlist
 
     with history_database(pg_server_url, load_watchlist(), "tw_load", days=DAYS, seed=7,

@@ -337,7 +337,7 @@ def _try(conn: psycopg.Connection, statement: str, notices: list[str]) -> str:
 
 def test_the_api_and_tableau_roles_cannot_write(database_url, figures):
     from tradewatch.warehouse.roles import API_ROLE, READER_ROLE, apply_api_password, apply_reader_password
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
 
     # some data, so that a DELETE or UPDATE would have something to hit
     from tradewatch.warehouse.db import get_pool

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tradewatch.warehouse.embedded_pg import port_is_free
 from tradewatch.errors import TradeWatchError
+from tradewatch.settings import set_dagster_event_switches
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -90,10 +91,8 @@ def service_environment(database_url: str, home: Path, trade_api_url: str | None
         "DAGSTER_HOME": str(dagster_home(home)),
         "TRADEWATCH_HOME": str(home),
     })
-    # fast single-run backfills (see tradewatch_assets/definitions.py); the daemon creates
-    # backfill runs without loading the code location, so it needs them in its environment
-    env.setdefault("DAGSTER_EVENT_BATCH_SIZE", "1000")
-    env.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "true")
+    # the daemon creates backfill runs without loading the code location: it needs them too
+    set_dagster_event_switches(env)
     if trade_api_url:
         env["TRADEWATCH_TRADE_API_URL"] = trade_api_url
     return env

@@ -215,20 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_dotenv() -> None:
-    from dotenv import load_dotenv
-
-    from tradewatch.errors import ConfigError
-
-    try:
-        load_dotenv(".env", override=False)
-    except UnicodeDecodeError:
-        raise ConfigError(".env is not a UTF-8 text file of NAME=value lines; fix it or remove it "
-                          "(every setting can come from the environment)") from None
-    except OSError as exc:
-        raise ConfigError(f".env cannot be read ({exc.strerror}); fix it or remove it") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -237,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     args = build_parser().parse_args(argv)
     try:
-        _load_dotenv()
+        from tradewatch.settings import export_env_file
+
+        export_env_file()  # what .env sets reaches the processes this command starts
         return args.func(args)
     except TradeWatchError as exc:
         print(f"tradewatch: {exc}", file=sys.stderr)

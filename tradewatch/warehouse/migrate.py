@@ -46,3 +46,12 @@ def upgrade(url: str) -> str:
     except Exception as exc:
         raise TradeWatchError(f"could not migrate the warehouse at {redact(url)}: {exc}") from exc
     return head_revision()
+
+
+def require_current(url: str) -> None:
+    """Raise, saying what to run, unless the warehouse at `url` is at the newest revision."""
+    head, current = head_revision(), current_revision(url)
+    if current != head:
+        state = "has no TradeWatch schema" if current is None else f"is at revision {current}, not {head}"
+        raise TradeWatchError(f"the warehouse at {redact(url)} {state}: run `tradewatch db upgrade` "
+                              "(the demo and the compose `migrate` service do it for you)")

@@ -15,24 +15,24 @@ from __future__ import annotations
 from psycopg import sql
 
 from tradewatch.warehouse.db import connect
-from tradewatch.settings import Secret
+from pydantic import SecretStr
 
 READER_ROLE = "tradewatch_reader"
 API_ROLE = "tradewatch_api"
 
 
-def apply_role_password(url: str, role: str, password: Secret) -> None:
+def apply_role_password(url: str, role: str, password: SecretStr) -> None:
     """Let `role` log in with `password` (needs a role allowed to ALTER ROLE)."""
     # ALTER ROLE takes no bind parameters; Literal quotes the value safely.
     statement = sql.SQL("ALTER ROLE {} WITH LOGIN PASSWORD {}").format(
-        sql.Identifier(role), sql.Literal(password.reveal()))
+        sql.Identifier(role), sql.Literal(password.get_secret_value()))
     with connect(url, autocommit=True) as conn:
         conn.execute(statement)
 
 
-def apply_reader_password(url: str, password: Secret) -> None:
+def apply_reader_password(url: str, password: SecretStr) -> None:
     apply_role_password(url, READER_ROLE, password)
 
 
-def apply_api_password(url: str, password: Secret) -> None:
+def apply_api_password(url: str, password: SecretStr) -> None:
     apply_role_password(url, API_ROLE, password)
