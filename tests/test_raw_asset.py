@@ -43,7 +43,7 @@ def resources(database_url: str, sim_url: str, watchlist_path=None, **trade):
     return {
         "warehouse": warehouse,
         "watchlist": WatchlistResource(path=str(watchlist_path) if watchlist_path else None),
-        "trade_api": TradeApiResource(base_url=sim_url, warehouse=warehouse, limiter_pad_seconds=0.02,
+        "trade_api": TradeApiResource(base_url=sim_url, limiter_pad_seconds=0.02,
                                       backoff_seconds=0.02, **trade),
     }
 

@@ -2,10 +2,9 @@
 
 import warnings
 
-from dagster import BetaWarning, SupersessionWarning
+from dagster import BetaWarning
 
-# The single-run backfill policy is beta and the partition freshness checks are superseded;
-# both are chosen on purpose (see market/), so their warnings, raised when the asset modules
-# are imported, would only bury the useful log lines of every Dagster process.
+# The single-run backfill policy is beta and chosen on purpose (see market/): its warning,
+# raised when the asset modules are imported, would only bury the useful log lines of every
+# Dagster process.
 warnings.filterwarnings("ignore", category=BetaWarning)
-warnings.filterwarnings("ignore", category=SupersessionWarning)

@@ -8,7 +8,6 @@ from tradewatch.settings import export_env_file, load_settings, set_dagster_even
 from tradewatch.watchlist import watchlist_from_settings
 from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
 from tradewatch_assets.market.automation import derived_automation_sensor
-from tradewatch_assets.market.checks import freshness_checks, freshness_checks_sensor
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses
 from tradewatch_assets.trade_api.schedules import fetch_raw_hour, hourly_raw_fetch
@@ -28,10 +27,9 @@ warehouse = WarehouseResource(database_url=_env("TRADEWATCH_DATABASE_URL"))
 
 defs = Definitions(
     assets=[raw_trade_responses, price_snapshots, reroll_profitability],
-    asset_checks=freshness_checks,
     jobs=[fetch_raw_hour],
     schedules=[hourly_raw_fetch],
-    sensors=[derived_automation_sensor, freshness_checks_sensor],
+    sensors=[derived_automation_sensor],
     resources={
         "warehouse": warehouse,
         "watchlist": WatchlistResource(path=_env("TRADEWATCH_WATCHLIST"), league=_env("TRADEWATCH_LEAGUE")),
@@ -41,7 +39,6 @@ defs = Definitions(
             poesessid=_env("POESESSID"),
             cf_clearance=_env("CF_CLEARANCE"),
             fetch_grace_minutes=settings.fetch_grace_minutes,
-            warehouse=warehouse,
         ),
     },
 )

@@ -63,15 +63,15 @@ class TradeApiResource(ConfigurableResource):
     limiter_pad_seconds: float = 0.5
     max_wait_seconds: float = 900.0
     fetch_grace_minutes: float = 15.0
-    warehouse: WarehouseResource
 
     def grace(self) -> timedelta:
         return timedelta(minutes=self.fetch_grace_minutes)
 
-    def client(self, game: str, league: str) -> TradeApiClient:
+    def client(self, game: str, league: str, pool: ConnectionPool) -> TradeApiClient:
+        """A client whose limiter keeps its state in the warehouse behind `pool`."""
         endpoint = "exchange2" if game == "poe2" else "exchange"
         limiter = PostgresRateLimiter(
-            self.warehouse.pool(), key=f"{urlsplit(self.base_url).netloc}/{endpoint}",
+            pool, key=f"{urlsplit(self.base_url).netloc}/{endpoint}",
             pad=self.limiter_pad_seconds, max_wait=self.max_wait_seconds,
         )
         return TradeApiClient(

@@ -132,7 +132,7 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
             warehouse = WarehouseResource(database_url=EnvVar("TRADEWATCH_DATABASE_URL"))
             return {"warehouse": warehouse,
                     "watchlist": WatchlistResource(path=str(watchlist) if watchlist else None, league=league),
-                    "trade_api": TradeApiResource(base_url=base_url, warehouse=warehouse, poesessid=EnvVar("POESESSID"),
+                    "trade_api": TradeApiResource(base_url=base_url, poesessid=EnvVar("POESESSID"),
                                                   cf_clearance=EnvVar("CF_CLEARANCE"), limiter_pad_seconds=0.02,
                                                   backoff_seconds=0.02, max_attempts=3)}
 

@@ -139,7 +139,7 @@ def test_a_full_hour_completes_under_20_percent_faults_without_breaking_the_poli
     sim.app.state.faults = recorder
 
     warehouse = WarehouseResource(database_url=database_url)
-    trade_api = TradeApiResource(base_url=sim.url, warehouse=warehouse, timeout_seconds=CLIENT_TIMEOUT,
+    trade_api = TradeApiResource(base_url=sim.url, timeout_seconds=CLIENT_TIMEOUT,
                                  limiter_pad_seconds=0.02, backoff_seconds=0.02)
     assert trade_api.timeout_seconds < SLOW_SECONDS
     started = time.monotonic()

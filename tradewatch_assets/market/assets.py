@@ -32,6 +32,7 @@ from tradewatch.bulk_exchange.catalog import item_name
 from tradewatch.hours import partition_key
 from tradewatch.warehouse.profitability import ProfitabilityReport, compute_profitability
 from tradewatch.warehouse.snapshots import SnapshotReport, compute_snapshots
+from tradewatch_assets.freshness import DERIVED_FRESHNESS
 from tradewatch_assets.partitions import hourly_partitions
 from tradewatch_assets.resources import WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses
@@ -69,6 +70,7 @@ def _snapshot_table(report: SnapshotReport) -> str:
     partitions_def=hourly_partitions,
     deps=[raw_trade_responses],
     backfill_policy=BackfillPolicy.single_run(),
+    freshness_policy=DERIVED_FRESHNESS,
     automation_condition=AutomationCondition.eager(),
     kinds={"postgres"},
     check_specs=[
@@ -144,6 +146,7 @@ def price_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource
     deps=[price_snapshots],
     backfill_policy=BackfillPolicy.single_run(),
     # eager, but not on top of snapshots that failed a blocking check (garbage in, garbage out)
+    freshness_policy=DERIVED_FRESHNESS,
     automation_condition=AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed(),
     kinds={"postgres"},
     check_specs=[AssetCheckSpec(PROFITABILITY_PRICED_CHECK, asset="reroll_profitability",

@@ -14,8 +14,9 @@ from dagster import (
 
 from tradewatch.hours import parse_partition_key, utc_now
 from tradewatch.bulk_exchange.ingest import PastHourError, ingest_hour
+from tradewatch_assets.freshness import RAW_FRESHNESS
 from tradewatch_assets.partitions import hourly_partitions
-from tradewatch_assets.resources import TradeApiResource, WatchlistResource
+from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 
 RAW_COMPLETE_CHECK = "every_watched_item_stored"
 
@@ -25,6 +26,7 @@ RAW_COMPLETE_CHECK = "every_watched_item_stored"
     partitions_def=hourly_partitions,
     pool="trade_api",
     kinds={"postgres"},
+    freshness_policy=RAW_FRESHNESS,
     check_specs=[AssetCheckSpec(RAW_COMPLETE_CHECK, asset="raw_trade_responses",
                                 description="Every watched item has a stored response for the hour.")],
     description=(
@@ -33,13 +35,14 @@ RAW_COMPLETE_CHECK = "every_watched_item_stored"
         "be fetched during that hour (+ grace). Re-running the current hour fetches only what is missing."
     ),
 )
-def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResource,
+def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResource, warehouse: WarehouseResource,
                         watchlist: WatchlistResource) -> MaterializeResult:
     hour = parse_partition_key(context.partition_key)
     wl = watchlist.load()
-    client = trade_api.client(wl.game, wl.league)
+    pool = warehouse.pool()
+    client = trade_api.client(wl.game, wl.league, pool)
     try:
-        report = ingest_hour(trade_api.warehouse.pool(), client, wl, hour, utc_now(), trade_api.grace(),
+        report = ingest_hour(pool, client, wl, hour, utc_now(), trade_api.grace(),
                              log=context.log.info)
     except PastHourError as exc:
         raise Failure(description=str(exc)) from None
