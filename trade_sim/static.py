@@ -46,12 +46,3 @@ def known_ids() -> set[str]:
 def item_name(item_id: str) -> str:
     """Display name used in whispers, e.g. "Divine Orb"; raises KeyError if unknown."""
     return _names()[item_id]
-
-
-def group_of(item_id: str) -> str | None:
-    """The static group ("Currency", "Essences") holding the id, or None."""
-    for group in static_data()["result"]:
-        for entry in group["entries"]:
-            if entry["id"] == item_id:
-                return group["id"]
-    return None

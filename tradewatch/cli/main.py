@@ -54,7 +54,7 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from trade_sim import SimConfig
     from trade_sim.server import serve
 
-    config = SimConfig.from_env() if hasattr(SimConfig, "from_env") else SimConfig()
+    config = SimConfig.from_env()
     if args.time_scale is not None:
         config.time_scale = args.time_scale
     require_free(args.port, "the simulator", "--port")
