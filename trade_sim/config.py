@@ -55,7 +55,7 @@ class SimConfig:
     # ---- Currency Exchange history feed (GET /api/currency-exchange[/<realm>][/<id>]).
     # Markets in one PC document on average (it varies by about +-18 % with the hour of
     # day); other realms are smaller. 1,500 gives 1.0-1.6 MB, like a recent real hour.
-    cx_markets_per_hour: int = 1500
+    cx_markets_per_hour: int = 1600
     # Leagues of every PC/xbox/sony document (comma list); a league's share of the
     # markets follows its name (challenge league > Standard > Hardcore > Ruthless > private).
     cx_leagues: str = (

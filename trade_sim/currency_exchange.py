@@ -110,7 +110,7 @@ def currency_exchange_document(
     if t in config.cx_empty_hours:
         return empty_document(t + 3600)
     return _document(realm, t // 3600, config.seed, config.cx_markets_per_hour,
-                     realm_leagues(realm, config))
+                     realm_leagues(realm, config), first_hour(realm, config) // 3600)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -286,10 +286,12 @@ def _stats(c: _Candidate, rng: random.Random, values: dict[str, float], scale: f
     return c.template % (va, vb, lo_a, lo_b, hi_a, hi_b, low[0], low[1], high[0], high[1])
 
 
-def _market_count(realm: str, h: int, seed: int, per_hour: int) -> int:
+def _market_count(realm: str, h: int, seed: int, per_hour: int, first: int) -> int:
     diurnal = 1.0 + 0.12 * math.sin(2 * math.pi * ((h % 24) - 9) / 24)
     jitter = 1.0 + 0.12 * (_u(f"cxn|{realm}|{h}|{seed}") - 0.5)
-    return round(per_hour * _REALM_SCALE[realm] * diurnal * jitter)
+    # The feed started small: 109 markets in the first PC hour, 232 in the next.
+    ramp = min(1.0, 0.07 * 2.2 ** min(8, max(0, h - first)))
+    return round(per_hour * _REALM_SCALE[realm] * diurnal * jitter * ramp)
 
 
 class _HourValues(dict):
@@ -317,11 +319,13 @@ def _neg_inverse_weights(realm: str) -> tuple[float, ...]:
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
-def _document(realm: str, h: int, seed: int, per_hour: int, leagues: tuple[str, ...]) -> bytes:
+def _document(
+    realm: str, h: int, seed: int, per_hour: int, leagues: tuple[str, ...], first: int
+) -> bytes:
     candidates = _candidates(realm)
     weights = [league_weight(name) for name in leagues]
     total_weight = sum(weights) or 1.0
-    total = _market_count(realm, h, seed, per_hour)
+    total = _market_count(realm, h, seed, per_hour, first)
     activity = 1.0 + 0.25 * math.sin(2 * math.pi * ((h % 24) - 9) / 24)
     values = _HourValues(h, seed)
     parts: list[str] = []
