@@ -40,7 +40,7 @@ from functools import lru_cache
 import numpy as np
 
 from . import market
-from .config import SimConfig
+from .config import SimConfig, hour_set
 from .cx_catalogue import CHAOS, DIVINE, EXALTED, CxItem, catalogue
 
 __all__ = [
@@ -109,7 +109,8 @@ def currency_exchange_document(
     if t % 3600:
         raise ValueError(f"{hour.isoformat()} is not a whole UTC hour")
     t = int(t)
-    if t in config.cx_empty_hours:
+    # Normalised here too: tests may assign a plain set of ints or datetimes at runtime.
+    if t in hour_set("cx_empty_hours", config.cx_empty_hours):
         return empty_document(t + 3600)
     return _document(realm, t // 3600, config.seed, config.cx_markets_per_hour,
                      realm_leagues(realm, config), first_hour(realm, config) // 3600)

@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .config import SimConfig
+from .config import SimConfig, hour_set
 from .currency_exchange import REALMS, currency_exchange_document, empty_document, first_hour
 from .faults import FaultDraw, FaultInjector
 from .rate_limit import RateLimiter
@@ -221,7 +221,7 @@ async def _answer(
         headers["Cache-Control"] = _UNPUBLISHED_CACHE
         status = 404 if config.cx_unpublished_style == "404" else 200
         return json_response(empty_document(hour), status, headers)
-    served = hour - _STALE_SHIFT if hour in config.cx_stale_hours else hour
+    served = hour - _STALE_SHIFT if hour in hour_set("cx_stale_hours", config.cx_stale_hours) else hour
     moment = datetime.fromtimestamp(served, timezone.utc)
     # Building a document takes tens of ms: keep the event loop free for other requests.
     body = await run_in_threadpool(currency_exchange_document, moment, realm, config)
