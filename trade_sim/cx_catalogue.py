@@ -84,29 +84,29 @@ _TIER_NAMES = ("whispering", "muttering", "weeping", "wailing", "screaming", "sh
 
 _CARDS = (
     "TheDoctor TheNurse TheApothecary HouseOfMirrors TheFiend TheDemon UnrequitedLove TheSephirot "
-    "SeveredFromTheDivine TheImmortal TheSamurai'sEye AbandonedWealth TheWolvenKing'sBite "
-    "TheDragon'sHeart TheCartographer TheDeepOnes TheHunger TheSun ThreeVoices ThunderousSkies "
+    "SeveredFromTheDivine TheImmortal TheSamuraisEye AbandonedWealth TheWolvenKingsBite "
+    "TheDragonsHeart TheCartographer TheDeepOnes TheHunger TheSun ThreeVoices ThunderousSkies "
     "UndergroundForest TheScarredMeadow SuccorOfTheSinless Home RainOfChaos Humility TheGambler "
     "TheLover EmperorsLuck TheCatalyst TheRoyal TheScholar TheSurgeon TheInventor TheLordOfCelebration "
-    "TheHoarder TheSaint TheChains ThatBind BrotherhoodInExile TheRiddler TheEnlightened TheWrath "
-    "TheLastOne ALabOfTheWild TheDoppelganger TheDreamer TheCastaway TheFox TheFlora'sGift "
-    "TheGlittering TheGreatestIntentions TheOrder TheEye OfTheNight TheStudent TheTrial TheUnion "
-    "TheValkyrie TheVast TheVoid TheWarden TheWilling TheWolf TheWrath ChaoticDisposition "
-    "Lucky Connections TheSacrifice TheSeeker TheShepherd'sSandals TheSigil TheSoul TheSpark "
-    "TheSpoiledPrince TheStormcaller TheSummoner TheSword King TheTinkerer TheTraitor TheTwins "
-    "TheTyrant TheUndaunted TheUndisputed TheWeaver'sThread TheWindPrincess TheWretched "
-    "Anarchy'sPrice Azyran'sReward BeautyThroughDeath BlessingOfGod BoonOfTheFirstOnes "
-    "BrotherhoodOfTheSphere CostumeGuide Darker Half DeathDisco Desecrated Virtue DivineJustice "
-    "DyingLight EternalBonds Fire OfUnknownOrigin GiftOfAsenath Gemcutter'sMercy "
-    "HubrisOfTheScholar ImmortalResolve LuckyDeck MoneyAndPower NookOfWonders Pride OfTheFirst "
-    "Rebirth AndRenewal SambodhisWisdom SoulQuenched TheAstronomer TheAvenger TheBargain "
-    "TheBitterBlossom TheBodyguard TheBreach TheCheater TheCollector TheCountess TheCursedKing "
-    "TheDark Mage TheDesecrated TheDevastator TheEmptiness TheEnforcer TheEternalWar TheFathomless "
-    "TheFishmonger TheFortunate TheGoddess TheGreatestAmbition TheHermit TheHook TheIronBard "
-    "TheJester TheJeweller'sTouch TheKey TheLearned TheLiberated TheLightInDarkness TheLion "
-    "TheMayor TheMesmer TheMessenger TheMountain TheOffering TheOpulent ThePrice OfDevotion "
-    "ThePrince OfDarkness TheRabbit'sFoot TheRealm TheRisk TheRite OfElements TheRoad ToPower"
-).replace("'", "").split()
+    "TheHoarder TheSaint TheChainsThatBind BrotherhoodInExile TheRiddler TheEnlightened TheWrath "
+    "TheLastOne ALabOfTheWild TheDoppelganger TheDreamer TheCastaway TheFox TheFlorasGift "
+    "TheGlittering TheGreatestIntentions TheOrder TheEyeOfTheDragon TheStudent TheTrial TheUnion "
+    "TheValkyrie TheVast TheVoid TheWarden TheWilling TheWolf ChaoticDisposition LuckyConnections "
+    "TheSacrifice TheSeeker TheShepherdsSandals TheSigil TheSoul TheSpark TheSpoiledPrince "
+    "TheStormcaller TheSummoner TheSwordKingsSalute TheTinkerer TheTraitor TheTwins TheTyrant "
+    "TheUndaunted TheUndisputed TheWeaversThread TheWindPrincess TheWretched AnarchysPrice "
+    "AzyransReward BeautyThroughDeath BlessingOfGod BoonOfTheFirstOnes BrotherhoodOfTheSphere "
+    "CostumeGuide DarkerHalf DeathDisco DesecratedVirtue DivineJustice DyingLight EternalBonds "
+    "FireOfUnknownOrigin GiftOfAsenath GemcuttersMercy HubrisOfTheScholar ImmortalResolve LuckyDeck "
+    "MoneyAndPower NookOfWonders PrideOfTheFirstOnes RebirthAndRenewal SambodhisWisdom SoulQuenched "
+    "TheAstronomer TheAvenger TheBargain TheBitterBlossom TheBodyguard TheBreach TheCheater "
+    "TheCollector TheCountess TheCursedKing TheDarkMage TheDesecrated TheDevastator TheEmptiness "
+    "TheEnforcer TheEternalWar TheFathomless TheFishmonger TheFortunate TheGoddess "
+    "TheGreatestAmbition TheHermit TheHook TheIronBard TheJester TheJewellersTouch TheKey TheLearned "
+    "TheLiberated TheLightInDarkness TheLion TheMayor TheMesmer TheMessenger TheMountain TheOffering "
+    "TheOpulent ThePriceOfDevotion ThePrinceOfDarkness TheRabbitsFoot TheRealm TheRisk "
+    "TheRiteOfElements TheRoadToPower"
+).split()
 
 _SCARAB_KINDS = (
     "Breach Legion Ambush Harbinger Expedition Beyond Blight Ritual TormentNew Divination Cartography "
@@ -232,7 +232,7 @@ def _unmapped(prefix: str, names: list[str], kind: str, low: float, high: float,
 
 def _pc_items() -> list[CxItem]:
     items = _mapped_items()
-    items += _unmapped("Metadata/Items/DivinationCards/DivinationCard", list(dict.fromkeys(_CARDS)),
+    items += _unmapped("Metadata/Items/DivinationCards/DivinationCard", _CARDS,
                        "card", 0.1, 900.0, 400.0, skew=2.5)
     items += _unmapped("Metadata/Items/Scarabs/Scarab",
                        [f"{k}{t}" for k in _SCARAB_KINDS for t in range(1, 5)], "scarab", 0.3, 90.0, 700.0)
