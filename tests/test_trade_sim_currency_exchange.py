@@ -7,6 +7,7 @@ Every loop is bounded and every server is stopped by the `start_sim` fixture.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -184,6 +185,17 @@ def test_refetch_is_byte_identical_and_equals_the_pure_function(start_sim) -> No
     assert "max-age" in first.headers["cache-control"]
     other = start_sim(**small())  # a fresh server (fresh caches) agrees
     assert get(other, f"/{T}").content == first.content
+
+
+def test_gzip_like_the_cdn_when_asked(start_sim) -> None:
+    server = start_sim(**small(cx_gzip=True))
+    plain = currency_exchange_document(HOUR, "pc", SimConfig(**small()))
+    raw = requests.get(server.url + CX + f"/{T}", timeout=TIMEOUT, stream=True)
+    wire = raw.raw.read(decode_content=False)
+    assert raw.headers["Content-Encoding"] == "gzip" and len(wire) < len(plain) / 3
+    assert gzip.decompress(wire) == plain
+    identity = get(server, f"/{T}", headers={"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in identity.headers and identity.content == plain
 
 
 def test_documents_depend_on_seed_and_hour_only_and_not_on_the_process() -> None:

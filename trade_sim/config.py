@@ -86,6 +86,8 @@ class SimConfig:
     # Same format and time_scale as `policy`, counted per client IP separately from it.
     cx_policy: str | None = None
     cx_policy_name: str = "currency-exchange-request-limit"
+    # Like the CDN: gzip the body (Content-Encoding) when the client accepts it.
+    cx_gzip: bool = False
 
     def __post_init__(self) -> None:
         for name in ("error_5xx_rate", "cloudflare_403_rate", "truncated_json_rate",

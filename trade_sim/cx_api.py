@@ -18,7 +18,8 @@ injected faults of the shared fault knobs (own seeded sequence), then the bearer
 | no id | the realm's oldest hour (`cx_first_hour`, `cx_first_hour_poe2`) |
 | missing/unknown/expired token (when required) | 401 `{"error":{"code":8,"message":"Unauthorized"}}` |
 
-With `fixed_hour` set, "now" is that hour: every earlier hour is published, it and later ones
+With `cx_gzip` a client sending `Accept-Encoding: gzip` gets the body gzipped, as from the
+CDN (the decoded bytes are the document). With `fixed_hour` set, "now" is that hour: every earlier hour is published, it and later ones
 are not. The token endpoint takes the client-credentials form (`client_id`, `client_secret`,
 `grant_type=client_credentials`, `scope=service:cxapi`) and answers GGG's shape with
 `expires_in` null (or `cx_token_expires_in`); bad requests get RFC 6749 error JSON.
@@ -27,6 +28,7 @@ are not. The token endpoint takes the client-credentials form (`client_id`, `cli
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hmac
 import secrets
 import threading
@@ -228,4 +230,8 @@ async def _answer(
     if fault.kind == "truncated_json":
         body = body[: len(body) // 2]
     headers["Cache-Control"] = _PUBLISHED_CACHE
+    if config.cx_gzip and "gzip" in request.headers.get("accept-encoding", "").lower():
+        body = await run_in_threadpool(gzip.compress, body, 1, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
     return json_response(body, 200, headers)
