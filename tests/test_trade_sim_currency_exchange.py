@@ -506,6 +506,10 @@ def test_cx_settings_parse_from_trade_sim_environment_variables() -> None:
     assert SimConfig.from_env({"TRADE_SIM_CX_TOKEN_EXPIRES_IN": "3600"}).cx_token_expires_in == 3600
     with pytest.raises(ValueError, match="cx_empty_hours.*whole UTC hour"):
         SimConfig.from_env({"TRADE_SIM_CX_EMPTY_HOURS": "1722027601"})
+    with pytest.raises(ValueError, match="cx_stale_hours: 'yesterday' is neither unix seconds nor an ISO hour"):
+        SimConfig.from_env({"TRADE_SIM_CX_STALE_HOURS": "yesterday"})
+    # An ISO hour without a zone is UTC, whatever the machine's zone.
+    assert SimConfig(cx_empty_hours="2024-08-01T12:00").cx_empty_hours == frozenset({1722513600})
     with pytest.raises(ValueError, match="cx_unpublished_style"):
         SimConfig(cx_unpublished_style="410")
     assert "s3cret" not in repr(SimConfig(cx_client_secret="s3cret"))

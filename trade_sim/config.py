@@ -54,7 +54,7 @@ class SimConfig:
 
     # ---- Currency Exchange history feed (GET /api/currency-exchange[/<realm>][/<id>]).
     # Markets in one PC document on average (it varies by about +-18 % with the hour of
-    # day); other realms are smaller. 1,500 gives 1.0-1.6 MB, like a recent real hour.
+    # day); other realms are smaller. 1,600 gives 1.1-1.6 MB, like a recent real hour.
     cx_markets_per_hour: int = 1600
     # Leagues of every PC/xbox/sony document (comma list); a league's share of the
     # markets follows its name (challenge league > Standard > Hardcore > Ruthless > private).
@@ -130,13 +130,19 @@ class SimConfig:
 
 
 def _to_unix_hour(name: str, value: Any) -> int:
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
-        seconds = value.timestamp()
-    elif isinstance(value, str):
+    if isinstance(value, str):
         text = value.strip()
-        seconds = int(text) if text.lstrip("-").isdigit() else _parse_datetime(text).timestamp()
+        if text.lstrip("-").isdigit():
+            value = int(text)
+        else:
+            try:
+                value = _parse_datetime(text)
+            except ValueError:
+                raise ValueError(f"{name}: {text!r} is neither unix seconds nor an ISO hour "
+                                 "like 2024-08-01T12:00Z") from None
+    if isinstance(value, datetime):
+        # Naive datetimes are read as UTC, like fixed_hour.
+        seconds = (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     else:
         seconds = value
     if seconds != int(seconds) or int(seconds) % 3600:
