@@ -510,6 +510,8 @@ def test_cx_settings_parse_from_trade_sim_environment_variables() -> None:
         SimConfig.from_env({"TRADE_SIM_CX_STALE_HOURS": "yesterday"})
     # An ISO hour without a zone is UTC, whatever the machine's zone.
     assert SimConfig(cx_empty_hours="2024-08-01T12:00").cx_empty_hours == frozenset({1722513600})
+    with pytest.raises(ValueError, match="cx_policy '30/60'.*write e.g. 30:60:60"):
+        SimConfig.from_env({"TRADE_SIM_CX_POLICY": "30/60"})
     with pytest.raises(ValueError, match="cx_unpublished_style"):
         SimConfig(cx_unpublished_style="410")
     assert "s3cret" not in repr(SimConfig(cx_client_secret="s3cret"))

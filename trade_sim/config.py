@@ -110,6 +110,13 @@ class SimConfig:
             )
         if self.cx_markets_per_hour < 0:
             raise ValueError(f"cx_markets_per_hour must be >= 0, got {self.cx_markets_per_hour}")
+        if self.cx_policy:
+            from .rate_limit import parse_policy  # rate_limit imports this module
+
+            try:
+                parse_policy(self.cx_policy)
+            except ValueError as exc:
+                raise ValueError(f"cx_policy {self.cx_policy!r}: {exc}; write e.g. 30:60:60") from None
         if self.cx_token_expires_in is not None and self.cx_token_expires_in < 1:
             raise ValueError(f"cx_token_expires_in must be None or >= 1, got {self.cx_token_expires_in}")
 
