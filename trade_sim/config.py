@@ -64,6 +64,7 @@ class SimConfig:
     )
     cx_leagues_poe2: str = "Runes of Aldur,HC Runes of Aldur,Standard,Hardcore,Aldur Flippers (PL3021)"
     # Oldest hour of history (what a request without an id answers); earlier ids are 404.
+    # xbox and sony share PC's first hour.
     cx_first_hour: datetime = datetime(2024, 7, 26, 20, tzinfo=timezone.utc)
     cx_first_hour_poe2: datetime = datetime(2024, 12, 6, 19, tzinfo=timezone.utc)
     # Hour T is published this long after T + 1 h (with fixed_hour: every hour before it).

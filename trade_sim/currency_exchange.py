@@ -282,7 +282,9 @@ def _reduced(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x // g, y // g
 
 
-def _fraction_below(r: np.ndarray, d: np.ndarray, va: np.ndarray, vb: np.ndarray):
+def _fraction_below(
+    r: np.ndarray, d: np.ndarray, va: np.ndarray, vb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per market x/y (a per b) with small terms near r, and x/y <= va/vb exactly."""
     big = r >= 1
     x = np.where(big, np.maximum(1, np.floor(r * d)), d).astype(np.int64)
@@ -297,7 +299,9 @@ def _fraction_below(r: np.ndarray, d: np.ndarray, va: np.ndarray, vb: np.ndarray
     return _reduced(x, y)
 
 
-def _fraction_above(r: np.ndarray, d: np.ndarray, va: np.ndarray, vb: np.ndarray):
+def _fraction_above(
+    r: np.ndarray, d: np.ndarray, va: np.ndarray, vb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per market x/y (a per b) with small terms near r, and x/y >= va/vb exactly."""
     big = r >= 1
     x = np.where(big, np.maximum(1, np.ceil(r * d)), d).astype(np.int64)
