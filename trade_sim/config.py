@@ -12,9 +12,9 @@ optional fields (`cx_policy`, `cx_token_expires_in`) take "none" or "" for None.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any, Iterable, Mapping
 
 ENV_PREFIX = "TRADE_SIM_"
@@ -123,18 +123,34 @@ class SimConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "SimConfig":
-        """Build a config from `TRADE_SIM_<FIELD>` variables (e.g. TRADE_SIM_TIME_SCALE=0.02).
+        """Build a config from `TRADE_SIM_<FIELD>` variables (e.g. TRADE_SIM_TIME_SCALE=0.02),
+        read by pydantic-settings from the environment (or from `environ` when given).
 
         Explicit keyword overrides win over the environment.
         """
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + field.name.upper())
-            if raw is not None and raw != "":
-                values[field.name] = parse_field(field.name, raw)
+        model = _environment_model()
+        if environ is None:
+            found = model()
+        else:
+            found = model.model_validate({name[len(ENV_PREFIX):].lower(): value for name, value in environ.items()
+                                          if name.upper().startswith(ENV_PREFIX)})
+        values: dict[str, Any] = {name: parse_field(name, raw) for name, raw in found.model_dump().items()
+                                  if raw is not None and raw != ""}
         values.update(overrides)
         return cls(**values)
+
+
+@lru_cache(maxsize=1)
+def _environment_model() -> type:
+    """A settings class with one text variable per SimConfig field; `parse_field` types them."""
+    from pydantic import create_model
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class _SimEnvironment(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    return create_model("SimEnvironment", __base__=_SimEnvironment,
+                        **{f.name: (str | None, None) for f in dataclasses.fields(SimConfig)})
 
 
 def _to_unix_hour(name: str, value: Any) -> int:
