@@ -18,6 +18,7 @@ TITLES = {
     "database_faults": "Faults at the database",
     "bad_input": "Bad input",
     "security": "Security",
+    "hardening": "Hardening: request sizes, slow clients, keys, hosts, roles, network, logs",
     "load": "Load (GraphQL server on loopback)",
     "run": "The run",
 }

@@ -2,6 +2,10 @@
 
 `create_app(database_url=None, ...)` builds it (tests pass their own database, settings and
 watchlist); `app` is the one `tradewatch serve` and any ASGI server run.
+
+Every request passes, outermost first: the Host check (TRADEWATCH_ALLOWED_HOSTS, against DNS
+rebinding), CORS, the API key, then the body cap (so a request without a key is refused
+before its body is read), then the route.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from datetime import timedelta
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
@@ -21,7 +26,9 @@ from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.dashboard import dashboard_routes
 from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
-from graphql_api.schema import schema
+from graphql_api.limits import BODY_TIMEOUT_SECONDS
+from graphql_api.request_size import RequestSizeMiddleware
+from graphql_api.schema import build_schema, schema
 from graphql_api.view import TradeWatchGraphQL
 from tradewatch.database import resolve_database_url
 from tradewatch.settings import load_settings
@@ -61,7 +68,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
         finally:
             await pool.close()
 
-    middleware = []
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
     if settings.cors_origins:
         middleware.append(Middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
@@ -69,7 +76,11 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
             expose_headers=["ETag"], max_age=600))
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
-    graphql = TradeWatchGraphQL(schema, watchlist, graphiql=settings.graphiql, grace=grace, private=private)
+    middleware.append(Middleware(RequestSizeMiddleware, max_body_bytes=settings.max_body_bytes,
+                                 body_timeout=BODY_TIMEOUT_SECONDS))
+    graphql = TradeWatchGraphQL(schema if settings.introspection else build_schema(introspection=False), watchlist,
+                                graphiql=settings.graphiql, grace=grace, private=private,
+                                max_variable_values=settings.max_variable_values)
     app = Starlette(
         routes=[Route("/health", health), Route("/export/price-series.csv", price_series_csv),
                 Route("/graphql", graphql, methods=["GET", "POST"]), Mount("/graphql", graphql),

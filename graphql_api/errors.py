@@ -2,7 +2,13 @@
 `extensions.code`. Anything unexpected is masked (and logged with its stack trace).
 
 Codes: BAD_USER_INPUT, NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, QUERY_TOO_COMPLEX,
-GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, UNAUTHENTICATED, INTERNAL_SERVER_ERROR.
+GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, UNAUTHENTICATED, REQUEST_TOO_LARGE,
+REQUEST_TIMEOUT, INTERNAL_SERVER_ERROR.
+
+Logging: a request the client got wrong is one INFO line (its codes and messages, cut short,
+no stack trace: the client's mistake is no bug of ours); an unexpected error is an ERROR with
+its stack trace. Strawberry's own logger, which puts every error at ERROR with a trace, is
+not used (see `log_errors`).
 """
 
 from __future__ import annotations
@@ -46,11 +52,29 @@ def should_mask_error(error: GraphQLError) -> bool:
     """Keep our coded errors and the ones about the request itself (parsing, validation, scalar
     coercion: no `path`); mask what went wrong while resolving."""
     original = error.original_error
-    if original is None or error.path is None or isinstance(original, (ApiError, GraphQLError)):
-        return False
-    log.error("unexpected error in %s", ".".join(map(str, error.path or [])) or "the operation",
-              exc_info=(type(original), original, original.__traceback__))
-    return True
+    return not (original is None or error.path is None or isinstance(original, (ApiError, GraphQLError)))
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    # client text goes into the log: no line breaks (no forged lines), and not 1 MB of it
+    flat = "".join(c if c.isprintable() else " " for c in text)
+    return flat if len(flat) <= limit else f"{flat[:limit]}..."
+
+
+def log_errors(errors: list[GraphQLError]) -> None:
+    """Log the errors of one operation (before they are masked): unexpected ones at ERROR with
+    their stack trace, all the client's mistakes together as one INFO line."""
+    mistakes = []
+    for error in errors:
+        if should_mask_error(error):
+            original = error.original_error
+            log.error("unexpected error in %s", ".".join(map(str, error.path or [])) or "the operation",
+                      exc_info=(type(original), original, original.__traceback__))
+        else:
+            mistakes.append(f"{error_code(error)} {_one_line(error.message)}")
+    if mistakes:
+        shown_ = "; ".join(mistakes[:3]) + (f"; and {len(mistakes) - 3} more" if len(mistakes) > 3 else "")
+        log.info("client error%s: %s", "s" if len(mistakes) > 1 else "", shown_)
 
 
 _INPUT_HINTS = ("got invalid value", "has invalid value", "cannot represent", "of required type",

@@ -15,6 +15,9 @@ MAX_TOKENS = 2000
 # A comment or one long string is a single token: the query text is capped in size too.
 # (It is also the key of the parser and validation caches, which keep 256 texts each.)
 MAX_QUERY_CHARS = 100_000
+# The body cap and the cap on `variables` values are settings (graphql_api/config.py); the whole
+# body must arrive within this many seconds of the request head (a trickled body holds a slot).
+BODY_TIMEOUT_SECONDS = 30.0
 
 DEFAULT_RANGE = timedelta(hours=24)
 # Paged fields can read any range, a page at a time; aggregates and per-hour answers are capped.

@@ -13,11 +13,11 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
-from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, ValidationCache
 
 from graphql_api import limits
 from graphql_api.context import Info
-from graphql_api.errors import MASKED_MESSAGE, bad_input, should_mask_error
+from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.queries import audit, catalog, prices, profits
 from graphql_api.types import (Bucket, Coverage, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
@@ -157,11 +157,18 @@ class Query:
                                          span, size, after, with_body)
 
 
-def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+class TradeWatchSchema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[override]
+        log_errors(errors)
+
+
+def build_schema(introspection: bool = True) -> strawberry.Schema:
+    """The schema; `introspection=False` refuses `__schema` and `__type` (TRADEWATCH_INTROSPECTION=0)."""
+    return TradeWatchSchema(
         query=Query,
         extensions=[
             *limits.limiter_extensions(),
+            *([] if introspection else [DisableIntrospection]),
             lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
             lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE),
         ],

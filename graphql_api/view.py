@@ -2,8 +2,11 @@
 encoding (orjson, embedding the JSON PostgreSQL built) and HTTP caching (ETag / 304).
 
 Requests it cannot read get a 4xx, never a 500: a body that is not UTF-8, nested too
-deeply or not a JSON object is a 400, a query text over `limits.MAX_QUERY_CHARS` a 413.
-There is no WebSocket transport: the schema has no subscriptions."""
+deeply or not a JSON object is a 400; a query text over `limits.MAX_QUERY_CHARS` or
+`variables` holding more values than TRADEWATCH_API_MAX_VARIABLE_VALUES a 413 (coded
+REQUEST_TOO_LARGE), refused before any of it is looked at by GraphQL. (The body itself is
+capped before this, on every route: graphql_api/request_size.py.) There is no WebSocket
+transport: the schema has no subscriptions."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
 from cross_web import HTTPException
@@ -23,6 +26,7 @@ from graphql_api.caching import SETTLED_MAX_AGE, etag_of, matches
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import format_error, log
+from graphql_api.request_size import error_response
 from tradewatch.watchlist import Watchlist
 
 NEWEST_SQL = "SELECT max(observed_hour) FROM warehouse.price_snapshots"
@@ -59,10 +63,26 @@ def _encodable(value: Any) -> Any:
     return value
 
 
+def count_values(value: Any, cap: int) -> int:
+    """How many JSON values `value` holds (itself, and every list item and object member,
+    through the nesting); counting stops past `cap`."""
+    count, pending = 0, [value]
+    while pending and count <= cap:
+        current = pending.pop()
+        count += 1
+        if isinstance(current, dict):
+            pending.extend(current.values())
+        elif isinstance(current, list):
+            pending.extend(current)
+    return count
+
+
 class TradeWatchGraphQL(GraphQL):
-    def __init__(self, schema, watchlist: Watchlist, *, graphiql: bool, grace: timedelta, private: bool) -> None:
+    def __init__(self, schema, watchlist: Watchlist, *, graphiql: bool, grace: timedelta, private: bool,
+                 max_variable_values: int = 10_000) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=True,
                          subscription_protocols=())
+        self.max_variable_values = max_variable_values
         self.watchlist = watchlist
         self.grace = grace
         self.private = private
@@ -105,6 +125,12 @@ class TradeWatchGraphQL(GraphQL):
             if one.query is not None and len(one.query) > limits.MAX_QUERY_CHARS:
                 raise HTTPException(413, f"The query text has {len(one.query)} characters; at most "
                                          f"{limits.MAX_QUERY_CHARS} are allowed")
+            # (the enclosing `variables` object itself is not counted)
+            cap = self.max_variable_values
+            if isinstance(one.variables, dict) and count_values(one.variables, cap + 1) - 1 > cap:
+                raise HTTPException(413, f"`variables` hold more than {self.max_variable_values} values (counted "
+                                         "through lists and objects; TRADEWATCH_API_MAX_VARIABLE_VALUES); "
+                                         "ask for less per request")
         return data
 
     async def run(self, request, context=None, root_value=None):  # type: ignore[override]
@@ -112,7 +138,11 @@ class TradeWatchGraphQL(GraphQL):
 
         try:
             response = await super().run(request, context or UNSET, root_value or UNSET)
+        except ClientDisconnect:  # the client went away mid-body: no one to answer, nothing went wrong
+            return Response(status_code=499)
         except HTTPException as exc:  # Strawberry turns these into 4xx answers itself
+            if exc.status_code == 413:
+                return error_response(413, "REQUEST_TOO_LARGE", exc.reason)
             if _encodable(exc.reason) == exc.reason:
                 raise
             # the reason quotes what the client sent (e.g. an operation name), which may not be UTF-8

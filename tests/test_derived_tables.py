@@ -226,6 +226,8 @@ def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, w
     url = database_url.replace("://", "://tradewatch_reader:reader-test-pw@", 1).replace("@postgres@", "@", 1)
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == "tradewatch_reader"
+        # sessions start read-only since migration 0006; the privileges must refuse on their own
+        conn.execute("SET default_transaction_read_only = off")
         history = conn.execute("SELECT * FROM analytics.price_history ORDER BY item_id").fetchall()
         columns = [d.name for d in conn.execute("SELECT * FROM analytics.price_history LIMIT 0").description]
         assert columns == ["league", "game", "item_id", "item_name", "observed_hour", "observed_at", "paid_with",

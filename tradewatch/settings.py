@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from tradewatch.errors import ConfigError
@@ -112,6 +113,8 @@ def number(name: str, raw: Any, kind: type = float, minimum: float = 0, maximum:
         value, raw = raw, str(raw)
     else:
         raw = str(raw).strip()
+        if not raw:  # only spaces: unset, as everywhere
+            raise PydanticUseDefault()
         try:
             value = kind(raw)
         except ValueError:
@@ -140,7 +143,7 @@ _SOURCE: ContextVar[Mapping[str, str]] = ContextVar("tradewatch_settings_source"
 
 
 class _Variables(PydanticBaseSettingsSource):
-    """Each field's variable (its alias) from one mapping; blank counts as unset."""
+    """Each field's variable (its alias) from one mapping; empty counts as unset."""
 
     def __init__(self, settings_cls: type[BaseSettings], variables: Mapping[str, str]) -> None:
         super().__init__(settings_cls)
@@ -154,7 +157,7 @@ class _Variables(PydanticBaseSettingsSource):
         found: dict[str, Any] = {}
         for field_name, field in self.settings_cls.model_fields.items():
             value, name, _ = self.get_field_value(field, field_name)
-            if value is not None and value.strip():
+            if value is not None and value != "":
                 found[name] = value
         return found
 
@@ -166,6 +169,8 @@ class EnvSettings(BaseSettings):
                                       hide_input_in_errors=True, validate_default=False)
     # Variables whose text must be one line (header injection, secrets in messages).
     _one_line: ClassVar[bool] = True
+    # Fields for which a value of only spaces is a mistake to report, not "unset".
+    _blank_is_a_value: ClassVar[frozenset[str]] = frozenset()
 
     @classmethod
     def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
@@ -193,6 +198,8 @@ class EnvSettings(BaseSettings):
     def _text_on_one_line(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, str):
             name = cls.model_fields[info.field_name].alias or info.field_name
+            if not value.strip() and info.field_name not in cls._blank_is_a_value:
+                raise PydanticUseDefault()
             value = value.strip()
             if cls._one_line and has_control_character(value):  # not repeated: it may be a secret
                 raise ConfigError(f"{name} contains a control character (a line break, tab or NUL); "

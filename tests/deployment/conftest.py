@@ -12,7 +12,7 @@ FILLED = {
     "POSTGRES_PASSWORD": "owner-pw-1f3a",
     "TRADEWATCH_API_PASSWORD": "api-pw-77c2",
     "TRADEWATCH_READER_PASSWORD": "reader-pw-09be",
-    "TRADEWATCH_API_KEYS": "key-one,key-two",
+    "TRADEWATCH_API_KEYS": "key-one-5f0c1d2e3a4b,key-two-9e8d7c6b5a41",
 }
 
 

@@ -132,10 +132,12 @@ def test_api_sessions_are_read_only_with_a_statement_timeout(api):
 
 
 def test_settings_are_read_from_the_environment():
-    settings = load_api_settings({"TRADEWATCH_API_KEYS": "a, b", "TRADEWATCH_CORS_ORIGINS": "https://x",
+    a, b = "a" * 16, "b" * 40
+    settings = load_api_settings({"TRADEWATCH_API_KEYS": f"{a}, {b}", "TRADEWATCH_CORS_ORIGINS": "https://x",
                                   "TRADEWATCH_GRAPHIQL": "0", "TRADEWATCH_API_STATEMENT_TIMEOUT_MS": "250"},
                                  env_file=None)
-    assert settings == ApiSettings(database_url=None, statement_timeout_ms=250, api_keys=frozenset({"a", "b"}), cors_origins=("https://x",), graphiql=False)
+    assert settings == ApiSettings(database_url=None, statement_timeout_ms=250, api_keys=frozenset({a, b}),
+                                   cors_origins=("https://x",), graphiql=False)
     from tradewatch.errors import ConfigError
 
     with pytest.raises(ConfigError, match="TRADEWATCH_API_STATEMENT_TIMEOUT_MS"):

@@ -221,8 +221,10 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
                             "-p", str(ports.dagster)], env, logs / "dagster-webserver.log")
         processes.append(webserver)
-        api = _spawn([sys.executable, "-m", "uvicorn", "graphql_api.app:app", "--host", "127.0.0.1",
-                      "--port", str(ports.api)], env, logs / "graphql-api.log")
+        from tradewatch.cli.api_server import APP, uvicorn_arguments
+
+        api = _spawn([sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1",
+                      "--port", str(ports.api), *uvicorn_arguments()], env, logs / "graphql-api.log")
         processes.append(api)
         wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()

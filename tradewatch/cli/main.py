@@ -128,10 +128,20 @@ def cmd_simulate_history(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
+    from uvicorn.importer import import_from_string
+
+    from tradewatch.cli import api_server
 
     require_free(args.port, "the GraphQL API", "--port")
+    # built here first, as the workers will: a bad setting is one line and exit 2, not a trace
+    # per worker (and workers restarted in a loop)
+    import_from_string(api_server.APP)
     print(f"GraphQL API on http://{args.host}:{args.port}/graphql", flush=True)
-    uvicorn.run("graphql_api.app:app", host=args.host, port=args.port, workers=args.workers, log_level="info")
+    uvicorn.run(api_server.APP, host=args.host, port=args.port, workers=args.workers, log_level="info",
+                **{**api_server.uvicorn_options(),
+                   **{name: value for name, value in (("limit_concurrency", args.limit_concurrency),
+                                                      ("timeout_keep_alive", args.timeout_keep_alive))
+                      if value is not None}})
     return 0
 
 
@@ -193,6 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    # defaults in tradewatch/cli/api_server.py (not imported here: it loads uvicorn)
+    serve.add_argument("--limit-concurrency", type=int, default=None, metavar="N",
+                       help="connections and requests per worker at once; past it an immediate 503 (default 200)")
+    serve.add_argument("--timeout-keep-alive", type=int, default=None, metavar="SECONDS",
+                       help="close idle keep-alive connections after this long (default 5); a request head "
+                            "must arrive within 10 s")
     serve.set_defaults(func=cmd_serve)
 
     backfill = verbs.add_parser(

@@ -5,6 +5,10 @@
 * `tradewatch_api` (migration 0004): the GraphQL API; SELECT on the warehouse tables it
   serves (raw responses, snapshots, profitability, items) and on `analytics`; no writes.
 
+Migration 0006 limits both where a session cannot loosen it (CONNECTION LIMIT,
+temp_file_limit, no TEMPORARY on the warehouse, no CONNECT on the maintenance databases)
+and gives them session defaults (read-only transactions, statement_timeout).
+
 Both are created NOLOGIN. Passwords are not part of the schema (they must never be in the
 repository): `tradewatch db upgrade` sets them from TRADEWATCH_READER_PASSWORD and
 TRADEWATCH_API_PASSWORD when those are set.
