@@ -106,23 +106,23 @@ class _Signals:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    def __init__(self) -> None:
+    def __init__(self, clock=time.monotonic) -> None:
         self.stopping = False
         self.hurry = False
-        self._first = 0.0
+        self._clock, self._first = clock, 0.0
         self._previous: dict = {}
 
     def _handle(self, signum, frame) -> None:
         if self.stopping:
-            if time.monotonic() - self._first > 1:
+            if self._clock() - self._first > 1:
                 self.hurry = True
             return
-        self.stopping, self._first = True, time.monotonic()
+        self.stopping, self._first = True, self._clock()
         raise KeyboardInterrupt
 
     def begin_stop(self) -> None:
         if not self.stopping:
-            self.stopping, self._first = True, time.monotonic()
+            self.stopping, self._first = True, self._clock()
 
     def install(self) -> None:
         self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
@@ -263,7 +263,6 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
     settings = load_settings()
     watchlist = watchlist_from_settings(settings)  # fail before starting anything
     home, logs = settings.home, settings.home / "logs"
-    output.log = _writable_log(logs / "supervisor.log")
     # a crashed run's leftovers hold the ports: stopped first (or a running stack refused)
     check_previous_run(home, say)
     # every port is checked before anything starts, so a clash costs nothing to fix
@@ -274,6 +273,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
     if len({ports.sim if with_simulator else -1, ports.dagster, ports.api}) < 3:
         raise TradeWatchError(f"--dagster-port, --api-port{' and --sim-port' if with_simulator else ''} "
                               "must be different ports")
+    output.log = _writable_log(logs / "supervisor.log")
 
     progress = Progress(8 if with_simulator else 5)
     processes: list[subprocess.Popen] = []

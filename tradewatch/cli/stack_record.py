@@ -277,6 +277,19 @@ def port_holder(port: int, home: Path) -> str | None:
     return None
 
 
+def _gone(proc: psutil.Process, seconds: float) -> bool:
+    """Whether `proc` (not our child: psutil's wait would count a zombie as alive) ends within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def stop_stack(home: Path, say: Say, wait: float = 90) -> int:
     """`tradewatch stop`: stop the running stack of this home (through its supervisor, which stops
     everything in order) or what a crashed one left."""
@@ -294,10 +307,9 @@ def stop_stack(home: Path, say: Say, wait: float = 90) -> int:
         say(f"stopping {record.describe()} ...")
         try:
             supervisor.send_signal(signal.SIGTERM)
-            supervisor.wait(timeout=wait)
         except psutil.NoSuchProcess:
             pass
-        except psutil.TimeoutExpired:
+        if not _gone(supervisor, wait):
             say(f"it did not stop within {wait:.0f} s; stopping its services directly")
             supervisor.kill()
         if StackRecord.load(home) is None:
