@@ -125,7 +125,9 @@ class _Signals:
             self.stopping, self._first = True, self._clock()
 
     def install(self) -> None:
-        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
+        # a signal ignored at start stays ignored: `nohup tradewatch demo &` outlives its terminal
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS
+                          if signal.getsignal(signum) != signal.SIG_IGN}
 
     def restore(self) -> None:
         for signum, handler in self._previous.items():
