@@ -295,3 +295,20 @@ def test_a_closed_pipe_never_raises_and_the_progress_goes_to_the_log(tmp_path):
     assert out.streams == []
     assert out.log.read_text() == "stopping ...\nstopped\n"
     stdout.close()  # what it still buffered goes to /dev/null now: no error at exit either
+
+
+@slow
+def test_tradewatch_run_dies_with_its_supervisor_too(stack):
+    # `run` is `demo` without the simulator and its history: the same supervisor, the same stops
+    command = [sys.executable, "-m", "tradewatch.cli", "run", "--dagster-port", str(stack.ports["dagster"]),
+               "--api-port", str(stack.ports["api"])]
+    demo = Demo(stack.tmp_path, {**stack.env, "TRADEWATCH_TRADE_API_URL": f"http://127.0.0.1:{stack.ports['sim']}"},
+                stack.ports, command)
+    stack.demos.append(demo)
+    demo.wait_for("TradeWatch is running", READY_WITHIN)
+    assert stack.record()["command"] == "run"
+    since = time.monotonic()
+    demo.proc.kill()
+    demo.proc.wait(timeout=10)
+    _save_timing("SIGKILL of the supervisor of `tradewatch run`", stack.wait_clean(since))
+    stack.assert_next_start_is_clean()
