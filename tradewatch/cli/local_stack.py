@@ -358,15 +358,15 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
         api_url = f"http://127.0.0.1:{ports.api}"
         say(f"\nTradeWatch is running (ready in {progress.elapsed():.0f} s):\n"
-              f"  Dagster UI   {dagster_url}\n"
-              f"  GraphiQL     {api_url}/graphql\n"
-              f"  dashboard    {api_url}/dashboard\n"
-              f"  trade API    {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
-              f"  league       {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
-              f"  database     {redact(url)}\n"
-              f"  logs         {logs}/\n"
-              "The hourly schedule fetches every hour at :05 (UTC) and the derived assets follow "
-              "automatically. Ctrl-C stops everything.")
+            f"  Dagster UI   {dagster_url}\n"
+            f"  GraphiQL     {api_url}/graphql\n"
+            f"  dashboard    {api_url}/dashboard\n"
+            f"  trade API    {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
+            f"  league       {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
+            f"  database     {redact(url)}\n"
+            f"  logs         {logs}/\n"
+            "The hourly schedule fetches every hour at :05 (UTC) and the derived assets follow "
+            "automatically. Ctrl-C stops everything.")
         _watch(processes, backfill, dagster_url)
         return 1
     except KeyboardInterrupt:

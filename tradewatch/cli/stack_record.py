@@ -15,6 +15,7 @@ a stack with `stop_leftovers`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -153,10 +154,17 @@ class StackRecord:
 
     def save(self) -> None:
         """Atomically: a crash mid-write leaves the previous version, never half a file."""
-        self.home.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1))
-        os.replace(tmp, self.path)
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.data, indent=1))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise TradeWatchError(f"cannot write {self.path} ({exc.strerror}), where the stack records "
+                                  "what it starts so that nothing outlives it; free some space or fix "
+                                  "the permissions of TRADEWATCH_HOME") from None
 
     def clear(self) -> None:
         """Remove the record, unless it has meanwhile become another run's."""
