@@ -6,12 +6,15 @@ Imported as `helpers.demo` by the tests (tests/conftest.py puts tests/ on sys.pa
 
 from __future__ import annotations
 
+import fcntl
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from pathlib import Path
@@ -103,6 +106,45 @@ class Demo:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+class TerminalDemo(Demo):
+    """The demo on a terminal of its own (a pseudo-terminal as its controlling terminal), which
+    `hang_up` closes as a closed terminal window or a dropped SSH session does: the kernel sends
+    SIGHUP, and every later write to the terminal fails."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], ports: dict[str, int],
+                 command: list[str] | None = None) -> None:
+        self.ports = ports
+        self.lines = []
+        self._master, slave = os.openpty()
+        self._closing = threading.Event()
+        self.proc = subprocess.Popen(
+            command or demo_command(ports), cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
+            start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+        os.close(slave)
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        # never blocked in read: the terminal hangs up only once the last reference to it is closed
+        pending = b""
+        while not self._closing.is_set():
+            if not select.select([self._master], [], [], 0.1)[0]:
+                continue
+            try:
+                chunk = os.read(self._master, 65536)
+            except OSError:  # EIO: nobody has the terminal open any more
+                break
+            if not chunk:
+                break
+            *complete, pending = (pending + chunk).split(b"\n")
+            self.lines.extend(line.decode(errors="replace").rstrip("\r") for line in complete)
+        os.close(self._master)
+
+    def hang_up(self) -> None:
+        self._closing.set()
+        self._reader.join(timeout=5)
 
 
 def processes_of(home: Path) -> list[psutil.Process]:
