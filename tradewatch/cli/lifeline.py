@@ -82,12 +82,15 @@ def watch(fd: int, home: Path, run: str) -> int:
         signal.signal(signum, signal.SIG_IGN)
     while os.read(fd, 4096):
         pass
-    record = StackRecord.load(home)
-    if record is None or record.data.get("run") != run:
-        return 0  # a clean stop removed it (or another run has started since)
-    if record.supervisor() is not None:  # it released us, its own stop having left the record
-        return 0
     started = time.monotonic()
+    record = StackRecord.load(home)
+    # the kernel closes a dying process's files before it becomes a zombie: wait until the
+    # supervisor is really gone, or a supervisor killed a moment ago would look alive
+    while record is not None and record.supervisor() is not None and time.monotonic() - started < 30:
+        time.sleep(0.05)
+        record = StackRecord.load(home)
+    if record is None or record.data.get("run") != run or record.supervisor() is not None:
+        return 0  # a clean stop removed it (or another run has started since, or it lives on)
     _say(f"the supervisor of {record.describe()} is gone; stopping what it started")
     stop_leftovers(record, _say)
     _say(f"done in {time.monotonic() - started:.1f} s")
