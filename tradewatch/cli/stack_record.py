@@ -44,9 +44,7 @@ def start_time(pid: int) -> float | None:
     """When `pid` started (seconds since the epoch), None when no such process runs."""
     try:
         return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
-        return None
-    except psutil.AccessDenied:  # pragma: no cover - create_time is readable for any process on Linux
+    except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
         return None
 
 
@@ -146,11 +144,15 @@ class StackRecord:
         except FileNotFoundError:
             return None
         except (OSError, ValueError, KeyError, TypeError):
-            # a record half-written by a crashed supervisor names nothing we could verify;
-            # the run's processes are still found by their mark under this home
-            return cls(home, {"run": "", "supervisor": {"pid": 0, "started": 0}, "command": "demo",
-                              "services": [], "ports": {}, "postgres": None, "watcher": None})
+            return cls.unknown(home)
         return cls(home, data)
+
+    @classmethod
+    def unknown(cls, home: Path) -> "StackRecord":
+        """A run whose record is lost or unreadable: it names nothing that could be verified, so
+        it stands for every process carrying a mark of this home."""
+        return cls(home, {"run": "", "supervisor": {"pid": 0, "started": 0}, "command": "demo",
+                          "services": [], "ports": {}, "postgres": None, "watcher": None})
 
     def save(self) -> None:
         """Atomically: a crash mid-write leaves the previous version, never half a file."""
@@ -307,8 +309,7 @@ def stop_stack(home: Path, say: Say, wait: float = 90) -> int:
         if not orphans:
             say(f"no TradeWatch stack of this checkout is running (nothing recorded in {home})")
             return 0
-        record = StackRecord(home, {"run": "", "supervisor": {"pid": 0, "started": 0}, "services": [],
-                                    "postgres": None, "watcher": None})
+        record = StackRecord.unknown(home)
     supervisor = record.supervisor()
     started = time.monotonic()
     if supervisor is not None:
