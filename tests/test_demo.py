@@ -4,92 +4,19 @@ process on SIGTERM, and resumes with the same data on the second start."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 import requests
 
-from helpers.servers import free_port
+from helpers.demo import Demo, demo_home, remove_demo_home
 from tradewatch.warehouse.embedded_pg import port_is_free
 
-ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
-
-
-class Demo:
-    """One `tradewatch demo` process with its output collected line by line."""
-
-    def __init__(self, cwd: Path, env: dict[str, str], ports: dict[str, int]) -> None:
-        self.ports = ports
-        self.lines: list[str] = []
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tradewatch.cli", "demo", "--history-days", "2",
-             "--dagster-port", str(ports["dagster"]), "--api-port", str(ports["api"]),
-             "--sim-port", str(ports["sim"])],
-            cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
-        # a thread drains the pipe so the demo never blocks on a full pipe and reads never hang
-        self._reader = threading.Thread(target=self._drain, daemon=True)
-        self._reader.start()
-
-    def _drain(self) -> None:
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def _read(self) -> None:
-        if self.proc.poll() is not None:
-            self._reader.join(timeout=5)
-
-    def wait_for(self, text: str, seconds: float) -> str:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            self._read()
-            for line in self.lines:
-                if text in line:
-                    return line
-            if self.proc.poll() is not None:
-                self._read()
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"`{text}` not printed within {seconds} s (exit code {self.proc.poll()}):\n"
-                             + "\n".join(self.lines[-40:]))
-
-    @property
-    def output(self) -> str:
-        self._read()
-        return "\n".join(self.lines)
-
-    def descendants(self) -> list[psutil.Process]:
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self, seconds: float = 60) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=seconds)
-        self._read()
-        return code
-
-    def kill(self) -> None:
-        for child in self.descendants():
-            child.kill()
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 def _graphql(api_port: int, query: str) -> dict:
@@ -109,15 +36,7 @@ def _warehouse_rows(pg_port: int, before) -> int:
 @pytest.fixture
 def demo_dir():
     """A directory outside the repo (no .env) and an environment with free ports."""
-    # not pytest's tmp_path: pytest keeps its base folder at mode 0700, which the embedded
-    # PostgreSQL (running as its own user when the tests run as root) could not enter
-    tmp_path = Path(tempfile.mkdtemp(prefix="tw-demo-test-"))
-    tmp_path.chmod(0o755)
-    ports = {"dagster": free_port(), "api": free_port(), "sim": free_port(), "pg": free_port()}
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TRADEWATCH_", "DAGSTER_", "POESESSID", "CF_CLEARANCE"))}
-    env.update({"TRADEWATCH_HOME": str(tmp_path / "home"), "TRADEWATCH_PG_PORT": str(ports["pg"]),
-                "PYTHONPATH": str(ROOT)})
+    tmp_path, ports, env = demo_home()
     started: list[Demo] = []
 
     def start() -> Demo:
@@ -128,12 +47,7 @@ def demo_dir():
     yield start, ports, tmp_path
     for demo in started:  # a failed assertion must not leave servers behind
         demo.kill()
-    pgdata = tmp_path / "home" / "pg"
-    if (pgdata / "postmaster.pid").exists():
-        from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
-
-        EmbeddedPostgres(pgdata, ports["pg"]).stop()
-    shutil.rmtree(tmp_path, ignore_errors=True)
+    remove_demo_home(tmp_path, ports["pg"])
 
 
 def test_demo_starts_serves_stops_and_resumes(demo_dir):

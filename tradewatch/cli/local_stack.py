@@ -4,9 +4,14 @@ One foreground command owns everything it starts: the embedded PostgreSQL (when 
 `TRADEWATCH_DATABASE_URL` is given), the trade simulator (demo only), the Dagster
 webserver and daemon on that PostgreSQL, and the GraphQL API. The demo also fills the
 last days with simulated history and backfills the derived assets for it through the
-webserver, so a fresh clone has prices to look at within a minute. Ctrl-C or SIGTERM
-stops every process it started, PostgreSQL last; data stays in `TRADEWATCH_HOME`, so the
-next start resumes with it.
+webserver, so a fresh clone has prices to look at within a minute. Ctrl-C, SIGTERM or
+SIGHUP (a closed terminal) stops every process it started, PostgreSQL last; data stays in
+`TRADEWATCH_HOME`, so the next start resumes with it.
+
+Nothing is left behind: once stopping has begun further signals only hurry it, a closed
+output pipe never aborts it, the services die with the supervisor even when it is killed
+(`lifeline`), and what a run started is recorded so the next start or `tradewatch stop`
+can stop what a crash left (`stack_record`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from tradewatch.cli import lifeline
+from tradewatch.cli.stack_record import MARK, StackRecord, check_previous_run, port_holder, stop_leftovers
 from tradewatch.warehouse.embedded_pg import port_is_free
 from tradewatch.errors import TradeWatchError
 from tradewatch.settings import set_dagster_event_switches
@@ -37,10 +44,95 @@ class Ports:
     sim: int = 8090
 
 
-def require_free(port: int, what: str, option: str) -> None:
+def require_free(port: int, what: str, option: str, home: Path | None = None) -> None:
     if not port_is_free(port):
+        ours = port_holder(port, home) if home is not None else None
+        if ours:
+            raise TradeWatchError(f"port {port} is taken by TradeWatch's own {ours}, left by an earlier "
+                                  f"start from this checkout, so {what} cannot start; stop it with "
+                                  f"`tradewatch stop` or pass {option} with another port")
         raise TradeWatchError(f"port {port} is already taken, so {what} cannot start; "
                               f"stop the program using it or pass {option} with another port")
+
+
+class _Output:
+    """The supervisor's progress: on stdout, else on stderr, and always in `logs/supervisor.log`.
+
+    A closed pipe (`| tee` killed by the same Ctrl-C) or a full disk never raises: the stop it
+    would interrupt matters more than the line."""
+
+    def __init__(self) -> None:
+        self.streams = [sys.stdout, sys.stderr]
+        self.log: Path | None = None
+
+    def write(self, text: str, end: str = "\n") -> None:
+        for stream in list(self.streams):
+            try:
+                stream.write(text + end)
+                stream.flush()
+                break
+            except (OSError, ValueError):
+                self.streams.remove(stream)
+                _silence(stream)
+        if self.log is not None:
+            try:
+                with open(self.log, "a") as out:
+                    out.write(text + end)
+            except OSError:
+                pass
+
+
+def _silence(stream) -> None:
+    # what the stream still buffers would fail again at exit ("Exception ignored ... BrokenPipeError")
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+output = _Output()
+
+
+def say(text: str, end: str = "\n") -> None:
+    output.write(text, end)
+
+
+class _Signals:
+    """SIGINT, SIGTERM and SIGHUP stop the stack. The first one interrupts whatever runs (a start
+    step, the watch); once stopping has begun, later ones never interrupt it: a repeat more than a
+    second later (a second Ctrl-C) only shortens the services' grace period. A repeat within the
+    second is the same request arriving twice (make passing on a signal to its whole group)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self.stopping = False
+        self.hurry = False
+        self._clock, self._first = clock, 0.0
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame) -> None:
+        if self.stopping:
+            if self._clock() - self._first > 1:
+                self.hurry = True
+            return
+        self.stopping, self._first = True, self._clock()
+        raise KeyboardInterrupt
+
+    def begin_stop(self) -> None:
+        if not self.stopping:
+            self.stopping, self._first = True, self._clock()
+
+    def install(self) -> None:
+        # a signal ignored at start stays ignored: `nohup tradewatch demo &` outlives its terminal
+        self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS
+                          if signal.getsignal(signum) != signal.SIG_IGN}
+
+    def restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
 
 
 def _log_tail(proc: subprocess.Popen, lines: int = 15) -> str:
@@ -98,8 +190,9 @@ def service_environment(database_url: str, home: Path, trade_api_url: str | None
     return env
 
 
-def stop_all(processes: list[subprocess.Popen], grace: float = 20) -> None:
-    """SIGTERM every process group (newest first), then SIGKILL what is left after `grace` s."""
+def stop_all(processes: list[subprocess.Popen], grace: float = 20, hurry=lambda: False) -> None:
+    """SIGTERM every process group (newest first), then SIGKILL what is left after `grace` s
+    (after 2 s once `hurry()` turns true)."""
     for proc in reversed(processes):
         if proc.poll() is None:
             try:
@@ -107,18 +200,21 @@ def stop_all(processes: list[subprocess.Popen], grace: float = 20) -> None:
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + grace
+    hurried = False
     for proc in reversed(processes):
-        try:
-            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
+        while proc.poll() is None and time.monotonic() < deadline:
+            if not hurried and hurry():
+                hurried, deadline = True, min(deadline, time.monotonic() + 2)
+            time.sleep(0.05)
         # children of a stopped leader (e.g. a code server) may outlive it: the group goes too
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        if proc.poll() is None:
+        try:
             proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # stuck in the kernel: nothing more a signal can do
+            pass
 
 
 class Progress:
@@ -131,10 +227,10 @@ class Progress:
     def step(self, text: str) -> None:
         self.n += 1
         self._step_started = time.monotonic()
-        print(f"[{self.n}/{self.total}] {text} ...", end="", flush=True)
+        say(f"[{self.n}/{self.total}] {text} ...", end="")
 
     def done(self, result: str = "ok") -> None:
-        print(f" {result} ({time.monotonic() - self._step_started:.1f} s)", flush=True)
+        say(f" {result} ({time.monotonic() - self._step_started:.1f} s)")
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -167,33 +263,47 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
     settings = load_settings()
     watchlist = watchlist_from_settings(settings)  # fail before starting anything
+    home, logs = settings.home, settings.home / "logs"
+    # a crashed run's leftovers hold the ports: stopped first (or a running stack refused)
+    check_previous_run(home, say)
     # every port is checked before anything starts, so a clash costs nothing to fix
     if with_simulator:
-        require_free(ports.sim, "the trade simulator", "--sim-port")
-    require_free(ports.dagster, "the Dagster UI", "--dagster-port")
-    require_free(ports.api, "the GraphQL API", "--api-port")
+        require_free(ports.sim, "the trade simulator", "--sim-port", home)
+    require_free(ports.dagster, "the Dagster UI", "--dagster-port", home)
+    require_free(ports.api, "the GraphQL API", "--api-port", home)
     if len({ports.sim if with_simulator else -1, ports.dagster, ports.api}) < 3:
         raise TradeWatchError(f"--dagster-port, --api-port{' and --sim-port' if with_simulator else ''} "
                               "must be different ports")
+    output.log = _writable_log(logs / "supervisor.log")
 
     progress = Progress(8 if with_simulator else 5)
     processes: list[subprocess.Popen] = []
-    started_db = False
+    signals = _Signals()
+    record: StackRecord | None = None
+    lifeline_end: tuple[subprocess.Popen, int] | None = None
+    server = None  # the embedded PostgreSQL when this run started it (and so stops it)
     interrupted = False
-
-    def on_sigterm(signum, frame):
-        raise KeyboardInterrupt
-
-    previous_handler = signal.signal(signal.SIGTERM, on_sigterm)
     try:
+        signals.install()
+        record = StackRecord.new(home, "demo" if with_simulator else "run", ROOT,
+                                 {"sim": ports.sim, "dagster": ports.dagster, "api": ports.api}
+                                 if with_simulator else {"dagster": ports.dagster, "api": ports.api})
+        lifeline_end = lifeline.start_watcher(home, record.data["run"], logs / "supervisor.log")
+        record.set_watcher(lifeline_end[0].pid)
         if settings.database_url:
             progress.step(f"PostgreSQL at {redact(settings.database_url)}")
             progress.done("external")
         else:
-            server = embedded_server(settings)
-            progress.step(f"embedded PostgreSQL on port {server.port} (data in {server.pgdata})")
-            started_db = server.start()
-            progress.done("started" if started_db else "already running")
+            embedded = embedded_server(settings)
+            progress.step(f"embedded PostgreSQL on port {embedded.port} (data in {embedded.pgdata})")
+            if not embedded.is_running():
+                # recorded before the start: a crash while it starts still leaves it to stop
+                server = embedded
+                record.set_postgres(embedded.pgdata, embedded.port, owned=True)
+            if not embedded.start() and server is not None:  # another command started it meanwhile
+                server = None
+                record.set_postgres(embedded.pgdata, embedded.port, owned=False)
+            progress.done("started" if server else "already running")
         url = resolve_database_url(settings)
         progress.step("migrating the warehouse")
         revision = upgrade(url)
@@ -201,11 +311,11 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
         trade_api_url = f"http://127.0.0.1:{ports.sim}" if with_simulator else settings.trade_api_url
         env = service_environment(url, settings.home, trade_api_url=trade_api_url)
-        logs = settings.home / "logs"
+        env[MARK] = record.mark  # inherited by everything the services start in turn
         if with_simulator:
             progress.step(f"trade simulator on port {ports.sim}")
             processes.append(_spawn([sys.executable, "-m", "trade_sim", "--port", str(ports.sim)], env,
-                                     logs / "simulator.log"))
+                                     logs / "simulator.log", record))
             wait_for_port(ports.sim, 30, processes[-1], "the trade simulator")
             progress.done()
 
@@ -219,12 +329,12 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         progress.step(f"Dagster webserver on port {ports.dagster}")
         workspace = str(ROOT / "workspace.yaml")
         webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
-                            "-p", str(ports.dagster)], env, logs / "dagster-webserver.log")
+                            "-p", str(ports.dagster)], env, logs / "dagster-webserver.log", record)
         processes.append(webserver)
         from tradewatch.cli.api_server import APP, uvicorn_arguments
 
         api = _spawn([sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1",
-                      "--port", str(ports.api), *uvicorn_arguments()], env, logs / "graphql-api.log")
+                      "--port", str(ports.api), *uvicorn_arguments()], env, logs / "graphql-api.log", record)
         processes.append(api)
         wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()
@@ -240,7 +350,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
         progress.step("Dagster daemon (schedules, sensors, backfills, run queue)")
         processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
-                                logs / "dagster-daemon.log"))
+                                logs / "dagster-daemon.log", record))
         _wait_alive(processes[-1], 3, "the Dagster daemon")
         progress.done()
         progress.step(f"GraphQL API on port {ports.api}")
@@ -248,43 +358,104 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         progress.done()
 
         api_url = f"http://127.0.0.1:{ports.api}"
-        print(f"\nTradeWatch is running (ready in {progress.elapsed():.0f} s):\n"
-              f"  Dagster UI   {dagster_url}\n"
-              f"  GraphiQL     {api_url}/graphql\n"
-              f"  dashboard    {api_url}/dashboard\n"
-              f"  trade API    {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
-              f"  league       {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
-              f"  database     {redact(url)}\n"
-              f"  logs         {logs}/\n"
-              "The hourly schedule fetches every hour at :05 (UTC) and the derived assets follow "
-              "automatically. Ctrl-C stops everything.", flush=True)
+        say(f"\nTradeWatch is running (ready in {progress.elapsed():.0f} s):\n"
+            f"  Dagster UI   {dagster_url}\n"
+            f"  GraphiQL     {api_url}/graphql\n"
+            f"  dashboard    {api_url}/dashboard\n"
+            f"  trade API    {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
+            f"  league       {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
+            f"  database     {redact(url)}\n"
+            f"  logs         {logs}/\n"
+            "The hourly schedule fetches every hour at :05 (UTC) and the derived assets follow "
+            "automatically. Ctrl-C stops everything.")
         _watch(processes, backfill, dagster_url)
         return 1
     except KeyboardInterrupt:
         interrupted = True
         return 0
     finally:
-        if processes or started_db:
-            print("\nstopping ..." if interrupted else "stopping ...", flush=True)
-        stop_all(processes)
-        if started_db:
-            embedded_server(settings).stop()
-        if processes or started_db:
-            print("stopped; the data stays for the next start", flush=True)
-        signal.signal(signal.SIGTERM, previous_handler)
+        try:
+            signals.begin_stop()  # from here on a signal never interrupts: it may only hurry
+        except KeyboardInterrupt:
+            pass  # the one signal that interrupts arrived just now: stopping has begun anyway
+        _stop_stack(processes, record, lifeline_end, server, signals, interrupted)
+        signals.restore()
 
 
-def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+def _stop_stack(processes: list[subprocess.Popen], record: StackRecord | None,
+                lifeline_end: tuple[subprocess.Popen, int] | None, server, signals: _Signals,
+                interrupted: bool) -> None:
+    """Services (newest first), then whatever of the run they left, then PostgreSQL, then the record
+    and the watcher. Each step runs even when an earlier one failed."""
+    if processes or server:
+        say("\nstopping ..." if interrupted else "stopping ...")
+    hurry_said = []
+
+    def hurry() -> bool:
+        if signals.hurry and not hurry_said:
+            hurry_said.append(True)
+            say("another signal: the services get 2 s more; PostgreSQL still shuts down cleanly")
+        return signals.hurry
+
+    steps = [("the services", lambda: stop_all(processes, hurry=hurry))]
+    if record is not None:
+        # a service spawned just as the signal came, or a code server outliving its webserver;
+        # then PostgreSQL (a fast shutdown: no recovery at the next start), then the record
+        steps.append(("what the services left", lambda: stop_leftovers(record, grace=2, hurry=hurry,
+                                                                         spare_watcher=True)))
+    if server is not None:
+        steps.append(("PostgreSQL", server.stop))
+    if lifeline_end is not None:
+        steps.append(("the lifeline watcher", lambda: _release(*lifeline_end)))
+    for what, step in steps:
+        try:
+            step()
+        except Exception as exc:  # noqa: BLE001 - one failed step must not skip the others
+            say(f"stopping {what} failed: {exc}")
+    if processes or server:
+        say("stopped; the data stays for the next start")
+
+
+def _release(watcher: subprocess.Popen, write_end: int) -> None:
+    """Close the lifeline: the watcher finds the record gone and exits."""
+    os.close(write_end)
+    try:
+        watcher.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        watcher.kill()
+        watcher.wait(timeout=5)
+
+
+def _writable_log(path: Path) -> Path | None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        return None
+
+
+_PDEATHSIG = lifeline.parent_death_signal()
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path,
+           record: StackRecord | None = None) -> subprocess.Popen:
     # each service logs to its own file so the terminal shows only the progress and the URLs
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
-        out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
-        out.flush()
+        try:
+            out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+            out.flush()
+        except OSError:  # a full disk: the service itself will say what it can
+            pass
         # a session of its own: Ctrl-C in the terminal reaches only this command, which then
-        # stops the others in order instead of every process dying at once
-        proc = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True,
+        # stops the others in order instead of every process dying at once; the parent-death
+        # signal stops it should this command be killed (spawned from the main thread: the
+        # signal follows the thread that forked)
+        proc = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True, preexec_fn=_PDEATHSIG,
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
     proc.log_path = log  # type: ignore[attr-defined]
+    if record is not None:
+        record.add_service(log.stem, proc.pid)
     return proc
 
 
@@ -330,13 +501,16 @@ def _watch(processes: list[subprocess.Popen], backfill, dagster_url: str) -> Non
                 hours = int((last - first).total_seconds() // 3600)
                 page = remote.backfill_ui_url(backfill_id)
                 if outcome == "ready":
-                    print(f"derived assets ready: price snapshots and profitability for {hours} hours "
-                          f"(backfill {backfill_id}: {page})", flush=True)
+                    say(f"derived assets ready: price snapshots and profitability for {hours} hours "
+                        f"(backfill {backfill_id}: {page})")
                 else:
-                    print(f"derived assets backfill {backfill_id} {outcome}; see {page}", flush=True)
+                    say(f"derived assets backfill {backfill_id} {outcome}; see {page}")
                 backfill = None
         time.sleep(0.5)
     failed = next(p for p in processes if p.poll() is not None)
     log = getattr(failed, "log_path", "its log")
-    print(f"{' '.join(map(str, failed.args[:3]))} exited (code {failed.returncode}; see {log}); "
-          "stopping the rest", file=sys.stderr, flush=True)
+    message = f"{' '.join(map(str, failed.args[:3]))} exited (code {failed.returncode}; see {log}); stopping the rest"
+    try:
+        print(message, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        say(message)

@@ -78,6 +78,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_services(Ports(dagster=args.dagster_port, api=args.api_port), with_simulator=False)
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    from tradewatch.cli.stack_record import stop_stack
+    from tradewatch.settings import load_settings
+
+    return stop_stack(load_settings().home, lambda text: print(text, flush=True))
+
+
 class _ProgressBar:
     """A one-line progress bar on stderr (no dependency; redrawn at most every 1%)."""
 
@@ -191,6 +198,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--dagster-port", type=int, default=3000)
     run.add_argument("--api-port", type=int, default=8000)
     run.set_defaults(func=cmd_run)
+
+    stop = verbs.add_parser(
+        "stop", help="stop the demo or run of this checkout, or whatever a crashed one left running")
+    stop.set_defaults(func=cmd_stop)
 
     history = verbs.add_parser(
         "simulate-history",

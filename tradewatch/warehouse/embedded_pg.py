@@ -99,6 +99,17 @@ class EmbeddedPostgres:
             return False
         return self._run("pg_ctl", "-D", str(self.pgdata), "status").returncode == 0
 
+    def cluster_state(self) -> str | None:
+        """pg_controldata's `Database cluster state`: "shut down" after a clean stop, "in production"
+        while running or after a crash (the next start then replays the WAL)."""
+        if not (self.pgdata / "PG_VERSION").exists():
+            return None
+        done = self._run("pg_controldata", "-D", str(self.pgdata))
+        for line in done.stdout.splitlines():
+            if line.startswith("Database cluster state:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
     def url(self, database: str = WAREHOUSE_DB) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
