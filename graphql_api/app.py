@@ -16,13 +16,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from graphql_api.admission import Admission
 from graphql_api.auth import ApiKeyMiddleware
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.dashboard import dashboard_routes
 from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
+from graphql_api.result_cache import ResultCache
 from graphql_api.schema import schema
 from graphql_api.view import TradeWatchGraphQL
+from graphql_api.workers import WorkerPool
 from tradewatch.database import resolve_database_url
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import Watchlist, watchlist_from_settings
@@ -53,12 +56,16 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     private = bool(settings.api_keys)  # answers behind a key must not sit in shared caches
     pool = create_pool(url, settings.statement_timeout_ms, timeout=pool_timeout)
 
+    workers = WorkerPool()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await pool.open(wait=False)
+        workers.start()
         try:
             yield
         finally:
+            workers.shutdown()
             await pool.close()
 
     middleware = []
@@ -69,6 +76,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
             expose_headers=["ETag"], max_age=600))
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
+    middleware.append(Middleware(Admission))  # after the key check: a refused client takes no slot
     graphql = TradeWatchGraphQL(schema, watchlist, graphiql=settings.graphiql, grace=grace, private=private)
     app = Starlette(
         routes=[Route("/health", health), Route("/export/price-series.csv", price_series_csv),
@@ -80,6 +88,8 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     app.state.database_url = url
     app.state.grace = grace
     app.state.private_cache = private
+    app.state.workers, app.state.results = workers, ResultCache()
+    app.state.max_cost, app.state.statement_timeout_ms = settings.max_cost, settings.statement_timeout_ms
     return app
 
 

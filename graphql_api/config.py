@@ -11,6 +11,8 @@ Names (all optional; listed in `.env.example`):
 * `TRADEWATCH_CORS_ORIGINS` — comma-separated origins allowed to call from a browser
   (`*` for any); unset = no CORS headers.
 * `TRADEWATCH_GRAPHIQL` — `0` turns the in-browser GraphiQL off (default on).
+* `TRADEWATCH_API_MAX_COST` — the budget of one request in cost units (≈ 1 ms of server work
+  each; `graphql_api/cost.py`), default 1000; a request over it is refused before it runs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ApiSettings:
     api_keys: frozenset[str] = field(default=frozenset(), repr=False)
     cors_origins: tuple[str, ...] = ()
     graphiql: bool = True
+    max_cost: int = 1000  # TRADEWATCH_API_MAX_COST
 
 
 def _split(value: str | None) -> tuple[str, ...]:
@@ -55,10 +58,27 @@ def load_api_settings(environ: Mapping[str, str] | None = None, env_file: Path |
     graphiql_raw = env.get("TRADEWATCH_GRAPHIQL", "1").strip().lower()
     if graphiql_raw not in ("", "0", "1", "true", "false", "yes", "no", "on", "off"):
         raise ConfigError(f"TRADEWATCH_GRAPHIQL={graphiql_raw!r} must be 1 or 0")
+    max_cost = _max_cost(env.get("TRADEWATCH_API_MAX_COST", ""))
     return ApiSettings(
+        max_cost=max_cost,
         database_url=url,
         statement_timeout_ms=timeout,
         api_keys=frozenset(_split(env.get("TRADEWATCH_API_KEYS"))),
         cors_origins=_split(env.get("TRADEWATCH_CORS_ORIGINS")),
         graphiql=graphiql_raw not in ("0", "false", "no", "off"),
     )
+
+
+def _max_cost(raw: str) -> int:
+    """TRADEWATCH_API_MAX_COST: a whole number of cost units, at least 1 (unset: 1000)."""
+    raw = raw.strip()
+    if not raw:
+        return ApiSettings.max_cost
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"TRADEWATCH_API_MAX_COST={raw[:40]!r} is not a whole number of cost units "
+                          "(e.g. 1000; see the README's request budget)") from None
+    if not 1 <= value <= 10**9:
+        raise ConfigError(f"TRADEWATCH_API_MAX_COST={raw[:40]!r} must be between 1 and 1000000000")
+    return value

@@ -1,7 +1,8 @@
 """Errors the client sees: a message naming the argument and a machine code in
 `extensions.code`. Anything unexpected is masked (and logged with its stack trace).
 
-Codes: BAD_USER_INPUT, NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, QUERY_TOO_COMPLEX,
+Codes: BAD_USER_INPUT, NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, QUERY_TOO_COMPLEX, QUERY_TOO_EXPENSIVE
+(cost.py), BUSY (workers.py, admission.py),
 GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, UNAUTHENTICATED, INTERNAL_SERVER_ERROR.
 """
 
