@@ -56,11 +56,10 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     private = bool(settings.api_keys)  # answers behind a key must not sit in shared caches
     pool = create_pool(url, settings.statement_timeout_ms, timeout=pool_timeout)
 
-    workers = WorkerPool()
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await pool.open(wait=False)
+        workers = app.state.workers  # read here: a test may swap in its own pool before serving
         workers.start()
         try:
             yield
@@ -88,7 +87,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     app.state.database_url = url
     app.state.grace = grace
     app.state.private_cache = private
-    app.state.workers, app.state.results = workers, ResultCache()
+    app.state.workers, app.state.results = WorkerPool(), ResultCache()
     app.state.max_cost, app.state.statement_timeout_ms = settings.max_cost, settings.statement_timeout_ms
     return app
 
