@@ -153,12 +153,21 @@ def _field_cost(node: FieldNode, variables: Mapping[str, Any], watched: int,
     return BASE
 
 
+CPU_FIELDS = frozenset({"evaluateStrategy"})  # resolved in the worker pool (graphql_api/workers.py)
+
+
 def operation_cost(document, operation_name: str | None, variables: Mapping[str, Any] | None,
                    watched: int) -> int:
     """The cost of the operation of `document` that would run (0 when there is none)."""
+    return operation_profile(document, operation_name, variables, watched)[0]
+
+
+def operation_profile(document, operation_name: str | None, variables: Mapping[str, Any] | None,
+                      watched: int) -> tuple[int, int]:
+    """(cost, worker jobs: occurrences of CPU_FIELDS) of the operation that would run."""
     operation = get_operation_ast(document, operation_name)
     if operation is None:
-        return 0
+        return 0, 0
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     values: dict[str, Any] = {}
     for definition in operation.variable_definitions or ():  # defaults first, then what was sent
@@ -168,23 +177,27 @@ def operation_cost(document, operation_name: str | None, variables: Mapping[str,
             except Exception:
                 pass
     values.update(variables or {})
-    costed: dict[str, float] = {}
+    costed: dict[str, tuple[float, int]] = {}
 
-    def cost(selection_set: SelectionSetNode, visiting: frozenset[str]) -> float:
-        total = 0.0
+    def cost(selection_set: SelectionSetNode, visiting: frozenset[str]) -> tuple[float, int]:
+        total, jobs = 0.0, 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
                 total += _field_cost(selection, values, watched, fragments)
-            elif isinstance(selection, InlineFragmentNode):
-                total += cost(selection.selection_set, visiting)
-            elif isinstance(selection, FragmentSpreadNode):
-                name = selection.name.value
-                if name not in costed and name in fragments and name not in visiting:
-                    costed[name] = cost(fragments[name].selection_set, visiting | {name})
-                total += costed.get(name, 0.0)
-        return total
+                jobs += selection.name.value in CPU_FIELDS
+            elif isinstance(selection, (InlineFragmentNode, FragmentSpreadNode)):
+                if isinstance(selection, InlineFragmentNode):
+                    inner = cost(selection.selection_set, visiting)
+                else:
+                    name = selection.name.value
+                    if name not in costed and name in fragments and name not in visiting:
+                        costed[name] = cost(fragments[name].selection_set, visiting | {name})
+                    inner = costed.get(name, (0.0, 0))
+                total, jobs = total + inner[0], jobs + inner[1]
+        return total, jobs
 
-    return math.ceil(cost(operation.selection_set, frozenset()))
+    total, jobs = cost(operation.selection_set, frozenset())
+    return math.ceil(total), jobs
 
 
 def too_expensive(cost: int, budget: int) -> GraphQLError:
@@ -194,8 +207,14 @@ def too_expensive(cost: int, budget: int) -> GraphQLError:
         extensions={"code": "QUERY_TOO_EXPENSIVE", "cost": cost, "budget": budget})
 
 
+def busy(slots: int) -> GraphQLError:
+    return GraphQLError(f"the server is busy with other expensive requests ({slots} evaluations at a time); "
+                        "retry in a second", extensions={"code": "BUSY"})
+
+
 def cost_limiter(budget: Callable[[Any], int]) -> type[SchemaExtension]:
-    """A schema extension rejecting, before execution, a request costing more than `budget(context)`."""
+    """A schema extension rejecting, before execution, a request costing more than `budget(context)`,
+    or needing more worker jobs than the pool has free (BUSY: the view answers HTTP 503)."""
 
     class CostLimiter(SchemaExtension):
         def on_execute(self):
@@ -206,9 +225,13 @@ def cost_limiter(budget: Callable[[Any], int]) -> type[SchemaExtension]:
                 watchlist = getattr(context, "watchlist", None)
                 watched = len(watchlist.items) if watchlist is not None else 0
                 limit = budget(context)
-                spent = operation_cost(document, ctx.operation_name, ctx.variables, watched)
+                spent, jobs = operation_profile(document, ctx.operation_name, ctx.variables, watched)
+                workers = getattr(context, "workers", None)
                 if spent > limit:
                     ctx.result = GraphQLExecutionResult(data=None, errors=[too_expensive(spent, limit)])
+                elif jobs and workers is not None and workers.free() < jobs:
+                    # it could not run whole: refuse it before any of its fields reads anything
+                    ctx.result = GraphQLExecutionResult(data=None, errors=[busy(workers.slots)])
                 elif context is not None and hasattr(context, "cost"):
                     context.cost = spent
             yield
