@@ -175,8 +175,21 @@ class Query:
                                          span, size, after, with_body)
 
 
+# Refusals that protect the server: expected under load, so not logged one by one (a client
+# looping on them must not make the server spend its time writing stack traces).
+_QUIET_CODES = frozenset({"BUSY", "QUERY_TOO_EXPENSIVE"})
+
+
+class _Schema(strawberry.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[override]
+        loud = [e for e in errors if (e.extensions or {}).get("code") not in _QUIET_CODES
+                and getattr(e.original_error, "code", None) not in _QUIET_CODES]
+        if loud:
+            super().process_errors(loud, execution_context)
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return _Schema(
         query=Query,
         extensions=[
             *limits.limiter_extensions(),
