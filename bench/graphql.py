@@ -4,7 +4,10 @@
     .venv/bin/python bench/graphql.py [--database-url URL] [--requests 300]
 
 Queries: (a) a 30-day hourly priceSeries of one item, (b) a 7-day daily series of all
-21 items, (c) latestPrices, (d) a 100-row snapshots page. The API runs under uvicorn in
+21 items, (c) latestPrices, (d) a 100-row snapshots page. Then evaluateStrategy over 7 and
+31 days, cold (a reroll cost not asked before: every hour computed) and cached (the same
+request again: closed hours from the results cache), and the core's evaluation of one hour
+(`strategy_window.evaluate_window`, books as stored JSON text and as parsed rows). The API runs under uvicorn in
 its own process and is called over HTTP (httpx, one keep-alive connection); the floor
 runs in this process. Goal: (a) p50 <= 2x its floor.
 
@@ -167,6 +170,8 @@ def main() -> None:
     }
     rows = []
     try:
+        what_if(base)
+        print_what_if(url)
         with httpx.Client(base_url=base, timeout=30) as client, psycopg.connect(url, autocommit=True) as conn:
             for name, (query, sql, params) in queries.items():
                 def api_call(query=query):
@@ -187,6 +192,52 @@ def main() -> None:
     for name, api, floor in rows:
         print(f"{name:40} {api['p50']:7.2f}ms {api['p95']:6.2f}ms {api['rps']:7.0f} | {floor['p50']:8.2f}ms "
               f"{floor['p95']:6.2f}ms {floor['rps']:7.0f} | {api['p50'] / floor['p50']:5.2f}x")
+
+
+WHAT_IF = ("query($f: DateTime!, $t: DateTime!, $c: Float!) { evaluateStrategy(from: $f, to: $t, "
+           "rerollCostAmount: $c) { summary { hours hoursEvaluated meanProfitPerUnitOptimal } } }")
+_WHAT_IF_RESULTS: list[str] = []
+
+
+def what_if(base: str, repeats: int = 3) -> None:
+    """evaluateStrategy over 7 and 31 days: cold (a fresh reroll cost) and cached (the same again)."""
+    with httpx.Client(base_url=base, timeout=60) as client:
+        cost = 1.0
+        for days in (7, 31):
+            variables = {"f": (END - timedelta(days=days)).isoformat(), "t": END.isoformat()}
+            cold, cached = [], []
+            for _ in range(repeats):
+                cost += 1.0
+                for bucket in (cold, cached):
+                    started = time.perf_counter()
+                    response = client.post("/graphql", json={"query": WHAT_IF, "variables": {**variables, "c": cost}})
+                    bucket.append(time.perf_counter() - started)
+                    assert response.status_code == 200 and b'"errors"' not in response.content, response.text[:300]
+            _WHAT_IF_RESULTS.append(f"evaluateStrategy {days:2d} d ({days * 24} hours): cold {statistics.median(cold):.3f} s, "
+                                    f"cached {statistics.median(cached) * 1000:.1f} ms (median of {repeats})")
+
+
+def print_what_if(url: str) -> None:
+    import orjson
+    from tradewatch.market.strategy_window import books_by_hour, evaluate_window
+    from tradewatch.watchlist import load_watchlist
+
+    spec = load_watchlist().strategies[0]
+    with psycopg.connect(url, autocommit=True) as conn:
+        rows = conn.execute("SELECT observed_hour, item_id, robust_min_price, book::text FROM warehouse.price_snapshots "
+                            "WHERE observed_hour >= %s AND observed_hour < %s AND item_id = ANY(%s)",
+                            (END - timedelta(days=7), END, [*spec.family, spec.reroll_cost_item])).fetchall()
+    for label, books in (("stored JSON text", books_by_hour(rows)),
+                         ("rows parsed by orjson (the API)", books_by_hour((h, i, p, orjson.loads(b)) for h, i, p, b in rows))):
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            list(evaluate_window([spec], books))
+            times.append((time.perf_counter() - started) / len(books) * 1000)
+        _WHAT_IF_RESULTS.append(f"one hour's evaluation, {label}: {statistics.median(times):.3f} ms")
+    print()
+    for line in _WHAT_IF_RESULTS:
+        print(line)
 
 
 if __name__ == "__main__":

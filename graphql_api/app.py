@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from graphql_api.admission import Admission
 from graphql_api.auth import ApiKeyMiddleware
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.dashboard import dashboard_routes
@@ -28,8 +29,10 @@ from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
 from graphql_api.limits import BODY_TIMEOUT_SECONDS
 from graphql_api.request_size import RequestSizeMiddleware
+from graphql_api.result_cache import ResultCache
 from graphql_api.schema import build_schema, schema
 from graphql_api.view import TradeWatchGraphQL
+from graphql_api.workers import WorkerPool
 from tradewatch.database import resolve_database_url
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import Watchlist, watchlist_from_settings
@@ -63,9 +66,12 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
         await pool.open(wait=False)
+        workers = app.state.workers  # read here: a test may swap in its own pool before serving
+        workers.start()
         try:
             yield
         finally:
+            workers.shutdown()
             await pool.close()
 
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
@@ -78,6 +84,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
     middleware.append(Middleware(RequestSizeMiddleware, max_body_bytes=settings.max_body_bytes,
                                  body_timeout=BODY_TIMEOUT_SECONDS))
+    middleware.append(Middleware(Admission))  # after the key check: a refused client takes no slot
     graphql = TradeWatchGraphQL(schema if settings.introspection else build_schema(introspection=False), watchlist,
                                 graphiql=settings.graphiql, grace=grace, private=private,
                                 max_variable_values=settings.max_variable_values)
@@ -91,6 +98,8 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     app.state.database_url = url
     app.state.grace = grace
     app.state.private_cache = private
+    app.state.workers, app.state.results = WorkerPool(), ResultCache()
+    app.state.max_cost, app.state.statement_timeout_ms = settings.max_cost, settings.statement_timeout_ms
     return app
 
 

@@ -20,6 +20,9 @@ Names (all optional; listed in `.env.example`):
 * `TRADEWATCH_ALLOWED_HOSTS` — comma-separated `Host` names the API answers (default
   `127.0.0.1,localhost`; `*` for any): a guard against DNS rebinding.
 
+* `TRADEWATCH_API_MAX_COST` — the budget of one request in cost units (≈ 1 ms of server work
+  each; `graphql_api/cost.py`), default 1000; a request over it is refused before it runs.
+
 Keys fail closed: `TRADEWATCH_API_KEYS` set but holding no key (e.g. `" , "`) or holding a
 key shorter than MIN_KEY_CHARS is a ConfigError, never a silent "no keys, no auth".
 """
@@ -69,6 +72,7 @@ class ApiSettings(EnvSettings):
     max_body_bytes: int = Field(1_048_576, alias="TRADEWATCH_API_MAX_BODY_BYTES")
     max_variable_values: int = Field(10_000, alias="TRADEWATCH_API_MAX_VARIABLE_VALUES")
     allowed_hosts: tuple[str, ...] = Field(("127.0.0.1", "localhost"), alias="TRADEWATCH_ALLOWED_HOSTS")
+    max_cost: int = Field(1000, alias="TRADEWATCH_API_MAX_COST")
 
     _one_line = False  # today's API variables are not checked for control characters
     _blank_is_a_value = frozenset({"api_keys"})  # "TRADEWATCH_API_KEYS= " must not turn keys off
@@ -126,6 +130,22 @@ class ApiSettings(EnvSettings):
     @classmethod
     def _variables(cls, raw: Any) -> int:
         return _positive_int("TRADEWATCH_API_MAX_VARIABLE_VALUES", raw, 10_000, "values")
+
+    @field_validator("max_cost", mode="before")
+    @classmethod
+    def _max_cost(cls, raw: Any) -> int:
+        if isinstance(raw, int) and not isinstance(raw, bool):
+            value = raw
+        else:
+            raw = str(raw).strip()
+            try:
+                value = int(raw)
+            except ValueError:
+                raise ConfigError(f"TRADEWATCH_API_MAX_COST={raw[:40]!r} is not a whole number of cost units "
+                                  "(e.g. 1000; see the README's request budget)") from None
+        if not 1 <= value <= 10**9:
+            raise ConfigError(f"TRADEWATCH_API_MAX_COST={str(raw)[:40]!r} must be between 1 and 1000000000")
+        return value
 
     @field_validator("introspection", mode="before")
     @classmethod

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -19,6 +20,14 @@ class ApiContext:
     request: Any = None
     response: Any = None
     cache: CachePolicy = field(default_factory=CachePolicy)
+    max_cost: int = 1000          # the request budget (ApiSettings.max_cost)
+    cost: int = 0                 # what the cost model charged this request
+    deadline: float = 0.0         # time.monotonic() by which the request must be answered
+    workers: Any = None           # workers.WorkerPool for CPU-bound resolvers
+    results: Any = None           # result_cache.ResultCache of evaluateStrategy
+    database_url: str = ""        # for the worker processes' own connections
+    statement_timeout_ms: int = 5000
+    grace: timedelta = timedelta(0)  # an hour is closed at its end + this (the fetch grace)
 
     @property
     def watched(self) -> tuple[str, ...]:

@@ -1,14 +1,15 @@
 """Errors the client sees: a message naming the argument and a machine code in
 `extensions.code`. Anything unexpected is masked (and logged with its stack trace).
 
-Codes: BAD_USER_INPUT, NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, QUERY_TOO_COMPLEX,
-GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED, UNAUTHENTICATED, REQUEST_TOO_LARGE,
-REQUEST_TIMEOUT, INTERNAL_SERVER_ERROR.
+Codes: BAD_USER_INPUT, NOT_FOUND, TIMEOUT, SERVICE_UNAVAILABLE, QUERY_TOO_COMPLEX, QUERY_TOO_EXPENSIVE
+(cost.py), BUSY (workers.py, admission.py), GRAPHQL_PARSE_FAILED, GRAPHQL_VALIDATION_FAILED,
+UNAUTHENTICATED, REQUEST_TOO_LARGE, REQUEST_TIMEOUT, INTERNAL_SERVER_ERROR.
 
 Logging: a request the client got wrong is one INFO line (its codes and messages, cut short,
 no stack trace: the client's mistake is no bug of ours); an unexpected error is an ERROR with
 its stack trace. Strawberry's own logger, which puts every error at ERROR with a trace, is
-not used (see `log_errors`).
+not used (see `log_errors`). Refusals that protect the server (BUSY, QUERY_TOO_EXPENSIVE) are
+not logged one by one.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from graphql import FieldNode, FragmentDefinitionNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode
@@ -31,6 +32,19 @@ DEFAULT_PAGE = 100
 MAX_PAGE = 500
 DEFAULT_RAW_PAGE = 10
 MAX_RAW_PAGE = 50              # raw bodies are ~40 kB each
+
+# CPU-bound resolvers (evaluateStrategy) run in worker processes (graphql_api/workers.py): one
+# core for the event loop, the rest for them; one more job per worker may wait, then BUSY.
+CPU_WORKERS = max(1, (os.cpu_count() or 2) - 1)
+CPU_QUEUE = CPU_WORKERS
+# A request is answered within this wall-clock budget (a coded TIMEOUT otherwise); the
+# client should wait longer than this.
+REQUEST_BUDGET_SECONDS = 10.0
+# Requests handled at once; past this a request cannot start: HTTP 503 with Retry-After.
+MAX_CONCURRENT_REQUESTS = 64
+RETRY_AFTER_SECONDS = 1
+# evaluateStrategy results kept in memory, per (strategy parameters, hour) of closed hours.
+RESULT_CACHE_HOURS = 20_000
 
 LOW_CONFIDENCE_LISTINGS = 5    # fewer listings than this: the price is flagged low-confidence
 

@@ -17,6 +17,7 @@ from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache,
 
 from graphql_api import limits
 from graphql_api.context import Info
+from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
 from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.queries import audit, catalog, prices, profits
@@ -57,15 +58,25 @@ def _items_argument(info: Info, argument: str, values: list[strawberry.ID] | Non
     return item_ids([str(v) for v in values], argument, wl.items, wl.game)
 
 
-@strawberry.type(description="Price and profitability history of the watched Path of Exile bulk-exchange market.")
+@strawberry.type(description="Price and profitability history of the watched Path of Exile bulk-exchange market. "
+                             "Each request has a cost budget (TRADEWATCH_API_MAX_COST, default "
+                             f"{DEFAULT_MAX_COST} units of about 1 ms of server work): every field's cost is in its "
+                             "description, aliases and fragments count each time, and a request over the "
+                             "budget is refused before it runs (extensions.code QUERY_TOO_EXPENSIVE, with "
+                             "extensions.cost and extensions.budget). When the workers for expensive fields are "
+                             "all taken, such a field answers BUSY at once (HTTP 503 with Retry-After when "
+                             "nothing could start); a request has "
+                             f"{limits.REQUEST_BUDGET_SECONDS:g} s (TIMEOUT past that).")
 class Query:
     @strawberry.field(description="The watched items with their human names; `search` matches the name or id "
-                                  "(case-insensitive substring), `category` the trade site's group (e.g. Essences).")
+                                  "(case-insensitive substring), `category` the trade site's group (e.g. Essences)."
+                                  + cost_note('items'))
     def items(self, info: Info, search: str | None = None, category: str | None = None) -> list[Item]:
         return catalog.items(info.context, search, category)
 
     @strawberry.field(description="The newest stored snapshot of each item with its change over 24 h and 7 d "
-                                  "(the overview). `items` default: every watched item.")
+                                  "(the overview). `items` default: every watched item."
+                                  + cost_note('latestPrices'))
     async def latest_prices(self, info: Info, league: LeagueArg = None,
                             items: list[strawberry.ID] | None = None) -> list[LatestPrice]:
         wl = info.context.watchlist
@@ -74,7 +85,8 @@ class Query:
 
     @strawberry.field(description=f"Stored hourly snapshots, cursor-paged (keyset on hour, item). `items` default: "
                                   f"all items. `first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. "
-                                  f"Range at most {limits.MAX_PAGED_RANGE.days} days.")
+                                  f"Range at most {limits.MAX_PAGED_RANGE.days} days."
+                                  + cost_note('snapshots'))
     async def snapshots(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
                         from_: FromArg = None, to: ToArg = None,
                         order_by: SnapshotOrder = SnapshotOrder.TIME_ASC, first: int | None = None,
@@ -91,7 +103,8 @@ class Query:
                                   f"the last stock and listing count, aggregated in PostgreSQL and delivered as "
                                   f"columns. Give `item` or `items` (at most {limits.MAX_SERIES_ITEMS}); at most "
                                   f"{limits.MAX_SERIES_POINTS} buckets per item. One series per requested item, "
-                                  f"in the order asked.")
+                                  f"in the order asked."
+                                  + cost_note('priceSeries'))
     async def price_series(self, info: Info, league: LeagueArg = None, item: strawberry.ID | None = None,
                            items: list[strawberry.ID] | None = None, from_: FromArg = None,
                            to: ToArg = None, bucket: Bucket = Bucket.HOUR) -> list[PriceSeries]:
@@ -106,7 +119,8 @@ class Query:
         return await prices.price_series(info.context, league_name(league, wl.league), ids, span, bucket)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
-                                  f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}.")
+                                  f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}."
+                                  + cost_note('profitability'))
     async def profitability(self, info: Info, league: LeagueArg = None, strategy: str | None = None,
                             policy: Policy | None = None, from_: FromArg = None,
                             to: ToArg = None, first: int | None = None,
@@ -117,13 +131,15 @@ class Query:
         return await profits.profitability(info.context, league_name(league, wl.league), strategy, policy, span,
                                            size, after)
 
-    @strawberry.field(description="The reroll strategies configured in the watchlist.")
+    @strawberry.field(description="The reroll strategies configured in the watchlist."
+                                  + cost_note('strategies'))
     def strategies(self, info: Info) -> list[Strategy]:
         return catalog.strategies(info.context)
 
     @strawberry.field(description=f"What-if: the strategy math re-run on stored snapshots with your parameters, "
                                   f"hour by hour. `strategy` (default: the first configured) gives the family and "
-                                  f"the defaults. Range at most {limits.MAX_EVALUATE_RANGE.days} days.")
+                                  f"the defaults. Range at most {limits.MAX_EVALUATE_RANGE.days} days."
+                                  + cost_note('evaluateStrategy'))
     async def evaluate_strategy(self, info: Info, strategy: str | None = None, league: LeagueArg = None,
                                 from_: FromArg = None, to: ToArg = None,
                                 reroll_cost_amount: float | None = None, units_per_reroll: int | None = None,
@@ -137,14 +153,16 @@ class Query:
         return await profits.evaluate(ctx, league_name(league, ctx.watchlist.league), spec, span)
 
     @strawberry.field(description=f"Which hours and watched items are stored, missing or simulated. Range at most "
-                                  f"{limits.MAX_COVERAGE_RANGE.days} days.")
+                                  f"{limits.MAX_COVERAGE_RANGE.days} days."
+                                  + cost_note('coverage'))
     async def coverage(self, info: Info, league: LeagueArg = None, from_: FromArg = None,
                        to: ToArg = None) -> Coverage:
         span = time_range(from_, to, limits.MAX_COVERAGE_RANGE)
         return await audit.coverage(info.context, league_name(league, info.context.watchlist.league), span)
 
     @strawberry.field(description=f"The stored raw trade responses, for audit, cursor-paged (keyset on hour, item). "
-                                  f"`first` default {limits.DEFAULT_RAW_PAGE}, at most {limits.MAX_RAW_PAGE}.")
+                                  f"`first` default {limits.DEFAULT_RAW_PAGE}, at most {limits.MAX_RAW_PAGE}."
+                                  + cost_note('rawResponses'))
     async def raw_responses(self, info: Info, league: LeagueArg = None, item: strawberry.ID | None = None,
                             from_: FromArg = None, to: ToArg = None, first: int | None = None,
                             after: str | None = None) -> RawResponseConnection:
@@ -157,9 +175,15 @@ class Query:
                                          span, size, after, with_body)
 
 
+# Refusals that protect the server: expected under load, so not logged one by one (a client
+# looping on them must not make the server spend its time writing log lines).
+_QUIET_CODES = frozenset({"BUSY", "QUERY_TOO_EXPENSIVE"})
+
+
 class TradeWatchSchema(strawberry.Schema):
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[override]
-        log_errors(errors)
+        log_errors([e for e in errors if (e.extensions or {}).get("code") not in _QUIET_CODES
+                    and getattr(e.original_error, "code", None) not in _QUIET_CODES])
 
 
 def build_schema(introspection: bool = True) -> strawberry.Schema:
@@ -168,6 +192,7 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
         query=Query,
         extensions=[
             *limits.limiter_extensions(),
+            cost_limiter(lambda context: getattr(context, "max_cost", DEFAULT_MAX_COST)),
             *([] if introspection else [DisableIntrospection]),
             lambda: ParserCache(maxsize=256), lambda: ValidationCache(maxsize=256),
             lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE),

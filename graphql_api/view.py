@@ -21,7 +21,7 @@ from strawberry.asgi import GraphQL
 from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
-from graphql_api import limits
+from graphql_api import limits, runtime
 from graphql_api.caching import SETTLED_MAX_AGE, etag_of, matches
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
@@ -89,6 +89,7 @@ class TradeWatchGraphQL(GraphQL):
 
     async def get_context(self, request, response) -> ApiContext:  # type: ignore[override]
         ctx = ApiContext(pool=request.app.state.pool, watchlist=self.watchlist, request=request, response=response)
+        runtime.fill(ctx, request)
         request.state.tw_context = ctx
         return ctx
 
@@ -99,6 +100,7 @@ class TradeWatchGraphQL(GraphQL):
             context = getattr(request.state, "tw_context", None)
             if context is not None:
                 context.cache.read_live()  # never cache an answer with errors
+            runtime.mark_busy(request, result)
         return out
 
     def encode_json(self, data: object) -> bytes:

@@ -1,5 +1,6 @@
 """`profitability` (stored history) and `evaluateStrategy` (the core math, re-run on
-stored snapshots with the caller's parameters)."""
+stored snapshots with the caller's parameters, in a worker process; closed hours come from
+the results cache)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import math
 from dataclasses import replace
 from datetime import datetime
 
-import anyio
-
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
+from graphql_api.evaluation import evaluate_hours, spec_fields
+from graphql_api.result_cache import settled, spec_key
 from graphql_api.errors import bad_input, not_found
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.queries.catalog import strategy_type
@@ -18,8 +19,10 @@ from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Polic
                                ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
 from tradewatch.hours import hours_between
 from tradewatch.market.strategy import StrategyResult, StrategySpec
-from tradewatch.market.strategy_window import books_by_hour, evaluate_window
+from tradewatch.market.strategy_window import HourEvaluation
 from tradewatch.watchlist import MAX_AMOUNT, MAX_WHOLE, MIN_AMOUNT
+
+NEWEST_SQL = "SELECT max(observed_hour) FROM warehouse.price_snapshots"
 
 
 def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "strategy") -> StrategySpec:
@@ -114,15 +117,6 @@ def what_if_spec(base: StrategySpec, *, reroll_cost_amount: float | None, units_
         raise bad_input("strategy", str(exc)) from None
 
 
-EVALUATE_SQL = """
-SELECT observed_hour, item_id, robust_min_price, book::text AS book
-FROM warehouse.price_snapshots
-WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
-  AND observed_hour >= %(start)s AND observed_hour < %(end)s
-ORDER BY observed_hour
-"""
-
-
 def _number(value: float | None) -> float | None:
     # the core may hand back numpy floats; GraphQL and JSON want plain, finite ones
     return float(value) if value is not None and math.isfinite(value) else None
@@ -139,16 +133,27 @@ def _outcome(result: StrategyResult, watched: tuple[str, ...]) -> StrategyOutcom
         break_even_reroll_cost=_number(result.break_even_reroll_cost), stop_set=list(result.stop_set))
 
 
-def _evaluate_hours(spec: StrategySpec, span: TimeRange, rows: list[dict],
-                    watched: tuple[str, ...]) -> list[EvaluatedHour]:
-    """CPU work (numpy, book parsing): run in a worker thread so the event loop stays free."""
-    books = books_by_hour((r["observed_hour"], r["item_id"], r["robust_min_price"], r["book"]) for r in rows)
-    return [
-        EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched), optimal=_outcome(e.results[1], watched),
-                      unavailable_reason=None) if e.results else
-        EvaluatedHour(hour=e.hour, top_k=None, optimal=None, unavailable_reason=e.unavailable_reason)
-        for e in evaluate_window([spec], books, [h for h in hours_between(span.start, span.end) if h >= span.start])
-    ]
+def _evaluated_hour(e: HourEvaluation, watched: tuple[str, ...]) -> EvaluatedHour:
+    if e.results:
+        return EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched),
+                             optimal=_outcome(e.results[1], watched), unavailable_reason=None)
+    return EvaluatedHour(hour=e.hour, top_k=None, optimal=None, unavailable_reason=e.unavailable_reason)
+
+
+async def _evaluations(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> list[HourEvaluation]:
+    """Every hour of the range: closed hours from the results cache, the rest computed in a worker."""
+    wl = ctx.watchlist
+    hours = [h for h in hours_between(span.start, span.end) if h >= span.start]
+    key = spec_key(spec, wl.game, league, wl.paid_with)
+    known = ctx.results.get_many(key, hours)
+    missing = [h for h in hours if h not in known]
+    if missing:
+        computed = await ctx.workers.run(evaluate_hours, ctx.database_url, ctx.statement_timeout_ms, spec_fields(spec), wl.game,
+                                         league, wl.paid_with, missing, deadline=ctx.deadline)
+        newest = (await fetch_all(ctx.pool, NEWEST_SQL, rows_as_dicts=False))[0][0]
+        ctx.results.put_many(key, spec, (e for e in computed if settled(e.hour, ctx.grace, newest)))
+        known.update((e.hour, e) for e in computed)
+    return [known[h] for h in hours]
 
 
 def _mean(values: list[float]) -> float | None:
@@ -157,11 +162,7 @@ def _mean(values: list[float]) -> float | None:
 
 async def evaluate(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> StrategyEvaluation:
     ctx.cache.read_range(span.end)
-    wl = ctx.watchlist
-    params = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start, "end": span.end,
-              "items": list(dict.fromkeys((*spec.family, spec.reroll_cost_item)))}
-    rows = await fetch_all(ctx.pool, EVALUATE_SQL, params)
-    hours = await anyio.to_thread.run_sync(_evaluate_hours, spec, span, rows, ctx.watched)
+    hours = [_evaluated_hour(e, ctx.watched) for e in await _evaluations(ctx, league, spec, span)]
     done = [h for h in hours if h.top_k is not None]
     summary = EvaluationSummary(
         hours=len(hours), hours_evaluated=len(done),

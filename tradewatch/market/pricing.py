@@ -26,6 +26,7 @@ __all__ = [
     "DepthCost",
     "Offer",
     "depth_cost",
+    "ladder_depth_cost",
     "ladder",
     "offers_from_ladder",
     "offers_from_listing_offers",
@@ -270,16 +271,34 @@ def depth_cost(offers: Sequence[Offer], quantity: int) -> DepthCost:
     On a thin book `bought < quantity`; `avg_price` is None only when nothing could be
     bought. Raises `ValueError` when `quantity <= 0`.
     """
+    return _walk([(o.item_amount, o.pay_amount, o.fillable_trades)
+                  for o in sorted(offers, key=lambda o: o.unit_price)], quantity)
+
+
+def ladder_depth_cost(rows: Sequence[Sequence[float | int]], quantity: int) -> DepthCost:
+    """`depth_cost` of the book that `ladder` rows describe (cheapest first, as stored), without
+    building the offers: the what-if evaluation prices ~20 books an hour. Same rules; a row
+    with a non-positive amount or price raises `ValueError` as `offers_from_ladder` does."""
+    steps = []
+    for price, amount, stock in rows:
+        if not (price > 0 and amount > 0 and stock >= 0):
+            raise ValueError(f"ladder row {[price, amount, stock]!r} is not (unit_price > 0, item_amount > 0, "
+                             "stock >= 0)")
+        steps.append((amount, price * amount, stock // amount))
+    return _walk(steps, quantity)
+
+
+def _walk(steps: Sequence[tuple[int, float, int]], quantity: int) -> DepthCost:
+    # steps: (item_amount, pay_amount, fillable_trades), cheapest first
     if quantity <= 0:
         raise ValueError(f"quantity must be positive, got {quantity}")
     bought, spent = 0, 0.0
-    for offer in sorted(offers, key=lambda o: o.unit_price):
+    for item_amount, pay_amount, fillable_trades in steps:
         if bought >= quantity:
             break
-        needed_trades = -(-(quantity - bought) // offer.item_amount)  # ceiling division
-        trades = min(needed_trades, offer.fillable_trades)
-        bought += trades * offer.item_amount
-        spent += trades * offer.pay_amount
+        trades = min(-(-(quantity - bought) // item_amount), fillable_trades)  # ceiling division
+        bought += trades * item_amount
+        spent += trades * pay_amount
     return DepthCost(bought=bought, spent=spent, avg_price=spent / bought if bought else None)
 
 

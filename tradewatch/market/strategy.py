@@ -11,7 +11,7 @@ Two selling policies are priced:
 * ``top_k`` — reroll until the item is one of the K members with the highest sale
   price (the rule of thumb; 20 types, top 5, uniform odds: 19/5 = 3.8 rerolls);
 * ``optimal`` — the exact optimum of the Markov decision process "sell now or pay one
-  reroll", solved with policy iteration (each step an exact linear solve).
+  reroll", solved exactly in closed form (the chain has a rank-one structure).
 
 Pure math over plain data: no I/O, no database. `expected_outcome` is the building
 block for what-if questions; `monte_carlo` exists to check the exact math.
@@ -23,13 +23,14 @@ import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Literal
 
 import numpy as np
 
 from tradewatch.errors import TradeWatchError
-from tradewatch.market.pricing import Offer, depth_cost
+from tradewatch.market.pricing import DepthCost, Offer, depth_cost, ladder_depth_cost
 
 __all__ = [
     "DEAFENING_ESSENCES",
@@ -114,12 +115,14 @@ class ItemQuote:
     """What the market says about one item this hour.
 
     `sale_price`: what one unit sells for (callers pass the robust min price), None when
-    unknown. `offers`: the book to buy from.
+    unknown. `offers`: the book to buy from; or `ladder`, the same book as stored
+    `pricing.ladder` rows (cheapest first), which is used instead when given.
     """
 
     item_id: str
     sale_price: float | None
     offers: tuple[Offer, ...] = ()
+    ladder: Sequence[Sequence[float | int]] | None = None
 
     def __post_init__(self) -> None:
         if self.sale_price is not None and not (
@@ -213,66 +216,82 @@ def _checked_weights(
 
 
 # --- the Markov chain ---------------------------------------------------------------------
+#
+# A reroll lands on member j with probability w_j / (S - w_i) from member i (S = sum of all
+# weights): the chain is "draw from the weights, never the current member". That structure
+# makes every quantity below closed-form and O(n) — no linear solve — which is what lets an
+# hour be evaluated in microseconds. tests/test_strategy_fast.py checks each formula against
+# the general method (a linear solve over the transition matrix) on random markets.
 
 
-def _transition_matrix(family: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
-    """P[i, j] = w_j / sum_{k != i} w_k for j != i, and P[i, i] = 0."""
-    w = np.array([1.0 if weights is None else weights.get(m, 1.0) for m in family])
+def _weights(family: Sequence[str], weights: Mapping[str, float] | None) -> np.ndarray:
+    return np.array([1.0 if weights is None else weights.get(m, 1.0) for m in family])
+
+
+def _transition_matrix(w: np.ndarray) -> np.ndarray:
+    """P[i, j] = w_j / sum_{k != i} w_k for j != i, and P[i, i] = 0 (for the simulation)."""
     p = np.tile(w, (len(w), 1))
     np.fill_diagonal(p, 0.0)
     return p / p.sum(axis=1, keepdims=True)
 
 
-def _absorbing(p: np.ndarray, values: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Expected rerolls E and sale value W from every state when selling on `stop`.
+def _absorbing(w: np.ndarray, values: np.ndarray, stop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Expected rerolls E and sale value W from every state when selling on `stop` (A).
 
-    For i not in S: E_i = 1 + sum_{j not in S} P_ij E_j and
-    W_i = sum_{j in S} P_ij v_j + sum_{j not in S} P_ij W_j; on S, E = 0 and W = v.
-    Every weight is positive, so a non-empty S is reached with probability 1 and
-    (I - P_TT) is invertible.
+    With T the other states, W_A = sum of w over A and X = sum over T of w_j (S - w_j) / W_A:
+    from i in T, E_i = (S - w_i + X) / S and W_i = (sum over A of w_j v_j) / W_A (the first
+    member of A reached is drawn from the weights restricted to A); on A, E = 0 and W = v.
+    Every weight is positive, so a non-empty A is reached with probability 1.
     """
     if not stop.any():
         raise ValueError("the stop set is empty: the rerolling would never end")
+    total = w.sum()
+    w_stop = w[stop].sum()
     go = ~stop
-    rerolls = np.zeros(len(values))
-    sale = values.astype(float).copy()
-    if go.any():
-        system = np.eye(int(go.sum())) - p[np.ix_(go, go)]
-        rhs = np.column_stack([np.ones(int(go.sum())), p[np.ix_(go, stop)] @ values[stop]])
-        solution = np.linalg.solve(system, rhs)
-        rerolls[go], sale[go] = solution[:, 0], solution[:, 1]
+    x = (w[go] * (total - w[go])).sum() / w_stop
+    rerolls = np.where(stop, 0.0, (total - w + x) / total)
+    sale = np.where(stop, values, (w[stop] * values[stop]).sum() / w_stop)
     return rerolls, sale
 
 
-def _optimal_stop(p: np.ndarray, values: np.ndarray, cost: float) -> np.ndarray:
-    """The states where selling is optimal, by policy iteration (exact, finite).
+def _optimal_stop(w: np.ndarray, values: np.ndarray, cost: float) -> np.ndarray:
+    """The states where selling is optimal (exact, no iteration).
 
-    V_i = max(v_i, -cost + sum_j P_ij V_j). Starting from "sell everywhere" (a proper
-    policy) and switching a state only when the other action is strictly better, every
-    policy met is proper (cost > 0 makes never-ending rerolling infinitely bad), each
-    evaluation is one linear solve, and the loop ends at the exact optimum. Ties go to
-    selling: same value, fewer rerolls.
+    V_i = max(v_i, -cost + sum_j P_ij V_j). With Z = sum_j w_j V_j, rerolling from i is worth
+    (Z - cost (S - w_i)) / S, so selling is optimal exactly where S v_i - cost w_i is at
+    least Z - cost S: the optimal stop set is a top set in the order of S v_i - cost w_i.
+    Each top-m set A gives Z_A = (S V_A - cost Q_T) / W_A (V_A = sum of w v over A, Q_T =
+    sum of w (S - w) over the rest), the optimum's Z is the largest (its values dominate
+    every policy's), and the stop set is read from the optimal values. Ties go to selling
+    (same value, fewer rerolls), within a relative tolerance of 1e-12.
     """
     if not cost > 0:
         raise ValueError(f"the reroll cost must be positive, got {cost}")
+    return np.frombuffer(_optimal_stop_cached(w.tobytes(), values.tobytes(), float(cost)), dtype=bool)
+
+
+@lru_cache(maxsize=4096)
+def _optimal_stop_cached(w_bytes: bytes, values_bytes: bytes, cost: float) -> bytes:
+    # the policy only depends on (weights, sale values, cost): hours with the same prices
+    # (and the break-even search, which revisits costs) reuse the solve
+    w, values = np.frombuffer(w_bytes), np.frombuffer(values_bytes)
+    total = w.sum()
+    order = np.argsort(cost * w - total * values, kind="stable")
+    ws, vs = w[order], values[order]
+    q = ws * (total - ws)
+    z = (total * np.cumsum(ws * vs) - cost * (q.sum() - np.cumsum(q))) / np.cumsum(ws)
+    best = float(z.max())
+    reroll_value = (best - cost * (total - w)) / total
+    value = np.maximum(values, reroll_value)
+    continue_value = -cost + (best - w * value) / (total - w)
     tolerance = 1e-12 * (float(np.abs(values).max()) + cost)
-    stop = np.ones(len(values), dtype=bool)
-    for _ in range(_MAX_ITERATIONS):
-        rerolls, sale = _absorbing(p, values, stop)
-        value = sale - cost * rerolls
-        reroll_value = -cost + p @ value
-        switch = np.where(stop, reroll_value > values + tolerance, values > reroll_value + tolerance)
-        if not switch.any():
-            return values >= reroll_value - tolerance
-        stop = stop ^ switch
-    raise RuntimeError("policy iteration did not converge")  # pragma: no cover - finite by theory
+    return (values >= continue_value - tolerance).tobytes()
 
 
 def _top_k_stop(values: np.ndarray, k: int) -> np.ndarray:
     # Ties in price go to the member listed first, so the set is deterministic.
-    order = sorted(range(len(values)), key=lambda i: (-values[i], i))
     stop = np.zeros(len(values), dtype=bool)
-    stop[order[:k]] = True
+    stop[np.argsort(-values, kind="stable")[:k]] = True
     return stop
 
 
@@ -284,32 +303,41 @@ def _top_k_break_even(rerolls: float, sale: float, input_cost: float) -> float |
 
 
 def _optimal_break_even(
-    p: np.ndarray, values: np.ndarray, start: int, input_cost: float
+    w: np.ndarray, values: np.ndarray, start: int, input_cost: float
 ) -> float | None:
     """The reroll cost above which the optimal policy stops being profitable.
 
-    V_start(c) = max over stop sets S of (W_S - E_S c) is convex, piecewise linear and
-    non-increasing in c, and the optimal policy changes at its breakpoints. Newton's
-    method on it from the left is exact and finite: the optimal policy at c gives the
-    supporting line W - E c; its root c' satisfies V(c') >= p, and the iterates climb to
-    the smallest c with V(c) = p in at most as many steps as there are policies.
+    V_start(c) = max over stop sets A of the line W_A - E_A c (A not holding the start) is
+    convex, piecewise linear and non-increasing in c, so the break-even is the largest root
+    of those lines. The line that reaches it is the optimal policy there, a top set in the
+    order of S v_i - c w_i (see `_optimal_stop`), so only the n top sets of that order are
+    candidates, all rooted at once. With uniform weights the order does not depend on c and
+    one pass is exact; otherwise each pass takes the order at the best root so far, which
+    climbs (never past the break-even) to the fixed point, like Newton's method but faster.
     """
     if values[start] > input_cost:
         return None  # selling the input right away already pays, whatever a reroll costs
     best = int(np.argmax(values))
     if values[best] <= input_cost:
         return None  # nothing in the family sells for more than the input cost
-    # Start from the line of "reroll until the most valuable member": it lies below V, so
-    # its root is a valid left starting point.
+    total = w.sum()
+    # the line of "reroll until the most valuable member" lies below V: a valid start
     stop = np.zeros(len(values), dtype=bool)
     stop[best] = True
-    rerolls, sale = _absorbing(p, values, stop)
-    cost = (sale[start] - input_cost) / rerolls[start]
+    rerolls, sale = _from_start(w, values, stop, start)
+    cost = (sale - input_cost) / rerolls
+    uniform = bool(np.all(w == w[0]))
+    q = w * (total - w)
     for _ in range(_MAX_ITERATIONS):
-        rerolls, sale = _absorbing(p, values, _optimal_stop(p, values, cost))
-        if rerolls[start] == 0:
-            return cost
-        next_cost = (sale[start] - input_cost) / rerolls[start]
+        order = np.argsort(cost * w - total * values, kind="stable")
+        candidates = int(np.flatnonzero(order == start)[0])  # top sets without the start
+        top = order[:candidates]
+        w_stop = np.cumsum(w[top])
+        mean = np.cumsum(w[top] * values[top]) / w_stop
+        rerolls_start = (total - w[start] + (q.sum() - np.cumsum(q[top])) / w_stop) / total
+        next_cost = float(((mean - input_cost) / rerolls_start).max()) if candidates else cost
+        if uniform:
+            return max(cost, next_cost)
         if next_cost <= cost * (1 + 1e-13):
             return max(cost, next_cost)
         cost = next_cost
@@ -340,7 +368,7 @@ def expected_outcome(
         raise ValueError(f"not members of the family: {unknown}")
     values = _values(members, sale_values)
     stop = np.array([m in stops for m in members])
-    rerolls, sale = _absorbing(_transition_matrix(members, checked), values, stop)
+    rerolls, sale = _absorbing(_weights(members, checked), values, stop)
     i = members.index(start)
     return float(rerolls[i]), float(sale[i])
 
@@ -356,12 +384,16 @@ def _values(family: Sequence[str], sale_values: Mapping[str, float | None]) -> n
 class _Market:
     """A strategy's inputs resolved against one hour's quotes."""
 
-    p: np.ndarray = field(repr=False)
+    w: np.ndarray = field(repr=False)  # the reroll outcome weights, in family order
     values: np.ndarray
     start: int
     input_cost: float
     quantity: int
     reroll_cost: float
+
+
+def _depth(quote: ItemQuote, quantity: int) -> DepthCost:
+    return depth_cost(quote.offers, quantity) if quote.ladder is None else ladder_depth_cost(quote.ladder, quantity)
 
 
 def reroll_item_price(spec: StrategySpec, quote: ItemQuote, quantity: int) -> float | None:
@@ -375,7 +407,7 @@ def reroll_item_price(spec: StrategySpec, quote: ItemQuote, quantity: int) -> fl
     sale price. None when neither exists or the price is 0.
     """
     needed = math.ceil(spec.reroll_cost_amount * math.ceil(quantity / spec.units_per_reroll))
-    cost = depth_cost(quote.offers, max(needed, 1))
+    cost = _depth(quote, max(needed, 1))
     price = cost.avg_price if cost.avg_price is not None else quote.sale_price
     return price if price else None
 
@@ -389,7 +421,7 @@ def _resolve_market(
         quote = quotes.get(member)
         if quote is None:
             continue
-        cost = depth_cost(quote.offers, spec.buy_quantity)
+        cost = _depth(quote, spec.buy_quantity)
         if cost.avg_price is not None and (best is None or cost.avg_price < best[0]):
             best = (cost.avg_price, min(cost.bought, spec.buy_quantity), index)
     if best is None:
@@ -403,7 +435,7 @@ def _resolve_market(
         )
     values = _values(spec.family, {m: q.sale_price for m, q in quotes.items()})
     return _Market(
-        p=_transition_matrix(spec.family, spec.weights),
+        w=_weights(spec.family, spec.weights),
         values=values,
         start=start,
         input_cost=input_cost,
@@ -412,11 +444,21 @@ def _resolve_market(
     )
 
 
+def _from_start(w: np.ndarray, values: np.ndarray, stop: np.ndarray, start: int) -> tuple[float, float]:
+    """(E, W) of `_absorbing` at `start` alone."""
+    if stop[start]:
+        return 0.0, float(values[start])
+    total = w.sum()
+    w_stop, w_go = w[stop], w[~stop]
+    held = w_stop.sum()
+    rerolls = (total - w[start] + (w_go * (total - w_go)).sum() / held) / total
+    return float(rerolls), float((w_stop * values[stop]).sum() / held)
+
+
 def _result(
-    spec: StrategySpec, market: _Market, policy: Policy, stop: np.ndarray, break_even: float | None
+    spec: StrategySpec, market: _Market, policy: Policy, stop: np.ndarray, e: float, w: float,
+    break_even: float | None
 ) -> StrategyResult:
-    rerolls, sale = _absorbing(market.p, market.values, stop)
-    e, w = float(rerolls[market.start]), float(sale[market.start])
     outlay = market.input_cost + e * market.reroll_cost
     profit = w - outlay
     return StrategyResult(
@@ -451,15 +493,14 @@ def evaluate_strategy(
     """
     market = _resolve_market(spec, quotes, reroll_item_quote)
     top = _top_k_stop(market.values, spec.top_k)
-    rerolls, sale = _absorbing(market.p, market.values, top)
+    rerolls, sale = _from_start(market.w, market.values, top, market.start)
     top_result = _result(
-        spec, market, "top_k", top,
-        _top_k_break_even(float(rerolls[market.start]), float(sale[market.start]), market.input_cost),
+        spec, market, "top_k", top, rerolls, sale, _top_k_break_even(rerolls, sale, market.input_cost)
     )
-    optimal = _optimal_stop(market.p, market.values, market.reroll_cost)
+    optimal = _optimal_stop(market.w, market.values, market.reroll_cost)
     optimal_result = _result(
-        spec, market, "optimal", optimal,
-        _optimal_break_even(market.p, market.values, market.start, market.input_cost),
+        spec, market, "optimal", optimal, *_from_start(market.w, market.values, optimal, market.start),
+        _optimal_break_even(market.w, market.values, market.start, market.input_cost),
     )
     return top_result, optimal_result
 
@@ -488,7 +529,7 @@ def monte_carlo(
         raise ValueError("policy_stop_set is empty: the rerolling would never end")
 
     rng = np.random.default_rng(seed)
-    cumulative = np.cumsum(market.p, axis=1)
+    cumulative = np.cumsum(_transition_matrix(market.w), axis=1)
     state = np.full(trials, market.start)
     rerolls = np.zeros(trials, dtype=np.int64)
     active = np.flatnonzero(~stop[state])

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tradewatch.market.pricing import offers_from_ladder
 from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
 
 __all__ = ["HourEvaluation", "NO_SNAPSHOTS", "books_by_hour", "depth_needed", "evaluate_window"]
@@ -59,9 +58,8 @@ def _prefix(rows: Sequence, quantity: int) -> Sequence:
     """The cheapest ladder rows that can deliver `quantity` units.
 
     The ladder is stored cheapest first, and buying walks it from the cheapest row until
-    `quantity` is reached, so the rows after that prefix never change a depth-aware cost;
-    skipping them saves building ~80% of the offers (the sale price comes from the
-    snapshot's robust minimum, not from the book).
+    `quantity` is reached, so the rows after that prefix never change a depth-aware cost
+    (the sale price comes from the snapshot's robust minimum, not from the book).
     """
     units = 0
     for index, (_, amount, stock) in enumerate(rows):
@@ -71,13 +69,31 @@ def _prefix(rows: Sequence, quantity: int) -> Sequence:
     return rows
 
 
+def _rows_needed(book: object, quantity: int) -> Sequence:
+    """The `_prefix` of a stored ladder, parsing as little of its JSON text as it can.
+
+    A book holds ~100 rows and a strategy needs the first few: the text is cut after
+    `rows` rows (each row is a flat array, so each `]` but the last closes one) and
+    only that is parsed, with four times as many rows while they do not suffice."""
+    if not isinstance(book, (str, bytes)):
+        return _prefix(book, quantity)
+    text = book.decode() if isinstance(book, bytes) else book
+    rows, end, last = 4, 0, text.rfind("]")  # `last` closes the whole ladder
+    while True:
+        for _ in range(rows):
+            end = text.find("]", end + 1)
+            if end < 0 or end >= last:
+                return _prefix(json.loads(text), quantity)
+        parsed = json.loads(text[: end + 1] + "]")
+        prefix = _prefix(parsed, quantity)
+        if len(prefix) < len(parsed):
+            return prefix
+        rows *= 4
+
+
 def _quotes(books: Mapping[str, tuple[float | None, object]], needed: Mapping[str, int]) -> dict[str, ItemQuote]:
-    quotes = {}
-    for item, (price, book) in books.items():
-        if item in needed:
-            rows = json.loads(book) if isinstance(book, (str, bytes)) else book
-            quotes[item] = ItemQuote(item, price, tuple(offers_from_ladder(_prefix(rows, needed[item]))))
-    return quotes
+    return {item: ItemQuote(item, price, ladder=_rows_needed(book, needed[item]))
+            for item, (price, book) in books.items() if item in needed}
 
 
 def evaluate_window(specs: Sequence[StrategySpec], books: HourBooks,
