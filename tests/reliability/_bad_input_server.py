@@ -20,7 +20,7 @@ LEAK_NEEDLES = ("Traceback", 'File "', "psycopg", "SQLSTATE", "syntax error at o
 # codes an error may carry (graphql_api/errors.py and auth.py); INTERNAL_SERVER_ERROR is a bug here
 ERROR_CODES = {"BAD_USER_INPUT", "NOT_FOUND", "TIMEOUT", "SERVICE_UNAVAILABLE", "QUERY_TOO_COMPLEX",
                "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "UNAUTHENTICATED", "REQUEST_TOO_LARGE",
-               "REQUEST_TIMEOUT"}
+               "REQUEST_TIMEOUT", "QUERY_TOO_EXPENSIVE", "BUSY"}
 
 
 def table_counts(url: str) -> dict[str, int]:
