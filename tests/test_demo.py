@@ -100,8 +100,11 @@ def _graphql(api_port: int, query: str) -> dict:
     return body["data"]
 
 
-def _warehouse_rows(pg_port: int, before) -> int:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/tradewatch", connect_timeout=5) as conn:
+def _warehouse_rows(home: Path, pg_port: int, before) -> int:
+    from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
+
+    # the owner's password is in the demo home's password file, which the URL names
+    with psycopg.connect(EmbeddedPostgres(home / "pg", pg_port).url(), connect_timeout=5) as conn:
         return conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses WHERE observed_hour < %s",
                             (before,)).fetchone()[0]
 
@@ -165,7 +168,7 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
 
     children = demo.descendants()
     assert len(children) >= 4  # simulator, daemon, webserver, API (and their code servers)
-    rows_before = _warehouse_rows(ports["pg"], "2100-01-01")
+    rows_before = _warehouse_rows(tmp_path / "home", ports["pg"], "2100-01-01")
     assert demo.stop() == 0
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, [p.info if hasattr(p, "info") else p.pid for p in alive]
@@ -177,7 +180,7 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
     second = start()
     second.wait_for("TradeWatch is running", 180)
     out = second.output
-    assert _warehouse_rows(ports["pg"], "2100-01-01") >= rows_before
+    assert _warehouse_rows(tmp_path / "home", ports["pg"], "2100-01-01") >= rows_before
     written = re.search(r"(\d+) responses written", out)
     if written:  # only when the clock crossed an hour between the starts: that hour alone is new
         items = int(re.search(r"\((\w+), (\d+) items\)", out).group(2))
