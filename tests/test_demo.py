@@ -109,6 +109,20 @@ def _warehouse_rows(home: Path, pg_port: int, before) -> int:
                             (before,)).fetchone()[0]
 
 
+def _stored_hours(home: Path, pg_port: int) -> int:
+    from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
+
+    with psycopg.connect(EmbeddedPostgres(home / "pg", pg_port).url(), connect_timeout=5) as conn:
+        return conn.execute("SELECT count(DISTINCT observed_hour) FROM warehouse.raw_trade_responses").fetchone()[0]
+
+
+def _raw_partition_stats(dagster_port: int) -> dict:
+    query = """{ assetNodeOrError(assetKey: {path: ["raw_trade_responses"]}) {
+                   ... on AssetNode { partitionStats { numMaterialized numPartitions } } } }"""
+    answer = requests.post(f"http://127.0.0.1:{dagster_port}/graphql", json={"query": query}, timeout=30).json()
+    return answer["data"]["assetNodeOrError"]["partitionStats"]
+
+
 @pytest.fixture
 def demo_dir():
     """A directory outside the repo (no .env) and an environment with free ports."""
@@ -158,6 +172,14 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
     coverage = _graphql(ports["api"], f'{{ coverage(from: "{since}") {{ hoursComplete simulatedHours }} }}')
     assert coverage["coverage"]["hoursComplete"] >= 47  # two days of simulated hours
 
+    # the Dagster UI shows what is stored: one materialized raw partition per stored hour, and
+    # the partitions start at the first simulated hour (kept in the home), not in 2025
+    stats = _raw_partition_stats(ports["dagster"])
+    stored_hours = _stored_hours(tmp_path / "home", ports["pg"])
+    kept_start = (tmp_path / "home" / "history_start").read_text().strip()
+    assert stats["numMaterialized"] == stored_hours, (stats, stored_hours)
+    assert stored_hours <= stats["numPartitions"] <= stored_hours + 2, (stats, stored_hours)
+
     # the backfill of the derived assets runs through the daemon and reaches the API
     demo.wait_for("derived assets ready", 240)
     latest = _graphql(ports["api"], "{ latestPrices { item { id } minPrice listingCount } }")["latestPrices"]
@@ -187,6 +209,9 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
         assert int(written.group(1)) <= 2 * items, out
     else:
         assert "simulated history for the last 2 days ... already there" in out
+    assert (tmp_path / "home" / "history_start").read_text().strip() == kept_start  # the start did not move
+    assert "telling Dagster about the hours stored outside its runs ... none new" in out or written
+    assert _raw_partition_stats(ports["dagster"])["numMaterialized"] == _stored_hours(tmp_path / "home", ports["pg"])
     latest_again = _graphql(ports["api"], "{ latestPrices { item { id } } }")["latestPrices"]
     assert {r["item"]["id"] for r in latest_again} == {r["item"]["id"] for r in latest}
     assert second.stop() == 0

@@ -160,7 +160,8 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
     from tradewatch.database import embedded_server, resolve_database_url
     from tradewatch.warehouse.db import get_pool, redact
     from tradewatch.cli.simulated_history import simulate_history
-    from tradewatch.hours import floor_hour, utc_now
+    from tradewatch.cli.dagster_history import persisted_history_start, report_stored_hours
+    from tradewatch.hours import floor_hour, parse_partition_key, utc_now
     from tradewatch.warehouse.migrate import upgrade
     from tradewatch.settings import load_settings
     from tradewatch.watchlist import watchlist_from_settings
@@ -176,7 +177,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         raise TradeWatchError(f"--dagster-port, --api-port{' and --sim-port' if with_simulator else ''} "
                               "must be different ports")
 
-    progress = Progress(8 if with_simulator else 5)
+    progress = Progress(9 if with_simulator else 6)
     processes: list[subprocess.Popen] = []
     started_db = False
     interrupted = False
@@ -201,6 +202,12 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
         trade_api_url = f"http://127.0.0.1:{ports.sim}" if with_simulator else settings.trade_api_url
         env = service_environment(url, settings.home, trade_api_url=trade_api_url)
+        # the partitions start where this installation's data starts, and stay there (dagster_history.py)
+        end = floor_hour(utc_now())
+        partitions_start = persisted_history_start(
+            settings.home, end - timedelta(days=history_days) if with_simulator else end,
+            settings.history_start if "history_start" in settings.model_fields_set else None)
+        env["TRADEWATCH_HISTORY_START"] = partitions_start
         logs = settings.home / "logs"
         if with_simulator:
             progress.step(f"trade simulator on port {ports.sim}")
@@ -209,8 +216,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             wait_for_port(ports.sim, 30, processes[-1], "the trade simulator")
             progress.done()
 
-        end = floor_hour(utc_now())
-        history_start = end - timedelta(days=history_days)
+        history_start = max(end - timedelta(days=history_days), parse_partition_key(partitions_start))
         if with_simulator:
             progress.step(f"simulated history for the last {history_days} days")
             written = simulate_history(get_pool(url), watchlist, history_start, end)
@@ -226,6 +232,11 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         processes.append(api)
         wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()
+
+        progress.step("telling Dagster about the hours stored outside its runs")
+        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
+                                       parse_partition_key(partitions_start))
+        progress.done(f"{reported} {'hour' if reported == 1 else 'hours'} reported" if reported else "none new")
 
         dagster_url = f"http://127.0.0.1:{ports.dagster}"
         backfill = None
