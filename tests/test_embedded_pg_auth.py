@@ -32,11 +32,11 @@ def _refused(server: EmbeddedPostgres, user: str, password: str | None, database
 
 
 @pytest.fixture
-def server(tmp_path, monkeypatch):
+def server(server_dir, monkeypatch):
     # libpq would otherwise take a password from the environment or ~/.pgpass
     monkeypatch.delenv("PGPASSWORD", raising=False)
     monkeypatch.setenv("PGPASSFILE", "/dev/null")
-    server = EmbeddedPostgres(tmp_path / "home" / "pg", free_port())
+    server = EmbeddedPostgres(server_dir / "home" / "pg", free_port())
     yield server
     close_pools()
     server.stop()

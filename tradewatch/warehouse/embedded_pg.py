@@ -181,6 +181,17 @@ class EmbeddedPostgres:
             return False
         return self._run("pg_ctl", "-D", str(self.pgdata), "status").returncode == 0
 
+    def running_port(self) -> int | None:
+        """The port the running server listens on, from its postmaster.pid (None when not running).
+
+        The configured port may have changed since the server started: ask the server's own record."""
+        pid_file = self.pgdata / "postmaster.pid"
+        if not self.is_running() or not pid_file.exists():
+            return None
+        lines = pid_file.read_text(errors="replace").splitlines()
+        # line 4 of postmaster.pid is the port (PostgreSQL's documented layout)
+        return int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+
     def url(self, database: str = WAREHOUSE_DB) -> str:
         """The owner's URL; the password stays in its file (`passfile=`), never in the URL."""
         return (f"postgresql://{OWNER}@127.0.0.1:{self.port}/{database}"
