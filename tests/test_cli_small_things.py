@@ -60,3 +60,22 @@ def test_db_url_and_status_ask_the_running_server_for_its_port(server_dir, monke
         server.stop()
     assert main(["db", "status"]) == 0
     assert f"stopped (would start on port {configured})" in capsys.readouterr().out
+
+
+def test_a_second_demo_on_the_same_home_names_the_running_one_and_starts_nothing(tmp_path, capsys, monkeypatch):
+    from tradewatch.cli.local_stack import Ports, hold_demo_lock
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("TRADEWATCH_HOME", str(home))
+    running = hold_demo_lock(home, "demo", Ports(dagster=3456, api=4567))
+    try:
+        ports = [str(free_port()) for _ in range(3)]
+        code = main(["demo", "--dagster-port", ports[0], "--api-port", ports[1], "--sim-port", ports[2]])
+        err = capsys.readouterr().err
+        assert code == 2
+        assert "`tradewatch demo` (pid" in err and "http://127.0.0.1:3456" in err and "is already running on" in err
+        assert not (home / "pg").exists()  # nothing was started
+    finally:
+        running.close()
+    # once the first is gone (its lock with it), the lock is free again
+    hold_demo_lock(home, "demo", Ports()).close()

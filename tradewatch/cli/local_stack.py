@@ -99,6 +99,32 @@ def service_environment(database_url: str, home: Path, trade_api_url: str | None
     return env
 
 
+def hold_demo_lock(home: Path, verb: str, ports: Ports):
+    """One `tradewatch demo`/`run` per TRADEWATCH_HOME: two would start two daemons on one Dagster
+    instance. An exclusive lock on `<home>/demo.lock`, held (the returned file) while it runs; the
+    file names the holder, so a second start says which one runs. The OS drops the lock when the
+    holder dies, however it dies."""
+    import fcntl
+
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "demo.lock"
+    handle = open(path, "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another TradeWatch"
+        handle.close()
+        raise TradeWatchError(f"{holder} is already running on {home}; stop it (Ctrl-C in its terminal) "
+                              "before starting another, or give this one its own TRADEWATCH_HOME") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"`tradewatch {verb}` (pid {os.getpid()}, Dagster UI http://127.0.0.1:{ports.dagster}, "
+                 f"API http://127.0.0.1:{ports.api})\n")
+    handle.flush()
+    return handle
+
+
 def stop_all(processes: list[subprocess.Popen], grace: float = 20) -> None:
     """SIGTERM every process group (newest first), then SIGKILL what is left after `grace` s."""
     for proc in reversed(processes):
@@ -171,15 +197,20 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
     settings = load_settings()
     watchlist = watchlist_from_settings(settings)  # fail before starting anything
-    # every port is checked before anything starts, so a clash costs nothing to fix
-    if with_simulator:
-        require_free(ports.sim, "the trade simulator", "--sim-port")
-    require_free(ports.dagster, "the Dagster UI", "--dagster-port")
-    require_free(ports.api, "the GraphQL API", "--api-port")
-    if len({ports.sim if with_simulator else -1, ports.dagster, ports.api}) < 3:
-        raise TradeWatchError(f"--dagster-port, --api-port{' and --sim-port' if with_simulator else ''} "
-                              "must be different ports")
-
+    # before the ports: a running demo holds them, and the lock says which demo that is
+    demo_lock = hold_demo_lock(settings.home, "demo" if with_simulator else "run", ports)
+    try:
+        # every port is checked before anything starts, so a clash costs nothing to fix
+        if with_simulator:
+            require_free(ports.sim, "the trade simulator", "--sim-port")
+        require_free(ports.dagster, "the Dagster UI", "--dagster-port")
+        require_free(ports.api, "the GraphQL API", "--api-port")
+        if len({ports.sim if with_simulator else -1, ports.dagster, ports.api}) < 3:
+            raise TradeWatchError(f"--dagster-port, --api-port{' and --sim-port' if with_simulator else ''} "
+                                  "must be different ports")
+    except BaseException:
+        demo_lock.close()
+        raise
     progress = Progress(9 if with_simulator else 6)
     processes: list[subprocess.Popen] = []
     started_db = False
@@ -247,17 +278,18 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()
 
-        progress.step("telling Dagster about the partitions stored outside its runs")
-        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
-                                       parse_partition_key(partitions_start))
-        progress.done(f"{_plural(reported, 'partition')} reported" if reported else "none new")
-
         dagster_url = f"http://127.0.0.1:{ports.dagster}"
         progress.step("Dagster daemon (schedules, sensors, backfills, run queue)")
         processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
                                 logs / "dagster-daemon.log"))
-        _wait_alive(processes[-1], 3, "the Dagster daemon")
-        progress.done()
+        daemon_started = time.monotonic()
+        progress.done("started")
+        # while the daemon starts: what was stored outside runs becomes Dagster's materializations
+        progress.step("telling Dagster about the partitions stored outside its runs")
+        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
+                                       parse_partition_key(partitions_start))
+        _wait_alive(processes[-1], max(0.0, 3 - (time.monotonic() - daemon_started)), "the Dagster daemon")
+        progress.done(f"{_plural(reported, 'partition')} reported" if reported else "none new")
         progress.step(f"GraphQL API on port {ports.api}")
         wait_for_port(ports.api, 60, api, "the GraphQL API")
         if with_simulator:
@@ -290,6 +322,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         if processes or started_db:
             print("stopped; the data stays for the next start", flush=True)
         signal.signal(signal.SIGTERM, previous_handler)
+        demo_lock.close()
 
 
 def _plural(n: int, word: str) -> str:
