@@ -79,3 +79,27 @@ def test_a_second_demo_on_the_same_home_names_the_running_one_and_starts_nothing
         running.close()
     # once the first is gone (its lock with it), the lock is free again
     hold_demo_lock(home, "demo", Ports()).close()
+
+
+def test_waiting_shows_each_status_change_and_the_elapsed_time_between():
+    import io
+
+    from tradewatch.cli.dagster_remote import _wait_until_final
+
+    out = io.StringIO()
+    statuses = iter(["QUEUED", "STARTED", "STARTED", "STARTED", "SUCCESS"])
+    from tradewatch.cli.dagster_remote import WaitProgress
+
+    progress = WaitProgress("run r1", every=0.0, out=out)
+    final = _wait_until_final(lambda: next(statuses), frozenset({"SUCCESS"}), 10, 0.01, "run r1", "page", progress)
+    lines = out.getvalue().splitlines()
+    assert final == "SUCCESS"
+    assert [line.split(" (")[0] for line in lines] == ["run r1: QUEUED", "run r1: STARTED", "run r1: STARTED",
+                                                        "run r1: STARTED", "run r1: SUCCESS"]
+    assert all(line.endswith(" s)") for line in lines)
+    # with the default pace, an unchanged status is not repeated at every poll
+    quiet = io.StringIO()
+    once = WaitProgress("run r2", out=quiet)
+    for status in ("STARTED", "STARTED", "STARTED"):
+        once(status)
+    assert quiet.getvalue().count("STARTED") == 1
