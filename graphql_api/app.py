@@ -25,6 +25,7 @@ from graphql_api.admission import Admission
 from graphql_api.auth import ApiKeyMiddleware
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.dashboard import dashboard_routes
+from graphql_api.graphiql import graphiql_routes
 from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
 from graphql_api.limits import BODY_TIMEOUT_SECONDS
@@ -91,7 +92,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     app = Starlette(
         routes=[Route("/health", health), Route("/export/price-series.csv", price_series_csv),
                 Route("/graphql", graphql, methods=["GET", "POST"]), Mount("/graphql", graphql),
-                *dashboard_routes()],
+                *dashboard_routes(), *graphiql_routes()],
         middleware=middleware, lifespan=lifespan)
     app.state.pool = pool
     app.state.watchlist = watchlist

@@ -87,6 +87,12 @@ class TradeWatchGraphQL(GraphQL):
         self.grace = grace
         self.private = private
 
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        # served from this server's pinned files, not from a CDN: works offline (graphql_api/graphiql.py)
+        from graphql_api.graphiql import page_response
+
+        return page_response()
+
     async def get_context(self, request, response) -> ApiContext:  # type: ignore[override]
         ctx = ApiContext(pool=request.app.state.pool, watchlist=self.watchlist, request=request, response=response)
         runtime.fill(ctx, request)

@@ -60,6 +60,19 @@ def empty_database_url(pg_server_url) -> str:
 
 
 @pytest.fixture
+def server_dir():
+    """A fresh directory for an embedded server's data, outside pytest's base temp dir: pytest
+    makes that 0700 at every session start (another session's too), which locks out the server
+    user PostgreSQL runs as when the tests run as root."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="tw-server-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def start_sim():
     """Start trade_sim servers on free ports (real HTTP); all are stopped after the test."""
     from trade_sim import SimConfig, SimServer

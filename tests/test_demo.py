@@ -27,10 +27,27 @@ def _graphql(api_port: int, query: str) -> dict:
     return body["data"]
 
 
-def _warehouse_rows(pg_port: int, before) -> int:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pg_port}/tradewatch", connect_timeout=5) as conn:
+def _warehouse_rows(home: Path, pg_port: int, before) -> int:
+    from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
+
+    # the owner's password is in the demo home's password file, which the URL names
+    with psycopg.connect(EmbeddedPostgres(home / "pg", pg_port).url(), connect_timeout=5) as conn:
         return conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses WHERE observed_hour < %s",
                             (before,)).fetchone()[0]
+
+
+def _stored_hours(home: Path, pg_port: int) -> int:
+    from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
+
+    with psycopg.connect(EmbeddedPostgres(home / "pg", pg_port).url(), connect_timeout=5) as conn:
+        return conn.execute("SELECT count(DISTINCT observed_hour) FROM warehouse.raw_trade_responses").fetchone()[0]
+
+
+def _raw_partition_stats(dagster_port: int) -> dict:
+    query = """{ assetNodeOrError(assetKey: {path: ["raw_trade_responses"]}) {
+                   ... on AssetNode { partitionStats { numMaterialized numPartitions } } } }"""
+    answer = requests.post(f"http://127.0.0.1:{dagster_port}/graphql", json={"query": query}, timeout=30).json()
+    return answer["data"]["assetNodeOrError"]["partitionStats"]
 
 
 @pytest.fixture
@@ -69,8 +86,15 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
     coverage = _graphql(ports["api"], f'{{ coverage(from: "{since}") {{ hoursComplete simulatedHours }} }}')
     assert coverage["coverage"]["hoursComplete"] >= 47  # two days of simulated hours
 
-    # the backfill of the derived assets runs through the daemon and reaches the API
-    demo.wait_for("derived assets ready", 240)
+    # the Dagster UI shows what is stored: one materialized raw partition per stored hour, and
+    # the partitions start at the first simulated hour (kept in the home), not in 2025
+    stats = _raw_partition_stats(ports["dagster"])
+    stored_hours = _stored_hours(tmp_path / "home", ports["pg"])
+    kept_start = (tmp_path / "home" / "history_start").read_text().strip()
+    assert stats["numMaterialized"] == stored_hours, (stats, stored_hours)
+    assert stored_hours <= stats["numPartitions"] <= stored_hours + 2, (stats, stored_hours)
+
+    # ready means ready: the derived prices are there the moment the URLs are printed
     latest = _graphql(ports["api"], "{ latestPrices { item { id } minPrice listingCount } }")["latestPrices"]
     items = int(re.search(r"\((\w+), (\d+) items\)", demo.output).group(2))
     # one snapshot per watched item; a thin item may have no offers in its newest hour
@@ -79,7 +103,7 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
 
     children = demo.descendants()
     assert len(children) >= 4  # simulator, daemon, webserver, API (and their code servers)
-    rows_before = _warehouse_rows(ports["pg"], "2100-01-01")
+    rows_before = _warehouse_rows(tmp_path / "home", ports["pg"], "2100-01-01")
     assert demo.stop() == 0
     gone, alive = psutil.wait_procs(children, timeout=10)
     assert not alive, [p.info if hasattr(p, "info") else p.pid for p in alive]
@@ -91,13 +115,16 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
     second = start()
     second.wait_for("TradeWatch is running", 180)
     out = second.output
-    assert _warehouse_rows(ports["pg"], "2100-01-01") >= rows_before
+    assert _warehouse_rows(tmp_path / "home", ports["pg"], "2100-01-01") >= rows_before
     written = re.search(r"(\d+) responses written", out)
     if written:  # only when the clock crossed an hour between the starts: that hour alone is new
         items = int(re.search(r"\((\w+), (\d+) items\)", out).group(2))
         assert int(written.group(1)) <= 2 * items, out
     else:
         assert "simulated history for the last 2 days ... already there" in out
+    assert (tmp_path / "home" / "history_start").read_text().strip() == kept_start  # the start did not move
+    assert "telling Dagster about the partitions stored outside its runs ... none new" in out or written
+    assert _raw_partition_stats(ports["dagster"])["numMaterialized"] == _stored_hours(tmp_path / "home", ports["pg"])
     latest_again = _graphql(ports["api"], "{ latestPrices { item { id } } }")["latestPrices"]
     assert {r["item"]["id"] for r in latest_again} == {r["item"]["id"] for r in latest}
     assert second.stop() == 0

@@ -77,7 +77,8 @@ def test_raw_rows_must_be_whole_hours(database_url):
                        now(), 1, 1, 2)""")
 
 
-def test_migrations_apply_to_the_embedded_default_when_no_url_is_set(tmp_path, monkeypatch):
+def test_migrations_apply_to_the_embedded_default_when_no_url_is_set(server_dir, monkeypatch):
+    tmp_path = server_dir  # outside pytest's 0700 base temp dir (see the fixture)
     import socket
 
     from tradewatch.database import resolve_database_url

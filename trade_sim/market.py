@@ -82,7 +82,7 @@ _CURRENCY_CHAOS: dict[str, float] = {
     "whetstone": 0.05, "bauble": 0.1, "transmute": 0.02, "aug": 0.05,
     "awakeners-orb": 12.0, "mavens-orb": 60.0, "sacred-orb": 90.0,
     "hinekoras-lock": 18000.0, "eternal": 40000.0,
-    "wild-lifeforce": 0.15, "vivid-lifeforce": 0.12, "primal-lifeforce": 0.2,
+    "wild-lifeforce": 0.15, "vivid-lifeforce": 0.12, "primal-lifeforce": 0.075,
     "sacred-lifeforce": 25.0,
     "chaos-shard": 0.05, "exalted-shard": 0.75, "mirror-shard": 3000.0,
 }
@@ -188,6 +188,14 @@ def _value_noise(item_id: str, seed: int, h: int, span: int, octave: str) -> flo
     return a + (b - a) * t
 
 
+# Lifeforce follows the players' day: Harvest farmers flood the market in the evening and it
+# dries up by morning, a swing of about ±25 % (traders report the reroll paying at some hours
+# only). With primal lifeforce at 0.075 chaos that moves the cost of a reroll across the
+# break-even of both policies of the default strategy (see the README's calibration note).
+_DAILY_SWING = {"primal-lifeforce": 0.2, "vivid-lifeforce": 0.2, "wild-lifeforce": 0.2}
+_DAILY_SWING_DEFAULT = 0.015
+
+
 def _log_drift(item_id: str, h: int, seed: int) -> float:
     vol, p720, p168, p24, amp = _movement_params(item_id, seed)
     if vol == 0.0:
@@ -196,7 +204,7 @@ def _log_drift(item_id: str, h: int, seed: int) -> float:
     drift = (
         0.08 * amp * math.sin(two_pi * h / 720 + p720)
         + 0.03 * math.sin(two_pi * h / 168 + p168)
-        + 0.015 * math.sin(two_pi * h / 24 + p24)
+        + _DAILY_SWING.get(item_id, _DAILY_SWING_DEFAULT) * math.sin(two_pi * h / 24 + p24)
         + 0.07 * _value_noise(item_id, seed, h, 48, "slow")
         + 0.03 * _value_noise(item_id, seed, h, 8, "fast")
         + 0.005 * (_u(f"jit|{item_id}|{seed}|{h}") * 2 - 1)

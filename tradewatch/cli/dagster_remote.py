@@ -230,11 +230,30 @@ def validate_backfill(start: datetime, end: datetime, assets: Sequence[str], now
     return start, end, names
 
 
+class WaitProgress:
+    """While `--wait` waits: a line on stderr when the status changes, and every `every` s the
+    elapsed time, so a long run never looks stuck."""
+
+    def __init__(self, what: str, every: float = 15.0, out=None) -> None:
+        self.what, self.every, self.out = what, every, out
+        self.started = time.monotonic()
+        self.last_status: str | None = None
+        self.last_line = self.started
+
+    def __call__(self, status: str) -> None:
+        now = time.monotonic()
+        if status != self.last_status or now - self.last_line >= self.every:
+            print(f"{self.what}: {status} ({now - self.started:.0f} s)", file=self.out or sys.stderr, flush=True)
+            self.last_status, self.last_line = status, now
+
+
 def _wait_until_final(status_of: Callable[[], str], final: frozenset[str], seconds: float, poll: float,
-                      what: str, page: str) -> str:
+                      what: str, page: str, progress: Callable[[str], None] | None = None) -> str:
     deadline = time.monotonic() + seconds
     while True:
         status = status_of()
+        if progress is not None:
+            progress(status)
         if status in final:
             return status
         if time.monotonic() >= deadline:
@@ -272,6 +291,11 @@ class DagsterRemote:
                 f"({response.text[:200].strip()!r}); is this a Dagster webserver? {_HOW_TO_START}")
         if body.get("errors"):
             messages = "; ".join(str(e.get("message", e)) for e in body["errors"])
+            if "Cannot query field" in messages and body.get("data") is None:
+                # a GraphQL server, but another schema (TradeWatch's own API, say)
+                raise TradeWatchError(
+                    f"{_shown(self.url)} is a GraphQL server but not a Dagster webserver (its schema has "
+                    f"no Dagster fields); {_HOW_TO_START}")
             raise TradeWatchError(f"Dagster at {_shown(self.url)} rejected the request: {messages}")
         if response.status_code != 200 or body.get("data") is None:
             raise TradeWatchError(f"Dagster at {_shown(self.url)} answered HTTP {response.status_code} without data")
@@ -394,10 +418,11 @@ class DagsterRemote:
                        f" ({self.run_ui_url(run_id)})"
         return None
 
-    def wait_for_backfill(self, backfill_id: str, seconds: float, poll: float = 2.0) -> str:
+    def wait_for_backfill(self, backfill_id: str, seconds: float, poll: float = 2.0,
+                          progress: Callable[[str], None] | None = None) -> str:
         """Wait until the backfill ends; returns its final status (raises when `seconds` pass first)."""
         return _wait_until_final(lambda: self.backfill_status(backfill_id), BACKFILL_FINAL, seconds, poll,
-                                 f"backfill {backfill_id}", self.backfill_ui_url(backfill_id))
+                                 f"backfill {backfill_id}", self.backfill_ui_url(backfill_id), progress)
 
     def backfill_ui_url(self, backfill_id: str) -> str:
         return f"{_shown(self.url)}/runs/b/{backfill_id}"
@@ -454,10 +479,11 @@ class DagsterRemote:
         # one failed fetch per item can make this long; the UI has the full story
         return (text if len(text) <= 600 else text[:600] + " …") or None
 
-    def wait_for_run(self, run_id: str, seconds: float, poll: float = 1.0) -> str:
+    def wait_for_run(self, run_id: str, seconds: float, poll: float = 1.0,
+                     progress: Callable[[str], None] | None = None) -> str:
         """Wait until the run ends; returns its final status (raises when `seconds` pass first)."""
         return _wait_until_final(lambda: self.run_status(run_id), RUN_FINAL, seconds, poll,
-                                 f"run {run_id}", self.run_ui_url(run_id))
+                                 f"run {run_id}", self.run_ui_url(run_id), progress)
 
     def run_ui_url(self, run_id: str) -> str:
         return f"{_shown(self.url)}/runs/{run_id}"
@@ -480,7 +506,7 @@ def backfill_command(url: str | None, start_text: str, end_text: str, assets: Se
           f"  {remote.backfill_ui_url(backfill_id)}", flush=True)
     if not wait:
         return 0
-    status = remote.wait_for_backfill(backfill_id, timeout)
+    status = remote.wait_for_backfill(backfill_id, timeout, progress=WaitProgress(f"backfill {backfill_id}"))
     if status in BACKFILL_SUCCESS:
         runs = len(remote.backfill_runs(backfill_id))
         print(f"backfill {backfill_id}: {status} ({runs} run{'s' if runs != 1 else ''})", flush=True)
@@ -501,7 +527,7 @@ def refresh_command(url: str | None, hour_text: str | None, wait: bool, timeout:
           f"  {remote.run_ui_url(run_id)}", flush=True)
     if not wait:
         return 0
-    status = remote.wait_for_run(run_id, timeout)
+    status = remote.wait_for_run(run_id, timeout, progress=WaitProgress(f"run {run_id}"))
     if status == RUN_SUCCESS:
         print(f"run {run_id}: {status}", flush=True)
         return 0

@@ -3,8 +3,9 @@
 One foreground command owns everything it starts: the embedded PostgreSQL (when no
 `TRADEWATCH_DATABASE_URL` is given), the trade simulator (demo only), the Dagster
 webserver and daemon on that PostgreSQL, and the GraphQL API. The demo also fills the
-last days with simulated history and backfills the derived assets for it through the
-webserver, so a fresh clone has prices to look at within a minute. Ctrl-C, SIGTERM or
+last days with simulated history, derives their snapshots and profitability, and reports
+all of it to Dagster as materializations (cli/dagster_history.py); it prints its URLs only
+when the API serves a latest price for every watched item. Ctrl-C, SIGTERM or
 SIGHUP (a closed terminal) stops every process it started, PostgreSQL last; data stays in
 `TRADEWATCH_HOME`, so the next start resumes with it.
 
@@ -256,8 +257,11 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
     from tradewatch.database import embedded_server, resolve_database_url
     from tradewatch.warehouse.db import get_pool, redact
     from tradewatch.cli.simulated_history import simulate_history
-    from tradewatch.hours import floor_hour, utc_now
+    from tradewatch.cli.dagster_history import persisted_history_start, report_stored_hours
+    from tradewatch.hours import floor_hour, parse_partition_key, utc_now
     from tradewatch.warehouse.migrate import upgrade
+    from tradewatch.warehouse.profitability import compute_profitability
+    from tradewatch.warehouse.snapshots import compute_snapshots
     from tradewatch.settings import load_settings
     from tradewatch.watchlist import watchlist_from_settings
 
@@ -276,7 +280,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
                               "must be different ports")
     output.log = _writable_log(logs / "supervisor.log")
 
-    progress = Progress(8 if with_simulator else 5)
+    progress = Progress(9 if with_simulator else 6)
     processes: list[subprocess.Popen] = []
     signals = _Signals()
     record: StackRecord | None = None
@@ -312,6 +316,12 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         trade_api_url = f"http://127.0.0.1:{ports.sim}" if with_simulator else settings.trade_api_url
         env = service_environment(url, settings.home, trade_api_url=trade_api_url)
         env[MARK] = record.mark  # inherited by everything the services start in turn
+        # the partitions start where this installation's data starts, and stay there (dagster_history.py)
+        end = floor_hour(utc_now())
+        partitions_start = persisted_history_start(
+            settings.home, end - timedelta(days=history_days) if with_simulator else end,
+            settings.history_start if "history_start" in settings.model_fields_set else None)
+        env["TRADEWATCH_HISTORY_START"] = partitions_start
         if with_simulator:
             progress.step(f"trade simulator on port {ports.sim}")
             processes.append(_spawn([sys.executable, "-m", "trade_sim", "--port", str(ports.sim)], env,
@@ -319,14 +329,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             wait_for_port(ports.sim, 30, processes[-1], "the trade simulator")
             progress.done()
 
-        end = floor_hour(utc_now())
-        history_start = end - timedelta(days=history_days)
-        if with_simulator:
-            progress.step(f"simulated history for the last {history_days} days")
-            written = simulate_history(get_pool(url), watchlist, history_start, end)
-            progress.done(f"{written} responses written" if written else "already there")
-
-        progress.step(f"Dagster webserver on port {ports.dagster}")
+        # the webserver and the API load while the history is written and derived (2 cores: every second counts)
         workspace = str(ROOT / "workspace.yaml")
         webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
                             "-p", str(ports.dagster)], env, logs / "dagster-webserver.log", record)
@@ -336,25 +339,43 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         api = _spawn([sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1",
                       "--port", str(ports.api), *uvicorn_arguments()], env, logs / "graphql-api.log", record)
         processes.append(api)
+
+        history_start = max(end - timedelta(days=history_days), parse_partition_key(partitions_start))
+        if with_simulator:
+            progress.step(f"simulated history for the last {_plural(history_days, 'day')}")
+            written = simulate_history(get_pool(url), watchlist, history_start, end)
+            progress.done(f"{written} responses written" if written else "already there")
+            # derived here, not through a backfill: the daemon's backfill loop alone would add 30 s or more
+            progress.step("price snapshots and profitability for the simulated hours")
+            window = hours_to_derive(url, history_start, end)
+            if window:
+                compute_snapshots(get_pool(url), watchlist, *window)
+                compute_profitability(get_pool(url), watchlist, *window)
+                progress.done(f"{_plural(int((window[1] - window[0]).total_seconds() // 3600), 'hour')} derived")
+            else:
+                progress.done("already derived")
+
+        progress.step(f"Dagster webserver on port {ports.dagster}")
         wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()
 
         dagster_url = f"http://127.0.0.1:{ports.dagster}"
-        backfill = None
-        if with_simulator:
-            # launched before the daemon starts: its first pass picks the backfill up at once,
-            # where a running daemon would look again only after 30 s
-            progress.step("backfill of the derived assets for the simulated history")
-            backfill = _launch_derived_backfill(url, dagster_url, history_start, end)
-            progress.done("launched" if backfill else "already derived")
-
         progress.step("Dagster daemon (schedules, sensors, backfills, run queue)")
         processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
                                 logs / "dagster-daemon.log", record))
-        _wait_alive(processes[-1], 3, "the Dagster daemon")
-        progress.done()
+        daemon_started = time.monotonic()
+        progress.done("started")
+        # while the daemon starts: what was stored outside runs becomes Dagster's materializations
+        progress.step("telling Dagster about the partitions stored outside its runs")
+        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
+                                       parse_partition_key(partitions_start))
+        _wait_alive(processes[-1], max(0.0, 3 - (time.monotonic() - daemon_started)), "the Dagster daemon")
+        progress.done(f"{_plural(reported, 'partition')} reported" if reported else "none new")
         progress.step(f"GraphQL API on port {ports.api}")
         wait_for_port(ports.api, 60, api, "the GraphQL API")
+        if with_simulator:
+            # ready means the dashboard has data: every watched item has a latest price
+            _wait_for_latest_prices(f"http://127.0.0.1:{ports.api}", len(watchlist.items), 60, api)
         progress.done()
 
         api_url = f"http://127.0.0.1:{ports.api}"
@@ -368,7 +389,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             f"  logs         {logs}/\n"
             "The hourly schedule fetches every hour at :05 (UTC) and the derived assets follow "
             "automatically. Ctrl-C stops everything.")
-        _watch(processes, backfill, dagster_url)
+        _watch(processes)
         return 1
     except KeyboardInterrupt:
         interrupted = True
@@ -416,6 +437,32 @@ def _stop_stack(processes: list[subprocess.Popen], record: StackRecord | None,
         say("stopped; the data stays for the next start")
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _wait_for_latest_prices(api_url: str, items: int, seconds: float, api: subprocess.Popen) -> None:
+    """Until the API's latestPrices has every watched item (the API's pool may still be opening)."""
+    import requests
+
+    deadline = time.monotonic() + seconds
+    answered = 0
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise TradeWatchError(f"the GraphQL API exited at start (code {api.returncode}){_log_tail(api)}")
+        try:
+            body = requests.post(f"{api_url}/graphql", json={"query": "{ latestPrices { item { id } } }"},
+                                 timeout=5).json()
+            answered = len((body.get("data") or {}).get("latestPrices") or [])
+            if answered >= items:
+                return
+        except (requests.RequestException, ValueError):
+            pass  # not answering yet
+        time.sleep(0.2)
+    raise TradeWatchError(f"the GraphQL API served latest prices for {answered} of {items} watched items "
+                          f"after {seconds:.0f} s; see {getattr(api, 'log_path', 'its log')}")
+
+
 def _release(watcher: subprocess.Popen, write_end: int) -> None:
     """Close the lifeline: the watcher finds the record gone and exits."""
     os.close(write_end)
@@ -459,53 +506,9 @@ def _spawn(command: list[str], env: dict[str, str], log: Path,
     return proc
 
 
-def _launch_derived_backfill(database_url: str, dagster_url: str, start: datetime, end: datetime):
-    from tradewatch.cli.dagster_remote import DagsterRemote
-
-    window = hours_to_derive(database_url, start, end)
-    if window is None:
-        return None
-    remote = DagsterRemote(dagster_url)
-    remote.wait_until_ready(60)
-    backfill_id = remote.launch_backfill(window[0], window[1])  # the derived assets
-    return remote, backfill_id, window
-
-
-def _backfill_outcome(remote, backfill_id: str) -> str | None:
-    """'ready' once every run of the backfill succeeded, the final status if it ended otherwise."""
-    from tradewatch.cli.dagster_remote import BACKFILL_FINAL, BACKFILL_SUCCESS, RUN_FINAL, RUN_SUCCESS
-
-    status = remote.backfill_status(backfill_id)
-    runs = remote.backfill_runs(backfill_id)
-    # the daemon marks a backfill complete only on its next pass, 30 s after its last run
-    # ended; the prices are there as soon as that run succeeded
-    if runs and all(state == RUN_SUCCESS for _, state in runs) or status in BACKFILL_SUCCESS:
-        return "ready"
-    if status in BACKFILL_FINAL or any(state in RUN_FINAL and state != RUN_SUCCESS for _, state in runs):
-        return status.lower() if status in BACKFILL_FINAL else "failed"
-    return None
-
-
-def _watch(processes: list[subprocess.Popen], backfill, dagster_url: str) -> None:
-    """Return when a process exits; report once when the backfill's prices are ready (or it failed)."""
-    next_check = time.monotonic() + 2
+def _watch(processes: list[subprocess.Popen]) -> None:
+    """Return when a process exits."""
     while all(p.poll() is None for p in processes):
-        if backfill and time.monotonic() >= next_check:
-            remote, backfill_id, (first, last) = backfill
-            next_check = time.monotonic() + 2
-            try:
-                outcome = _backfill_outcome(remote, backfill_id)
-            except TradeWatchError:
-                outcome = None  # the webserver may be busy; ask again
-            if outcome:
-                hours = int((last - first).total_seconds() // 3600)
-                page = remote.backfill_ui_url(backfill_id)
-                if outcome == "ready":
-                    say(f"derived assets ready: price snapshots and profitability for {hours} hours "
-                        f"(backfill {backfill_id}: {page})")
-                else:
-                    say(f"derived assets backfill {backfill_id} {outcome}; see {page}")
-                backfill = None
         time.sleep(0.5)
     failed = next(p for p in processes if p.poll() is not None)
     log = getattr(failed, "log_path", "its log")

@@ -13,6 +13,7 @@ from tradewatch.cli.local_stack import require_free
 def cmd_db(args: argparse.Namespace) -> int:
     from tradewatch.database import embedded_server, resolve_database_url
     from tradewatch.warehouse.db import redact
+    from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
     from tradewatch.warehouse.migrate import upgrade
     from tradewatch.settings import load_settings
 
@@ -43,10 +44,20 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"external PostgreSQL: {redact(settings.database_url)}")
         else:
             server = embedded_server(settings)
-            state = "running" if server.is_running() else "stopped"
-            print(f"embedded PostgreSQL in {server.pgdata}: {state} (port {server.port})")
+            port = server.running_port()
+            print(f"embedded PostgreSQL in {server.pgdata}: "
+                  + (f"running (port {port})" if port else f"stopped (would start on port {server.port})"))
     elif args.action == "url":
-        print(resolve_database_url(settings))
+        if settings.database_url:
+            print(redact(settings.database_url))
+        else:
+            # the running server's own port, never a guess: another server may listen on the default
+            server = embedded_server(settings)
+            port = server.running_port()
+            if port is None:
+                raise TradeWatchError(f"the embedded PostgreSQL in {server.pgdata} is not running; start it "
+                                      "with `tradewatch db start` (or `make demo`), then ask again")
+            print(EmbeddedPostgres(server.pgdata, port).url())
     return 0
 
 
@@ -171,32 +182,45 @@ def _add_remote_options(parser: argparse.ArgumentParser, timeout: float) -> None
     parser.add_argument("--timeout", type=float, default=timeout, help=f"seconds --wait waits (default {timeout:g})")
 
 
+def port(text: str) -> int:
+    """An argparse type: a TCP port number, 1-65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number: ports go from 1 to 65535")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tradewatch", description="Archive and analyse the PoE bulk-exchange market.")
     verbs = parser.add_subparsers(dest="verb", required=True)
 
     db = verbs.add_parser("db", help="the warehouse database")
-    db.add_argument("action", choices=["upgrade", "start", "stop", "status", "url"])
+    db.add_argument("action", choices=["upgrade", "start", "stop", "status", "url"],
+                    help="upgrade: apply migrations and role passwords; start/stop/status: the embedded server; "
+                         "url: print its URL (no password in it)")
     db.set_defaults(func=cmd_db)
 
     sim = verbs.add_parser("sim", help="run the local trade-API simulator")
-    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--port", type=port, default=8090, help="port to listen on (default 8090)")
     sim.add_argument("--time-scale", type=float, default=None,
                      help="scale the rate-limit windows (e.g. 0.05 for fast tests)")
     sim.set_defaults(func=cmd_sim)
 
     demo = verbs.add_parser(
         "demo", help="embedded PostgreSQL + simulator + 7 days of history + Dagster UI + GraphQL API, all in one")
-    demo.add_argument("--sim-port", type=int, default=8090)
-    demo.add_argument("--dagster-port", type=int, default=3000)
-    demo.add_argument("--api-port", type=int, default=8000, help="GraphQL API and dashboard (default 8000)")
+    demo.add_argument("--sim-port", type=port, default=8090, help="the trade simulator (default 8090)")
+    demo.add_argument("--dagster-port", type=port, default=3000, help="the Dagster UI (default 3000)")
+    demo.add_argument("--api-port", type=port, default=8000, help="GraphQL API and dashboard (default 8000)")
     demo.add_argument("--history-days", type=int, default=7,
                       help="days of simulated history to prepare (default 7; stored hours are kept)")
     demo.set_defaults(func=cmd_demo)
 
     run = verbs.add_parser("run", help="like demo, against TRADEWATCH_TRADE_API_URL (the real site by default)")
-    run.add_argument("--dagster-port", type=int, default=3000)
-    run.add_argument("--api-port", type=int, default=8000)
+    run.add_argument("--dagster-port", type=port, default=3000, help="the Dagster UI (default 3000)")
+    run.add_argument("--api-port", type=port, default=8000, help="GraphQL API and dashboard (default 8000)")
     run.set_defaults(func=cmd_run)
 
     stop = verbs.add_parser(
@@ -211,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     history.set_defaults(func=cmd_simulate_history)
 
     serve = verbs.add_parser("serve", help="run the GraphQL API (/graphql, /health, /export/price-series.csv)")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=port, default=8000, help="port to listen on (default 8000)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for every interface)")
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     # defaults in tradewatch/cli/api_server.py (not imported here: it loads uvicorn)
