@@ -19,6 +19,11 @@ from tradewatch.errors import ConfigError
 
 REAL_TRADE_API_URL = "https://www.pathofexile.com"
 DEFAULT_USER_AGENT = "TradeWatch/0.1.0 (contact: set TRADEWATCH_USER_AGENT to your e-mail)"
+# The Currency Exchange history: the public copy (no login) and the authenticated host.
+PUBLIC_CX_URL = "https://web.poecdn.com/api/currency-exchange"
+AUTHENTICATED_CX_URL = "https://api.pathofexile.com/currency-exchange"
+DEFAULT_CX_TOKEN_URL = "https://www.pathofexile.com/oauth/token"
+CX_REALMS = ("pc", "poe2", "xbox", "sony")
 
 
 class Secret:
@@ -61,6 +66,15 @@ class Settings:
     cf_clearance: Secret | None = field(default=None, repr=False)
     reader_password: Secret | None = field(default=None, repr=False)
     api_password: Secret | None = field(default=None, repr=False)
+    # Currency Exchange history (see tradewatch/currency_exchange/): the URL is the authenticated
+    # host when a client id and secret are set and TRADEWATCH_CX_URL is not.
+    cx_url: str = PUBLIC_CX_URL
+    cx_realms: tuple[str, ...] = ("pc",)
+    cx_client_id: str | None = None
+    cx_client_secret: Secret | None = field(default=None, repr=False)
+    cx_token_url: str = DEFAULT_CX_TOKEN_URL
+    cx_max_in_flight: int = 4
+    cx_max_per_minute: int = 60
 
 
 def merged_environment(environ: Mapping[str, str], env_file: Path | None) -> dict[str, str]:
@@ -156,6 +170,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         raise ConfigError(f"TRADEWATCH_LEAGUE={league[:100]!r} is not a league name; use the name the trade "
                           "site shows, e.g. Standard or Settlers (or unset it for the watchlist's league)")
     watchlist = text("TRADEWATCH_WATCHLIST")
+    cx = _cx_settings(env, text, secret)
     return Settings(
         database_url=db_url,
         trade_api_url=api_url,
@@ -169,4 +184,34 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | Non
         cf_clearance=secret("CF_CLEARANCE"),
         reader_password=secret("TRADEWATCH_READER_PASSWORD"),
         api_password=secret("TRADEWATCH_API_PASSWORD"),
+        **cx,
     )
+
+
+def _cx_settings(env: Mapping[str, str], text, secret) -> dict:
+    """The TRADEWATCH_CX_* settings (Currency Exchange history) as Settings fields."""
+    client_id, client_secret = text("TRADEWATCH_CX_CLIENT_ID"), secret("TRADEWATCH_CX_CLIENT_SECRET")
+    if bool(client_id) != bool(client_secret):
+        raise ConfigError("TRADEWATCH_CX_CLIENT_ID and TRADEWATCH_CX_CLIENT_SECRET go together: set both "
+                          "(the authenticated host) or neither (the public copy)")
+    urls = {}
+    for name, default in (("TRADEWATCH_CX_URL", AUTHENTICATED_CX_URL if client_id else PUBLIC_CX_URL),
+                          ("TRADEWATCH_CX_TOKEN_URL", DEFAULT_CX_TOKEN_URL)):
+        url = (text(name) or default).rstrip("/")
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{name}={url[:100]!r} is not an http(s) URL; e.g. {default}")
+        _checked_url(name, url, default)
+        urls[name] = url
+    realms = tuple(r.strip().lower() for r in (text("TRADEWATCH_CX_REALMS") or "pc").split(",") if r.strip())
+    unknown = [r for r in realms if r not in CX_REALMS]
+    if unknown or not realms:
+        raise ConfigError(f"TRADEWATCH_CX_REALMS={env.get('TRADEWATCH_CX_REALMS', '')[:100]!r} names no known "
+                          f"realm ({', '.join(unknown) or 'empty'}); use a comma-separated list of {', '.join(CX_REALMS)}")
+    in_flight = int(_number(env, "TRADEWATCH_CX_MAX_IN_FLIGHT", 4, int, maximum=64))
+    per_minute = int(_number(env, "TRADEWATCH_CX_MAX_PER_MINUTE", 60, int, maximum=100_000))
+    if in_flight < 1 or per_minute < 1:
+        raise ConfigError("TRADEWATCH_CX_MAX_IN_FLIGHT and TRADEWATCH_CX_MAX_PER_MINUTE must be at least 1")
+    return {"cx_url": urls["TRADEWATCH_CX_URL"], "cx_realms": tuple(dict.fromkeys(realms)),
+            "cx_client_id": client_id, "cx_client_secret": client_secret,
+            "cx_token_url": urls["TRADEWATCH_CX_TOKEN_URL"], "cx_max_in_flight": in_flight,
+            "cx_max_per_minute": per_minute}

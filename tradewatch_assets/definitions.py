@@ -7,6 +7,7 @@ from dotenv import load_dotenv
 
 from tradewatch.settings import load_settings
 from tradewatch.watchlist import watchlist_from_settings
+from tradewatch_assets.currency_exchange.location import currency_exchange_parts, currency_exchange_resource
 from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
 from tradewatch_assets.market.automation import derived_automation_sensor
 from tradewatch_assets.market.checks import freshness_checks, freshness_checks_sensor
@@ -34,13 +35,14 @@ settings = load_settings()
 watchlist_from_settings(settings)  # a broken watchlist fails loading, naming the file and the entry
 
 warehouse = WarehouseResource(database_url=_env("TRADEWATCH_DATABASE_URL"))
+cx = currency_exchange_parts(settings)
 
 defs = Definitions(
-    assets=[raw_trade_responses, price_snapshots, reroll_profitability],
-    asset_checks=freshness_checks,
-    jobs=[fetch_raw_hour],
-    schedules=[hourly_raw_fetch],
-    sensors=[derived_automation_sensor, freshness_checks_sensor],
+    assets=[raw_trade_responses, price_snapshots, reroll_profitability, *cx.assets],
+    asset_checks=[*freshness_checks, *cx.checks],
+    jobs=[fetch_raw_hour, *cx.jobs],
+    schedules=[hourly_raw_fetch, *cx.schedules],
+    sensors=[derived_automation_sensor, freshness_checks_sensor, *cx.sensors],
     resources={
         "warehouse": warehouse,
         "watchlist": WatchlistResource(path=_env("TRADEWATCH_WATCHLIST"), league=_env("TRADEWATCH_LEAGUE")),
@@ -52,5 +54,6 @@ defs = Definitions(
             fetch_grace_minutes=settings.fetch_grace_minutes,
             warehouse=warehouse,
         ),
+        "currency_exchange": currency_exchange_resource(settings, warehouse, _env),
     },
 )
