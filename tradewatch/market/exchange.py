@@ -16,8 +16,7 @@ Prices here are always "quote per item", quote being chaos or divine:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 CHAOS_PATH = "Metadata/Items/Currency/CurrencyRerollRare"
 DIVINE_PATH = "Metadata/Items/Currency/CurrencyModValues"
@@ -28,8 +27,9 @@ class MalformedMarket(ValueError):
     """A market object without the fields of the feed's shape."""
 
 
-@dataclass(frozen=True)
-class ExchangePrice:
+class ExchangePrice(NamedTuple):
+    """One row: an item's executed prices in one quote currency, for one league and hour."""
+
     league: str
     market_id: str
     item_path: str
@@ -46,10 +46,11 @@ class ExchangePrice:
 
 
 def _number(stats: Any, path: str) -> float | None:
-    value = stats.get(path) if isinstance(stats, Mapping) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return value
+    value = stats.get(path) if stats.__class__ is dict else None
+    # ints and finite floats only (bool is an int subclass: excluded by the exact class test)
+    if value.__class__ is int or (value.__class__ is float and math.isfinite(value)):
+        return value
+    return None
 
 
 def price_from_ratio(ratio: Any, item: str, quote: str) -> float | None:
@@ -69,13 +70,18 @@ def vwap(item_volume: float | None, quote_volume: float | None) -> float | None:
 
 
 def market_prices(market: Mapping[str, Any]) -> list[ExchangePrice]:
-    """The rows a market gives: one per side whose other side is chaos or divine (0, 1 or 2)."""
+    """The rows a market gives: one per side whose other side is chaos or divine (0, 1 or 2).
+
+    Runs for every market of every stored hour (~1,500 an hour): kept lean on purpose.
+    """
     try:
         league, pair = market["league"], market["market_pair"]
         a, b = pair
     except (KeyError, TypeError, ValueError):
         raise MalformedMarket("a market without league or a two-path market_pair") from None
-    if not isinstance(league, str) or not isinstance(a, str) or not isinstance(b, str):
+    if a not in QUOTES and b not in QUOTES:
+        return []
+    if league.__class__ is not str or a.__class__ is not str or b.__class__ is not str:
         raise MalformedMarket("a market whose league or market_pair is not text")
     market_id = market.get("market_id") or f"{a}|{b}"
     volumes = market.get("volume_traded")
@@ -88,15 +94,14 @@ def market_prices(market: Mapping[str, Any]) -> list[ExchangePrice]:
             continue
         item_volume, quote_volume = _number(volumes, item) or 0, _number(volumes, quote) or 0
         price = vwap(item_volume, quote_volume)
-        at_lowest, at_highest = price_from_ratio(lowest, item, quote), price_from_ratio(highest, item, quote)
-        # item first: the price is 1 / (a per b), so the ratio's extremes swap
-        low, high = (at_highest, at_lowest) if item_first else (at_lowest, at_highest)
         if price is None:
             low = high = None  # nothing traded: no executed price at all
+        else:
+            at_lowest, at_highest = price_from_ratio(lowest, item, quote), price_from_ratio(highest, item, quote)
+            # item first: the price is 1 / (a per b), so the ratio's extremes swap
+            low, high = (at_highest, at_lowest) if item_first else (at_lowest, at_highest)
         rows.append(ExchangePrice(
-            league=league, market_id=market_id, item_path=item, quote_currency=currency,
-            vwap_price=price, min_price=low, max_price=high, volume=item_volume, quote_volume=quote_volume,
-            item_lowest_stock=_number(low_stock, item), item_highest_stock=_number(high_stock, item),
-            quote_lowest_stock=_number(low_stock, quote), quote_highest_stock=_number(high_stock, quote),
+            league, market_id, item, currency, price, low, high, item_volume, quote_volume,
+            _number(low_stock, item), _number(high_stock, item), _number(low_stock, quote), _number(high_stock, quote),
         ))
     return rows
