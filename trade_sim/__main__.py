@@ -1,7 +1,8 @@
 """Command line: `python -m trade_sim --port 8090 [--time-scale 0.02] [--error-5xx-rate 0.1] ...`.
 
 Every SimConfig field is an option (`--<field-with-dashes>`); TRADE_SIM_* environment
-variables give the defaults.
+variables give the defaults. The same server answers the trade API and the Currency
+Exchange history feed (`--cx-*` knobs; TRADEWATCH_CX_URL=http://127.0.0.1:<port>/api/currency-exchange).
 """
 
 from __future__ import annotations
@@ -17,14 +18,20 @@ from .server import PortInUseError, serve
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m trade_sim",
-        description="Local simulator of the Path of Exile bulk-exchange trade API.",
+        description=(
+            "Local simulator of the Path of Exile bulk-exchange trade API (/api/trade/...) and of "
+            "GGG's Currency Exchange history feed (/api/currency-exchange[/<realm>][/<id>], "
+            "/oauth/token; the --cx-* options)."
+        ),
     )
     parser.add_argument("--port", type=int, default=8090, help="port to listen on (0 = any free)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     for field in dataclasses.fields(SimConfig):
+        # Secrets (repr=False fields) do not show their default.
+        default = f"default {field.default!r}" if field.repr else "secret"
         parser.add_argument(
             "--" + field.name.replace("_", "-"), dest=field.name, default=None, metavar="VALUE",
-            help=f"SimConfig.{field.name} (default {field.default!r})",
+            help=f"SimConfig.{field.name} ({default})",
         )
     return parser
 

@@ -10,16 +10,17 @@ Live handles for tests, all on `app.state`:
 - `limiter`: the RateLimiter (`limiter.reset()` forgets all hits),
 - `faults`: the FaultInjector (`faults.reseed()` restarts the fault sequence),
 - `request_log`: list of (monotonic arrival time, status code, path), appended when
-  the response starts (so slow responses may appear out of arrival order).
+  the response starts (so slow responses may appear out of arrival order),
+- `cx_limiter`, `cx_faults`, `cx_tokens`: the Currency Exchange feed's own limiter, fault
+  sequence and token store (`cx_tokens.revoke_all()`), see trade_sim.cx_api.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -27,28 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import market, static
+from . import cx_api, market, static
 from .config import SimConfig
-from .faults import FaultDraw, FaultInjector, cloudflare_page, gateway_page
+from .faults import FaultDraw, FaultInjector
 from .rate_limit import RateLimiter
+from .responses import dumps, error_body, fault_response, json_response
 from .validation import QueryError, validate_exchange_body
 
 __all__ = ["create_app", "current_hour", "error_body"]
-
-JSON_TYPE = "application/json"
-
-
-def error_body(code: int, message: str) -> bytes:
-    """The trade API's error envelope `{"error":{"code":N,"message":"..."}}`."""
-    return _dumps({"error": {"code": code, "message": message}})
-
-
-def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _json(body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body, status_code=status, headers=headers, media_type=JSON_TYPE)
 
 
 def current_hour(config: SimConfig) -> datetime:
@@ -97,7 +84,7 @@ async def _exchange(request: Request) -> Response:
     app.state.faults.config = config
     decision = app.state.limiter.check(ip, account, now=arrival)
     if not decision.allowed:
-        response = _json(error_body(3, "Rate limit exceeded"), 429, decision.headers)
+        response = json_response(error_body(3, "Rate limit exceeded"), 429, decision.headers)
         if config.latency_seconds:
             await asyncio.sleep(config.latency_seconds)
         return response
@@ -114,59 +101,43 @@ async def _exchange_answer(
 ) -> Response:
     kind = fault.kind
     ray_seed = f"{id(request)}-{time.monotonic_ns()}"
-    if kind == "cloudflare_403":
-        # Cloudflare answers before the origin: no rate-limit headers, HTML body.
-        return Response(
-            cloudflare_page(ray_seed), status_code=403, media_type="text/html",
-            headers={"Server": "cloudflare", "cf-mitigated": "challenge",
-                     "Cache-Control": "private, max-age=0, no-store, no-cache, must-revalidate"},
-        )
-    if kind == "5xx":
-        status = fault.status_5xx
-        if status in (502, 504):
-            return Response(gateway_page(status, ray_seed), status_code=status,
-                            media_type="text/html", headers={"Server": "cloudflare"})
-        if status == 503:
-            return _json(error_body(7, "Service temporarily unavailable"), 503, rl_headers)
-        return _json(error_body(4, "Internal error"), 500, rl_headers)
-    if kind == "spurious_429":
-        # Real servers sometimes answer 429 without the X-Rate-Limit headers.
-        return _json(error_body(3, "Rate limit exceeded"), 429,
-                     {"Retry-After": str(fault.retry_after)})
+    faulted = fault_response(fault, rl_headers, ray_seed)
+    if faulted is not None:
+        return faulted
 
     raw = await request.body()
     try:
         body = validate_exchange_body(raw, static.known_ids())
     except QueryError as exc:
-        return _json(error_body(2, str(exc)), 400, rl_headers)
+        return json_response(error_body(2, str(exc)), 400, rl_headers)
 
     league = request.path_params["league"]
     answer = market.exchange_response(
         body, current_hour(config), league=league, seed=config.seed,
         max_results=config.max_results,
     )
-    payload = _dumps(answer)
+    payload = dumps(answer)
     if kind == "truncated_json":
         payload = payload[: len(payload) // 2]
-    return _json(payload, 200, rl_headers)
+    return json_response(payload, 200, rl_headers)
 
 
 async def _static(request: Request) -> Response:
-    return _json(_dumps(static.static_data()))
+    return json_response(dumps(static.static_data()))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
-    return _json(error_body(1, "Resource not found"), 404)
+    return json_response(error_body(1, "Resource not found"), 404)
 
 
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     headers = getattr(exc, "headers", None) or {}
-    return _json(error_body(9, "Method not allowed"), 405, dict(headers))
+    return json_response(error_body(9, "Method not allowed"), 405, dict(headers))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     status = getattr(exc, "status_code", 500)
-    return _json(error_body(4, "Internal error"), status)
+    return json_response(error_body(4, "Internal error"), status)
 
 
 def create_app(config: SimConfig | None = None) -> Starlette:
@@ -177,6 +148,7 @@ def create_app(config: SimConfig | None = None) -> Starlette:
         Route("/api/trade2/exchange/poe2/{league}", _exchange, methods=["POST"]),
         Route("/api/trade/data/static", _static, methods=["GET"]),
         Route("/api/trade2/data/static", _static, methods=["GET"]),
+        *cx_api.routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -187,5 +159,6 @@ def create_app(config: SimConfig | None = None) -> Starlette:
     app.state.limiter = RateLimiter(config)
     app.state.faults = FaultInjector(config)
     app.state.request_log = request_log
+    cx_api.install(app, config)
     app.add_middleware(_RequestLog, log=request_log)
     return app

@@ -1,16 +1,21 @@
-"""Knobs of the simulated trade server: rate-limit policy, time scale, seed and faults.
+"""Knobs of the simulated servers: rate-limit policy, time scale, seed and faults of the
+trade API, and the `cx_*` knobs of the Currency Exchange history feed.
 
 One mutable `SimConfig` object is shared by the running app (`app.state.config`),
 so tests may change fault rates or the policy while the server runs.
+
+Environment/CLI strings are parsed by field type: sets of hours (`cx_empty_hours`,
+`cx_stale_hours`) are comma lists of unix seconds or ISO hours ("2024-08-01T12:00Z");
+optional fields (`cx_policy`, `cx_token_expires_in`) take "none" or "" for None.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 ENV_PREFIX = "TRADE_SIM_"
 
@@ -47,6 +52,41 @@ class SimConfig:
     # Added to every exchange response.
     latency_seconds: float = 0.0
 
+    # ---- Currency Exchange history feed (GET /api/currency-exchange[/<realm>][/<id>]).
+    # Markets in one PC document on average (it varies by about +-18 % with the hour of
+    # day); other realms are smaller. 1,500 gives 1.0-1.6 MB, like a recent real hour.
+    cx_markets_per_hour: int = 1600
+    # Leagues of every PC/xbox/sony document (comma list); a league's share of the
+    # markets follows its name (challenge league > Standard > Hardcore > Ruthless > private).
+    cx_leagues: str = (
+        "Settlers,Hardcore Settlers,Ruthless Settlers,HC Ruthless Settlers,Standard,Hardcore,"
+        "Ruthless,Kalguur Bulk Traders (PL12345),Mapping Crew (PL40712)"
+    )
+    cx_leagues_poe2: str = "Runes of Aldur,HC Runes of Aldur,Standard,Hardcore,Aldur Flippers (PL3021)"
+    # Oldest hour of history (what a request without an id answers); earlier ids are 404.
+    cx_first_hour: datetime = datetime(2024, 7, 26, 20, tzinfo=timezone.utc)
+    cx_first_hour_poe2: datetime = datetime(2024, 12, 6, 19, tzinfo=timezone.utc)
+    # Hour T is published this long after T + 1 h (with fixed_hour: every hour before it).
+    cx_publish_delay_seconds: float = 60.0
+    # How an unpublished hour is answered: "404" (the CDN today) or "terminal"
+    # (200 with next_change_id == T, the documented end of the stream).
+    cx_unpublished_style: str = "404"
+    # Complete but empty hours (200, no markets) and stale hours (200 with the document
+    # of the same hour a day earlier, so next_change_id belongs to another hour).
+    cx_empty_hours: frozenset[int] = frozenset()
+    cx_stale_hours: frozenset[int] = frozenset()
+    # The authenticated host: client-credentials tokens from POST /oauth/token.
+    cx_require_token: bool = False
+    cx_client_id: str = "tradewatch-sim"
+    cx_client_secret: str = field(default="tradewatch-sim-secret", repr=False)
+    # None: tokens never expire (GGG's client-credentials tokens); N: `expires_in` N and
+    # the token is refused (401) N real seconds after it was issued.
+    cx_token_expires_in: int | None = None
+    # None: no X-Rate-Limit-* headers (the CDN); e.g. "30:60:60" for the OAuth host.
+    # Same format and time_scale as `policy`, counted per client IP separately from it.
+    cx_policy: str | None = None
+    cx_policy_name: str = "currency-exchange-request-limit"
+
     def __post_init__(self) -> None:
         for name in ("error_5xx_rate", "cloudflare_403_rate", "truncated_json_rate",
                      "spurious_429_rate", "slow_rate"):
@@ -58,6 +98,18 @@ class SimConfig:
         if self.fixed_hour is not None and self.fixed_hour.tzinfo is None:
             # Naive datetimes are read as UTC so the market hour is unambiguous.
             self.fixed_hour = self.fixed_hour.replace(tzinfo=timezone.utc)
+        for name in ("cx_first_hour", "cx_first_hour_poe2"):
+            setattr(self, name, _aligned_hour(name, getattr(self, name)))
+        self.cx_empty_hours = hour_set("cx_empty_hours", self.cx_empty_hours)
+        self.cx_stale_hours = hour_set("cx_stale_hours", self.cx_stale_hours)
+        if self.cx_unpublished_style not in ("404", "terminal"):
+            raise ValueError(
+                f"cx_unpublished_style must be '404' or 'terminal', got {self.cx_unpublished_style!r}"
+            )
+        if self.cx_markets_per_hour < 0:
+            raise ValueError(f"cx_markets_per_hour must be >= 0, got {self.cx_markets_per_hour}")
+        if self.cx_token_expires_in is not None and self.cx_token_expires_in < 1:
+            raise ValueError(f"cx_token_expires_in must be None or >= 1, got {self.cx_token_expires_in}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "SimConfig":
@@ -75,7 +127,41 @@ class SimConfig:
         return cls(**values)
 
 
+def _to_unix_hour(name: str, value: Any) -> int:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        seconds = value.timestamp()
+    elif isinstance(value, str):
+        text = value.strip()
+        seconds = int(text) if text.lstrip("-").isdigit() else _parse_datetime(text).timestamp()
+    else:
+        seconds = value
+    if seconds != int(seconds) or int(seconds) % 3600:
+        raise ValueError(f"{name}: {value!r} is not a whole UTC hour")
+    return int(seconds)
+
+
+def _aligned_hour(name: str, value: datetime) -> datetime:
+    return datetime.fromtimestamp(_to_unix_hour(name, value), timezone.utc)
+
+
+def hour_set(name: str, values: Iterable[Any] | str) -> frozenset[int]:
+    """Hours as unix seconds from ints, datetimes or a comma list of either (as text)."""
+    if isinstance(values, str):
+        values = [v for v in values.split(",") if v.strip()]
+    return frozenset(_to_unix_hour(name, v) for v in values)
+
+
+def _parse_datetime(raw: str) -> datetime:
+    return datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+
+
 _DEFAULTS = SimConfig.__dataclass_fields__
+_DATETIME_FIELDS = {"fixed_hour", "cx_first_hour", "cx_first_hour_poe2"}
+_HOUR_SET_FIELDS = {"cx_empty_hours", "cx_stale_hours"}
+_OPTIONAL_INT_FIELDS = {"cx_token_expires_in"}
+_OPTIONAL_STR_FIELDS = {"cx_policy"}
 
 
 def parse_field(name: str, raw: str) -> Any:
@@ -83,8 +169,14 @@ def parse_field(name: str, raw: str) -> Any:
     if name not in _DEFAULTS:
         raise KeyError(f"unknown SimConfig field {name!r}")
     default = _DEFAULTS[name].default
-    if name == "fixed_hour":
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    if name in _DATETIME_FIELDS:
+        return _parse_datetime(raw)
+    if name in _HOUR_SET_FIELDS:
+        return hour_set(name, raw)
+    if name in _OPTIONAL_INT_FIELDS | _OPTIONAL_STR_FIELDS and raw.strip().lower() in ("", "none", "null"):
+        return None
+    if name in _OPTIONAL_INT_FIELDS:
+        return int(raw)
     if isinstance(default, bool):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if isinstance(default, int):

@@ -17,6 +17,9 @@ Decisions (documented because the real server's behaviour is unknown):
 - Changing the policy, account policy or time scale at runtime resets all state.
 
 Time is `time.monotonic()`; a lock makes `check` safe from several threads.
+
+The trade API's limiter reads `policy`, `account_policy` and `policy_name`; the Currency
+Exchange feed has its own instance reading `cx_policy` / `cx_policy_name` (no account rule).
 """
 
 from __future__ import annotations
@@ -90,8 +93,18 @@ class Decision:
 class RateLimiter:
     """Sliding-window limiter reading its policy from a live `SimConfig`."""
 
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        *,
+        policy_field: str = "policy",
+        account_policy_field: str | None = "account_policy",
+        policy_name_field: str = "policy_name",
+    ) -> None:
         self.config = config
+        self._policy_field = policy_field
+        self._account_policy_field = account_policy_field
+        self._policy_name_field = policy_name_field
         self._lock = threading.Lock()
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._signature: tuple[str, str, float] | None = None
@@ -105,10 +118,12 @@ class RateLimiter:
 
     def _sync_policy(self) -> None:
         cfg = self.config
-        signature = (cfg.policy, cfg.account_policy, cfg.time_scale)
+        policy = getattr(cfg, self._policy_field)
+        account_policy = getattr(cfg, self._account_policy_field) if self._account_policy_field else None
+        signature = (policy, account_policy, cfg.time_scale)
         if signature != self._signature:
-            self._ip_rules = parse_policy(cfg.policy)
-            self._account_rules = parse_policy(cfg.account_policy)
+            self._ip_rules = parse_policy(policy)
+            self._account_rules = parse_policy(account_policy) if account_policy else []
             self._buckets.clear()  # old windows mean nothing under new rules
             self._signature = signature
 
@@ -122,7 +137,7 @@ class RateLimiter:
     def _scopes(self, ip: str, account: str | None) -> list[tuple[str, "_Bucket"]]:
         # a logged-in request counts against its IP and its account alike
         scopes = [("Ip", self._bucket("Ip", ip))]
-        if account:
+        if account and self._account_rules:
             scopes.append(("Account", self._bucket("Account", account)))
         return scopes
 
@@ -191,7 +206,7 @@ class RateLimiter:
         # The real server shows whole seconds; scaled runs need millisecond detail.
         unit = 1 if scale == 1.0 else 1000
         headers = {
-            "X-Rate-Limit-Policy": self.config.policy_name,
+            "X-Rate-Limit-Policy": getattr(self.config, self._policy_name_field),
             "X-Rate-Limit-Rules": ",".join(scope for scope, _ in scopes),
         }
         for scope, bucket in scopes:

@@ -150,7 +150,8 @@ def serve(port: int, host: str = "127.0.0.1", config: SimConfig | None = None) -
     sock = bind_socket(host, port)
     actual = sock.getsockname()[1]
     print(f"trade simulator listening on http://{host}:{actual} "
-          f"(policy {config.policy}, time scale {config.time_scale})", flush=True)
+          f"(policy {config.policy}, time scale {config.time_scale}); Currency Exchange feed at "
+          f"http://{host}:{actual}/api/currency-exchange", flush=True)
     try:
         uvicorn.Server(_uvicorn_config(create_app(config), "info")).run(sockets=[sock])
     finally:
