@@ -19,7 +19,7 @@ from graphql_api import limits
 from graphql_api.context import Info
 from graphql_api.errors import MASKED_MESSAGE, bad_input, should_mask_error
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
-from graphql_api.queries import audit, catalog, prices, profits
+from graphql_api.queries import alerts as alert_queries, audit, catalog, prices, profits
 from graphql_api.types import (Bucket, Coverage, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
                                StrategyEvaluation, WeightInput, SCALAR_MAP)
@@ -155,6 +155,15 @@ class Query:
         with_body = "responseBody" in _selected(info, "nodes")
         return await audit.raw_responses(info.context, league_name(league, wl.league), ids[0] if ids else None,
                                          span, size, after, with_body)
+
+    @strawberry.field(description=f"Crossings of the watchlist's alert rules, oldest first (at most "
+                                  f"{limits.MAX_PAGE}). `rule` default: every rule. Range at most "
+                                  f"{limits.MAX_PAGED_RANGE.days} days.")
+    async def alerts(self, info: Info, league: LeagueArg = None, from_: FromArg = None, to: ToArg = None,
+                     rule: Annotated[str | None, strawberry.argument(
+                         description="Only this rule (its name in the watchlist).")] = None) -> list[alert_queries.Alert]:
+        span = time_range(from_, to, limits.MAX_PAGED_RANGE)
+        return await alert_queries.alerts(info.context, league_name(league, info.context.watchlist.league), span, rule)
 
 
 def build_schema() -> strawberry.Schema:

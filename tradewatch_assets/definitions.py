@@ -6,6 +6,8 @@ from dagster import Definitions, EnvVar
 
 from tradewatch.settings import export_env_file, load_settings, set_dagster_event_switches
 from tradewatch.watchlist import watchlist_from_settings
+from tradewatch_assets.alerts.assets import price_alerts
+from tradewatch_assets.alerts.automation import alerts_automation_sensor
 from tradewatch_assets.currency_exchange.location import currency_exchange_parts, currency_exchange_resource
 from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
 from tradewatch_assets.market.automation import derived_automation_sensor
@@ -28,11 +30,11 @@ warehouse = WarehouseResource(database_url=_env("TRADEWATCH_DATABASE_URL"))
 cx = currency_exchange_parts(settings)
 
 defs = Definitions(
-    assets=[raw_trade_responses, price_snapshots, reroll_profitability, *cx.assets],
+    assets=[raw_trade_responses, price_snapshots, reroll_profitability, *cx.assets, price_alerts],
     asset_checks=[*cx.checks],
     jobs=[fetch_raw_hour, *cx.jobs],
     schedules=[hourly_raw_fetch, *cx.schedules],
-    sensors=[derived_automation_sensor, *cx.sensors],
+    sensors=[derived_automation_sensor, *cx.sensors, alerts_automation_sensor],
     resources={
         "warehouse": warehouse,
         "watchlist": WatchlistResource(path=_env("TRADEWATCH_WATCHLIST"), league=_env("TRADEWATCH_LEAGUE")),
