@@ -214,6 +214,9 @@ class Settings(EnvSettings):
 
     trade_api_url: str = _var("TRADEWATCH_TRADE_API_URL", REAL_TRADE_API_URL)
     database_url: str | None = _var("TRADEWATCH_DATABASE_URL")
+    # read-only URLs for readers (tradewatch.frames): the reader role's, else the API role's
+    reader_database_url: str | None = _var("TRADEWATCH_READER_DATABASE_URL")
+    api_database_url: str | None = _var("TRADEWATCH_API_DATABASE_URL")
     league: str | None = _var("TRADEWATCH_LEAGUE")
     watchlist_path: Path | None = _var("TRADEWATCH_WATCHLIST")
     user_agent: str = _var("TRADEWATCH_USER_AGENT", DEFAULT_USER_AGENT)
@@ -264,6 +267,17 @@ class Settings(EnvSettings):
                               "postgresql://user:password@host:5432/dbname (unset it to use the embedded PostgreSQL)")
         # no host is fine here: libpq then uses the local socket
         checked_url("TRADEWATCH_DATABASE_URL", url, "postgresql://user:password@host:5432/dbname", need_host=False)
+        return url
+
+    @field_validator("reader_database_url", "api_database_url")
+    @classmethod
+    def _reader_database(cls, url: str | None, info: ValidationInfo) -> str | None:
+        name = cls.model_fields[info.field_name].alias
+        if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+")):
+            raise ConfigError(f"{name} must be a PostgreSQL URL such as postgresql://tradewatch_reader:password@host"
+                              ":5432/dbname (or unset it to read with TRADEWATCH_DATABASE_URL)")
+        if url is not None:
+            checked_url(name, url, "postgresql://user:password@host:5432/dbname", need_host=False)
         return url
 
     @field_validator("league")
