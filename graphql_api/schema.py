@@ -18,7 +18,8 @@ from strawberry.extensions import MaskErrors, ParserCache, ValidationCache
 from graphql_api import limits
 from graphql_api.context import Info
 from graphql_api.errors import MASKED_MESSAGE, bad_input, should_mask_error
-from graphql_api.inputs import item_ids, league_name, page_size, time_range
+from graphql_api.inputs import item_ids, page_size, time_range
+from graphql_api.leagues import checked_league
 from graphql_api.queries import alerts as alert_queries, audit, catalog, prices, profits
 from graphql_api.types import (Bucket, Coverage, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
@@ -70,7 +71,7 @@ class Query:
                             items: list[strawberry.ID] | None = None) -> list[LatestPrice]:
         wl = info.context.watchlist
         ids = _items_argument(info, "items", items) or list(wl.items)
-        return await prices.latest_prices(info.context, league_name(league, wl.league), ids)
+        return await prices.latest_prices(info.context, await checked_league(info.context, league), ids)
 
     @strawberry.field(description=f"Stored hourly snapshots, cursor-paged (keyset on hour, item). `items` default: "
                                   f"all items. `first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. "
@@ -84,7 +85,7 @@ class Query:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         with_book = "book" in _selected(info, "nodes")
-        return await prices.snapshots(info.context, league_name(league, wl.league), ids, span, order_by, size,
+        return await prices.snapshots(info.context, await checked_league(info.context, league), ids, span, order_by, size,
                                       after, with_book)
 
     @strawberry.field(description=f"Per bucket: open/high/low/close of the min price, the depth-aware average price, "
@@ -103,7 +104,7 @@ class Query:
         if len(ids) > limits.MAX_SERIES_ITEMS:
             raise bad_input("items", f"{len(ids)} items are more than {limits.MAX_SERIES_ITEMS}")
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
-        return await prices.price_series(info.context, league_name(league, wl.league), ids, span, bucket)
+        return await prices.price_series(info.context, await checked_league(info.context, league), ids, span, bucket)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}.")
@@ -114,7 +115,7 @@ class Query:
         wl = info.context.watchlist
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
-        return await profits.profitability(info.context, league_name(league, wl.league), strategy, policy, span,
+        return await profits.profitability(info.context, await checked_league(info.context, league), strategy, policy, span,
                                            size, after)
 
     @strawberry.field(description="The reroll strategies configured in the watchlist.")
@@ -134,14 +135,14 @@ class Query:
         spec = profits.what_if_spec(base, reroll_cost_amount=reroll_cost_amount, units_per_reroll=units_per_reroll,
                                     buy_quantity=buy_quantity, top_k=top_k, weights=weights)
         span = time_range(from_, to, limits.MAX_EVALUATE_RANGE)
-        return await profits.evaluate(ctx, league_name(league, ctx.watchlist.league), spec, span)
+        return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span)
 
     @strawberry.field(description=f"Which hours and watched items are stored, missing or simulated. Range at most "
                                   f"{limits.MAX_COVERAGE_RANGE.days} days.")
     async def coverage(self, info: Info, league: LeagueArg = None, from_: FromArg = None,
                        to: ToArg = None) -> Coverage:
         span = time_range(from_, to, limits.MAX_COVERAGE_RANGE)
-        return await audit.coverage(info.context, league_name(league, info.context.watchlist.league), span)
+        return await audit.coverage(info.context, await checked_league(info.context, league), span)
 
     @strawberry.field(description=f"The stored raw trade responses, for audit, cursor-paged (keyset on hour, item). "
                                   f"`first` default {limits.DEFAULT_RAW_PAGE}, at most {limits.MAX_RAW_PAGE}.")
@@ -153,7 +154,7 @@ class Query:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_RAW_PAGE, limits.MAX_RAW_PAGE)
         with_body = "responseBody" in _selected(info, "nodes")
-        return await audit.raw_responses(info.context, league_name(league, wl.league), ids[0] if ids else None,
+        return await audit.raw_responses(info.context, await checked_league(info.context, league), ids[0] if ids else None,
                                          span, size, after, with_body)
 
     @strawberry.field(description=f"Crossings of the watchlist's alert rules, oldest first (at most "
@@ -163,7 +164,7 @@ class Query:
                      rule: Annotated[str | None, strawberry.argument(
                          description="Only this rule (its name in the watchlist).")] = None) -> list[alert_queries.Alert]:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
-        return await alert_queries.alerts(info.context, league_name(league, info.context.watchlist.league), span, rule)
+        return await alert_queries.alerts(info.context, await checked_league(info.context, league), span, rule)
 
 
 def build_schema() -> strawberry.Schema:

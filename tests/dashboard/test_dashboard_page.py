@@ -148,15 +148,15 @@ def test_invalid_range_shows_the_api_error(open_dashboard, api):
     assert_clean(watched)
 
 
-def test_league_without_data_says_so(open_dashboard):
-    watched = open_dashboard("#league=Nowhere%20League&range=24h")
+def test_a_league_without_data_is_not_found_naming_the_stored_leagues_and_the_closest(open_dashboard):
+    watched = open_dashboard("#league=Standrd&range=24h")
     page = watched.page
     wait_for_load(page)
-    assert page.input_value("#league") == "Nowhere League"
-    assert "No data for league Nowhere League" in page.locator("#latest tbody").inner_text()
-    annotations = page.evaluate("() => document.getElementById('price-chart').layout.annotations.map(a => a.text)")
-    assert annotations == ["no data"]
-    assert page.locator("#errors").is_hidden()
+    assert page.input_value("#league") == "Standrd"
+    errors = page.locator("#errors")
+    errors.wait_for(state="visible", timeout=WAIT_MS)
+    assert "NOT_FOUND" in errors.inner_text()
+    assert "no data is stored for league 'Standrd' (did you mean 'Standard'?)" in errors.inner_text()
     assert_clean(watched)
 
 
