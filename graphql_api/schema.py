@@ -21,13 +21,17 @@ from graphql_api.errors import MASKED_MESSAGE, bad_input, should_mask_error
 from graphql_api.inputs import item_ids, page_size, time_range
 from graphql_api.leagues import checked_league
 from graphql_api.queries import alerts as alert_queries, audit, catalog, prices, profits
-from graphql_api.types import (Bucket, Coverage, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
+from graphql_api.currency import divine_price, resolve_currency
+from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
                                StrategyEvaluation, WeightInput, SCALAR_MAP)
 
 LeagueArg = Annotated[str | None, strawberry.argument(description="The league; default: the watchlist's league.")]
 FromArg = Annotated[datetime | None, strawberry.argument(
     name="from", description="Start of the range (inclusive, ISO-8601, naive = UTC); default: `to` − 24 h.")]
+CurrencyArg = Annotated[Currency | None, strawberry.argument(
+    description="The unit of every price in the answer: CHAOS or DIVINE, converted with each league-hour's divine "
+                "price in chaos (null where that hour has none); default: the watchlist's currency (`paid_with`).")]
 ToArg = Annotated[datetime | None, strawberry.argument(
     description="End of the range (exclusive, ISO-8601, naive = UTC); default: the end of the current hour.")]
 
@@ -68,10 +72,12 @@ class Query:
     @strawberry.field(description="The newest stored snapshot of each item with its change over 24 h and 7 d "
                                   "(the overview). `items` default: every watched item.")
     async def latest_prices(self, info: Info, league: LeagueArg = None,
-                            items: list[strawberry.ID] | None = None) -> list[LatestPrice]:
+                            items: list[strawberry.ID] | None = None,
+                            currency: CurrencyArg = None) -> list[LatestPrice]:
         wl = info.context.watchlist
         ids = _items_argument(info, "items", items) or list(wl.items)
-        return await prices.latest_prices(info.context, await checked_league(info.context, league), ids)
+        unit = resolve_currency(info.context, currency)
+        return await prices.latest_prices(info.context, await checked_league(info.context, league), ids, unit)
 
     @strawberry.field(description=f"Stored hourly snapshots, cursor-paged (keyset on hour, item). `items` default: "
                                   f"all items. `first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. "
@@ -79,14 +85,14 @@ class Query:
     async def snapshots(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
                         from_: FromArg = None, to: ToArg = None,
                         order_by: SnapshotOrder = SnapshotOrder.TIME_ASC, first: int | None = None,
-                        after: str | None = None) -> SnapshotConnection:
+                        after: str | None = None, currency: CurrencyArg = None) -> SnapshotConnection:
         wl = info.context.watchlist
         ids = _items_argument(info, "items", items)
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         with_book = "book" in _selected(info, "nodes")
         return await prices.snapshots(info.context, await checked_league(info.context, league), ids, span, order_by, size,
-                                      after, with_book)
+                                      after, with_book, resolve_currency(info.context, currency))
 
     @strawberry.field(description=f"Per bucket: open/high/low/close of the min price, the depth-aware average price, "
                                   f"the last stock and listing count, aggregated in PostgreSQL and delivered as "
@@ -95,7 +101,8 @@ class Query:
                                   f"in the order asked.")
     async def price_series(self, info: Info, league: LeagueArg = None, item: strawberry.ID | None = None,
                            items: list[strawberry.ID] | None = None, from_: FromArg = None,
-                           to: ToArg = None, bucket: Bucket = Bucket.HOUR) -> list[PriceSeries]:
+                           to: ToArg = None, bucket: Bucket = Bucket.HOUR,
+                           currency: CurrencyArg = None) -> list[PriceSeries]:
         wl = info.context.watchlist
         if item is None and items is None:
             raise bad_input("item", "give `item` or `items`: which items the series is for")
@@ -104,7 +111,17 @@ class Query:
         if len(ids) > limits.MAX_SERIES_ITEMS:
             raise bad_input("items", f"{len(ids)} items are more than {limits.MAX_SERIES_ITEMS}")
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
-        return await prices.price_series(info.context, await checked_league(info.context, league), ids, span, bucket)
+        unit = resolve_currency(info.context, currency)
+        return await prices.price_series(info.context, await checked_league(info.context, league), ids, span, bucket,
+                                         unit)
+
+    @strawberry.field(description=f"The divine orb's price in chaos per bucket (the Currency Exchange's executed "
+                                  f"chaos|divine trades of the league): the rate every CHAOS/DIVINE conversion "
+                                  f"uses. At most {limits.MAX_SERIES_POINTS} buckets.")
+    async def divine_price(self, info: Info, league: LeagueArg = None, from_: FromArg = None, to: ToArg = None,
+                           bucket: Bucket = Bucket.HOUR) -> DivinePriceSeries:
+        span = time_range(from_, to, limits.MAX_PAGED_RANGE)
+        return await divine_price(info.context, await checked_league(info.context, league), span, bucket)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}.")

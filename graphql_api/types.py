@@ -64,6 +64,15 @@ class Bucket(Enum):
     WEEK = "week"
 
 
+@strawberry.enum(description="The unit of a price: chaos orbs or divine orbs. Prices are stored in the "
+                             "watchlist's currency and converted with that league-hour's divine price in chaos "
+                             "(the Currency Exchange's executed chaos|divine vwap); an hour without that price "
+                             "has no converted value (null).")
+class Currency(Enum):
+    CHAOS = "chaos"
+    DIVINE = "divine"
+
+
 @strawberry.enum(description="Order of rows in a page; the keyset is (hour, item).")
 class SnapshotOrder(Enum):
     TIME_ASC = "asc"
@@ -161,6 +170,20 @@ class PriceSeries:
     stock: IntColumn = strawberry.field(description="totalStock of the last stored hour.")  # type: ignore[valid-type]
     listing_count: IntColumn = strawberry.field(description="listingCount of the last stored hour.")  # type: ignore[valid-type]
     hours: IntColumn = strawberry.field(description="How many hours were stored in the bucket.")  # type: ignore[valid-type]
+
+
+@strawberry.type(description="The divine orb's price in chaos per bucket: the Currency Exchange's executed "
+                             "chaos|divine trades (volume-weighted over a bucket's hours), as columns.")
+class DivinePriceSeries:
+    league: str
+    bucket: Bucket
+    points: int = strawberry.field(description="The number of buckets (the length of every column).")
+    time: TimeColumn  # type: ignore[valid-type]
+    chaos_per_divine: FloatColumn = strawberry.field(description="Chaos paid per divine (quote volume / divine "  # type: ignore[valid-type]
+                                                                 "volume over the bucket).")
+    min_chaos_per_divine: FloatColumn = strawberry.field(description="Lowest executed price in the bucket.")  # type: ignore[valid-type]
+    max_chaos_per_divine: FloatColumn = strawberry.field(description="Highest executed price in the bucket.")  # type: ignore[valid-type]
+    divine_volume: FloatColumn = strawberry.field(description="Divines traded for chaos in the bucket.")  # type: ignore[valid-type]
 
 
 @strawberry.type(description="A reroll strategy's outcome in one hour's market (per unit unless named total).")
