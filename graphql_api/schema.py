@@ -142,11 +142,25 @@ class Query:
     @strawberry.field(description=f"What-if: the strategy math re-run on stored snapshots with your parameters, "
                                   f"hour by hour. `strategy` (default: the first configured) gives the family and "
                                   f"the defaults. Range at most {limits.MAX_EVALUATE_RANGE.days} days.")
-    async def evaluate_strategy(self, info: Info, strategy: str | None = None, league: LeagueArg = None,
-                                from_: FromArg = None, to: ToArg = None,
-                                reroll_cost_amount: float | None = None, units_per_reroll: int | None = None,
-                                buy_quantity: int | None = None, top_k: int | None = None,
-                                weights: list[WeightInput] | None = None) -> StrategyEvaluation:
+    async def evaluate_strategy(
+            self, info: Info,
+            strategy: Annotated[str | None, strawberry.argument(
+                description="The configured strategy whose family and defaults are used; default: the first.")] = None,
+            league: LeagueArg = None, from_: FromArg = None, to: ToArg = None,
+            reroll_cost_amount: Annotated[float | None, strawberry.argument(
+                description="How many of the reroll item (e.g. primal lifeforce) one reroll costs; default: the "
+                            "strategy's.")] = None,
+            units_per_reroll: Annotated[int | None, strawberry.argument(
+                description="How many units one reroll changes at once; default: the strategy's.")] = None,
+            buy_quantity: Annotated[int | None, strawberry.argument(
+                description="How many units are bought (depth-aware, from the stored books); default: the "
+                            "strategy's.")] = None,
+            top_k: Annotated[int | None, strawberry.argument(
+                description="The top-K rule sells once the unit is one of the K most valuable members; default: "
+                            "the strategy's.")] = None,
+            weights: Annotated[list[WeightInput] | None, strawberry.argument(
+                description="Outcome weights of a reroll per member (others keep theirs); default: the "
+                            "strategy's (uniform unless configured).")] = None) -> StrategyEvaluation:
         ctx = info.context
         base = profits.configured_strategy(ctx, strategy)
         spec = profits.what_if_spec(base, reroll_cost_amount=reroll_cost_amount, units_per_reroll=units_per_reroll,

@@ -201,6 +201,9 @@ class StrategyOutcome:
     break_even_reroll_cost: float | None = strawberry.field(
         description="The reroll cost at which the policy stops paying; null when it never / always pays.")
     stop_set: list[strawberry.ID] = strawberry.field(description="The members the policy sells.")
+    break_even_reroll_amount: float | None = strawberry.field(default=None, description=(
+        "The break-even in the reroll item's units: how many of it (e.g. primal lifeforce) one reroll may cost "
+        "before the policy stops paying, at the depth-aware unit price this hour paid for rerollCostAmount of it (compare rerollCostAmount)."))
 
 
 @strawberry.type(description="A stored profitability row: one strategy, policy and hour.")

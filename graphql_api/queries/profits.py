@@ -60,8 +60,11 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
     rows = await fetch_all(ctx.pool, sql, params)
     more = len(rows) > first
     rows = rows[:first]
+    amounts = {spec.name: spec.reroll_cost_amount for spec in ctx.watchlist.strategies}
     nodes = [
         ProfitabilityRow(
+            break_even_reroll_amount=_break_even_amount(r["break_even_reroll_cost"], r["reroll_cost"],
+                                                        amounts.get(r["strategy"])),
             strategy=r["strategy"], policy=Policy(r["policy"]), hour=r["observed_hour"],
             input_item=item_of(r["input_item_id"], r["input_item_id"] in ctx.watched),
             input_unit_cost=r["input_unit_cost"], quantity=r["quantity"], reroll_cost=r["reroll_cost"],
@@ -128,8 +131,18 @@ def _number(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _outcome(result: StrategyResult, watched: tuple[str, ...]) -> StrategyOutcome:
+def _break_even_amount(break_even: float | None, reroll_cost: float, amount: float | None) -> float | None:
+    """The break-even in reroll-item units per reroll: reroll_cost is `amount` units of the reroll
+    item, so the break-even amount scales with it (amount × break-even cost / cost)."""
+    if break_even is None or amount is None or not reroll_cost > 0:
+        return None
+    return _number(break_even * amount / reroll_cost)
+
+
+def _outcome(result: StrategyResult, watched: tuple[str, ...], reroll_cost_amount: float) -> StrategyOutcome:
     return StrategyOutcome(
+        break_even_reroll_amount=_break_even_amount(_number(result.break_even_reroll_cost), result.reroll_cost,
+                                                    reroll_cost_amount),
         policy=Policy(result.policy), input_item=item_of(result.input_item_id, result.input_item_id in watched),
         input_unit_cost=float(result.input_unit_cost), quantity=int(result.quantity),
         reroll_cost=float(result.reroll_cost), expected_rerolls=float(result.expected_rerolls),
@@ -144,7 +157,8 @@ def _evaluate_hours(spec: StrategySpec, span: TimeRange, rows: list[dict],
     """CPU work (numpy, book parsing): run in a worker thread so the event loop stays free."""
     books = books_by_hour((r["observed_hour"], r["item_id"], r["robust_min_price"], r["book"]) for r in rows)
     return [
-        EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched), optimal=_outcome(e.results[1], watched),
+        EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched, spec.reroll_cost_amount),
+                      optimal=_outcome(e.results[1], watched, spec.reroll_cost_amount),
                       unavailable_reason=None) if e.results else
         EvaluatedHour(hour=e.hour, top_k=None, optimal=None, unavailable_reason=e.unavailable_reason)
         for e in evaluate_window([spec], books, [h for h in hours_between(span.start, span.end) if h >= span.start])

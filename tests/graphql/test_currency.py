@@ -85,3 +85,22 @@ def test_the_csv_export_takes_a_currency(api, history, rates):
     assert chaos.text != divine.text
     bad = api.client.get("/export/price-series.csv", params={**params, "currency": "exalted"})
     assert bad.status_code == 400 and "currency" in bad.text
+
+
+EVALUATE = """query($from: DateTime, $to: DateTime, $amount: Float) {
+  evaluateStrategy(from: $from, to: $to, rerollCostAmount: $amount) {
+    hours { optimal { rerollCost breakEvenRerollCost breakEvenRerollAmount } } } }"""
+
+
+def test_evaluate_strategy_gives_the_break_even_in_reroll_item_units(api, history):
+    span = {"from": (history.end - timedelta(hours=6)).isoformat(), "to": history.end.isoformat()}
+    checked = 0
+    for amount in (30.0, 60.0):
+        hours = api.data(EVALUATE, {**span, "amount": amount})["evaluateStrategy"]["hours"]
+        for hour in hours:
+            o = hour["optimal"]
+            if o and o["breakEvenRerollCost"] is not None:
+                # the reroll costs `amount` lifeforce: break-even lifeforce = amount × break-even cost / cost
+                assert o["breakEvenRerollAmount"] == pytest.approx(amount * o["breakEvenRerollCost"] / o["rerollCost"])
+                checked += 1
+    assert checked
