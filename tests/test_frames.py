@@ -98,3 +98,16 @@ def test_a_reader_session_cannot_write(history):
     made, wl, _ = history
     with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         frames._read("CREATE TABLE analytics.x (a int)", {}, made.url)
+
+
+def test_the_views_have_every_price_in_chaos_and_in_divine(history):
+    made, wl, reader = history
+    with psycopg.connect(reader) as conn:
+        rows = conn.execute("SELECT robust_min_price, robust_min_price_chaos, robust_min_price_divine, "
+                            "chaos_per_divine FROM analytics.price_history WHERE robust_min_price IS NOT NULL").fetchall()
+        profit = conn.execute("SELECT expected_profit_per_unit, expected_profit_per_unit_chaos, chaos_per_divine "
+                              "FROM analytics.reroll_profitability").fetchall()
+    assert len(rows) > 900
+    for divine, in_chaos, in_divine, rate in rows:
+        assert in_divine == divine and in_chaos == pytest.approx(divine * rate)
+    assert profit and all(c == pytest.approx(p * rate) for p, c, rate in profit)
