@@ -251,7 +251,9 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
 
 # --- database roles ------------------------------------------------------------------------
 
-_PRIVILEGE_ERRORS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
+# a view over a join is not updatable at all (ObjectNotInPrerequisiteState): refused before privileges
+_PRIVILEGE_ERRORS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction,
+                     psycopg.errors.ObjectNotInPrerequisiteState)
 
 
 def _write_attempts(conn: psycopg.Connection) -> list[str]:
