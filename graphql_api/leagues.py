@@ -64,3 +64,33 @@ async def checked_league(ctx: ApiContext, league: str | None) -> str:
     raise not_found("league", f"no data is stored for league {name[:100]!r}"
                               f"{f' (did you mean {hint!r}?)' if hint else ''}; stored leagues: "
                               f"{', '.join(stored) if stored else 'none yet'}")
+
+
+SPANS_SQL = """
+SELECT 'book' AS source, l.league, (SELECT min(observed_hour) FROM warehouse.price_snapshots s
+                                     WHERE s.game = %(game)s AND s.league = l.league) AS first_hour,
+       (SELECT max(observed_hour) FROM warehouse.price_snapshots s
+         WHERE s.game = %(game)s AND s.league = l.league) AS last_hour
+FROM unnest(%(book)s::text[]) AS l(league)
+UNION ALL
+SELECT 'exchange', l.league, (SELECT min(observed_hour) FROM warehouse.exchange_prices p
+                               WHERE p.realm = %(realm)s AND p.league = l.league),
+       (SELECT max(observed_hour) FROM warehouse.exchange_prices p WHERE p.realm = %(realm)s AND p.league = l.league)
+FROM unnest(%(exchange)s::text[]) AS l(league)
+ORDER BY 1, 2
+"""
+
+
+async def league_spans(ctx: ApiContext) -> list[dict]:
+    """Per source and stored league: the first and last stored hour."""
+    from tradewatch.market.currency import REALM_OF_GAME
+
+    realm = REALM_OF_GAME.get(ctx.watchlist.game, "pc")
+    params = {"game": ctx.watchlist.game, "realm": realm}
+    per_source = await fetch_all(ctx.pool, STORED_SQL.replace(
+        "SELECT league FROM book WHERE league IS NOT NULL UNION SELECT league FROM cx WHERE league IS NOT NULL",
+        "SELECT 'book', league FROM book WHERE league IS NOT NULL "
+        "UNION ALL SELECT 'exchange', league FROM cx WHERE league IS NOT NULL"), params, rows_as_dicts=False)
+    return await fetch_all(ctx.pool, SPANS_SQL, {
+        **params, "book": [league for source, league in per_source if source == "book"],
+        "exchange": [league for source, league in per_source if source == "exchange"]})

@@ -19,7 +19,7 @@ from graphql_api import limits
 from graphql_api.context import Info
 from graphql_api.errors import MASKED_MESSAGE, bad_input, should_mask_error
 from graphql_api.inputs import item_ids, page_size, time_range
-from graphql_api.leagues import checked_league
+from graphql_api.leagues import checked_league, league_spans
 from graphql_api.queries import alerts as alert_queries, audit, catalog, prices, profits
 from graphql_api.currency import divine_price, resolve_currency
 from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
@@ -196,6 +196,26 @@ class Query:
                          description="Only this rule (its name in the watchlist).")] = None) -> list[alert_queries.Alert]:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         return await alert_queries.alerts(info.context, await checked_league(info.context, league), span, rule)
+
+
+    @strawberry.field(description="Every league with stored data, per source (`book`: the order books the watchlist "
+                                  "fetches; `exchange`: the Currency Exchange history), with its first and last "
+                                  "stored hour; the watchlist's league is `isDefault`.")
+    async def leagues(self, info: Info) -> list[StoredLeague]:
+        ctx = info.context
+        ctx.cache.read_live()
+        return [StoredLeague(name=r["league"], source=r["source"], first_hour=r["first_hour"],
+                             last_hour=r["last_hour"], is_default=r["league"] == ctx.watchlist.league)
+                for r in await league_spans(ctx)]
+
+
+@strawberry.type(description="A league with stored data in one source.")
+class StoredLeague:
+    name: str = strawberry.field(description="The league as the trade site spells it.")
+    source: str = strawberry.field(description="`book` (order books) or `exchange` (Currency Exchange history).")
+    first_hour: datetime = strawberry.field(description="The first stored hour (UTC).")
+    last_hour: datetime = strawberry.field(description="The last stored hour (UTC).")
+    is_default: bool = strawberry.field(description="Whether it is the watchlist's league (the default argument).")
 
 
 def build_schema() -> strawberry.Schema:

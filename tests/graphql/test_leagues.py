@@ -51,3 +51,11 @@ def test_the_simulator_lists_its_public_leagues_in_the_trade_sites_shape(start_s
     assert "Standard" in [e["id"] for e in body["result"]]
     assert not any("(PL" in e["id"] for e in body["result"])  # private leagues are not listed
     assert httpx.get(sim.url + "/api/trade2/data/leagues").json()["result"][0]["realm"] == "poe2"
+
+
+def test_leagues_lists_the_stored_leagues_per_source_with_first_and_last_hour(api, history, db):
+    rows = api.data("{ leagues { name source firstHour lastHour isDefault } }")["leagues"]
+    book = [r for r in rows if r["source"] == "book"]
+    first, last = db.execute("SELECT min(observed_hour), max(observed_hour) FROM warehouse.price_snapshots").fetchone()
+    assert book == [{"name": "Standard", "source": "book", "firstHour": first.isoformat(),
+                     "lastHour": last.isoformat(), "isDefault": True}]
