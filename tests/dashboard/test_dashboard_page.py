@@ -191,3 +191,18 @@ def test_typed_api_key_is_sent_with_every_query(browser, keyed_api):
         assert page.evaluate("() => document.getElementById('price-chart').data.length") == 6
     finally:
         context.close()
+
+
+def test_the_unit_switch_asks_for_chaos_and_the_league_list_has_the_stored_leagues(open_dashboard):
+    watched = open_dashboard("#currency=CHAOS&range=24h")
+    page = watched.page
+    wait_for_load(page)
+    assert page.input_value("#currency") == "CHAOS"
+    assert page.locator("#latest-info").inner_text().startswith("in chaos")
+    assert page.evaluate("() => [...document.querySelectorAll('#league-list option')].map(o => o.value)") == ["Standard"]
+    before = page.evaluate("() => document.body.dataset.loads")
+    page.select_option("#currency", "DIVINE")
+    wait_for_load(page, before)
+    assert page.locator("#latest-info").inner_text().startswith("in divine")
+    assert "currency=DIVINE" in page.url
+    assert_clean(watched)
