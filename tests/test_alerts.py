@@ -310,3 +310,22 @@ def test_a_range_run_stores_the_crossings_and_a_refusing_webhook_does_not_fail_i
         events = "\n".join(str(e) for e in instance.all_logs(result.run_id))
     assert "SECRET-TOKEN" not in events
     assert [(r[0], r[1]) for r in _stored(database_url)] == [("greed-priced", start)]
+
+
+def test_an_exchange_rule_compares_the_executed_vwap_in_its_currency_converting_the_other_quote(pool, database_url):
+    _divine_prices(database_url, [200, 200, 200, 200])
+    with psycopg.connect(database_url) as conn:
+        # greed traded for chaos every hour, for divine in hour 2 only (that quote wins there)
+        for hour, (chaos, divine) in zip(hours(4), [(5.0, None), (2.0, None), (5.0, 0.009), (5.0, None)]):
+            for quote, price in (("chaos", chaos), ("divine", divine)):
+                if price is not None:
+                    conn.execute(
+                        "INSERT INTO warehouse.exchange_prices (realm, league, observed_hour, item_id, item_path, "
+                        "mapped, quote_currency, market_id, vwap_price, min_price, max_price, volume, quote_volume) "
+                        "VALUES ('pc', 'Standard', %s, %s, 'Metadata/greed', true, %s, 'm', %s, %s, %s, 1, %s)",
+                        (hour, GREED, quote, price, price, price, price))
+    wl = _watchlist([{"name": "greed-cx", "item": GREED, "below": 0.02, "currency": "divine", "source": "exchange"}])
+    compute_alerts(pool, wl, START, START + 4 * HOUR)
+    # divine values: 0.025, 0.01 (fires), 0.009 (its own quote; still true), 0.025
+    assert _stored(database_url) == [("greed-cx", START + HOUR, pytest.approx(0.01), 0.02, "divine", "Standard",
+                                      "exchange")]
