@@ -137,7 +137,8 @@ class Snapshot:
     robust_min_price: float | None
     target_quantity: int
     bought: int = strawberry.field(description="Units a depth walk for targetQuantity got (may be fewer).")
-    spent: float = strawberry.field(description="What those units cost, in the paid currency.")
+    spent: float | None = strawberry.field(description="What those units cost, in the paid currency (null when "
+                                                      "`currency` asks for a unit this hour has no rate for).")
     avg_price: float | None
     paid_with: str
     simulated: bool
