@@ -121,7 +121,7 @@ class TradeApiClient:
         when the list cannot be read. One request per run, outside the exchange limiter: this
         endpoint has its own rate-limit policy, and its headers must not replace the exchange's rules."""
         path = "/api/trade2/data/leagues" if self.game == "poe2" else "/api/trade/data/leagues"
-        self.stats.requests += 1
+        # not in self.stats: those count the exchange requests the limiter paced
         headers = {"Cookie": self._cookie_header} if self._cookie_header else {}
         try:
             response = self._session.get(self.base_url + path, headers=headers, timeout=self.timeout)
