@@ -20,9 +20,11 @@ from starlette.responses import PlainTextResponse, Response
 from graphql_api import limits
 from graphql_api.context import ApiContext
 from graphql_api.errors import ApiError, bad_input, shown
-from graphql_api.inputs import item_ids, league_name, time_range
+from graphql_api.inputs import item_ids, time_range
+from graphql_api.currency import resolve_currency
+from graphql_api.leagues import checked_league
 from graphql_api.queries.prices import price_series
-from graphql_api.types import Bucket
+from graphql_api.types import Bucket, Currency
 from graphql_api.view import cache_headers, conditional
 
 COLUMNS = ("time", "open", "high", "low", "close", "robust_close", "avg_price", "stock", "listing_count", "hours")
@@ -53,8 +55,12 @@ async def price_series_csv(request: Request) -> Response:
         if bucket_raw not in Bucket.__members__:
             raise bad_input("bucket", f"{shown(params.get('bucket'))} must be hour, day or week")
         span = time_range(_time(params, "from"), _time(params, "to"), limits.MAX_PAGED_RANGE)
-        series = await price_series(ctx, league_name(params.get("league"), wl.league), ids, span,
-                                    Bucket[bucket_raw])
+        currency_raw = params.get("currency", "").upper()
+        if currency_raw and currency_raw not in Currency.__members__:
+            raise bad_input("currency", f"{shown(params.get('currency'))} must be chaos or divine")
+        unit = resolve_currency(ctx, Currency[currency_raw] if currency_raw else None)
+        series = await price_series(ctx, await checked_league(ctx, params.get("league")), ids, span,
+                                    Bucket[bucket_raw], unit)
     except ApiError as exc:
         status = 404 if exc.code == "NOT_FOUND" else 503 if exc.code in ("SERVICE_UNAVAILABLE", "TIMEOUT") else 400
         return PlainTextResponse(f"{exc} ({exc.code})\n", status_code=status)

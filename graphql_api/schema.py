@@ -20,14 +20,19 @@ from graphql_api.context import Info
 from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
 from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
-from graphql_api.queries import audit, catalog, prices, profits
-from graphql_api.types import (Bucket, Coverage, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
+from graphql_api.leagues import checked_league, league_spans
+from graphql_api.queries import alerts as alert_queries, audit, catalog, prices, profits
+from graphql_api.currency import divine_price, resolve_currency
+from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
                                StrategyEvaluation, WeightInput, SCALAR_MAP)
 
 LeagueArg = Annotated[str | None, strawberry.argument(description="The league; default: the watchlist's league.")]
 FromArg = Annotated[datetime | None, strawberry.argument(
     name="from", description="Start of the range (inclusive, ISO-8601, naive = UTC); default: `to` − 24 h.")]
+CurrencyArg = Annotated[Currency | None, strawberry.argument(
+    description="The unit of every price in the answer: CHAOS or DIVINE, converted with each league-hour's divine "
+                "price in chaos (null where that hour has none); default: the watchlist's currency (`paid_with`).")]
 ToArg = Annotated[datetime | None, strawberry.argument(
     description="End of the range (exclusive, ISO-8601, naive = UTC); default: the end of the current hour.")]
 
@@ -78,10 +83,12 @@ class Query:
                                   "(the overview). `items` default: every watched item."
                                   + cost_note('latestPrices'))
     async def latest_prices(self, info: Info, league: LeagueArg = None,
-                            items: list[strawberry.ID] | None = None) -> list[LatestPrice]:
+                            items: list[strawberry.ID] | None = None,
+                            currency: CurrencyArg = None) -> list[LatestPrice]:
         wl = info.context.watchlist
         ids = _items_argument(info, "items", items) or list(wl.items)
-        return await prices.latest_prices(info.context, league_name(league, wl.league), ids)
+        unit = resolve_currency(info.context, currency)
+        return await prices.latest_prices(info.context, await checked_league(info.context, league), ids, unit)
 
     @strawberry.field(description=f"Stored hourly snapshots, cursor-paged (keyset on hour, item). `items` default: "
                                   f"all items. `first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. "
@@ -90,14 +97,14 @@ class Query:
     async def snapshots(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
                         from_: FromArg = None, to: ToArg = None,
                         order_by: SnapshotOrder = SnapshotOrder.TIME_ASC, first: int | None = None,
-                        after: str | None = None) -> SnapshotConnection:
+                        after: str | None = None, currency: CurrencyArg = None) -> SnapshotConnection:
         wl = info.context.watchlist
         ids = _items_argument(info, "items", items)
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         with_book = "book" in _selected(info, "nodes")
-        return await prices.snapshots(info.context, league_name(league, wl.league), ids, span, order_by, size,
-                                      after, with_book)
+        return await prices.snapshots(info.context, await checked_league(info.context, league), ids, span, order_by, size,
+                                      after, with_book, resolve_currency(info.context, currency))
 
     @strawberry.field(description=f"Per bucket: open/high/low/close of the min price, the depth-aware average price, "
                                   f"the last stock and listing count, aggregated in PostgreSQL and delivered as "
@@ -107,7 +114,8 @@ class Query:
                                   + cost_note('priceSeries'))
     async def price_series(self, info: Info, league: LeagueArg = None, item: strawberry.ID | None = None,
                            items: list[strawberry.ID] | None = None, from_: FromArg = None,
-                           to: ToArg = None, bucket: Bucket = Bucket.HOUR) -> list[PriceSeries]:
+                           to: ToArg = None, bucket: Bucket = Bucket.HOUR,
+                           currency: CurrencyArg = None) -> list[PriceSeries]:
         wl = info.context.watchlist
         if item is None and items is None:
             raise bad_input("item", "give `item` or `items`: which items the series is for")
@@ -116,7 +124,17 @@ class Query:
         if len(ids) > limits.MAX_SERIES_ITEMS:
             raise bad_input("items", f"{len(ids)} items are more than {limits.MAX_SERIES_ITEMS}")
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
-        return await prices.price_series(info.context, league_name(league, wl.league), ids, span, bucket)
+        unit = resolve_currency(info.context, currency)
+        return await prices.price_series(info.context, await checked_league(info.context, league), ids, span, bucket,
+                                         unit)
+
+    @strawberry.field(description=f"The divine orb's price in chaos per bucket (the Currency Exchange's executed "
+                                  f"chaos|divine trades of the league): the rate every CHAOS/DIVINE conversion "
+                                  f"uses. At most {limits.MAX_SERIES_POINTS} buckets.")
+    async def divine_price(self, info: Info, league: LeagueArg = None, from_: FromArg = None, to: ToArg = None,
+                           bucket: Bucket = Bucket.HOUR) -> DivinePriceSeries:
+        span = time_range(from_, to, limits.MAX_PAGED_RANGE)
+        return await divine_price(info.context, await checked_league(info.context, league), span, bucket)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}."
@@ -128,7 +146,7 @@ class Query:
         wl = info.context.watchlist
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
-        return await profits.profitability(info.context, league_name(league, wl.league), strategy, policy, span,
+        return await profits.profitability(info.context, await checked_league(info.context, league), strategy, policy, span,
                                            size, after)
 
     @strawberry.field(description="The reroll strategies configured in the watchlist."
@@ -140,17 +158,31 @@ class Query:
                                   f"hour by hour. `strategy` (default: the first configured) gives the family and "
                                   f"the defaults. Range at most {limits.MAX_EVALUATE_RANGE.days} days."
                                   + cost_note('evaluateStrategy'))
-    async def evaluate_strategy(self, info: Info, strategy: str | None = None, league: LeagueArg = None,
-                                from_: FromArg = None, to: ToArg = None,
-                                reroll_cost_amount: float | None = None, units_per_reroll: int | None = None,
-                                buy_quantity: int | None = None, top_k: int | None = None,
-                                weights: list[WeightInput] | None = None) -> StrategyEvaluation:
+    async def evaluate_strategy(
+            self, info: Info,
+            strategy: Annotated[str | None, strawberry.argument(
+                description="The configured strategy whose family and defaults are used; default: the first.")] = None,
+            league: LeagueArg = None, from_: FromArg = None, to: ToArg = None,
+            reroll_cost_amount: Annotated[float | None, strawberry.argument(
+                description="How many of the reroll item (e.g. primal lifeforce) one reroll costs; default: the "
+                            "strategy's.")] = None,
+            units_per_reroll: Annotated[int | None, strawberry.argument(
+                description="How many units one reroll changes at once; default: the strategy's.")] = None,
+            buy_quantity: Annotated[int | None, strawberry.argument(
+                description="How many units are bought (depth-aware, from the stored books); default: the "
+                            "strategy's.")] = None,
+            top_k: Annotated[int | None, strawberry.argument(
+                description="The top-K rule sells once the unit is one of the K most valuable members; default: "
+                            "the strategy's.")] = None,
+            weights: Annotated[list[WeightInput] | None, strawberry.argument(
+                description="Outcome weights of a reroll per member (others keep theirs); default: the "
+                            "strategy's (uniform unless configured).")] = None) -> StrategyEvaluation:
         ctx = info.context
         base = profits.configured_strategy(ctx, strategy)
         spec = profits.what_if_spec(base, reroll_cost_amount=reroll_cost_amount, units_per_reroll=units_per_reroll,
                                     buy_quantity=buy_quantity, top_k=top_k, weights=weights)
         span = time_range(from_, to, limits.MAX_EVALUATE_RANGE)
-        return await profits.evaluate(ctx, league_name(league, ctx.watchlist.league), spec, span)
+        return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span)
 
     @strawberry.field(description=f"Which hours and watched items are stored, missing or simulated. Range at most "
                                   f"{limits.MAX_COVERAGE_RANGE.days} days."
@@ -158,7 +190,7 @@ class Query:
     async def coverage(self, info: Info, league: LeagueArg = None, from_: FromArg = None,
                        to: ToArg = None) -> Coverage:
         span = time_range(from_, to, limits.MAX_COVERAGE_RANGE)
-        return await audit.coverage(info.context, league_name(league, info.context.watchlist.league), span)
+        return await audit.coverage(info.context, await checked_league(info.context, league), span)
 
     @strawberry.field(description=f"The stored raw trade responses, for audit, cursor-paged (keyset on hour, item). "
                                   f"`first` default {limits.DEFAULT_RAW_PAGE}, at most {limits.MAX_RAW_PAGE}."
@@ -171,8 +203,37 @@ class Query:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_RAW_PAGE, limits.MAX_RAW_PAGE)
         with_body = "responseBody" in _selected(info, "nodes")
-        return await audit.raw_responses(info.context, league_name(league, wl.league), ids[0] if ids else None,
+        return await audit.raw_responses(info.context, await checked_league(info.context, league), ids[0] if ids else None,
                                          span, size, after, with_body)
+
+    @strawberry.field(description=f"Crossings of the watchlist's alert rules, oldest first (at most "
+                                  f"{limits.MAX_PAGE}). `rule` default: every rule. Range at most "
+                                  f"{limits.MAX_PAGED_RANGE.days} days.")
+    async def alerts(self, info: Info, league: LeagueArg = None, from_: FromArg = None, to: ToArg = None,
+                     rule: Annotated[str | None, strawberry.argument(
+                         description="Only this rule (its name in the watchlist).")] = None) -> list[alert_queries.Alert]:
+        span = time_range(from_, to, limits.MAX_PAGED_RANGE)
+        return await alert_queries.alerts(info.context, await checked_league(info.context, league), span, rule)
+
+
+    @strawberry.field(description="Every league with stored data, per source (`book`: the order books the watchlist "
+                                  "fetches; `exchange`: the Currency Exchange history), with its first and last "
+                                  "stored hour; the watchlist's league is `isDefault`.")
+    async def leagues(self, info: Info) -> list[StoredLeague]:
+        ctx = info.context
+        ctx.cache.read_live()
+        return [StoredLeague(name=r["league"], source=r["source"], first_hour=r["first_hour"],
+                             last_hour=r["last_hour"], is_default=r["league"] == ctx.watchlist.league)
+                for r in await league_spans(ctx)]
+
+
+@strawberry.type(description="A league with stored data in one source.")
+class StoredLeague:
+    name: str = strawberry.field(description="The league as the trade site spells it.")
+    source: str = strawberry.field(description="`book` (order books) or `exchange` (Currency Exchange history).")
+    first_hour: datetime = strawberry.field(description="The first stored hour (UTC).")
+    last_hour: datetime = strawberry.field(description="The last stored hour (UTC).")
+    is_default: bool = strawberry.field(description="Whether it is the watchlist's league (the default argument).")
 
 
 # Refusals that protect the server: expected under load, so not logged one by one (a client

@@ -64,6 +64,15 @@ class Bucket(Enum):
     WEEK = "week"
 
 
+@strawberry.enum(description="The unit of a price: chaos orbs or divine orbs. Prices are stored in the "
+                             "watchlist's currency and converted with that league-hour's divine price in chaos "
+                             "(the Currency Exchange's executed chaos|divine vwap); an hour without that price "
+                             "has no converted value (null).")
+class Currency(Enum):
+    CHAOS = "chaos"
+    DIVINE = "divine"
+
+
 @strawberry.enum(description="Order of rows in a page; the keyset is (hour, item).")
 class SnapshotOrder(Enum):
     TIME_ASC = "asc"
@@ -128,7 +137,8 @@ class Snapshot:
     robust_min_price: float | None
     target_quantity: int
     bought: int = strawberry.field(description="Units a depth walk for targetQuantity got (may be fewer).")
-    spent: float = strawberry.field(description="What those units cost, in the paid currency.")
+    spent: float | None = strawberry.field(description="What those units cost, in the paid currency (null when "
+                                                      "`currency` asks for a unit this hour has no rate for).")
     avg_price: float | None
     paid_with: str
     simulated: bool
@@ -163,6 +173,20 @@ class PriceSeries:
     hours: IntColumn = strawberry.field(description="How many hours were stored in the bucket.")  # type: ignore[valid-type]
 
 
+@strawberry.type(description="The divine orb's price in chaos per bucket: the Currency Exchange's executed "
+                             "chaos|divine trades (volume-weighted over a bucket's hours), as columns.")
+class DivinePriceSeries:
+    league: str
+    bucket: Bucket
+    points: int = strawberry.field(description="The number of buckets (the length of every column).")
+    time: TimeColumn  # type: ignore[valid-type]
+    chaos_per_divine: FloatColumn = strawberry.field(description="Chaos paid per divine (quote volume / divine "  # type: ignore[valid-type]
+                                                                 "volume over the bucket).")
+    min_chaos_per_divine: FloatColumn = strawberry.field(description="Lowest executed price in the bucket.")  # type: ignore[valid-type]
+    max_chaos_per_divine: FloatColumn = strawberry.field(description="Highest executed price in the bucket.")  # type: ignore[valid-type]
+    divine_volume: FloatColumn = strawberry.field(description="Divines traded for chaos in the bucket.")  # type: ignore[valid-type]
+
+
 @strawberry.type(description="A reroll strategy's outcome in one hour's market (per unit unless named total).")
 class StrategyOutcome:
     policy: Policy
@@ -178,6 +202,9 @@ class StrategyOutcome:
     break_even_reroll_cost: float | None = strawberry.field(
         description="The reroll cost at which the policy stops paying; null when it never / always pays.")
     stop_set: list[strawberry.ID] = strawberry.field(description="The members the policy sells.")
+    break_even_reroll_amount: float | None = strawberry.field(default=None, description=(
+        "The break-even in the reroll item's units: how many of it (e.g. primal lifeforce) one reroll may cost "
+        "before the policy stops paying, at the depth-aware unit price this hour paid for rerollCostAmount of it (compare rerollCostAmount)."))
 
 
 @strawberry.type(description="A stored profitability row: one strategy, policy and hour.")

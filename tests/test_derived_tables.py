@@ -232,20 +232,23 @@ def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, w
         columns = [d.name for d in conn.execute("SELECT * FROM analytics.price_history LIMIT 0").description]
         assert columns == ["league", "game", "item_id", "item_name", "observed_hour", "observed_at", "paid_with",
                            "min_price", "robust_min_price", "listing_count", "total_stock", "target_quantity",
-                           "bought", "spent", "avg_price"]
+                           "bought", "spent", "avg_price", "chaos_per_divine", "min_price_chaos", "min_price_divine",
+                           "robust_min_price_chaos", "robust_min_price_divine", "avg_price_chaos", "avg_price_divine"]
         assert len(history) == 21
         assert {r[3] for r in history} >= {"Deafening Essence of Greed", "Primal Crystallised Lifeforce"}
         profit = conn.execute("SELECT * FROM analytics.reroll_profitability").fetchall()
         columns = [d.name for d in conn.execute("SELECT * FROM analytics.reroll_profitability LIMIT 0").description]
         assert columns == ["league", "strategy", "policy", "observed_hour", "input_item_id", "input_unit_cost",
                            "reroll_cost", "expected_rerolls", "expected_sale_value", "expected_profit_per_unit",
-                           "expected_profit_total", "roi", "break_even_reroll_cost"]
+                           "expected_profit_total", "roi", "break_even_reroll_cost", "chaos_per_divine",
+                           "expected_profit_per_unit_chaos", "expected_profit_per_unit_divine",
+                           "break_even_reroll_cost_chaos", "break_even_reroll_cost_divine"]
         assert {r[2] for r in profit} == {"top_k", "optimal"}
         for statement in (
             "SELECT count(*) FROM warehouse.price_snapshots",
             "SELECT count(*) FROM warehouse.raw_trade_responses",
             "SELECT * FROM public.tradewatch_schema_version",
-            "DELETE FROM analytics.reroll_profitability",
+            "DELETE FROM analytics.alerts",  # a one-table view: only the privilege check refuses it
             "INSERT INTO warehouse.items VALUES ('poe1', 'x', 'x', NULL)",
             "CREATE TABLE analytics.mine (x int)",
             "CREATE TABLE public.mine (x int)",

@@ -126,6 +126,22 @@ async def _static(request: Request) -> Response:
     return json_response(dumps(static.static_data()))
 
 
+# --- GET /api/trade[2]/data/leagues: the trade site's current leagues, in the real shape
+# ({"result": [{"id", "realm", "text"}, ...]}): the public leagues of the simulated Currency
+# Exchange documents (private leagues are not listed by the trade site).
+def _public_leagues(names: str) -> list[str]:
+    return [n.strip() for n in names.split(",") if n.strip() and "(PL" not in n]
+
+
+async def _leagues(request: Request) -> Response:
+    config: SimConfig = request.app.state.config
+    poe2 = request.url.path.startswith("/api/trade2/")
+    names = _public_leagues(config.cx_leagues_poe2 if poe2 else config.cx_leagues)
+    realm = "poe2" if poe2 else "pc"
+    return json_response(dumps({"result": [{"id": n, "realm": realm, "text": n} for n in names]}))
+# --- end of the leagues block
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     return json_response(error_body(1, "Resource not found"), 404)
 
@@ -148,6 +164,8 @@ def create_app(config: SimConfig | None = None) -> Starlette:
         Route("/api/trade2/exchange/poe2/{league}", _exchange, methods=["POST"]),
         Route("/api/trade/data/static", _static, methods=["GET"]),
         Route("/api/trade2/data/static", _static, methods=["GET"]),
+        Route("/api/trade/data/leagues", _leagues, methods=["GET"]),
+        Route("/api/trade2/data/leagues", _leagues, methods=["GET"]),
         *cx_api.routes(),
     ]
     app = Starlette(

@@ -143,9 +143,14 @@ class PostgresRateLimiter:
     """Sliding-window limiter whose state lives in `warehouse.rate_limit_*`."""
 
     def __init__(self, pool: ConnectionPool, key: str, *, pad: float = 0.5, poll: float = 0.25,
-                 max_wait: float = 900.0, sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_wait: float = 900.0, sleep: Callable[[float], None] = time.sleep,
+                 default_rules: Sequence[Rule] | None = None) -> None:
         self.pool = pool
         self.key = key
+        # The polite ceiling for a host that announces no limits (the Currency Exchange CDN):
+        # used until the host announces rules, and as long as it announces none. Ceiling rules
+        # have scope "*"; announced ones are named by the server (Ip, Account, Client).
+        self.default_rules = list(default_rules) if default_rules else None
         self.pad = pad
         self.poll = poll
         self.max_wait = max_wait
@@ -157,8 +162,11 @@ class PostgresRateLimiter:
             "SELECT rules, restricted_until FROM warehouse.rate_limit_state WHERE limiter_key = %s", (self.key,)
         ).fetchone()
         if row is None:
-            return [Rule(*CONSERVATIVE_RULES)], None
-        return [Rule(**r) for r in row[0]], row[1]
+            return (self.default_rules or [Rule(*CONSERVATIVE_RULES)]), None
+        rules = [Rule(**r) for r in row[0]]
+        if self.default_rules and all(r.scope == ALL_SCOPES for r in rules):
+            return self.default_rules, row[1]  # nothing announced yet: today's configured ceiling
+        return rules, row[1]
 
     def _hits(self, conn, now: float, rules: Sequence[Rule]) -> dict[str, list[float]]:
         horizon = max((r.period for r in rules), default=0.0) + self.pad

@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Mapping
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -30,6 +30,11 @@ from tradewatch.errors import ConfigError
 REAL_TRADE_API_URL = "https://www.pathofexile.com"
 DEFAULT_USER_AGENT = "TradeWatch/0.1.0 (contact: set TRADEWATCH_USER_AGENT to your e-mail)"
 ENV_FILE = Path(".env")
+# The Currency Exchange history: the public copy (no login) and the authenticated host.
+PUBLIC_CX_URL = "https://web.poecdn.com/api/currency-exchange"
+AUTHENTICATED_CX_URL = "https://api.pathofexile.com/currency-exchange"
+DEFAULT_CX_TOKEN_URL = "https://www.pathofexile.com/oauth/token"
+CX_REALMS = ("pc", "poe2", "xbox", "sony")
 
 # Dagster reads these in every process it starts; TradeWatch sets them once, here, for the
 # processes that load the code location and for the ones `tradewatch demo` starts.
@@ -216,6 +221,9 @@ class Settings(EnvSettings):
 
     trade_api_url: str = _var("TRADEWATCH_TRADE_API_URL", REAL_TRADE_API_URL)
     database_url: str | None = _var("TRADEWATCH_DATABASE_URL")
+    # read-only URLs for readers (tradewatch.frames): the reader role's, else the API role's
+    reader_database_url: str | None = _var("TRADEWATCH_READER_DATABASE_URL")
+    api_database_url: str | None = _var("TRADEWATCH_API_DATABASE_URL")
     league: str | None = _var("TRADEWATCH_LEAGUE")
     watchlist_path: Path | None = _var("TRADEWATCH_WATCHLIST")
     user_agent: str = _var("TRADEWATCH_USER_AGENT", DEFAULT_USER_AGENT)
@@ -228,6 +236,23 @@ class Settings(EnvSettings):
     cf_clearance: SecretStr | None = _var("CF_CLEARANCE", repr=False)
     reader_password: SecretStr | None = _var("TRADEWATCH_READER_PASSWORD", repr=False)
     api_password: SecretStr | None = _var("TRADEWATCH_API_PASSWORD", repr=False)
+    # Currency Exchange history (see tradewatch/currency_exchange/): the URL is the authenticated
+    # host when a client id and secret are set and TRADEWATCH_CX_URL is not.
+    cx_url: str | None = _var("TRADEWATCH_CX_URL")
+    cx_realms: tuple[str, ...] = _var("TRADEWATCH_CX_REALMS", ("pc",))
+    cx_client_id: str | None = _var("TRADEWATCH_CX_CLIENT_ID")
+    cx_client_secret: SecretStr | None = _var("TRADEWATCH_CX_CLIENT_SECRET", repr=False)
+    cx_token_url: str = _var("TRADEWATCH_CX_TOKEN_URL", DEFAULT_CX_TOKEN_URL)
+    cx_max_in_flight: int = _var("TRADEWATCH_CX_MAX_IN_FLIGHT", 4)
+    cx_max_per_minute: int = _var("TRADEWATCH_CX_MAX_PER_MINUTE", 60)
+    # Alerts: webhook URLs (comma-separated; secret, Discord's carry a token) and how far back a
+    # crossing is still delivered (so that a backfill of history does not flood them).
+    alert_webhooks: SecretStr | None = _var("TRADEWATCH_ALERT_WEBHOOKS", repr=False)
+    alert_lookback_hours: float = _var("TRADEWATCH_ALERT_LOOKBACK_HOURS", 2.0)
+
+    def alert_webhook_urls(self) -> tuple[str, ...]:
+        """The webhook URLs (secrets: log only `tradewatch.webhooks.redact_webhook` of one)."""
+        return split_list(self.alert_webhooks.get_secret_value()) if self.alert_webhooks else ()
 
     @field_validator("trade_api_url")
     @classmethod
@@ -249,6 +274,17 @@ class Settings(EnvSettings):
                               "postgresql://user:password@host:5432/dbname (unset it to use the embedded PostgreSQL)")
         # no host is fine here: libpq then uses the local socket
         checked_url("TRADEWATCH_DATABASE_URL", url, "postgresql://user:password@host:5432/dbname", need_host=False)
+        return url
+
+    @field_validator("reader_database_url", "api_database_url")
+    @classmethod
+    def _reader_database(cls, url: str | None, info: ValidationInfo) -> str | None:
+        name = cls.model_fields[info.field_name].alias
+        if url is not None and not url.startswith(("postgresql://", "postgres://", "postgresql+")):
+            raise ConfigError(f"{name} must be a PostgreSQL URL such as postgresql://tradewatch_reader:password@host"
+                              ":5432/dbname (or unset it to read with TRADEWATCH_DATABASE_URL)")
+        if url is not None:
+            checked_url(name, url, "postgresql://user:password@host:5432/dbname", need_host=False)
         return url
 
     @field_validator("league")
@@ -285,6 +321,66 @@ class Settings(EnvSettings):
     @classmethod
     def _grace(cls, raw: Any) -> float:
         return number("TRADEWATCH_FETCH_GRACE_MINUTES", raw, maximum=24 * 60)
+
+
+    @field_validator("cx_token_url")
+    @classmethod
+    def _cx_token_url(cls, url: str) -> str:
+        return _cx_checked_url("TRADEWATCH_CX_TOKEN_URL", url, DEFAULT_CX_TOKEN_URL)
+
+    @field_validator("cx_realms", mode="before")
+    @classmethod
+    def _cx_realms(cls, raw: Any) -> tuple[str, ...]:
+        realms = tuple(r.lower() for r in split_list(raw))
+        unknown = [r for r in realms if r not in CX_REALMS]
+        if unknown or not realms:
+            raise ConfigError(f"TRADEWATCH_CX_REALMS={','.join(realms)[:100]!r} names no known realm "
+                              f"({', '.join(unknown) or 'empty'}); use a comma-separated list of {', '.join(CX_REALMS)}")
+        return tuple(dict.fromkeys(realms))
+
+    @field_validator("cx_max_in_flight", mode="before")
+    @classmethod
+    def _cx_in_flight(cls, raw: Any) -> int:
+        return number("TRADEWATCH_CX_MAX_IN_FLIGHT", raw, int, minimum=1, maximum=64)
+
+    @field_validator("cx_max_per_minute", mode="before")
+    @classmethod
+    def _cx_per_minute(cls, raw: Any) -> int:
+        return number("TRADEWATCH_CX_MAX_PER_MINUTE", raw, int, minimum=1, maximum=100_000)
+
+    @field_validator("alert_webhooks")
+    @classmethod
+    def _webhooks(cls, value: SecretStr | None) -> SecretStr | None:
+        for index, url in enumerate(split_list(value.get_secret_value()) if value else ()):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or " " in url:
+                # the URL is a secret: say which one by position, never repeat it
+                raise ConfigError(f"TRADEWATCH_ALERT_WEBHOOKS: URL number {index + 1} is not an http(s) URL with a "
+                                  "host; give comma-separated webhook URLs, e.g. https://discord.com/api/webhooks/…")
+            checked_url(f"TRADEWATCH_ALERT_WEBHOOKS (URL number {index + 1})", url, "https://example.com/hook")
+        return value
+
+    @field_validator("alert_lookback_hours", mode="before")
+    @classmethod
+    def _lookback(cls, raw: Any) -> float:
+        return number("TRADEWATCH_ALERT_LOOKBACK_HOURS", raw, maximum=24 * 366)
+
+    @model_validator(mode="after")
+    def _cx_host(self) -> "Settings":
+        if bool(self.cx_client_id) != bool(self.cx_client_secret):
+            raise ConfigError("TRADEWATCH_CX_CLIENT_ID and TRADEWATCH_CX_CLIENT_SECRET go together: set both "
+                              "(the authenticated host) or neither (the public copy)")
+        default = AUTHENTICATED_CX_URL if self.cx_client_id else PUBLIC_CX_URL
+        object.__setattr__(self, "cx_url", _cx_checked_url("TRADEWATCH_CX_URL", self.cx_url or default, default))
+        return self
+
+
+def _cx_checked_url(name: str, url: str, default: str) -> str:
+    url = url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}={url[:100]!r} is not an http(s) URL; e.g. {default}")
+    checked_url(name, url, default)
+    return url
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | None = ENV_FILE) -> Settings:

@@ -1,5 +1,5 @@
 """The watchlist: which items are fetched every hour, in which league, paid with what,
-and which reroll strategies are evaluated.
+which reroll strategies are evaluated, and which alert rules are watched.
 
 It is a YAML file (default `tradewatch/data/watchlist.default.yaml`, or the file named by
 TRADEWATCH_WATCHLIST). Every mistake is reported at load time with the file and the entry.
@@ -7,14 +7,17 @@ TRADEWATCH_WATCHLIST). Every mistake is reported at load time with the file and 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from tradewatch.bulk_exchange.catalog import known_ids
+from tradewatch.market.currency import CURRENCIES
 from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.errors import ConfigError
 from tradewatch.settings import Settings, is_league_name
@@ -27,11 +30,86 @@ MAX_FILE_BYTES = 1_000_000  # the default is 2 kB; a bigger file is a mistake (a
 MAX_WHOLE = 1_000_000  # quantities, units: beyond this the warehouse's integer columns overflow
 MIN_AMOUNT, MAX_AMOUNT = 1e-6, 1e6  # reroll costs and weights: beyond these the strategy math over/underflows
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_TOP_KEYS = {"game", "league", "paid_with", "target_quantity", "items", "strategies"}
+_TOP_KEYS = {"game", "league", "paid_with", "target_quantity", "items", "strategies", "alerts"}
 _STRATEGY_KEYS = {
     "name", "family", "reroll_cost_item", "reroll_cost_amount", "units_per_reroll",
     "buy_quantity", "top_k", "weights",
 }
+
+
+class AlertRule(BaseModel):
+    """One alert rule of the watchlist, checked by pydantic (shape) and `_alert` (against the rest).
+
+    A book rule (`item`, `below` or `above`) compares the hour's robust minimum price of the
+    order book (`source: book`, the default) or the executed vwap of the Currency Exchange
+    (`source: exchange`), in `currency` (default: the watchlist's `paid_with`). A strategy
+    rule (`strategy`, `profit_per_unit_above`) compares the expected profit per unit of the
+    strategy under `policy`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    name: str
+    item: str | None = None
+    strategy: str | None = None
+    policy: Literal["top_k", "optimal"] = "optimal"
+    below: float | None = None
+    above: float | None = None
+    profit_per_unit_above: float | None = None
+    currency: Literal["chaos", "divine"] | None = None
+    source: Literal["book", "exchange"] = "book"
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if not _ID_PATTERN.match(name):
+            raise ValueError(f"{name!r} must be a short id such as cheap-greed")
+        return name
+
+    @field_validator("below", "above", "profit_per_unit_above", mode="before")
+    @classmethod
+    def _number(cls, value: Any) -> Any:
+        # strict mode refuses an int for a float; YAML writes `3` for three
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> "AlertRule":
+        if (self.item is None) == (self.strategy is None):
+            raise ValueError("give either `item` (a price rule) or `strategy` (a profit rule), not both or neither")
+        if self.item is not None:
+            if self.below is not None and self.above is not None:
+                raise ValueError("give `below` or `above`, not both (make two rules for a band)")
+            if self.below is None and self.above is None:
+                raise ValueError("has no threshold: give `below: <price>` or `above: <price>`")
+            if self.profit_per_unit_above is not None:
+                raise ValueError("`profit_per_unit_above` is for strategy rules; use `below`/`above` for an item")
+        else:
+            if self.profit_per_unit_above is None:
+                raise ValueError("has no threshold: a strategy rule needs `profit_per_unit_above: <amount>`")
+            if self.below is not None or self.above is not None or self.source != "book":
+                raise ValueError("a strategy rule takes `profit_per_unit_above` (and `policy`), "
+                                 "not `below`/`above`/`source`")
+        return self
+
+    @property
+    def comparison(self) -> Literal["below", "above"]:
+        return "below" if self.below is not None else "above"
+
+    @property
+    def threshold(self) -> float:
+        for value in (self.below, self.above, self.profit_per_unit_above):
+            if value is not None:
+                return value
+        raise AssertionError("a checked rule has a threshold")
+
+    @property
+    def subject(self) -> str:
+        """What the rule watches, for messages: the item or the strategy and its policy."""
+        return self.item if self.item is not None else f"{self.strategy} ({self.policy})"
 
 
 @dataclass(frozen=True)
@@ -43,6 +121,11 @@ class Watchlist:
     items: tuple[str, ...]
     strategies: tuple[StrategySpec, ...]
     source: Path
+    alerts: tuple[AlertRule, ...] = ()
+
+    def alert_currency(self, rule: AlertRule) -> str:
+        """The currency of a rule's threshold: its own, else what the watchlist pays with."""
+        return rule.currency or self.paid_with
 
 
 class _Checker:
@@ -131,6 +214,38 @@ def _strategy(check: _Checker, raw: Any, index: int, game: str, items: tuple[str
         raise check.fail(where, str(exc)) from None
 
 
+def _alert(check: _Checker, raw: Any, index: int, game: str, items: tuple[str, ...],
+           strategies: tuple[StrategySpec, ...], paid_with: str) -> AlertRule:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    where = f"alerts[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
+    if not isinstance(raw, dict):
+        raise check.fail(where, "each alert must be a mapping with name, item or strategy, and a threshold")
+    try:
+        rule = AlertRule.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"])
+        problem = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            problem = f"unknown key; allowed: {sorted(AlertRule.model_fields)}"
+        raise check.fail(where + (f".{field}" if field else ""), problem) from None
+    if rule.item is not None:
+        check.item_id(rule.item, where + ".item", game)
+        if rule.source == "book" and rule.item not in items:
+            raise check.fail(where + ".item", f"{rule.item!r} is not in `items`: its book price is not fetched "
+                                              "(add it, or use `source: exchange`)")
+    elif rule.strategy not in {s.name for s in strategies}:
+        raise check.fail(where + ".strategy", f"unknown strategy {rule.strategy!r}; configured: "
+                                              f"{sorted(s.name for s in strategies)}")
+    currency = rule.currency or paid_with
+    if currency != paid_with and currency not in CURRENCIES:
+        raise check.fail(where + ".currency", f"{currency!r} must be chaos or divine")
+    if currency != paid_with and paid_with not in CURRENCIES:
+        raise check.fail(where + ".currency", f"prices are paid in {paid_with!r}, which cannot be converted to "
+                                              f"{currency}; leave `currency` out")
+    return rule
+
+
 class _StrictLoader(yaml.SafeLoader):
     """yaml.safe_load, except that a key given twice in one mapping is an error: PyYAML would
     silently keep the last (e.g. a second `items:` list would drop the first)."""
@@ -192,8 +307,16 @@ def parse_watchlist(data: Any, path: Path, league_override: str | None = None) -
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise check.fail("strategies", f"the name(s) {duplicates} are used twice")
+    raw_alerts = data.get("alerts") or []
+    if not isinstance(raw_alerts, list):
+        raise check.fail("alerts", "must be a list of rules")
+    alerts = tuple(_alert(check, a, i, game, tuple(items), strategies, paid_with) for i, a in enumerate(raw_alerts))
+    alert_names = [a.name for a in alerts]
+    duplicates = sorted({n for n in alert_names if alert_names.count(n) > 1})
+    if duplicates:
+        raise check.fail("alerts", f"the name(s) {duplicates} are used twice")
     return Watchlist(game=game, league=league.strip(), paid_with=paid_with, target_quantity=target,
-                     items=tuple(items), strategies=strategies, source=path)
+                     items=tuple(items), strategies=strategies, source=path, alerts=alerts)
 
 
 def load_watchlist(path: Path | None = None, league_override: str | None = None) -> Watchlist:

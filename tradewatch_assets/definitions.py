@@ -6,6 +6,9 @@ from dagster import Definitions, EnvVar
 
 from tradewatch.settings import export_env_file, load_settings, set_dagster_event_switches
 from tradewatch.watchlist import watchlist_from_settings
+from tradewatch_assets.alerts.assets import price_alerts
+from tradewatch_assets.alerts.automation import alerts_automation_sensor
+from tradewatch_assets.currency_exchange.location import currency_exchange_parts, currency_exchange_resource
 from tradewatch_assets.market.assets import price_snapshots, reroll_profitability
 from tradewatch_assets.market.automation import derived_automation_sensor
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
@@ -24,12 +27,14 @@ settings = load_settings()
 watchlist_from_settings(settings)  # a broken watchlist fails loading, naming the file and the entry
 
 warehouse = WarehouseResource(database_url=_env("TRADEWATCH_DATABASE_URL"))
+cx = currency_exchange_parts(settings)
 
 defs = Definitions(
-    assets=[raw_trade_responses, price_snapshots, reroll_profitability],
-    jobs=[fetch_raw_hour],
-    schedules=[hourly_raw_fetch],
-    sensors=[derived_automation_sensor],
+    assets=[raw_trade_responses, price_snapshots, reroll_profitability, *cx.assets, price_alerts],
+    asset_checks=[*cx.checks],
+    jobs=[fetch_raw_hour, *cx.jobs],
+    schedules=[hourly_raw_fetch, *cx.schedules],
+    sensors=[derived_automation_sensor, *cx.sensors, alerts_automation_sensor],
     resources={
         "warehouse": warehouse,
         "watchlist": WatchlistResource(path=_env("TRADEWATCH_WATCHLIST"), league=_env("TRADEWATCH_LEAGUE")),
@@ -40,5 +45,6 @@ defs = Definitions(
             cf_clearance=_env("CF_CLEARANCE"),
             fetch_grace_minutes=settings.fetch_grace_minutes,
         ),
+        "currency_exchange": currency_exchange_resource(settings, warehouse, _env),
     },
 )

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from graphql_api import limits
 from graphql_api.context import ApiContext
+from graphql_api.currency import from_snapshots
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
@@ -42,10 +43,10 @@ def _change(now: float | None, then: float | None) -> float | None:
     return (now - then) / then if now is not None and then else None
 
 
-async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str]) -> list[LatestPrice]:
+async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str], unit: str) -> list[LatestPrice]:
     ctx.cache.read_live()  # "now" moves every hour
     wl = ctx.watchlist
-    rows = await fetch_all(ctx.pool, LATEST_SQL, {"items": item_ids, "game": wl.game, "league": league,
+    rows = await fetch_all(ctx.pool, from_snapshots(LATEST_SQL, ctx, unit), {"items": item_ids, "game": wl.game, "league": league,
                                                   "paid": wl.paid_with})
     return [
         LatestPrice(
@@ -55,7 +56,7 @@ async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str]) -> li
             total_stock=r["total_stock"], change_24h=_change(r["robust_min_price"], r["p24"]),
             change_7d=_change(r["robust_min_price"], r["p7d"]),
             low_confidence=r["listing_count"] < limits.LOW_CONFIDENCE_LISTINGS or r["robust_min_price"] is None,
-            paid_with=wl.paid_with, simulated=r["simulated"],
+            paid_with=unit, simulated=r["simulated"],
         )
         for r in rows
     ]
@@ -66,7 +67,8 @@ _SNAPSHOT_COLUMNS = ("item_id, observed_hour, observed_at, listing_count, total_
 
 
 async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, span: TimeRange,
-                    order: SnapshotOrder, first: int, after: str | None, with_book: bool) -> SnapshotConnection:
+                    order: SnapshotOrder, first: int, after: str | None, with_book: bool,
+                    unit: str) -> SnapshotConnection:
     ctx.cache.read_range(span.end)
     wl = ctx.watchlist
     params: dict = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start,
@@ -85,7 +87,7 @@ async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, sp
           {'AND item_id = ANY(%(items)s)' if item_ids is not None else ''} {keyset}
         ORDER BY observed_hour {direction}, item_id {direction}
         LIMIT %(limit)s"""
-    rows = await fetch_all(ctx.pool, sql, params)
+    rows = await fetch_all(ctx.pool, from_snapshots(sql, ctx, unit), params)
     more = len(rows) > first
     rows = rows[:first]
     watched = ctx.watched
@@ -94,7 +96,7 @@ async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, sp
                  observed_at=r["observed_at"], listing_count=r["listing_count"], total_stock=r["total_stock"],
                  min_price=r["min_price"], robust_min_price=r["robust_min_price"],
                  target_quantity=r["target_quantity"], bought=r["bought"], spent=r["spent"],
-                 avg_price=r["avg_price"], paid_with=wl.paid_with, simulated=r["simulated"],
+                 avg_price=r["avg_price"], paid_with=unit, simulated=r["simulated"],
                  book=r.get("book"))
         for r in rows
     ]
@@ -151,7 +153,7 @@ def _empty(item, bucket: Bucket) -> PriceSeries:
 
 
 async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: TimeRange,
-                       bucket: Bucket) -> list[PriceSeries]:
+                       bucket: Bucket, unit: str) -> list[PriceSeries]:
     points = (span.end - span.start).total_seconds() / 3600 / BUCKET_HOURS[bucket]
     if points > limits.MAX_SERIES_POINTS + 1:
         raise bad_input("to", f"the range holds about {points:.0f} {bucket.name} buckets per item, more than "
@@ -160,7 +162,8 @@ async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: 
     wl = ctx.watchlist
     params = {"game": wl.game, "league": league, "paid": wl.paid_with, "items": item_ids,
               "start": span.start, "end": span.end, "unit": bucket.value}
-    rows = await fetch_all(ctx.pool, SERIES_HOUR_SQL if bucket is Bucket.HOUR else SERIES_BUCKET_SQL, params)
+    sql = SERIES_HOUR_SQL if bucket is Bucket.HOUR else SERIES_BUCKET_SQL
+    rows = await fetch_all(ctx.pool, from_snapshots(sql, ctx, unit), params)
     by_item = {r["item_id"]: r for r in rows}
     out = []
     for item_id in item_ids:

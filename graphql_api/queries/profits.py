@@ -63,8 +63,11 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
     rows = await fetch_all(ctx.pool, sql, params)
     more = len(rows) > first
     rows = rows[:first]
+    amounts = {spec.name: spec.reroll_cost_amount for spec in ctx.watchlist.strategies}
     nodes = [
         ProfitabilityRow(
+            break_even_reroll_amount=_break_even_amount(r["break_even_reroll_cost"], r["reroll_cost"],
+                                                        amounts.get(r["strategy"])),
             strategy=r["strategy"], policy=Policy(r["policy"]), hour=r["observed_hour"],
             input_item=item_of(r["input_item_id"], r["input_item_id"] in ctx.watched),
             input_unit_cost=r["input_unit_cost"], quantity=r["quantity"], reroll_cost=r["reroll_cost"],
@@ -122,8 +125,18 @@ def _number(value: float | None) -> float | None:
     return float(value) if value is not None and math.isfinite(value) else None
 
 
-def _outcome(result: StrategyResult, watched: tuple[str, ...]) -> StrategyOutcome:
+def _break_even_amount(break_even: float | None, reroll_cost: float, amount: float | None) -> float | None:
+    """The break-even in reroll-item units per reroll: reroll_cost is `amount` units of the reroll
+    item, so the break-even amount scales with it (amount × break-even cost / cost)."""
+    if break_even is None or amount is None or not reroll_cost > 0:
+        return None
+    return _number(break_even * amount / reroll_cost)
+
+
+def _outcome(result: StrategyResult, watched: tuple[str, ...], reroll_cost_amount: float) -> StrategyOutcome:
     return StrategyOutcome(
+        break_even_reroll_amount=_break_even_amount(_number(result.break_even_reroll_cost), result.reroll_cost,
+                                                    reroll_cost_amount),
         policy=Policy(result.policy), input_item=item_of(result.input_item_id, result.input_item_id in watched),
         input_unit_cost=float(result.input_unit_cost), quantity=int(result.quantity),
         reroll_cost=float(result.reroll_cost), expected_rerolls=float(result.expected_rerolls),
@@ -133,10 +146,11 @@ def _outcome(result: StrategyResult, watched: tuple[str, ...]) -> StrategyOutcom
         break_even_reroll_cost=_number(result.break_even_reroll_cost), stop_set=list(result.stop_set))
 
 
-def _evaluated_hour(e: HourEvaluation, watched: tuple[str, ...]) -> EvaluatedHour:
+def _evaluated_hour(e: HourEvaluation, watched: tuple[str, ...], reroll_cost_amount: float) -> EvaluatedHour:
     if e.results:
-        return EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched),
-                             optimal=_outcome(e.results[1], watched), unavailable_reason=None)
+        return EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched, reroll_cost_amount),
+                             optimal=_outcome(e.results[1], watched, reroll_cost_amount),
+                             unavailable_reason=None)
     return EvaluatedHour(hour=e.hour, top_k=None, optimal=None, unavailable_reason=e.unavailable_reason)
 
 
@@ -162,7 +176,7 @@ def _mean(values: list[float]) -> float | None:
 
 async def evaluate(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> StrategyEvaluation:
     ctx.cache.read_range(span.end)
-    hours = [_evaluated_hour(e, ctx.watched) for e in await _evaluations(ctx, league, spec, span)]
+    hours = [_evaluated_hour(e, ctx.watched, spec.reroll_cost_amount) for e in await _evaluations(ctx, league, spec, span)]
     done = [h for h in hours if h.top_k is not None]
     summary = EvaluationSummary(
         hours=len(hours), hours_evaluated=len(done),

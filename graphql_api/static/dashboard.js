@@ -37,17 +37,19 @@
   // Separate requests: a failing root field (say, a bad range) nulls the whole answer of its
   // request, and the latest prices do not depend on the range.
   const SERIES_QUERY = `query DashboardSeries($league: String, $items: [ID!], $from: DateTime, $to: DateTime,
-                                            $bucket: Bucket!) {
-    priceSeries(league: $league, items: $items, from: $from, to: $to, bucket: $bucket) {
+                                            $bucket: Bucket!, $currency: Currency) {
+    priceSeries(league: $league, items: $items, from: $from, to: $to, bucket: $bucket, currency: $currency) {
       item { id name } points time close low avgPrice
     }
   }`;
-  const LATEST_QUERY = `query DashboardLatest($league: String) {
-    latestPrices(league: $league) {
+  const LATEST_QUERY = `query DashboardLatest($league: String, $currency: Currency) {
+    latestPrices(league: $league, currency: $currency) {
       item { id name } hour minPrice robustMinPrice avgPrice targetQuantity listingCount totalStock
       change24h change7d lowConfidence paidWith simulated
     }
   }`;
+  // the stored leagues, for the league picker's list
+  const LEAGUES_QUERY = `query DashboardLeagues { leagues { name source } }`;
   const PROFIT_QUERY = `query DashboardProfit($league: String, $strategy: String, $from: DateTime, $to: DateTime,
                                              $first: Int, $after: String) {
     profitability(league: $league, strategy: $strategy, from: $from, to: $to, first: $first, after: $after) {
@@ -57,7 +59,7 @@
   }`;
 
   const $ = (id) => document.getElementById(id);
-  const view = { league: "", items: [], preset: "7d", from: "", to: "", bucket: "HOUR", strategy: "", log: false };
+  const view = { league: "", currency: "", items: [], preset: "7d", from: "", to: "", bucket: "HOUR", strategy: "", log: false };
   let catalog = [];       // watched items, in watchlist order: [{id, name, category}]
   let strategies = [];
   let defaultLeague = null;
@@ -154,6 +156,7 @@
   function readFragment() {
     const params = new URLSearchParams(location.hash.slice(1));
     view.league = params.get("league") || "";
+    view.currency = ["CHAOS", "DIVINE"].includes(params.get("currency")) ? params.get("currency") : "";
     view.items = (params.get("items") || "").split(",").filter(Boolean);
     view.bucket = params.get("bucket") === "DAY" ? "DAY" : "HOUR";
     view.strategy = params.get("strategy") || "";
@@ -170,6 +173,7 @@
   function writeFragment() {
     const params = new URLSearchParams();
     if (view.league) params.set("league", view.league);
+    if (view.currency) params.set("currency", view.currency);
     if (view.items.length) params.set("items", view.items.join(","));
     if (view.preset) params.set("range", view.preset);
     else {
@@ -193,6 +197,7 @@
     }
     $("log-scale").checked = view.log;
     $("league").value = view.league;
+    $("currency").value = view.currency;
     if (!view.preset) {
       $("from").value = view.from;
       $("to").value = view.to;
@@ -270,6 +275,10 @@
     }
     $("league").addEventListener("change", () => {
       view.league = $("league").value.trim();
+      scheduleLoad(0);
+    });
+    $("currency").addEventListener("change", () => {
+      view.currency = $("currency").value;
       scheduleLoad(0);
     });
     $("strategy").addEventListener("change", () => {
@@ -539,11 +548,12 @@
     describeStrategy();
     const range = currentRange();
     const league = view.league || null;
+    const currency = view.currency || null;
     const noSeries = { data: { priceSeries: [] } };  // nothing picked: nothing to ask
     const [series, latest, profit] = await Promise.all([
       view.items.length ? gql(SERIES_QUERY, { league, items: view.items, from: range.from, to: range.to,
-                                              bucket: view.bucket }) : noSeries,
-      gql(LATEST_QUERY, { league }),
+                                              bucket: view.bucket, currency }) : noSeries,
+      gql(LATEST_QUERY, { league, currency }),
       loadProfitability(league, range, seq),
     ]);
     if (seq !== loadSeq) return;  // a newer load is under way; its answer will be drawn
@@ -569,10 +579,14 @@
     bindControls();
     setStatus("loading", "loading…");
     const hour = Math.floor(Date.now() / HOUR_MS) * HOUR_MS;
-    const [body, leagueBody] = await Promise.all([
+    const [body, leagueBody, leaguesBody] = await Promise.all([
       gql(INIT_QUERY, {}),
       gql(LEAGUE_QUERY, { from: new Date(hour).toISOString(), to: new Date(hour + HOUR_MS).toISOString() }),
+      gql(LEAGUES_QUERY, {}),
     ]);
+    // the picker's list: every stored league once (either source)
+    const names = [...new Set(((leaguesBody.data || {}).leagues || []).map((l) => l.name))];
+    $("league-list").replaceChildren(...names.map((name) => el("option", { value: name })));
     const data = body.data || {};
     catalog = (data.items || []).filter((item) => item.watched);
     strategies = data.strategies || [];

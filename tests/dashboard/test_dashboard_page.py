@@ -148,15 +148,15 @@ def test_invalid_range_shows_the_api_error(open_dashboard, api):
     assert_clean(watched)
 
 
-def test_league_without_data_says_so(open_dashboard):
-    watched = open_dashboard("#league=Nowhere%20League&range=24h")
+def test_a_league_without_data_is_not_found_naming_the_stored_leagues_and_the_closest(open_dashboard):
+    watched = open_dashboard("#league=Standrd&range=24h")
     page = watched.page
     wait_for_load(page)
-    assert page.input_value("#league") == "Nowhere League"
-    assert "No data for league Nowhere League" in page.locator("#latest tbody").inner_text()
-    annotations = page.evaluate("() => document.getElementById('price-chart').layout.annotations.map(a => a.text)")
-    assert annotations == ["no data"]
-    assert page.locator("#errors").is_hidden()
+    assert page.input_value("#league") == "Standrd"
+    errors = page.locator("#errors")
+    errors.wait_for(state="visible", timeout=WAIT_MS)
+    assert "NOT_FOUND" in errors.inner_text()
+    assert "no data is stored for league 'Standrd' (did you mean 'Standard'?)" in errors.inner_text()
     assert_clean(watched)
 
 
@@ -191,3 +191,18 @@ def test_typed_api_key_is_sent_with_every_query(browser, keyed_api):
         assert page.evaluate("() => document.getElementById('price-chart').data.length") == 6
     finally:
         context.close()
+
+
+def test_the_unit_switch_asks_for_chaos_and_the_league_list_has_the_stored_leagues(open_dashboard):
+    watched = open_dashboard("#currency=CHAOS&range=24h")
+    page = watched.page
+    wait_for_load(page)
+    assert page.input_value("#currency") == "CHAOS"
+    assert page.locator("#latest-info").inner_text().startswith("in chaos")
+    assert page.evaluate("() => [...document.querySelectorAll('#league-list option')].map(o => o.value)") == ["Standard"]
+    before = page.evaluate("() => document.body.dataset.loads")
+    page.select_option("#currency", "DIVINE")
+    wait_for_load(page, before)
+    assert page.locator("#latest-info").inner_text().startswith("in divine")
+    assert "currency=DIVINE" in page.url
+    assert_clean(watched)

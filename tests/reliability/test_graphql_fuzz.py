@@ -751,8 +751,8 @@ CSV_CASES: list[tuple[str, dict | str, int, str]] = [
     ("league with a slash", {"item": GREED, "league": "a/b"}, 400, "league"),
     ("league of 500 characters", {"item": GREED, "league": "L" * 500}, 400, "league"),
     ("league with NUL", {"item": GREED, "league": "Stan\x00dard"}, 400, "league"),
-    # invalid UTF-8 is decoded with replacement characters: a league nobody plays, so an empty series
-    ("league lone surrogate (percent-encoded)", "item=deafening-essence-of-greed&league=%ED%A0%80", 200, ""),
+    # invalid UTF-8 is decoded with replacement characters: a league nobody plays, so not found
+    ("league lone surrogate (percent-encoded)", "item=deafening-essence-of-greed&league=%ED%A0%80", 404, "league"),
     ("item not UTF-8", "item=%ff%fe", 404, "item"),
     ("10 kB parameter", {"item": "x" * 10_000}, 404, "item"),
 ]

@@ -144,7 +144,7 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
 
             runs = {"fetched": run()}
             sim.app.state.config.cloudflare_403_rate = 1.0  # every answer is now a Cloudflare challenge page
-            runs["cloudflare"] = run("Blockedville", two_items)
+            runs["cloudflare"] = run("Hardcore", two_items)  # a league the trade site lists (others are refused first)
             sim.stop()  # and now nothing answers on that port
             runs["unreachable"] = run("Nowhere", two_items)
             assert runs["fetched"].success
@@ -251,7 +251,9 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
 
 # --- database roles ------------------------------------------------------------------------
 
-_PRIVILEGE_ERRORS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction)
+# a view over a join is not updatable at all (ObjectNotInPrerequisiteState): refused before privileges
+_PRIVILEGE_ERRORS = (psycopg.errors.InsufficientPrivilege, psycopg.errors.ReadOnlySqlTransaction,
+                     psycopg.errors.ObjectNotInPrerequisiteState)
 
 
 def _write_attempts(conn: psycopg.Connection) -> list[str]:

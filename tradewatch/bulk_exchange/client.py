@@ -116,6 +116,23 @@ class TradeApiClient:
         self.stats.waited_seconds += delay
         self._sleep(delay)
 
+    def leagues(self) -> list[str]:
+        """The trade site's current leagues (`GET /api/trade[2]/data/leagues`); raises TradeApiError
+        when the list cannot be read. One request per run, outside the exchange limiter: this
+        endpoint has its own rate-limit policy, and its headers must not replace the exchange's rules."""
+        path = "/api/trade2/data/leagues" if self.game == "poe2" else "/api/trade/data/leagues"
+        # not in self.stats: those count the exchange requests the limiter paced
+        headers = {"Cookie": self._cookie_header} if self._cookie_header else {}
+        try:
+            response = self._session.get(self.base_url + path, headers=headers, timeout=self.timeout)
+            result = response.json()["result"] if response.status_code == 200 else None
+            names = [entry["id"] for entry in result if isinstance(entry, dict) and isinstance(entry.get("id"), str)]
+        except (requests.RequestException, ValueError, KeyError, TypeError):
+            result, names = None, []
+        if result is None or not names:
+            raise TradeApiError(f"the trade site's league list ({path}) could not be read")
+        return names
+
     def exchange(self, have: str, want: str, minimum: int | None = None) -> ExchangeResponse:
         """Fetch the order book for `want` paid in `have`; raises TradeApiError when it cannot."""
         path = exchange_path(self.game, self.league)

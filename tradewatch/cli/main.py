@@ -144,6 +144,25 @@ def cmd_simulate_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exchange_show(args: argparse.Namespace) -> int:
+    from tradewatch.cli.dagster_remote import parse_hour
+    from tradewatch.currency_exchange.raw_store import read_document
+    from tradewatch.database import resolve_database_url
+    from tradewatch.hours import partition_key
+    from tradewatch.settings import load_settings
+    from tradewatch.warehouse.db import connect
+
+    hour = parse_hour(args.hour, "--hour")
+    with connect(resolve_database_url(load_settings())) as conn:
+        document = read_document(conn, args.realm, hour)
+    if document is None:
+        raise TradeWatchError(f"no Currency Exchange document of realm {args.realm} is stored for "
+                              f"{partition_key(hour)}; materialize raw_currency_exchange for that hour first")
+    sys.stdout.buffer.write(document)  # byte for byte as received: no newline added
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.importer import import_from_string
@@ -233,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--days", type=int, required=True, help="how many days back from the current hour")
     history.add_argument("--seed", type=int, default=7, help="the market model's seed (default 7)")
     history.set_defaults(func=cmd_simulate_history)
+
+    exchange = verbs.add_parser("exchange", help="GGG's Currency Exchange history as stored")
+    exchange_verbs = exchange.add_subparsers(dest="exchange_verb", required=True)
+    show = exchange_verbs.add_parser("show", help="write the stored document of an hour to stdout, byte for byte")
+    show.add_argument("--hour", required=True, help="the hour, ISO (e.g. 2026-08-19T06:00; no offset = UTC)")
+    show.add_argument("--realm", default="pc", choices=["pc", "poe2", "xbox", "sony"], help="the realm (default pc)")
+    show.set_defaults(func=cmd_exchange_show)
 
     serve = verbs.add_parser("serve", help="run the GraphQL API (/graphql, /health, /export/price-series.csv)")
     serve.add_argument("--port", type=port, default=8000, help="port to listen on (default 8000)")

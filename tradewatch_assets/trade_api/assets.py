@@ -12,6 +12,9 @@ from dagster import (
     asset,
 )
 
+from tradewatch.bulk_exchange.client import TradeApiError
+from tradewatch.bulk_exchange.leagues import check_league
+from tradewatch.errors import ConfigError
 from tradewatch.hours import parse_partition_key, utc_now
 from tradewatch.bulk_exchange.ingest import PastHourError, ingest_hour
 from tradewatch_assets.freshness import RAW_FRESHNESS
@@ -19,6 +22,19 @@ from tradewatch_assets.partitions import hourly_partitions
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 
 RAW_COMPLETE_CHECK = "every_watched_item_stored"
+
+
+def _refuse_unlisted_league(context: AssetExecutionContext, client, league: str) -> None:
+    # a mistyped league would otherwise fetch empty books all hour long
+    try:
+        listed = client.leagues()
+    except TradeApiError as exc:
+        context.log.warning(f"{exc}; fetching without checking the league name")
+        return
+    try:
+        check_league(league, listed)
+    except ConfigError as exc:
+        raise Failure(description=str(exc)) from None
 
 
 @asset(
@@ -42,6 +58,7 @@ def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResou
     pool = warehouse.pool()
     client = trade_api.client(wl.game, wl.league, pool)
     try:
+        _refuse_unlisted_league(context, client, wl.league)
         report = ingest_hour(pool, client, wl, hour, utc_now(), trade_api.grace(),
                              log=context.log.info)
     except PastHourError as exc:

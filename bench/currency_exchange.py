@@ -1,0 +1,153 @@
+"""Benchmark: a Currency Exchange backfill of 720 hours from the local simulator, at realistic size.
+
+    python bench/currency_exchange.py                  # 720 hours, dagster CLI, 1,500 markets/hour
+    python bench/currency_exchange.py --hours 168 --mode inprocess
+
+1. The simulator runs as its own process (`python -m trade_sim`), serving 1.0–1.6 MB
+   documents (1,500 markets per hour on average), like a recent real PC hour.
+2. `raw_currency_exchange` is backfilled over the range in ONE run, as the UI launches a
+   single-run backfill (`dagster asset materialize --partition-range A...B`, the project's
+   dagster.yaml, Dagster's storage in the same PostgreSQL), with the polite ceiling raised
+   (TRADEWATCH_CX_MAX_PER_MINUTE, TRADEWATCH_CX_MAX_IN_FLIGHT: the simulator is local).
+   Goal: ≤ 60 s on 2 cores.
+3. `exchange_prices` over the same range, one run. Goal: ≤ 30 s.
+4. The storage ratio (bytes stored / bytes received, and the table's size on disk), and the
+   projection for the full PC history (~20,000 hours): disk, and the time at the default
+   polite ceiling against the public copy.
+
+Uses TRADEWATCH_BENCH_DATABASE_URL (a maintenance database URL on a server you own) when set,
+else an embedded PostgreSQL in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import psycopg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers.databases import create_database, drop_database  # noqa: E402
+from tests.helpers.servers import free_port  # noqa: E402
+from tradewatch.hours import partition_key  # noqa: E402
+from tradewatch.settings import load_settings  # noqa: E402
+from tradewatch.warehouse.db import psycopg2_url  # noqa: E402
+from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.warehouse.migrate import upgrade  # noqa: E402
+
+START = datetime(2025, 3, 1, tzinfo=timezone.utc)
+FULL_PC_HOURS = 20_000
+
+
+def _start_sim(markets: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "trade_sim", "--port", str(port), "--cx-markets-per-hour",
+                             str(markets)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api/currency-exchange"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{url}/{int(START.timestamp())}", timeout=5)
+            return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("the simulator did not start")
+
+
+def _materialize(mode: str, asset: str, first: str, last: str, env: dict) -> float:
+    started = time.perf_counter()
+    if mode == "cli":
+        done = subprocess.run(
+            [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tradewatch_assets.definitions",
+             "--select", asset, "--partition-range", f"{first}...{last}"],
+            cwd=ROOT, env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            print(done.stdout[-3000:], done.stderr[-3000:], sep="\n")
+            raise SystemExit(f"the {asset} run failed")
+    else:
+        from dagster import DagsterInstance, materialize
+
+        import tradewatch_assets.definitions as d
+
+        selected = [a for a in d.defs.assets if a.key.to_user_string() == asset]
+        result = materialize(selected, instance=DagsterInstance.get(), resources=d.defs.resources,
+                             tags={"dagster/asset_partition_range_start": first,
+                                   "dagster/asset_partition_range_end": last})
+        assert result.success
+    return time.perf_counter() - started
+
+
+def run(hours: int, mode: str, markets: int, in_flight: int, server_url: str) -> None:
+    name, url = create_database(server_url, "tw_bench_cx")
+    sim, cx_url = _start_sim(markets)
+    try:
+        upgrade(url)
+        first, last = partition_key(START), partition_key(START + timedelta(hours=hours - 1))
+        home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
+        (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+        env = {**os.environ, "DAGSTER_HOME": str(home), "TRADEWATCH_DATABASE_URL": url,
+               "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url), "TRADEWATCH_CX_URL": cx_url,
+               "TRADEWATCH_CX_MAX_PER_MINUTE": "100000", "TRADEWATCH_CX_MAX_IN_FLIGHT": str(in_flight)}
+        os.environ.update(env)
+        print(f"{hours} hours {first} … {last}, ~{markets} markets/hour, {in_flight} in flight, mode {mode}")
+        raw_s = _materialize(mode, "raw_currency_exchange", first, last, env)
+        with psycopg.connect(url) as conn:
+            n, received, stored, markets_total = conn.execute(
+                "SELECT count(*), sum(response_bytes), sum(stored_bytes), sum(market_count) "
+                "FROM warehouse.raw_currency_exchange").fetchone()
+            table = conn.execute("SELECT pg_total_relation_size('warehouse.raw_currency_exchange')").fetchone()[0]
+        print(f"raw_currency_exchange: {n} hours in {raw_s:.1f} s wall ({n / raw_s:.1f} hours/s; goal ≤ 60 s for 720); "
+              f"{received / 1e6:.1f} MB received ({received / n / 1e6:.2f} MB/hour, {markets_total / n:.0f} markets/hour), "
+              f"{stored / 1e6:.1f} MB stored = {stored / received:.1%} (table on disk {table / 1e6:.1f} MB = "
+              f"{table / received:.1%})")
+        prices_s = _materialize(mode, "exchange_prices", first, last, env)
+        with psycopg.connect(url) as conn:
+            rows = conn.execute("SELECT count(*) FROM warehouse.exchange_prices").fetchone()[0]
+            prices_table = conn.execute("SELECT pg_total_relation_size('warehouse.exchange_prices')").fetchone()[0]
+        print(f"exchange_prices: {rows} rows in {prices_s:.1f} s wall (goal ≤ 30 s for 720 hours); "
+              f"table {prices_table / 1e6:.1f} MB")
+        per_hour_raw, per_hour_prices = table / n, prices_table / n
+        ceiling = load_settings({}, None).cx_max_per_minute
+        print(f"projection for the full PC history ({FULL_PC_HOURS:,} hours): raw {per_hour_raw * FULL_PC_HOURS / 1e9:.1f} GB "
+              f"+ prices {per_hour_prices * FULL_PC_HOURS / 1e9:.1f} GB on disk; "
+              f"fetch at the default polite ceiling ({ceiling}/min) {FULL_PC_HOURS / ceiling / 60:.1f} h; "
+              f"at this run's local speed {FULL_PC_HOURS / n * raw_s / 60:.1f} min raw + "
+              f"{FULL_PC_HOURS / n * prices_s / 60:.1f} min prices")
+    finally:
+        sim.kill()
+        sim.wait()
+        drop_database(server_url, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hours", type=int, default=720)
+    parser.add_argument("--mode", choices=["cli", "inprocess"], default="cli")
+    parser.add_argument("--markets", type=int, default=1500, help="markets per hour on average (default 1500)")
+    parser.add_argument("--in-flight", type=int, default=8, help="hours fetched at once (default 8)")
+    args = parser.parse_args()
+    configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
+    if configured:
+        run(args.hours, args.mode, args.markets, args.in_flight, configured)
+        return
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="tw_bench_pg_")) / "pg", free_port())
+    server.start()
+    try:
+        run(args.hours, args.mode, args.markets, args.in_flight, server.url("postgres"))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

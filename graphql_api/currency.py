@@ -1,0 +1,88 @@
+"""Prices in chaos or divine: the `currency` argument of the price fields and `divinePrice`.
+
+Snapshots are stored in the watchlist's currency (`paid_with`). For another unit, the price
+fields read `warehouse.price_snapshots` through `converted_snapshots`, the same columns with
+every price multiplied (divine → chaos) or divided (chaos → divine) by the hour's divine price
+in chaos from `warehouse.exchange_prices`; PostgreSQL pulls the subquery up into each
+statement, so the filters still use the snapshot indexes. The `book` ladder stays as stored.
+"""
+
+from __future__ import annotations
+
+import re
+
+from graphql_api import limits
+from graphql_api.context import ApiContext
+from graphql_api.db import fetch_all
+from graphql_api.errors import bad_input
+from graphql_api.inputs import TimeRange
+from graphql_api.types import Bucket, Currency, DivinePriceSeries
+from tradewatch.market.currency import REALM_OF_GAME
+
+_PRICES = ("min_price", "robust_min_price", "avg_price", "spent")
+_OTHERS = ("game", "league", "paid_with", "observed_hour", "item_id", "observed_at", "listing_count", "total_stock",
+           "target_quantity", "bought", "book", "simulated", "raw_response_id")
+
+
+def resolve_currency(ctx: ApiContext, currency: Currency | None) -> str:
+    """The unit asked for (default: the watchlist's currency), refused when it cannot be converted."""
+    paid_with = ctx.watchlist.paid_with
+    unit = currency.value if currency is not None else paid_with
+    if unit != paid_with and paid_with not in ("chaos", "divine"):
+        raise bad_input("currency", f"prices are stored in {paid_with!r}, which has no chaos/divine rate; "
+                                    "leave `currency` out")
+    return unit
+
+
+def snapshots_source(ctx: ApiContext, unit: str) -> str:
+    """What to read instead of `warehouse.price_snapshots` for prices in `unit` (the table itself when
+    no conversion is needed)."""
+    paid_with = ctx.watchlist.paid_with
+    if unit == paid_with:
+        return "warehouse.price_snapshots"
+    operator = "*" if (paid_with, unit) == ("divine", "chaos") else "/"
+    realm = REALM_OF_GAME.get(ctx.watchlist.game, "pc")
+    prices = ", ".join(f"s.{c} {operator} d.vwap_price AS {c}" for c in _PRICES)
+    return (f"(SELECT {', '.join('s.' + c for c in _OTHERS)}, {prices} FROM warehouse.price_snapshots s "
+            f"LEFT JOIN warehouse.exchange_prices d ON d.realm = '{realm}' AND d.league = s.league "
+            "AND d.observed_hour = s.observed_hour AND d.item_id = 'divine' AND d.quote_currency = 'chaos')")
+
+
+def from_snapshots(sql: str, ctx: ApiContext, unit: str) -> str:
+    """`sql` with its `warehouse.price_snapshots` read in `unit` (aliases kept or added)."""
+    source = snapshots_source(ctx, unit)
+    if source == "warehouse.price_snapshots":
+        return sql
+    # one pass: the source itself reads warehouse.price_snapshots
+    return re.sub(r"warehouse\.price_snapshots( s\b)?", lambda m: f"{source}{m.group(1) or ' AS price_snapshots'}", sql)
+
+
+DIVINE_SQL = """
+SELECT count(*) AS points, json_agg(t ORDER BY t)::text AS time, json_agg(price ORDER BY t)::text AS price,
+       json_agg(low ORDER BY t)::text AS low, json_agg(high ORDER BY t)::text AS high,
+       json_agg(volume ORDER BY t)::text AS volume
+FROM (SELECT date_trunc(%(unit)s, observed_hour) AS t, sum(quote_volume) / nullif(sum(volume), 0) AS price,
+             min(min_price) AS low, max(max_price) AS high, sum(volume) AS volume
+      FROM warehouse.exchange_prices
+      WHERE realm = %(realm)s AND league = %(league)s AND item_id = 'divine' AND quote_currency = 'chaos'
+        AND observed_hour >= %(start)s AND observed_hour < %(end)s
+      GROUP BY 1) b
+"""
+
+BUCKET_HOURS = {Bucket.HOUR: 1, Bucket.DAY: 24, Bucket.WEEK: 168}
+
+
+async def divine_price(ctx: ApiContext, league: str, span: TimeRange, bucket: Bucket) -> DivinePriceSeries:
+    points = (span.end - span.start).total_seconds() / 3600 / BUCKET_HOURS[bucket]
+    if points > limits.MAX_SERIES_POINTS + 1:
+        raise bad_input("to", f"the range holds about {points:.0f} {bucket.name} buckets, more than "
+                              f"{limits.MAX_SERIES_POINTS}; use a coarser `bucket` or a shorter range")
+    ctx.cache.read_range(span.end)
+    rows = await fetch_all(ctx.pool, DIVINE_SQL, {"unit": bucket.value, "league": league, "start": span.start,
+                                                  "end": span.end,
+                                                  "realm": REALM_OF_GAME.get(ctx.watchlist.game, "pc")})
+    r = rows[0]
+    empty = "[]"
+    return DivinePriceSeries(league=league, bucket=bucket, points=r["points"], time=r["time"] or empty,
+                             chaos_per_divine=r["price"] or empty, min_chaos_per_divine=r["low"] or empty,
+                             max_chaos_per_divine=r["high"] or empty, divine_volume=r["volume"] or empty)

@@ -1,0 +1,96 @@
+"""A requested league that has no data is NOT_FOUND, naming the stored leagues and the closest spelling.
+
+The stored leagues (order books and Currency Exchange prices) are read with loose index scans
+(one probe per league, not a scan of the history) and kept for a minute per process. The
+watchlist's own league is never refused: a fresh install has no data yet and answers empty.
+"""
+
+from __future__ import annotations
+
+import time
+
+from graphql_api.context import ApiContext
+from graphql_api.db import fetch_all
+from graphql_api.errors import not_found
+from graphql_api.inputs import league_name
+from tradewatch.bulk_exchange.leagues import closest
+
+CACHE_SECONDS = 60.0
+
+# a loose index scan: the next league after the previous one, by the primary key's prefix
+STORED_SQL = """
+WITH RECURSIVE book(league) AS (
+    (SELECT league FROM warehouse.price_snapshots WHERE game = %(game)s ORDER BY league LIMIT 1)
+    UNION ALL
+    SELECT (SELECT s.league FROM warehouse.price_snapshots s WHERE s.game = %(game)s AND s.league > book.league
+            ORDER BY s.league LIMIT 1) FROM book WHERE book.league IS NOT NULL),
+cx(league) AS (
+    (SELECT league FROM warehouse.exchange_prices WHERE realm = %(realm)s ORDER BY league LIMIT 1)
+    UNION ALL
+    SELECT (SELECT p.league FROM warehouse.exchange_prices p WHERE p.realm = %(realm)s AND p.league > cx.league
+            ORDER BY p.league LIMIT 1) FROM cx WHERE cx.league IS NOT NULL)
+SELECT league FROM book WHERE league IS NOT NULL UNION SELECT league FROM cx WHERE league IS NOT NULL
+ORDER BY 1
+"""
+
+_cache: dict[tuple[int, str], tuple[float, list[str]]] = {}
+
+
+async def stored_leagues(ctx: ApiContext) -> list[str]:
+    """Every league with book or exchange data (for the watchlist's game), cached for a minute."""
+    from tradewatch.market.currency import REALM_OF_GAME
+
+    key = (id(ctx.pool), ctx.watchlist.game)
+    hit = _cache.get(key)
+    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        return hit[1]
+    rows = await fetch_all(ctx.pool, STORED_SQL, {"game": ctx.watchlist.game,
+                                                  "realm": REALM_OF_GAME.get(ctx.watchlist.game, "pc")},
+                           rows_as_dicts=False)
+    leagues = [r[0] for r in rows]
+    _cache[key] = (time.monotonic(), leagues)
+    return leagues
+
+
+async def checked_league(ctx: ApiContext, league: str | None) -> str:
+    """The league to read (default: the watchlist's); NOT_FOUND when another one has no stored data."""
+    name = league_name(league, ctx.watchlist.league)
+    if name == ctx.watchlist.league:
+        return name
+    stored = await stored_leagues(ctx)
+    if name in stored:
+        return name
+    hint = closest(name, stored)
+    raise not_found("league", f"no data is stored for league {name[:100]!r}"
+                              f"{f' (did you mean {hint!r}?)' if hint else ''}; stored leagues: "
+                              f"{', '.join(stored) if stored else 'none yet'}")
+
+
+SPANS_SQL = """
+SELECT 'book' AS source, l.league, (SELECT min(observed_hour) FROM warehouse.price_snapshots s
+                                     WHERE s.game = %(game)s AND s.league = l.league) AS first_hour,
+       (SELECT max(observed_hour) FROM warehouse.price_snapshots s
+         WHERE s.game = %(game)s AND s.league = l.league) AS last_hour
+FROM unnest(%(book)s::text[]) AS l(league)
+UNION ALL
+SELECT 'exchange', l.league, (SELECT min(observed_hour) FROM warehouse.exchange_prices p
+                               WHERE p.realm = %(realm)s AND p.league = l.league),
+       (SELECT max(observed_hour) FROM warehouse.exchange_prices p WHERE p.realm = %(realm)s AND p.league = l.league)
+FROM unnest(%(exchange)s::text[]) AS l(league)
+ORDER BY 1, 2
+"""
+
+
+async def league_spans(ctx: ApiContext) -> list[dict]:
+    """Per source and stored league: the first and last stored hour."""
+    from tradewatch.market.currency import REALM_OF_GAME
+
+    realm = REALM_OF_GAME.get(ctx.watchlist.game, "pc")
+    params = {"game": ctx.watchlist.game, "realm": realm}
+    per_source = await fetch_all(ctx.pool, STORED_SQL.replace(
+        "SELECT league FROM book WHERE league IS NOT NULL UNION SELECT league FROM cx WHERE league IS NOT NULL",
+        "SELECT 'book', league FROM book WHERE league IS NOT NULL "
+        "UNION ALL SELECT 'exchange', league FROM cx WHERE league IS NOT NULL"), params, rows_as_dicts=False)
+    return await fetch_all(ctx.pool, SPANS_SQL, {
+        **params, "book": [league for source, league in per_source if source == "book"],
+        "exchange": [league for source, league in per_source if source == "exchange"]})

@@ -1,0 +1,106 @@
+"""Prices in chaos and divine: every item's chaos/divine ratio in one hour is that hour's divine price."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+
+SERIES = """query($items: [ID!], $from: DateTime, $to: DateTime, $currency: Currency) {
+  priceSeries(items: $items, from: $from, to: $to, currency: $currency) { item { id } time close robustClose avgPrice } }"""
+DIVINE = """query($from: DateTime, $to: DateTime, $bucket: Bucket!) {
+  divinePrice(from: $from, to: $to, bucket: $bucket) { points time chaosPerDivine divineVolume } }"""
+LATEST = "query($c: Currency) { latestPrices(currency: $c) { item { id } robustMinPrice paidWith } }"
+
+
+@pytest.fixture(scope="module")
+def rates(history, db):
+    """The divine's price in chaos, 150 + hour index, on the last 12 hours of the history (none before)."""
+    first = history.end - timedelta(hours=12)
+    values = {}
+    for i in range(12):
+        hour = first + timedelta(hours=i)
+        values[hour] = 150.0 + i
+        db.execute("INSERT INTO warehouse.exchange_prices (realm, league, observed_hour, item_id, item_path, mapped, "
+                   "quote_currency, market_id, vwap_price, min_price, max_price, volume, quote_volume) VALUES ('pc', "
+                   "'Standard', %s, 'divine', 'Metadata/Items/Currency/CurrencyModValues', true, 'chaos', "
+                   "'chaos|divine', %s, %s, %s, 10, %s) ON CONFLICT DO NOTHING",
+                   (hour, values[hour], values[hour], values[hour], 10 * values[hour]))
+    return first, values
+
+
+def test_every_items_chaos_price_is_its_divine_price_times_the_hours_divine_price(api, history, rates, watchlist):
+    first, values = rates
+    span = {"items": list(watchlist.items), "from": (first - timedelta(hours=2)).isoformat(),
+            "to": history.end.isoformat()}
+    divine = api.data(SERIES, {**span, "currency": "DIVINE"})["priceSeries"]
+    chaos = api.data(SERIES, {**span, "currency": "CHAOS"})["priceSeries"]
+    default = api.data(SERIES, span)["priceSeries"]
+    assert default == divine  # the watchlist pays in divine
+    compared = 0
+    for d, c in zip(divine, chaos):
+        assert d["time"] == c["time"]
+        for t, dv, cv, da, ca in zip(d["time"], d["robustClose"], c["robustClose"], d["avgPrice"], c["avgPrice"]):
+            rate = values.get(_hour(t))
+            if rate is None:  # no divine price that hour: no converted value
+                assert cv is None and ca is None
+                continue
+            if dv is not None:
+                assert cv / dv == pytest.approx(rate, rel=1e-12)
+                compared += 1
+            if da is not None:
+                assert ca / da == pytest.approx(rate, rel=1e-12)
+    assert compared >= 12 * 20
+
+
+def _hour(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text)
+
+
+def test_divine_price_is_the_rate_series_and_latest_prices_say_their_unit(api, history, rates):
+    first, values = rates
+    hourly = api.data(DIVINE, {"from": history.start.isoformat(), "to": history.end.isoformat(), "bucket": "HOUR"})
+    series = hourly["divinePrice"]
+    assert series["points"] == 12 and series["chaosPerDivine"] == [values[h] for h in sorted(values)]
+    daily = api.data(DIVINE, {"from": history.start.isoformat(), "to": history.end.isoformat(), "bucket": "DAY"})
+    assert sum(daily["divinePrice"]["divineVolume"]) == 120
+    latest = api.data(LATEST, {"c": "CHAOS"})["latestPrices"]
+    assert {row["paidWith"] for row in latest} == {"chaos"}
+    by_item = {r["item"]["id"]: r["robustMinPrice"] for r in api.data(LATEST, {"c": "DIVINE"})["latestPrices"]}
+    newest = max(values)
+    for row in latest:
+        if row["robustMinPrice"] is not None:
+            assert row["robustMinPrice"] / by_item[row["item"]["id"]] == pytest.approx(values[newest])
+
+
+def test_the_csv_export_takes_a_currency(api, history, rates):
+    first, values = rates
+    params = {"item": "deafening-essence-of-greed", "from": first.isoformat(), "to": history.end.isoformat()}
+    chaos = api.client.get("/export/price-series.csv", params={**params, "currency": "chaos"})
+    divine = api.client.get("/export/price-series.csv", params=params)
+    assert chaos.status_code == divine.status_code == 200
+    assert chaos.text != divine.text
+    bad = api.client.get("/export/price-series.csv", params={**params, "currency": "exalted"})
+    assert bad.status_code == 400 and "currency" in bad.text
+
+
+EVALUATE = """query($from: DateTime, $to: DateTime, $amount: Float) {
+  evaluateStrategy(from: $from, to: $to, rerollCostAmount: $amount) {
+    hours { optimal { rerollCost breakEvenRerollCost breakEvenRerollAmount } } } }"""
+
+
+def test_evaluate_strategy_gives_the_break_even_in_reroll_item_units(api, history):
+    span = {"from": (history.end - timedelta(hours=6)).isoformat(), "to": history.end.isoformat()}
+    checked = 0
+    for amount in (30.0, 60.0):
+        hours = api.data(EVALUATE, {**span, "amount": amount})["evaluateStrategy"]["hours"]
+        for hour in hours:
+            o = hour["optimal"]
+            if o and o["breakEvenRerollCost"] is not None:
+                # the reroll costs `amount` lifeforce: break-even lifeforce = amount × break-even cost / cost
+                assert o["breakEvenRerollAmount"] == pytest.approx(amount * o["breakEvenRerollCost"] / o["rerollCost"])
+                checked += 1
+    assert checked

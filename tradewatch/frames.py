@@ -1,0 +1,208 @@
+"""History as pandas DataFrames, for notebooks: the same slices as the GraphQL fields.
+
+    from tradewatch import frames
+    greed = frames.prices("deafening-essence-of-greed", bucket="day", currency="chaos")
+
+Every reader takes the GraphQL field's arguments (`from_` for `from`) with the same defaults
+(`to` = the end of the current hour, `from_` = 24 hours before it, the watchlist's league)
+and units, and returns a DataFrame indexed by the UTC hour (`DatetimeIndex`, tz UTC, named
+`hour`), with typed columns (float64 prices, Int64 counts, string ids). It reads the
+`analytics` views, through the read-only role when one is configured:
+TRADEWATCH_READER_DATABASE_URL, else TRADEWATCH_API_DATABASE_URL, else the warehouse URL
+(TRADEWATCH_DATABASE_URL or the embedded server). Sessions are read-only whatever the role.
+
+Prices in chaos or divine are converted with the league-hour's divine price in chaos (the
+Currency Exchange's `chaos|divine` vwap); an hour without that price has no converted value.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Iterable, Literal
+
+import pandas as pd
+
+from tradewatch.database import resolve_database_url
+from tradewatch.hours import HOUR, floor_hour, utc_now
+from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
+from tradewatch.settings import Settings, load_settings
+from tradewatch.warehouse.db import connect
+from tradewatch.watchlist import Watchlist, watchlist_from_settings
+
+__all__ = ["alerts", "divine_price", "exchange_prices", "prices", "profitability", "reader_url"]
+
+Bucket = Literal["hour", "day", "week"]
+_BUCKETS = ("hour", "day", "week")
+_DEFAULT_RANGE = timedelta(hours=24)
+
+
+def reader_url(settings: Settings | None = None) -> str:
+    """The URL the readers use: the reader role's, else the API role's, else the warehouse's."""
+    settings = settings or load_settings()
+    return settings.reader_database_url or settings.api_database_url or resolve_database_url(settings)
+
+
+def _span(from_: datetime | str | None, to: datetime | str | None) -> tuple[datetime, datetime]:
+    def as_time(value: datetime | str) -> datetime:
+        moment = pd.Timestamp(value)
+        return (moment.tz_localize("UTC") if moment.tzinfo is None else moment.tz_convert("UTC")).to_pydatetime()
+
+    end = as_time(to) if to is not None else floor_hour(utc_now()) + HOUR
+    start = as_time(from_) if from_ is not None else end - _DEFAULT_RANGE
+    if start >= end:
+        raise ValueError(f"from_ {start.isoformat()} must be before to {end.isoformat()}")
+    return start, end
+
+
+def _read(sql: str, params: dict, url: str | None) -> pd.DataFrame:
+    with connect(url or reader_url(), options="-c default_transaction_read_only=on -c TimeZone=UTC") as conn:
+        cur = conn.execute(sql, params)
+        columns = [c.name for c in cur.description]
+        return pd.DataFrame(cur.fetchall(), columns=columns)
+
+
+def _typed(frame: pd.DataFrame, floats: Iterable[str] = (), ints: Iterable[str] = (),
+           texts: Iterable[str] = ()) -> pd.DataFrame:
+    frame = frame.astype({**{c: "float64" for c in floats}, **{c: "Int64" for c in ints},
+                          **{c: "string" for c in texts}})
+    frame["hour"] = pd.to_datetime(frame["hour"], utc=True)
+    return frame.set_index("hour").sort_index()
+
+
+def _context(league: str | None, watchlist: Watchlist | None) -> tuple[Watchlist, str]:
+    wl = watchlist or watchlist_from_settings(load_settings())
+    return wl, (league or wl.league)
+
+
+def _currency(currency: str | None, wl: Watchlist) -> str:
+    currency = (currency or wl.paid_with).lower()
+    if currency != wl.paid_with and currency not in CURRENCIES:
+        raise ValueError(f"currency {currency!r} must be chaos or divine")
+    return currency
+
+
+def _rate_sql(price: str, currency: str, paid_with: str) -> str:
+    """`price` (in `paid_with`) in `currency`, with the hour's divine price `d.chaos_per_divine`."""
+    if currency == paid_with:
+        return price
+    return f"{price} * d.chaos_per_divine" if currency == "chaos" else f"{price} / d.chaos_per_divine"
+
+
+def prices(items: str | Iterable[str] | None = None, league: str | None = None, from_: datetime | str | None = None,
+           to: datetime | str | None = None, bucket: Bucket = "hour", currency: str | None = None, *,
+           url: str | None = None, watchlist: Watchlist | None = None) -> pd.DataFrame:
+    """Like `priceSeries`: per item and bucket open/high/low/close of the min price, the last robust
+    minimum (`robust_close`), the depth-aware average price, the last stock and listing count, and
+    how many hours the bucket holds; prices in `currency` (default: the watchlist's)."""
+    wl, league = _context(league, watchlist)
+    if bucket not in _BUCKETS:
+        raise ValueError(f"bucket {bucket!r} must be one of {', '.join(_BUCKETS)}")
+    currency = _currency(currency, wl)
+    ids = [items] if isinstance(items, str) else list(items or wl.items)
+    start, end = _span(from_, to)
+
+    def p(column: str) -> str:
+        return _rate_sql(f"s.{column}", currency, wl.paid_with)
+
+    sql = f"""
+        WITH h AS (
+            SELECT s.item_id, s.observed_hour, {p('min_price')} AS min_price,
+                   {p('robust_min_price')} AS robust_min_price, {p('avg_price')} AS avg_price,
+                   s.bought, s.total_stock, s.listing_count
+            FROM analytics.price_history s
+            LEFT JOIN analytics.exchange_divine_price d
+                   ON d.realm = %(realm)s AND d.league = s.league AND d.observed_hour = s.observed_hour
+            WHERE s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
+              AND s.item_id = ANY(%(items)s) AND s.observed_hour >= %(start)s AND s.observed_hour < %(end)s)
+        SELECT item_id, date_trunc(%(unit)s, observed_hour) AS hour,
+               (array_agg(min_price ORDER BY observed_hour) FILTER (WHERE min_price IS NOT NULL))[1] AS open,
+               max(min_price) AS high, min(min_price) AS low,
+               (array_agg(min_price ORDER BY observed_hour DESC) FILTER (WHERE min_price IS NOT NULL))[1] AS close,
+               (array_agg(robust_min_price ORDER BY observed_hour DESC)
+                   FILTER (WHERE robust_min_price IS NOT NULL))[1] AS robust_close,
+               sum(avg_price * bought) / nullif(sum(bought) FILTER (WHERE avg_price IS NOT NULL), 0) AS avg_price,
+               (array_agg(total_stock ORDER BY observed_hour DESC))[1] AS stock,
+               (array_agg(listing_count ORDER BY observed_hour DESC))[1] AS listing_count,
+               count(*) AS hours
+        FROM h GROUP BY item_id, date_trunc(%(unit)s, observed_hour)"""
+    frame = _read(sql, {"realm": REALM_OF_GAME.get(wl.game, "pc"), "game": wl.game, "league": league,
+                        "paid": wl.paid_with, "items": ids, "start": start, "end": end, "unit": bucket}, url)
+    frame["currency"] = currency
+    return _typed(frame, floats=("open", "high", "low", "close", "robust_close", "avg_price"),
+                  ints=("stock", "listing_count", "hours"), texts=("item_id", "currency"))
+
+
+def exchange_prices(items: str | Iterable[str] | None = None, league: str | None = None,
+                    currency: str = "chaos", from_: datetime | str | None = None, to: datetime | str | None = None,
+                    realm: str = "pc", *, url: str | None = None,
+                    watchlist: Watchlist | None = None) -> pd.DataFrame:
+    """Like `exchangePrices`: the Currency Exchange's executed prices quoted in `currency` (the
+    market item|currency), volume in item units; `items` default: every item that traded."""
+    wl, league = _context(league, watchlist)
+    if currency not in CURRENCIES:
+        raise ValueError(f"currency {currency!r} must be chaos or divine")
+    ids = [items] if isinstance(items, str) else (list(items) if items is not None else None)
+    start, end = _span(from_, to)
+    sql = """
+        SELECT observed_hour AS hour, item_id, item_name, quote_currency AS currency, vwap_price, min_price,
+               max_price, volume, quote_volume, chaos_per_divine
+        FROM analytics.exchange_prices
+        WHERE realm = %(realm)s AND league = %(league)s AND quote_currency = %(currency)s
+          AND observed_hour >= %(start)s AND observed_hour < %(end)s
+          AND (%(items)s::text[] IS NULL OR item_id = ANY(%(items)s))"""
+    frame = _read(sql, {"realm": realm, "league": league, "currency": currency, "start": start, "end": end,
+                        "items": ids}, url)
+    return _typed(frame, floats=("vwap_price", "min_price", "max_price", "volume", "quote_volume",
+                                 "chaos_per_divine"), texts=("item_id", "item_name", "currency"))
+
+
+def divine_price(league: str | None = None, from_: datetime | str | None = None, to: datetime | str | None = None,
+                 realm: str = "pc", *, url: str | None = None, watchlist: Watchlist | None = None) -> pd.DataFrame:
+    """Like `divinePrice`: the league's divine price in chaos per hour (executed vwap, min, max)."""
+    _, league = _context(league, watchlist)
+    start, end = _span(from_, to)
+    frame = _read("SELECT observed_hour AS hour, chaos_per_divine, min_chaos_per_divine, max_chaos_per_divine, "
+                  "divine_volume FROM analytics.exchange_divine_price WHERE realm = %(realm)s AND league = %(league)s "
+                  "AND observed_hour >= %(start)s AND observed_hour < %(end)s",
+                  {"realm": realm, "league": league, "start": start, "end": end}, url)
+    return _typed(frame, floats=("chaos_per_divine", "min_chaos_per_divine", "max_chaos_per_divine", "divine_volume"))
+
+
+def profitability(league: str | None = None, strategy: str | None = None, policy: str | None = None,
+                  from_: datetime | str | None = None, to: datetime | str | None = None, *, url: str | None = None,
+                  watchlist: Watchlist | None = None) -> pd.DataFrame:
+    """Like `profitability`: per strategy, policy and hour the stored economics, in the watchlist's currency."""
+    wl, league = _context(league, watchlist)
+    if policy is not None and policy.lower() not in ("top_k", "optimal"):
+        raise ValueError(f"policy {policy!r} must be top_k or optimal")
+    start, end = _span(from_, to)
+    sql = """
+        SELECT observed_hour AS hour, strategy, policy, input_item_id, input_unit_cost, reroll_cost,
+               expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi,
+               break_even_reroll_cost
+        FROM analytics.reroll_profitability
+        WHERE league = %(league)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+          AND (%(strategy)s::text IS NULL OR strategy = %(strategy)s)
+          AND (%(policy)s::text IS NULL OR policy = %(policy)s)"""
+    frame = _read(sql, {"league": league, "start": start, "end": end, "strategy": strategy,
+                        "policy": policy.lower() if policy else None}, url)
+    frame["currency"] = wl.paid_with
+    return _typed(frame, floats=("input_unit_cost", "reroll_cost", "expected_rerolls", "expected_sale_value",
+                                 "expected_profit_per_unit", "expected_profit_total", "roi", "break_even_reroll_cost"),
+                  texts=("strategy", "policy", "input_item_id", "currency"))
+
+
+def alerts(from_: datetime | str | None = None, to: datetime | str | None = None, rule: str | None = None,
+           league: str | None = None, *, url: str | None = None, watchlist: Watchlist | None = None) -> pd.DataFrame:
+    """Like `alerts`: the crossings of the alert rules, value and threshold in the rule's currency."""
+    wl, league = _context(league, watchlist)
+    start, end = _span(from_, to)
+    sql = """
+        SELECT observed_hour AS hour, rule, kind, item_id, strategy, policy, source, comparison, threshold, value,
+               currency
+        FROM analytics.alerts
+        WHERE game = %(game)s AND league = %(league)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+          AND (%(rule)s::text IS NULL OR rule = %(rule)s)"""
+    frame = _read(sql, {"game": wl.game, "league": league, "start": start, "end": end, "rule": rule}, url)
+    return _typed(frame, floats=("threshold", "value"),
+                  texts=("rule", "kind", "item_id", "strategy", "policy", "source", "comparison", "currency"))

@@ -1,0 +1,1 @@
+"""The source: GGG's Currency Exchange history, one document per realm and hour, backfillable."""
