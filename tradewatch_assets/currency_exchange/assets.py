@@ -40,6 +40,7 @@ from tradewatch_assets.resources import WarehouseResource
 RAW_STORED_CHECK = "every_hour_stored"
 PRICES_CHECK = "every_stored_hour_priced"
 PER_PARTITION_METADATA_LIMIT = 800
+RECENT = timedelta(hours=2)
 
 
 def raw_key(realm: str) -> AssetKey:
@@ -51,11 +52,11 @@ def prices_key(realm: str) -> AssetKey:
 
 
 def _poll_newest(context, cx: CurrencyExchangeResource, client, realm: str, report: RangeReport) -> RangeReport:
-    """Ask again, bounded, for hours that ended within the publication delay and are not out yet."""
+    """Ask again, for at most `publish_wait_minutes`, for the newest hours (ended within the last
+    two) that are not out yet; an older unpublished hour is not waited for."""
     deadline = time.monotonic() + cx.publish_wait_minutes * 60
     while True:
-        recent = [h for h in report.not_published
-                  if utc_now() - (h + timedelta(hours=1)) < timedelta(minutes=cx.publish_wait_minutes)]
+        recent = [h for h in report.not_published if utc_now() - (h + timedelta(hours=1)) < RECENT]
         if not recent or time.monotonic() + cx.poll_seconds > deadline:
             return report
         context.log.info(f"{len(recent)} hour(s) not published yet; asking again in {cx.poll_seconds:g} s")
