@@ -19,7 +19,8 @@ from graphql_api import limits
 from graphql_api.context import Info
 from graphql_api.errors import MASKED_MESSAGE, bad_input, should_mask_error
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
-from graphql_api.queries import audit, catalog, prices, profits
+from graphql_api.queries import audit, catalog, exchange, prices, profits
+from graphql_api.queries.exchange import ExchangeCurrency, ExchangePriceSeries, LeagueSeen
 from graphql_api.types import (Bucket, Coverage, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
                                StrategyEvaluation, WeightInput, SCALAR_MAP)
@@ -104,6 +105,27 @@ class Query:
             raise bad_input("items", f"{len(ids)} items are more than {limits.MAX_SERIES_ITEMS}")
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         return await prices.price_series(info.context, league_name(league, wl.league), ids, span, bucket)
+
+    @strawberry.field(description=f"Executed prices from GGG's Currency Exchange history per bucket (VWAP, min, max, "
+                                  f"volumes) as columns, beside the book's `priceSeries`. `items`: trade ids or, "
+                                  f"for items without one, metadata paths (default: the watched items; at most "
+                                  f"{limits.MAX_SERIES_ITEMS}); at most {limits.MAX_SERIES_POINTS} buckets per item.")
+    async def exchange_prices(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
+                              currency: ExchangeCurrency = ExchangeCurrency.CHAOS, from_: FromArg = None,
+                              to: ToArg = None, bucket: Bucket = Bucket.HOUR,
+                              realm: str = "pc") -> list[ExchangePriceSeries]:
+        wl = info.context.watchlist
+        if items is not None and not items:
+            raise bad_input("items", "is an empty list; leave it out for the watched items")
+        ids = exchange.exchange_item_ids([str(i) for i in items], wl.items, wl.game) if items else list(wl.items)
+        span = time_range(from_, to, limits.MAX_PAGED_RANGE)
+        return await exchange.exchange_prices(info.context, realm, league_name(league, wl.league), ids, currency,
+                                              span, bucket)
+
+    @strawberry.field(description="Every league seen, per source (the order books, the Currency Exchange "
+                                  "history), with its first and last stored hour.")
+    async def leagues(self, info: Info) -> list[LeagueSeen]:
+        return await exchange.leagues(info.context)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}.")
