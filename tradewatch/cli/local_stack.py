@@ -216,6 +216,12 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             progress.step(f"simulated history for the last {history_days} days")
             written = simulate_history(get_pool(url), watchlist, history_start, end)
             progress.done(f"{written} responses written" if written else "already there")
+            # Currency Exchange history from the simulator too; the hourly fetch reads its feed
+            from tradewatch.cli.simulated_history import simulate_currency_exchange_history
+            progress.step(f"simulated Currency Exchange history for the last {history_days} days")
+            env["TRADEWATCH_CX_URL"] = f"http://127.0.0.1:{ports.sim}/api/currency-exchange"
+            hours = simulate_currency_exchange_history(get_pool(url), history_start, end)
+            progress.done(f"{hours} hours written" if hours else "already there")
 
         progress.step(f"Dagster webserver on port {ports.dagster}")
         workspace = str(ROOT / "workspace.yaml")
