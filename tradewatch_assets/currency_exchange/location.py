@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from tradewatch.settings import Settings
 from tradewatch_assets.currency_exchange.assets import build_prices_asset, build_raw_asset
 from tradewatch_assets.currency_exchange.automation import hourly_fetch_schedule, prices_automation_sensor
-from tradewatch_assets.currency_exchange.checks import raw_freshness_checks
+from tradewatch_assets.currency_exchange.checks import freshness_sensor, raw_freshness_checks
 from tradewatch_assets.currency_exchange.resources import CurrencyExchangeResource
 
 
@@ -29,7 +29,7 @@ def currency_exchange_parts(settings: Settings) -> CurrencyExchangeParts:
         parts.jobs.append(job)
         parts.schedules.append(schedule)
     parts.checks = raw_freshness_checks(settings.cx_realms)
-    parts.sensors.append(prices_automation_sensor(settings.cx_realms))
+    parts.sensors += [prices_automation_sensor(settings.cx_realms), freshness_sensor(parts.checks)]
     return parts
 
 
