@@ -52,6 +52,10 @@ FIELD_COSTS = {
     "evaluateStrategy": f"{BASE} + {EVALUATED_HOUR_COST} per hour of the range",
     "coverage": f"{BASE} + hours × watched items / {ROWS_PER_UNIT}",
     "rawResponses": f"{BASE} + `first` / {RAW_ROWS_PER_UNIT}, + {RAW_BODY_COST} per row with `responseBody`",
+    "exchangePrices": f"{BASE} + hours × items / {ROWS_PER_UNIT}",
+    "divinePrice": f"{BASE} + hours / {ROWS_PER_UNIT}",
+    "alerts": f"{BASE}",
+    "leagues": f"{BASE}",
 }
 
 
@@ -137,6 +141,11 @@ def _field_cost(node: FieldNode, variables: Mapping[str, Any], watched: int,
         first = args.int("first", limits.DEFAULT_PAGE, limits.MAX_PAGE)
         books = first / BOOK_ROWS_PER_UNIT if _selects(node.selection_set, "book", fragments) else 0
         return BASE + first / PAGE_ROWS_PER_UNIT + books
+    if name == "exchangePrices":
+        return BASE + args.hours(limits.MAX_PAGED_RANGE) * min(args.count("items") or watched,
+                                                               limits.MAX_SERIES_ITEMS) / ROWS_PER_UNIT
+    if name == "divinePrice":
+        return BASE + args.hours(limits.MAX_PAGED_RANGE) / ROWS_PER_UNIT
     if name == "priceSeries":
         items = (args.count("item") or 0) + (args.count("items") or 0)
         return BASE + args.hours(limits.MAX_PAGED_RANGE) * min(max(items, 1), limits.MAX_SERIES_ITEMS) / ROWS_PER_UNIT

@@ -21,7 +21,8 @@ from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
 from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
-from graphql_api.queries import alerts as alert_queries, audit, catalog, prices, profits
+from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, prices, profits
+from graphql_api.queries.exchange import ExchangeCurrency, ExchangePriceSeries
 from graphql_api.currency import divine_price, resolve_currency
 from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
@@ -135,6 +136,22 @@ class Query:
                            bucket: Bucket = Bucket.HOUR) -> DivinePriceSeries:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         return await divine_price(info.context, await checked_league(info.context, league), span, bucket)
+
+    @strawberry.field(description=f"Executed prices from GGG's Currency Exchange history per bucket (VWAP, min, max, "
+                                  f"volumes) as columns, beside the book's `priceSeries`. `items`: trade ids or, "
+                                  f"for items without one, metadata paths (default: the watched items; at most "
+                                  f"{limits.MAX_SERIES_ITEMS}); at most {limits.MAX_SERIES_POINTS} buckets per item.")
+    async def exchange_prices(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
+                              currency: ExchangeCurrency = ExchangeCurrency.CHAOS, from_: FromArg = None,
+                              to: ToArg = None, bucket: Bucket = Bucket.HOUR,
+                              realm: str = "pc") -> list[ExchangePriceSeries]:
+        wl = info.context.watchlist
+        if items is not None and not items:
+            raise bad_input("items", "is an empty list; leave it out for the watched items")
+        ids = exchange.exchange_item_ids([str(i) for i in items], wl.items, wl.game) if items else list(wl.items)
+        span = time_range(from_, to, limits.MAX_PAGED_RANGE)
+        return await exchange.exchange_prices(info.context, realm, await checked_league(info.context, league), ids,
+                                              currency, span, bucket)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}."

@@ -118,3 +118,19 @@ def test_exchange_prices_are_readable_by_the_reader_and_api_roles(pool, database
         conn.execute("SET ROLE tradewatch_reader")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("SELECT count(*) FROM warehouse.raw_currency_exchange")
+
+
+def test_simulated_exchange_history_is_stored_once_and_priced(pool, database_url):
+    from trade_sim import currency_exchange_document
+
+    from tradewatch.cli.simulated_history import simulate_currency_exchange_history
+
+    start = _hour(1740787200)  # 2025-03-01T00:00Z
+    end = _hour(1740787200 + 3 * 3600)
+    assert simulate_currency_exchange_history(pool, start, end) == 3
+    assert simulate_currency_exchange_history(pool, start, end) == 0  # stored hours are kept
+    with pool.connection() as conn:
+        assert read_document(conn, "pc", start) == currency_exchange_document(start, "pc")
+        assert conn.execute("SELECT bool_and(simulated) FROM warehouse.raw_currency_exchange").fetchone()[0]
+        hours = conn.execute("SELECT count(DISTINCT observed_hour) FROM analytics.exchange_prices").fetchone()[0]
+    assert hours == 3

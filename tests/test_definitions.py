@@ -66,3 +66,29 @@ def test_dagster_validates_the_workspace_with_the_real_instance_config(database_
     done = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                           cwd=ROOT, capture_output=True, text=True, timeout=180, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_currency_exchange_assets_are_in_the_code_location_with_their_automation():
+    from dagster import AssetKey, BackfillPolicy
+
+    from tradewatch_assets.definitions import defs
+
+    repo = defs.get_repository_def()
+    graph = repo.asset_graph
+    raw, prices = graph.get(AssetKey("raw_currency_exchange")), graph.get(AssetKey("exchange_prices"))
+    assert (raw.group_name, prices.group_name) == ("bronze", "silver")
+    assert raw.backfill_policy == prices.backfill_policy == BackfillPolicy.single_run()
+    assert raw.partitions_def.get_first_partition_key() == "2024-07-26-20:00"
+    assert AssetKey("raw_currency_exchange") in prices.parent_keys
+    schedule = repo.get_schedule_def("hourly_currency_exchange_pc")
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING and schedule.cron_schedule == "1 * * * *"
+    assert repo.get_sensor_def("currency_exchange_automation")
+
+
+def test_other_realms_get_their_assets_under_a_key_prefix(tmp_path):
+    env = {**os.environ, "TRADEWATCH_CX_REALMS": "pc,poe2"}
+    code = ("from tradewatch_assets.definitions import defs; "
+            "print(sorted(k.to_user_string() for k in defs.get_repository_def().asset_graph.get_all_asset_keys()))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "poe2/raw_currency_exchange" in done.stdout and "poe2/exchange_prices" in done.stdout

@@ -31,7 +31,6 @@ cx = currency_exchange_parts(settings)
 
 defs = Definitions(
     assets=[raw_trade_responses, price_snapshots, reroll_profitability, *cx.assets, price_alerts],
-    asset_checks=[*cx.checks],
     jobs=[fetch_raw_hour, *cx.jobs],
     schedules=[hourly_raw_fetch, *cx.schedules],
     sensors=[derived_automation_sensor, *cx.sensors, alerts_automation_sensor],
@@ -45,6 +44,6 @@ defs = Definitions(
             cf_clearance=_env("CF_CLEARANCE"),
             fetch_grace_minutes=settings.fetch_grace_minutes,
         ),
-        "currency_exchange": currency_exchange_resource(settings, warehouse, _env),
+        "currency_exchange": currency_exchange_resource(settings, _env),
     },
 )

@@ -489,7 +489,7 @@ def _rows(field: str, data: dict) -> int:
     value = data[field]
     if field in ("snapshots", "profitability", "rawResponses"):
         return len(value["nodes"])
-    if field == "priceSeries":
+    if field in ("priceSeries", "exchangePrices"):  # one series per asked item: its points are the rows
         return sum(s["points"] for s in value)
     if field == "coverage":
         return sum(h["stored"] + h["snapshots"] for h in value["hours"])

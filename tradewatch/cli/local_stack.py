@@ -256,7 +256,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
     """Start everything, prepare the demo data, print the URLs and wait for Ctrl-C / SIGTERM."""
     from tradewatch.database import embedded_server, resolve_database_url
     from tradewatch.warehouse.db import get_pool, redact
-    from tradewatch.cli.simulated_history import simulate_history
+    from tradewatch.cli.simulated_history import simulate_currency_exchange_history, simulate_history
     from tradewatch.cli.dagster_history import persisted_history_start, report_stored_hours
     from tradewatch.hours import floor_hour, parse_partition_key, utc_now
     from tradewatch.warehouse.migrate import upgrade
@@ -280,7 +280,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
                               "must be different ports")
     output.log = _writable_log(logs / "supervisor.log")
 
-    progress = Progress(9 if with_simulator else 6)
+    progress = Progress(10 if with_simulator else 6)
     processes: list[subprocess.Popen] = []
     signals = _Signals()
     record: StackRecord | None = None
@@ -329,6 +329,8 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             wait_for_port(ports.sim, 30, processes[-1], "the trade simulator")
             progress.done()
 
+        if with_simulator:  # the hourly Currency Exchange fetch reads the simulator's feed, never the real CDN
+            env["TRADEWATCH_CX_URL"] = f"http://127.0.0.1:{ports.sim}/api/currency-exchange"
         # the webserver and the API load while the history is written and derived (2 cores: every second counts)
         workspace = str(ROOT / "workspace.yaml")
         webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
@@ -345,6 +347,9 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             progress.step(f"simulated history for the last {_plural(history_days, 'day')}")
             written = simulate_history(get_pool(url), watchlist, history_start, end)
             progress.done(f"{written} responses written" if written else "already there")
+            progress.step(f"simulated Currency Exchange history for the last {_plural(history_days, 'day')}")
+            hours = simulate_currency_exchange_history(get_pool(url), history_start, end)
+            progress.done(f"{_plural(hours, 'hour')} written" if hours else "already there")
             # derived here, not through a backfill: the daemon's backfill loop alone would add 30 s or more
             progress.step("price snapshots and profitability for the simulated hours")
             window = hours_to_derive(url, history_start, end)

@@ -140,3 +140,38 @@ def simulate_history(
         with ProcessPoolExecutor(max_workers=workers) as executor:
             write(executor.map(_hour_rows, plan, chunksize=8))
     return written
+
+
+def simulate_currency_exchange_history(pool: ConnectionPool, start: datetime, end: datetime, realm: str = "pc",
+                                       *, derive: bool = True) -> int:
+    """Store `trade_sim`'s Currency Exchange documents for the hours of [start, end) not stored yet.
+
+    Rows go through the same raw store as fetched ones (compressed bytes, checksum, never
+    overwritten), marked `simulated`; with `derive` the window's exchange prices are computed
+    too, so the demo shows executed prices at once. Returns how many hours were written.
+    """
+    from datetime import timezone
+
+    from trade_sim import currency_exchange_document
+
+    from tradewatch.currency_exchange.client import PUBLISHED, HourAnswer, hour_url, read_envelope
+    from tradewatch.currency_exchange.raw_store import insert_hour, prepare, stored_hours
+    from tradewatch.warehouse.exchange_prices import compute_exchange_prices
+
+    with pool.connection() as conn:
+        have = stored_hours(conn, realm, start, end)
+    written = 0
+    for hour in hours_between(start, end):
+        if hour in have:
+            continue
+        body = currency_exchange_document(hour, realm)
+        next_id, markets = read_envelope(body)
+        answer = HourAnswer(realm=realm, hour=hour, kind=PUBLISHED, url=hour_url("simulated:", realm, hour),
+                            status_code=200, body=body, headers={"Content-Type": "application/json"},
+                            fetched_at=datetime.now(timezone.utc), attempt=1, response_bytes=len(body),
+                            next_change_id=next_id, market_count=markets)
+        with pool.connection() as conn:
+            written += insert_hour(conn, prepare(answer), simulated=True)
+    if derive and written:
+        compute_exchange_prices(pool, realm, start, end)
+    return written

@@ -8,6 +8,7 @@ path as the item id and is flagged unmapped: no market is ever dropped.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -34,3 +35,12 @@ def metadata_path(trade_id: str) -> str | None:
         if known == trade_id:
             return path
     return None
+
+
+def item_storage_key(path: str) -> int:
+    """The 64-bit key rows of `warehouse.exchange_prices` use for a metadata path.
+
+    Derived from the path itself (BLAKE2b, 8 bytes, signed), so any process can compute it
+    without asking the database; `warehouse.exchange_items` holds path, trade id and mapped.
+    """
+    return int.from_bytes(hashlib.blake2b(path.encode(), digest_size=8).digest(), "big", signed=True)

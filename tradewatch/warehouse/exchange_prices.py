@@ -26,14 +26,13 @@ from typing import Callable, Iterable, Iterator
 import orjson
 from psycopg_pool import ConnectionPool
 
-from tradewatch.currency_exchange.catalog import item_key
+from tradewatch.currency_exchange.catalog import item_key, item_storage_key
 from tradewatch.currency_exchange.raw_store import decompress
 from tradewatch.hours import hours_between, partition_key
-from tradewatch.market.exchange import MalformedMarket, market_prices
+from tradewatch.market.exchange import DIVINE_PATH, MalformedMarket, market_prices
 
-_COLUMNS = ("realm, league, observed_hour, item_id, item_path, mapped, quote_currency, market_id, vwap_price, "
-            "min_price, max_price, volume, quote_volume, item_lowest_stock, item_highest_stock, "
-            "quote_lowest_stock, quote_highest_stock")
+_COLUMNS = ("realm, league, item_key, quote_currency, observed_hour, item_first, vwap_price, min_price, max_price, "
+            "volume, quote_volume, item_lowest_stock, item_highest_stock, quote_lowest_stock, quote_highest_stock")
 # fewer hours than this are priced in this process (the hourly run): no workers to start
 PARALLEL_FROM_HOURS = 24
 
@@ -69,8 +68,12 @@ class PricedHour:
     markets: int
     malformed: int
     leagues: Counter
-    unmapped: set[str]
+    items: dict[str, tuple[int, str, bool]]  # path → (storage key, item id, mapped)
     chaos_per_divine: dict[str, float | None]
+
+    @property
+    def unmapped(self) -> set[str]:
+        return {path for path, (_, _, mapped) in self.items.items() if not mapped}
 
 
 def _text(value: str) -> str:
@@ -88,10 +91,10 @@ def price_hour(realm: str, hour: datetime, compression: str, body: bytes) -> Pri
     """Decompress, parse and price one stored document (runs in a worker process)."""
     document = orjson.loads(decompress(body, compression))
     texts: dict[str, str] = {}
-    items: dict[str, tuple[str, str, bool]] = {}
+    items: dict[str, tuple[int, str, bool]] = {}
+    keys: dict[str, str] = {}
     lines: list[str] = []
     leagues: Counter = Counter()
-    unmapped: set[str] = set()
     divine: dict[str, float | None] = {}
     prefix = f"{_text(realm)}\t"
     at = hour.isoformat()
@@ -103,29 +106,27 @@ def price_hour(realm: str, hour: datetime, compression: str, body: bytes) -> Pri
         except MalformedMarket:
             malformed += 1
             continue
+        first = market["market_pair"][0]
         for p in prices:
-            item = items.get(p.item_path)
-            if item is None:
+            key = keys.get(p.item_path)
+            if key is None:
                 trade_id, mapped = item_key(p.item_path)
-                item = items[p.item_path] = (_text(trade_id), _text(p.item_path), mapped)
-                if not mapped:
-                    unmapped.add(p.item_path)
+                storage_key = item_storage_key(p.item_path)
+                items[p.item_path] = (storage_key, trade_id, mapped)
+                key = keys[p.item_path] = str(storage_key)
             league = texts.get(p.league)
             if league is None:
                 league = texts[p.league] = _text(p.league)
-            market_id = texts.get(p.market_id)
-            if market_id is None:
-                market_id = texts[p.market_id] = _text(p.market_id)
-            if item[0] == "divine" and p.quote_currency == "chaos":
+            if p.quote_currency == "chaos" and p.item_path == DIVINE_PATH:
                 divine[p.league] = p.vwap_price
             leagues[p.league] += 1
             lines.append("\t".join((
-                prefix + league, at, item[0], item[1], "t" if item[2] else "f", p.quote_currency, market_id,
+                prefix + league, key, p.quote_currency, at, "t" if p.item_path == first else "f",
                 _num(p.vwap_price), _num(p.min_price), _num(p.max_price), repr(p.volume), repr(p.quote_volume),
                 _num(p.item_lowest_stock), _num(p.item_highest_stock), _num(p.quote_lowest_stock),
                 _num(p.quote_highest_stock))))
     text = "\n".join(lines) + "\n" if lines else ""
-    return PricedHour(hour, text.encode(), len(lines), markets, malformed, leagues, unmapped, divine)
+    return PricedHour(hour, text.encode(), len(lines), markets, malformed, leagues, items, divine)
 
 
 def _price_row(args: tuple) -> PricedHour:
@@ -171,15 +172,34 @@ def compute_exchange_prices(pool: ConnectionPool, realm: str, start: datetime, e
                     "WHERE realm = %s AND observed_hour >= %s AND observed_hour < %s ORDER BY observed_hour",
                     (realm, start, end),
                 )
+                items: dict[str, tuple[int, str, bool]] = {}
                 with sink.copy(f"COPY warehouse.exchange_prices ({_COLUMNS}) FROM STDIN") as copy:
                     for priced in _priced(realm, source, workers):
                         if priced.copy_text:
                             copy.write(priced.copy_text)
                         _add(report, priced)
+                        items.update(priced.items)
+            _upsert_items(writer, items)
     log(f"exchange prices {realm} {partition_key(start)}…{partition_key(end)}: {report.rows} rows from "
         f"{len(report.hours_with_documents)} stored hours, {report.deleted} replaced, "
         f"{len(report.unmapped_items)} unmapped item paths")
     return report
+
+
+def _upsert_items(conn, items: dict[str, tuple[int, str, bool]]) -> None:
+    """The paths the window's rows refer to (same transaction; the catalogue may have learned some)."""
+    if not items:
+        return
+    paths = list(items)
+    conn.execute(
+        """
+        INSERT INTO warehouse.exchange_items (item_key, item_path, item_id, mapped)
+        SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[])
+        ON CONFLICT (item_key) DO UPDATE SET item_id = EXCLUDED.item_id, mapped = EXCLUDED.mapped
+        WHERE (exchange_items.item_id, exchange_items.mapped) IS DISTINCT FROM (EXCLUDED.item_id, EXCLUDED.mapped)
+        """,
+        ([items[p][0] for p in paths], paths, [items[p][1] for p in paths], [items[p][2] for p in paths]),
+    )
 
 
 def _add(report: ExchangePricesReport, priced: PricedHour) -> None:

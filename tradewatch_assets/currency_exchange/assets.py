@@ -34,12 +34,14 @@ from tradewatch.currency_exchange.ingest import RangeReport, ingest_range
 from tradewatch.hours import partition_key, utc_now
 from tradewatch.warehouse.exchange_prices import compute_exchange_prices
 from tradewatch_assets.currency_exchange.partitions import cx_partitions
+from tradewatch_assets.freshness import DERIVED_FRESHNESS, RAW_FRESHNESS
 from tradewatch_assets.currency_exchange.resources import CurrencyExchangeResource
 from tradewatch_assets.resources import WarehouseResource
 
 RAW_STORED_CHECK = "every_hour_stored"
 PRICES_CHECK = "every_stored_hour_priced"
 PER_PARTITION_METADATA_LIMIT = 800
+RECENT = timedelta(hours=2)
 
 
 def raw_key(realm: str) -> AssetKey:
@@ -50,18 +52,18 @@ def prices_key(realm: str) -> AssetKey:
     return AssetKey("exchange_prices") if realm == "pc" else AssetKey([realm, "exchange_prices"])
 
 
-def _poll_newest(context, cx: CurrencyExchangeResource, client, realm: str, report: RangeReport) -> RangeReport:
-    """Ask again, bounded, for hours that ended within the publication delay and are not out yet."""
+def _poll_newest(context, cx: CurrencyExchangeResource, pool, client, realm: str, report: RangeReport) -> RangeReport:
+    """Ask again, for at most `publish_wait_minutes`, for the newest hours (ended within the last
+    two) that are not out yet; an older unpublished hour is not waited for."""
     deadline = time.monotonic() + cx.publish_wait_minutes * 60
     while True:
-        recent = [h for h in report.not_published
-                  if utc_now() - (h + timedelta(hours=1)) < timedelta(minutes=cx.publish_wait_minutes)]
+        recent = [h for h in report.not_published if utc_now() - (h + timedelta(hours=1)) < RECENT]
         if not recent or time.monotonic() + cx.poll_seconds > deadline:
             return report
         context.log.info(f"{len(recent)} hour(s) not published yet; asking again in {cx.poll_seconds:g} s")
         time.sleep(cx.poll_seconds)
         for hour in recent:
-            again = ingest_range(cx.warehouse.pool(), client, realm, hour, hour + timedelta(hours=1), max_in_flight=1)
+            again = ingest_range(pool, client, realm, hour, hour + timedelta(hours=1), max_in_flight=1)
             report.not_published.remove(hour)
             report.stored += again.stored
             report.already_stored += again.already_stored
@@ -82,6 +84,7 @@ def build_raw_asset(realm: str):
         partitions_def=cx_partitions(realm),
         backfill_policy=BackfillPolicy.single_run(),
         kinds={"postgres"},
+        freshness_policy=RAW_FRESHNESS,
         check_specs=[AssetCheckSpec(RAW_STORED_CHECK, asset=key, description=(
             "Every hour of the run's range is stored; names the hours that are not, with the reason."))],
         description=(
@@ -91,14 +94,16 @@ def build_raw_asset(realm: str):
             "Backfill any range of past hours from the UI or `dagster asset materialize --partition-range`."
         ),
     )
-    def raw_currency_exchange(context: AssetExecutionContext, currency_exchange: CurrencyExchangeResource):
+    def raw_currency_exchange(context: AssetExecutionContext, currency_exchange: CurrencyExchangeResource,
+                              warehouse: WarehouseResource):
         window = context.partition_time_window
-        client = currency_exchange.client()
+        pool = warehouse.pool()
+        client = currency_exchange.client(pool)
         started = time.perf_counter()
         try:
-            report = ingest_range(currency_exchange.warehouse.pool(), client, realm, window.start, window.end,
+            report = ingest_range(pool, client, realm, window.start, window.end,
                                   max_in_flight=currency_exchange.max_in_flight, log=context.log.info)
-            report = _poll_newest(context, currency_exchange, client, realm, report)
+            report = _poll_newest(context, currency_exchange, pool, client, realm, report)
         finally:
             client.close()
         seconds = time.perf_counter() - started
@@ -162,6 +167,7 @@ def build_prices_asset(realm: str):
         backfill_policy=BackfillPolicy.single_run(),
         automation_condition=AutomationCondition.eager(),
         kinds={"postgres"},
+        freshness_policy=DERIVED_FRESHNESS,
         check_specs=[AssetCheckSpec(PRICES_CHECK, asset=key, description=(
             "Every hour of the run has a stored document and every market of it could be read."))],
         description=(

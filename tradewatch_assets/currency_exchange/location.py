@@ -7,14 +7,12 @@ from dataclasses import dataclass, field
 from tradewatch.settings import Settings
 from tradewatch_assets.currency_exchange.assets import build_prices_asset, build_raw_asset
 from tradewatch_assets.currency_exchange.automation import hourly_fetch_schedule, prices_automation_sensor
-from tradewatch_assets.currency_exchange.checks import raw_freshness_checks
 from tradewatch_assets.currency_exchange.resources import CurrencyExchangeResource
 
 
 @dataclass
 class CurrencyExchangeParts:
     assets: list = field(default_factory=list)
-    checks: list = field(default_factory=list)
     jobs: list = field(default_factory=list)
     schedules: list = field(default_factory=list)
     sensors: list = field(default_factory=list)
@@ -28,12 +26,11 @@ def currency_exchange_parts(settings: Settings) -> CurrencyExchangeParts:
         job, schedule = hourly_fetch_schedule(realm, raw)
         parts.jobs.append(job)
         parts.schedules.append(schedule)
-    parts.checks = raw_freshness_checks(settings.cx_realms)
     parts.sensors.append(prices_automation_sensor(settings.cx_realms))
     return parts
 
 
-def currency_exchange_resource(settings: Settings, warehouse, env) -> CurrencyExchangeResource:
+def currency_exchange_resource(settings: Settings, env) -> CurrencyExchangeResource:
     """The resource from the settings; `env(name)` gives an EnvVar for values set in the environment."""
     return CurrencyExchangeResource(
         base_url=settings.cx_url,
@@ -43,5 +40,4 @@ def currency_exchange_resource(settings: Settings, warehouse, env) -> CurrencyEx
         token_url=settings.cx_token_url,
         max_in_flight=settings.cx_max_in_flight,
         max_per_minute=settings.cx_max_per_minute,
-        warehouse=warehouse,
     )

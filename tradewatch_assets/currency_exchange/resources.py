@@ -6,13 +6,13 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from dagster import ConfigurableResource
+from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.client import ClientCredentials, CurrencyExchangeClient
 from tradewatch.rate_limit import PostgresRateLimiter, Rule
 from pydantic import SecretStr as Secret
 
 from tradewatch.settings import DEFAULT_CX_TOKEN_URL, DEFAULT_USER_AGENT, PUBLIC_CX_URL
-from tradewatch_assets.resources import WarehouseResource
 
 
 class CurrencyExchangeResource(ConfigurableResource):
@@ -33,14 +33,14 @@ class CurrencyExchangeResource(ConfigurableResource):
     # the newest hour: GGG publishes within seconds to ~5 minutes after it ends; poll that long
     publish_wait_minutes: float = 10.0
     poll_seconds: float = 20.0
-    warehouse: WarehouseResource
 
     def limiter_key(self) -> str:
         return f"{urlsplit(self.base_url).netloc}/currency-exchange"
 
-    def client(self) -> CurrencyExchangeClient:
+    def client(self, pool: ConnectionPool) -> CurrencyExchangeClient:
+        """A client whose limiter keeps its state in the warehouse behind `pool`."""
         limiter = PostgresRateLimiter(
-            self.warehouse.pool(), key=self.limiter_key(), pad=self.limiter_pad_seconds, max_wait=self.max_wait_seconds,
+            pool, key=self.limiter_key(), pad=self.limiter_pad_seconds, max_wait=self.max_wait_seconds,
             default_rules=[Rule("*", self.max_per_minute, 60.0, 0.0)],
         )
         credentials = None

@@ -4,7 +4,8 @@
   (bytes, zlib-compressed, with its SHA-256), status, kept headers, timings, sizes,
   `next_change_id` (always the hour + 3600: only valid documents are stored).
 * `warehouse.exchange_prices`: per realm, league, hour, item and quote currency (chaos or
-  divine) the executed prices and volumes of that hour (see tradewatch/market/exchange.py).
+  divine) the executed prices and volumes of that hour (see tradewatch/market/exchange.py);
+  items by key into `warehouse.exchange_items` (metadata path, trade id, mapped or not).
 * `analytics.exchange_prices` (Tableau, the API): the prices with the item's trade id and
   name and the league-hour's divine price in chaos; `analytics.exchange_divine_price`: that
   rate alone, per realm, league and hour.
@@ -18,7 +19,7 @@ Revises: 0005
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -57,17 +58,28 @@ def upgrade() -> None:
     )
     # the body is compressed already: no second (TOAST) compression attempt
     op.execute("ALTER TABLE warehouse.raw_currency_exchange ALTER COLUMN body SET STORAGE EXTERNAL")
+    # The feed's items: ~1,500 markets an hour name a few thousand metadata paths; rows refer
+    # to them by a 64-bit key derived from the path (tradewatch.currency_exchange.catalog), so
+    # the long paths are stored once and the writer needs no round trip to number them.
+    op.execute(
+        """
+        CREATE TABLE warehouse.exchange_items (
+            item_key  bigint PRIMARY KEY,
+            item_path text    NOT NULL UNIQUE,
+            item_id   text    NOT NULL,
+            mapped    boolean NOT NULL
+        )
+        """
+    )
     op.execute(
         f"""
         CREATE TABLE warehouse.exchange_prices (
             realm               text        NOT NULL CHECK (realm IN {REALMS}),
             league              text        NOT NULL,
-            observed_hour       timestamptz NOT NULL,
-            item_id             text        NOT NULL,
-            item_path           text        NOT NULL,
-            mapped              boolean     NOT NULL,
+            item_key            bigint      NOT NULL,
             quote_currency      text        NOT NULL CHECK (quote_currency IN ('chaos', 'divine')),
-            market_id           text        NOT NULL,
+            observed_hour       timestamptz NOT NULL,
+            item_first          boolean     NOT NULL,
             vwap_price          double precision CHECK (vwap_price > 0 AND vwap_price < 'infinity'),
             min_price           double precision CHECK (min_price > 0 AND min_price < 'infinity'),
             max_price           double precision CHECK (max_price > 0 AND max_price < 'infinity'),
@@ -77,43 +89,45 @@ def upgrade() -> None:
             item_highest_stock  double precision,
             quote_lowest_stock  double precision,
             quote_highest_stock double precision,
-            PRIMARY KEY (realm, observed_hour, league, item_path, quote_currency)
+            PRIMARY KEY (realm, league, item_key, quote_currency, observed_hour)
         )
         """
     )
-    op.execute("CREATE INDEX exchange_prices_item_hour ON warehouse.exchange_prices "
-               "(realm, league, item_id, quote_currency, observed_hour)")
+    op.execute("CREATE INDEX exchange_prices_hour ON warehouse.exchange_prices (observed_hour)")
     op.execute(
         """
         CREATE VIEW analytics.exchange_divine_price AS
-        SELECT realm, league, observed_hour, vwap_price AS chaos_per_divine,
-               min_price AS min_chaos_per_divine, max_price AS max_chaos_per_divine,
-               volume AS divine_volume, quote_volume AS chaos_volume
-        FROM warehouse.exchange_prices
-        WHERE item_id = 'divine' AND quote_currency = 'chaos'
+        SELECT p.realm, p.league, p.observed_hour, p.vwap_price AS chaos_per_divine,
+               p.min_price AS min_chaos_per_divine, p.max_price AS max_chaos_per_divine,
+               p.volume AS divine_volume, p.quote_volume AS chaos_volume
+        FROM warehouse.exchange_prices p
+        JOIN warehouse.exchange_items x ON x.item_key = p.item_key
+        WHERE x.item_id = 'divine' AND p.quote_currency = 'chaos'
         """
     )
     op.execute(
         """
         CREATE VIEW analytics.exchange_prices AS
-        SELECT p.realm, p.league, p.observed_hour, p.item_id,
-               COALESCE(i.item_name, p.item_path) AS item_name, p.item_path, p.mapped,
+        SELECT p.realm, p.league, p.observed_hour, x.item_id,
+               COALESCE(i.item_name, x.item_path) AS item_name, x.item_path, x.mapped,
                p.quote_currency, p.vwap_price, p.min_price, p.max_price, p.volume, p.quote_volume,
                p.item_lowest_stock, p.item_highest_stock, p.quote_lowest_stock, p.quote_highest_stock,
-               d.chaos_per_divine
+               d.chaos_per_divine, p.item_first
         FROM warehouse.exchange_prices p
+        JOIN warehouse.exchange_items x ON x.item_key = p.item_key
         LEFT JOIN warehouse.items i ON i.game = CASE WHEN p.realm = 'poe2' THEN 'poe2' ELSE 'poe1' END
-                                   AND i.item_id = p.item_id
+                                   AND i.item_id = x.item_id
         LEFT JOIN analytics.exchange_divine_price d
                ON d.realm = p.realm AND d.league = p.league AND d.observed_hour = p.observed_hour
         """
     )
     op.execute(f"GRANT SELECT ON analytics.exchange_prices, analytics.exchange_divine_price TO {READER}, {API}")
-    op.execute(f"GRANT SELECT ON warehouse.exchange_prices TO {API}")
+    op.execute(f"GRANT SELECT ON warehouse.exchange_prices, warehouse.exchange_items TO {API}")
 
 
 def downgrade() -> None:
     op.execute("DROP VIEW analytics.exchange_prices")
     op.execute("DROP VIEW analytics.exchange_divine_price")
     op.execute("DROP TABLE warehouse.exchange_prices")
+    op.execute("DROP TABLE warehouse.exchange_items")
     op.execute("DROP TABLE warehouse.raw_currency_exchange")
