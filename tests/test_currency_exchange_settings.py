@@ -18,7 +18,7 @@ def test_defaults_read_the_public_copy_for_pc_with_the_polite_ceiling():
 def test_a_client_id_and_secret_switch_to_the_authenticated_host_unless_the_url_says_otherwise():
     env = {"TRADEWATCH_CX_CLIENT_ID": "me", "TRADEWATCH_CX_CLIENT_SECRET": "s3cret-value"}
     s = load_settings(env, None)
-    assert s.cx_url == AUTHENTICATED_CX_URL and s.cx_client_secret.reveal() == "s3cret-value"
+    assert s.cx_url == AUTHENTICATED_CX_URL and s.cx_client_secret.get_secret_value() == "s3cret-value"
     assert "s3cret-value" not in repr(s) and "s3cret-value" not in str(s.cx_client_secret)
     s = load_settings({**env, "TRADEWATCH_CX_URL": "http://127.0.0.1:8090/api/currency-exchange/"}, None)
     assert s.cx_url == "http://127.0.0.1:8090/api/currency-exchange"

@@ -21,7 +21,7 @@ HOUR = datetime.fromtimestamp(1787119200, tz=timezone.utc)  # 2026-08-19T06:00Z,
 @pytest.fixture
 def api(database_url, pool):
     from graphql_api.app import create_app
-    from tradewatch.settings import Secret
+    from pydantic import SecretStr as Secret
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
 
     from helpers.servers import ServedApp

@@ -18,7 +18,7 @@ import pytest
 from alembic import command
 
 from helpers.databases import with_database, with_user
-from tradewatch.settings import Secret
+from pydantic import SecretStr as Secret
 from tradewatch.warehouse.migrate import _config, current_revision, upgrade
 from tradewatch.warehouse.roles import API_ROLE, READER_ROLE, apply_api_password, apply_reader_password
 
