@@ -3,7 +3,7 @@
 Snapshots are stored in the watchlist's currency (`paid_with`). For another unit, the price
 fields read `warehouse.price_snapshots` through `converted_snapshots`, the same columns with
 every price multiplied (divine → chaos) or divided (chaos → divine) by the hour's divine price
-in chaos from `warehouse.exchange_prices`; PostgreSQL pulls the subquery up into each
+in chaos from `analytics.exchange_divine_price`; PostgreSQL pulls the subquery up into each
 statement, so the filters still use the snapshot indexes. The `book` ladder stays as stored.
 """
 
@@ -42,10 +42,10 @@ def snapshots_source(ctx: ApiContext, unit: str) -> str:
         return "warehouse.price_snapshots"
     operator = "*" if (paid_with, unit) == ("divine", "chaos") else "/"
     realm = REALM_OF_GAME.get(ctx.watchlist.game, "pc")
-    prices = ", ".join(f"s.{c} {operator} d.vwap_price AS {c}" for c in _PRICES)
+    prices = ", ".join(f"s.{c} {operator} d.chaos_per_divine AS {c}" for c in _PRICES)
     return (f"(SELECT {', '.join('s.' + c for c in _OTHERS)}, {prices} FROM warehouse.price_snapshots s "
-            f"LEFT JOIN warehouse.exchange_prices d ON d.realm = '{realm}' AND d.league = s.league "
-            "AND d.observed_hour = s.observed_hour AND d.item_id = 'divine' AND d.quote_currency = 'chaos')")
+            f"LEFT JOIN analytics.exchange_divine_price d ON d.realm = '{realm}' AND d.league = s.league "
+            "AND d.observed_hour = s.observed_hour)")
 
 
 def from_snapshots(sql: str, ctx: ApiContext, unit: str) -> str:
@@ -63,7 +63,7 @@ SELECT count(*) AS points, json_agg(t ORDER BY t)::text AS time, json_agg(price 
        json_agg(volume ORDER BY t)::text AS volume
 FROM (SELECT date_trunc(%(unit)s, observed_hour) AS t, sum(quote_volume) / nullif(sum(volume), 0) AS price,
              min(min_price) AS low, max(max_price) AS high, sum(volume) AS volume
-      FROM warehouse.exchange_prices
+      FROM analytics.exchange_prices
       WHERE realm = %(realm)s AND league = %(league)s AND item_id = 'divine' AND quote_currency = 'chaos'
         AND observed_hour >= %(start)s AND observed_hour < %(end)s
       GROUP BY 1) b

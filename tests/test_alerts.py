@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import yaml
 
+from helpers.databases import insert_exchange_price
 from tradewatch.errors import ConfigError
 from tradewatch.market.alerts import crossings
 from tradewatch.warehouse.alerts import compute_alerts, deliver_alerts
@@ -107,11 +108,8 @@ def _snapshots(url: str, item: str, prices: list[float | None], start: datetime 
 def _divine_prices(url: str, rates: list[float], start: datetime = START, league: str = "Standard") -> None:
     with psycopg.connect(url) as conn:
         for hour, rate in zip(hours(len(rates), start), rates):
-            conn.execute(
-                "INSERT INTO warehouse.exchange_prices (realm, league, observed_hour, item_id, item_path, mapped, "
-                "quote_currency, market_id, vwap_price, min_price, max_price, volume, quote_volume) "
-                "VALUES ('pc', %s, %s, 'divine', 'Metadata/Items/Currency/CurrencyModValues', true, 'chaos', "
-                "'chaos|divine', %s, %s, %s, 100, %s)", (league, hour, rate, rate, rate, 100 * rate))
+            insert_exchange_price(conn, league, hour, "divine", "Metadata/Items/Currency/CurrencyModValues", "chaos",
+                                  rate, 100)
 
 
 def _stored(url: str) -> list[tuple]:
@@ -319,11 +317,7 @@ def test_an_exchange_rule_compares_the_executed_vwap_in_its_currency_converting_
         for hour, (chaos, divine) in zip(hours(4), [(5.0, None), (2.0, None), (5.0, 0.009), (5.0, None)]):
             for quote, price in (("chaos", chaos), ("divine", divine)):
                 if price is not None:
-                    conn.execute(
-                        "INSERT INTO warehouse.exchange_prices (realm, league, observed_hour, item_id, item_path, "
-                        "mapped, quote_currency, market_id, vwap_price, min_price, max_price, volume, quote_volume) "
-                        "VALUES ('pc', 'Standard', %s, %s, 'Metadata/greed', true, %s, 'm', %s, %s, %s, 1, %s)",
-                        (hour, GREED, quote, price, price, price, price))
+                    insert_exchange_price(conn, "Standard", hour, GREED, "Metadata/greed", quote, price, 1)
     wl = _watchlist([{"name": "greed-cx", "item": GREED, "below": 0.02, "currency": "divine", "source": "exchange"}])
     compute_alerts(pool, wl, START, START + 4 * HOUR)
     # divine values: 0.025, 0.01 (fires), 0.009 (its own quote; still true), 0.025

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from pydantic import SecretStr
 
-from helpers.databases import history_database, with_user
+from helpers.databases import history_database, with_user, insert_exchange_price
 from tradewatch import frames
 from tradewatch.settings import load_settings
 from tradewatch.warehouse.alerts import compute_alerts
@@ -33,11 +33,7 @@ def history(pg_server_url):
             for i in range(hours):
                 hour = made.start + timedelta(hours=i)
                 for item, quote, price in (("divine", "chaos", 100.0 + i), (GREED, "chaos", 3.0 + i)):
-                    conn.execute(
-                        "INSERT INTO warehouse.exchange_prices (realm, league, observed_hour, item_id, item_path, "
-                        "mapped, quote_currency, market_id, vwap_price, min_price, max_price, volume, quote_volume) "
-                        "VALUES ('pc', 'Standard', %s, %s, %s, true, %s, %s, %s, %s, %s, 10, %s)",
-                        (hour, item, f"Metadata/{item}", quote, f"{quote}|{item}", price, price, price, 10 * price))
+                    insert_exchange_price(conn, "Standard", hour, item, f"Metadata/{item}", quote, price, 10)
         compute_alerts(get_pool(made.url), wl, made.start, made.end)
         apply_reader_password(made.url, SecretStr("reader-pw"))
         yield made, wl, with_user(made.url, READER_ROLE, "reader-pw")

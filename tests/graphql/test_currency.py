@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from helpers.databases import insert_exchange_price
 import json
 from datetime import timedelta
 
@@ -22,11 +23,8 @@ def rates(history, db):
     for i in range(12):
         hour = first + timedelta(hours=i)
         values[hour] = 150.0 + i
-        db.execute("INSERT INTO warehouse.exchange_prices (realm, league, observed_hour, item_id, item_path, mapped, "
-                   "quote_currency, market_id, vwap_price, min_price, max_price, volume, quote_volume) VALUES ('pc', "
-                   "'Standard', %s, 'divine', 'Metadata/Items/Currency/CurrencyModValues', true, 'chaos', "
-                   "'chaos|divine', %s, %s, %s, 10, %s) ON CONFLICT DO NOTHING",
-                   (hour, values[hour], values[hour], values[hour], 10 * values[hour]))
+        insert_exchange_price(db, "Standard", hour, "divine", "Metadata/Items/Currency/CurrencyModValues", "chaos",
+                              values[hour], 10)
     return first, values
 
 

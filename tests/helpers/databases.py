@@ -87,3 +87,20 @@ def history_database(server_url: str, watchlist, prefix: str, days: int, seed: i
         if pool is not None:
             pool.close()
         drop_database(server_url, name)
+
+
+def insert_exchange_price(conn, league: str, hour: datetime, item_id: str, path: str, quote: str, vwap: float,
+                          volume: float, realm: str = "pc", low: float | None = None,
+                          high: float | None = None) -> None:
+    """One row of `warehouse.exchange_prices` (and its item), as the exchange_prices writer stores it."""
+    from tradewatch.currency_exchange.catalog import item_storage_key
+
+    key = item_storage_key(path)
+    conn.execute("INSERT INTO warehouse.exchange_items (item_key, item_path, item_id, mapped) VALUES (%s, %s, %s, true) "
+                 "ON CONFLICT DO NOTHING", (key, path, item_id))
+    conn.execute(
+        "INSERT INTO warehouse.exchange_prices (realm, league, item_key, quote_currency, observed_hour, item_first, "
+        "vwap_price, min_price, max_price, volume, quote_volume) VALUES (%s, %s, %s, %s, %s, true, %s, %s, %s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (realm, league, key, quote, hour, vwap, low if low is not None else vwap, high if high is not None else vwap,
+         volume, volume * vwap))

@@ -6,7 +6,7 @@ in one transaction. Each rule's series is read from what it watches:
 
 * a book rule: the hour's robust minimum price (`warehouse.price_snapshots`, in the
   watchlist's currency), converted to the rule's currency with the hour's divine price;
-* an exchange rule (`source: exchange`): the executed vwap (`warehouse.exchange_prices`),
+* an exchange rule (`source: exchange`): the executed vwap (`analytics.exchange_prices`),
   in the rule's currency when that market traded, else converted from the other quote;
 * a strategy rule: the expected profit per unit (`warehouse.reroll_profitability`).
 
@@ -83,8 +83,8 @@ class DeliveryReport:
 def divine_prices(conn, realm: str, league: str, start: datetime, end: datetime) -> dict[datetime, float]:
     """The league's divine price in chaos per hour of [start, end) (hours where divines traded)."""
     rows = conn.execute(
-        "SELECT observed_hour, vwap_price FROM warehouse.exchange_prices WHERE realm = %s AND league = %s "
-        "AND item_id = 'divine' AND quote_currency = 'chaos' AND vwap_price IS NOT NULL "
+        "SELECT observed_hour, chaos_per_divine FROM analytics.exchange_divine_price WHERE realm = %s AND league = %s "
+        "AND chaos_per_divine IS NOT NULL "
         "AND observed_hour >= %s AND observed_hour < %s", (realm, league, start, end)).fetchall()
     return dict(rows)
 
@@ -105,7 +105,7 @@ def _series(conn, wl: Watchlist, rule: AlertRule, start: datetime, end: datetime
                "AND robust_min_price IS NOT NULL")
         source = "book"
     else:
-        sql = ("SELECT observed_hour, vwap_price, quote_currency FROM warehouse.exchange_prices "
+        sql = ("SELECT observed_hour, vwap_price, quote_currency FROM analytics.exchange_prices "
                "WHERE realm = %(realm)s AND league = %(league)s AND item_id = %(item)s AND vwap_price IS NOT NULL")
         source = "exchange"
     params = {"game": wl.game, "league": wl.league, "paid": wl.paid_with, "strategy": rule.strategy,

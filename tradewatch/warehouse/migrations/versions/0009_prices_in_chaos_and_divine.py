@@ -19,14 +19,13 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-DIVINE = ("LEFT JOIN warehouse.exchange_prices d ON d.realm = CASE WHEN {t}.game = 'poe2' THEN 'poe2' ELSE 'pc' END "
-          "AND d.league = {t}.league AND d.observed_hour = {t}.observed_hour AND d.item_id = 'divine' "
-          "AND d.quote_currency = 'chaos'")
+DIVINE = ("LEFT JOIN analytics.exchange_divine_price d ON d.realm = CASE WHEN {t}.game = 'poe2' THEN 'poe2' "
+          "ELSE 'pc' END AND d.league = {t}.league AND d.observed_hour = {t}.observed_hour")
 
 
 def _in(column: str, currency: str) -> str:
-    """`column` (in the row's paid_with) in `currency`, with the hour's divine price `d.vwap_price`."""
-    other = "d.vwap_price" if currency == "chaos" else "(1 / d.vwap_price)"
+    """`column` (in the row's paid_with) in `currency`, with the hour's divine price `d.chaos_per_divine`."""
+    other = "d.chaos_per_divine" if currency == "chaos" else "(1 / d.chaos_per_divine)"
     source = "divine" if currency == "chaos" else "chaos"
     return (f"CASE WHEN {column.split('.')[0]}.paid_with = '{currency}' THEN {column} "
             f"WHEN {column.split('.')[0]}.paid_with = '{source}' THEN {column} * {other} END "
@@ -43,7 +42,7 @@ def upgrade() -> None:
                COALESCE(i.item_name, initcap(replace(s.item_id, '-', ' '))) AS item_name,
                s.observed_hour, s.observed_at, s.paid_with, s.min_price, s.robust_min_price,
                s.listing_count, s.total_stock, s.target_quantity, s.bought, s.spent, s.avg_price,
-               d.vwap_price AS chaos_per_divine, {prices}
+               d.chaos_per_divine, {prices}
         FROM warehouse.price_snapshots s
         LEFT JOIN warehouse.items i ON i.game = s.game AND i.item_id = s.item_id
         {DIVINE.format(t='s')}
@@ -56,7 +55,7 @@ def upgrade() -> None:
         CREATE OR REPLACE VIEW analytics.reroll_profitability AS
         SELECT r.league, r.strategy, r.policy, r.observed_hour, r.input_item_id, r.input_unit_cost, r.reroll_cost,
                r.expected_rerolls, r.expected_sale_value, r.expected_profit_per_unit, r.expected_profit_total,
-               r.roi, r.break_even_reroll_cost, d.vwap_price AS chaos_per_divine, {profits}
+               r.roi, r.break_even_reroll_cost, d.chaos_per_divine, {profits}
         FROM warehouse.reroll_profitability r
         {DIVINE.format(t='r')}
         """
