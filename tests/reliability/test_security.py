@@ -103,7 +103,12 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
 
     markers = {name: f"{name.lower().replace('_', '')}-{uuid.uuid4().hex}" for name in
                ("POESESSID", "CF_CLEARANCE", "TRADEWATCH_READER_PASSWORD", "TRADEWATCH_API_PASSWORD", "DB_PASSWORD")}
-    secret_url = _with_password(database_url, markers["DB_PASSWORD"])  # trusted locally: the password is not checked
+    # a login whose password really is the marker: the embedded server checks passwords (SCRAM)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'tw_secret_probe'").fetchone()
+        conn.execute(sql.SQL("{} ROLE tw_secret_probe LOGIN SUPERUSER PASSWORD {}").format(
+            sql.SQL("ALTER" if exists else "CREATE"), sql.Literal(markers["DB_PASSWORD"])))
+    secret_url = _with_password(with_user(database_url, "tw_secret_probe"), markers["DB_PASSWORD"])
     for name in ("POESESSID", "CF_CLEARANCE", "TRADEWATCH_READER_PASSWORD", "TRADEWATCH_API_PASSWORD"):
         monkeypatch.setenv(name, markers[name])
     monkeypatch.setenv("TRADEWATCH_DATABASE_URL", secret_url)

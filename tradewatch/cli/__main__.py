@@ -4,4 +4,6 @@ import sys
 
 from tradewatch.cli.main import main
 
-sys.exit(main())
+# the guard matters: worker processes started with "spawn" import this module again
+if __name__ == "__main__":
+    sys.exit(main())
