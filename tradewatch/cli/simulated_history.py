@@ -173,5 +173,6 @@ def simulate_currency_exchange_history(pool: ConnectionPool, start: datetime, en
         with pool.connection() as conn:
             written += insert_hour(conn, prepare(answer), simulated=True)
     if derive and written:
-        compute_exchange_prices(pool, realm, start, end)
+        # in this process: worker processes would take the Ctrl-C of a demo that is stopping meanwhile
+        compute_exchange_prices(pool, realm, start, end, workers=1)
     return written
