@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from graphql_api.errors import ApiError, bad_input, not_found, shown
 from graphql_api import limits
 from tradewatch.bulk_exchange.catalog import known_ids
+from tradewatch.bulk_exchange.leagues import closest
 from tradewatch.hours import HOUR, floor_hour, utc_now
 from tradewatch.settings import has_control_character, is_league_name
 
@@ -62,11 +63,19 @@ def item_ids(values: Sequence[str], argument: str, watched: Sequence[str], game:
     for index, value in enumerate(values):
         if value not in watched and (known is None or value not in known):
             where = argument if len(values) == 1 and argument == "item" else f"{argument}[{index}]"
-            raise not_found(where, f"unknown item id {shown(value)}; the `items` field lists the watched ids, "
-                                   "e.g. deafening-essence-of-greed")
+            raise not_found(where, f"unknown item id {shown(value)}{_did_you_mean(value, watched, known)}; the "
+                                   "`items` field lists the watched ids, e.g. deafening-essence-of-greed")
         if value not in out:
             out.append(value)
     return out
+
+
+def _did_you_mean(value: str, watched: Sequence[str], known: frozenset[str] | None) -> str:
+    """The "(did you mean ...?)" of an unknown id: the closest watched id, else the closest the trade site knows."""
+    if len(value) > 200:  # a typo is not a kilobyte long; difflib's cost grows with the length
+        return ""
+    hint = closest(value, watched) or (closest(value, sorted(known)) if known else None)
+    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def page_size(first: int | None, default: int, cap: int) -> int:

@@ -60,7 +60,8 @@ async def checked_league(ctx: ApiContext, league: str | None) -> str:
     stored = await stored_leagues(ctx)
     if name in stored:
         return name
-    hint = closest(name, stored)
+    # the watchlist's league counts too: on a fresh install nothing is stored yet
+    hint = closest(name, list(dict.fromkeys([*stored, ctx.watchlist.league])))
     raise not_found("league", f"no data is stored for league {name[:100]!r}"
                               f"{f' (did you mean {hint!r}?)' if hint else ''}; stored leagues: "
                               f"{', '.join(stored) if stored else 'none yet'}")

@@ -117,8 +117,8 @@ class LatestPrice:
     listing_count: int
     total_stock: int
     change_24h: float | None = strawberry.field(
-        name="change24h", description="Relative change of robustMinPrice against the newest snapshot 24 to 48 h "
-                                      "older (0.1 = +10 %); null without such a snapshot.")
+        name="change24h", description="Relative change of robustMinPrice against the nearest snapshot 24 to 48 h "
+                                      "older that has a robust price (0.1 = +10 %); null without such a snapshot.")
     change_7d: float | None = strawberry.field(name="change7d", description="Same, against a snapshot 7 to 14 days older.")
     low_confidence: bool = strawberry.field(
         description="Fewer than 5 listings or no robust price: the price is easy to move.")

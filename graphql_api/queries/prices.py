@@ -15,6 +15,8 @@ from graphql_api.types import (Bucket, LatestPrice, PageInfo, PriceSeries, Snaps
 
 # The newest row per item comes from the (item_id, observed_hour) index, one probe per
 # item, instead of a DISTINCT ON over the whole history.
+# The change compares with the nearest hour at least 24 h (7 d) older that has a robust price:
+# an hour whose book was empty or all bait is skipped, not shown as "no change known".
 LATEST_SQL = """
 SELECT i.item_id, l.observed_hour, l.observed_at, l.min_price, l.robust_min_price, l.avg_price,
        l.target_quantity, l.listing_count, l.total_stock, l.simulated, d1.robust_min_price AS p24,
@@ -29,12 +31,14 @@ LEFT JOIN LATERAL (
     WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
       AND s.observed_hour <= l.observed_hour - interval '24 hours'
       AND s.observed_hour > l.observed_hour - interval '48 hours'
+      AND s.robust_min_price IS NOT NULL
     ORDER BY s.observed_hour DESC LIMIT 1) d1 ON true
 LEFT JOIN LATERAL (
     SELECT robust_min_price FROM warehouse.price_snapshots s
     WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
       AND s.observed_hour <= l.observed_hour - interval '7 days'
       AND s.observed_hour > l.observed_hour - interval '14 days'
+      AND s.robust_min_price IS NOT NULL
     ORDER BY s.observed_hour DESC LIMIT 1) d7 ON true
 """
 

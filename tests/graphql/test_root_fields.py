@@ -42,10 +42,31 @@ def test_latest_prices_are_the_newest_snapshots_with_changes(api, db, watchlist)
         for field, back in (("change24h", timedelta(hours=24)), ("change7d", timedelta(days=7))):
             then = db.execute(
                 "SELECT robust_min_price FROM warehouse.price_snapshots WHERE item_id = %s AND observed_hour <= %s "
-                "AND observed_hour > %s ORDER BY observed_hour DESC LIMIT 1",
-                (item, newest - back, newest - 2 * back)).fetchone()[0]
+                "AND observed_hour > %s AND robust_min_price IS NOT NULL ORDER BY observed_hour DESC LIMIT 1",
+                (item, newest - back, newest - 2 * back)).fetchone()
+            then = then[0] if then else None
             assert row[field] == (pytest.approx((robust - then) / then) if then and robust is not None else None)
         assert row["lowConfidence"] == (listings < 5 or robust is None)
+
+
+def test_a_change_skips_an_hour_without_robust_price_for_the_nearest_priced_one(api, db):
+    # the hour exactly 24 h before the newest one had no robust price (say, only baits were listed)
+    newest, now = db.execute("SELECT observed_hour, robust_min_price FROM warehouse.price_snapshots "
+                             "WHERE item_id = %s ORDER BY observed_hour DESC LIMIT 1", (GREED,)).fetchone()
+    exact, earlier = newest - timedelta(hours=24), newest - timedelta(hours=25)
+    kept = db.execute("SELECT robust_min_price FROM warehouse.price_snapshots WHERE item_id = %s AND "
+                      "observed_hour = %s", (GREED, exact)).fetchone()[0]
+    then = db.execute("SELECT robust_min_price FROM warehouse.price_snapshots WHERE item_id = %s AND "
+                      "observed_hour = %s", (GREED, earlier)).fetchone()[0]
+    assert kept is not None and then is not None and now is not None
+    db.execute("UPDATE warehouse.price_snapshots SET robust_min_price = NULL WHERE item_id = %s "
+               "AND observed_hour = %s", (GREED, exact))
+    try:
+        got = api.data('{ latestPrices(items: ["%s"]) { change24h } }' % GREED)["latestPrices"][0]
+    finally:
+        db.execute("UPDATE warehouse.price_snapshots SET robust_min_price = %s WHERE item_id = %s "
+                   "AND observed_hour = %s", (kept, GREED, exact))
+    assert got["change24h"] == pytest.approx((now - then) / then)
 
 
 def test_snapshots_page_matches_sql(api, db, history):
