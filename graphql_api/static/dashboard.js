@@ -17,8 +17,13 @@
   const PROFIT_PAGE = 250;          // a week of one strategy (both policies) is two pages
   const MAX_PROFIT_PAGES = 40;      // bounded: 10,000 rows ≈ 200 days of one strategy, both policies
   const REQUEST_TIMEOUT_MS = 60000;
-  const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
-                   "#ff9da7", "#9c755f", "#6b7280"];
+  // One colour per watched item, by its place in the watchlist (stable across reloads). 26
+  // colours: Tableau's first eight, then each next one the farthest (CIELAB) from those before
+  // it, none too light for a white page; no two closer than ΔE 32 (up to 26 items share none).
+  const PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#9c755f",
+                   "#0000ff", "#ff22dd", "#442299", "#00dd00", "#ff0000", "#114433", "#cc88ff", "#bb1177",
+                   "#0088ff", "#99cc22", "#aa44ff", "#555500", "#772233", "#884400", "#00ddaa", "#662266",
+                   "#00ccff", "#bbbb77"];
   const POLICY_STYLE = {
     TOP_K: { color: "#4e79a7", dash: "solid" },
     OPTIMAL: { color: "#a86b1d", dash: "solid" },
@@ -39,13 +44,19 @@
   const SERIES_QUERY = `query DashboardSeries($league: String, $items: [ID!], $from: DateTime, $to: DateTime,
                                             $bucket: Bucket!, $currency: Currency) {
     priceSeries(league: $league, items: $items, from: $from, to: $to, bucket: $bucket, currency: $currency) {
-      item { id name } points time close low avgPrice
+      item { id name } points time close robustClose low avgPrice
     }
   }`;
   const LATEST_QUERY = `query DashboardLatest($league: String, $currency: Currency) {
     latestPrices(league: $league, currency: $currency) {
       item { id name } hour minPrice robustMinPrice avgPrice targetQuantity listingCount totalStock
       change24h change7d lowConfidence paidWith simulated
+    }
+  }`;
+  // the alert rules' crossings in the range, marked on the charts
+  const ALERTS_QUERY = `query DashboardAlerts($league: String, $from: DateTime, $to: DateTime) {
+    alerts(league: $league, from: $from, to: $to) {
+      rule hour kind item { id } strategy policy source comparison threshold value currency
     }
   }`;
   // the stored leagues, for the league picker's list
@@ -218,8 +229,11 @@
     for (const item of catalog) {
       const box_ = el("input", { type: "checkbox", value: item.id });
       box_.addEventListener("change", () => setItem(item.id, box_.checked));
-      const chip = el("label", { className: "chip", title: item.id }, box_, item.name);
+      const swatch = el("span", { className: "swatch", "aria-hidden": "true" });
+      swatch.style.background = colorOf(item.id);
+      const chip = el("label", { className: "chip", title: item.id }, box_, swatch, item.name);
       chip.dataset.item = item.id;
+      chip.dataset.color = colorOf(item.id);
       box.append(chip);
     }
     if (!catalog.length) box.append(el("span", { className: "hint" }, "no items"));
@@ -367,7 +381,86 @@
     chart.dataset.league = view.league;
   }
 
-  async function drawPrices(series, range, unit, failed) {
+  // the bait-filtered minimum: dashed, beside the plain minimum (solid)
+  function robustTrace(s, x, mode, color, unit) {
+    return {
+      type: "scatter", mode, name: s.item.name + " (robust min)", legendgroup: s.item.id, showlegend: false, x,
+      y: s.robustClose, line: { color, width: 2, dash: "dash" }, marker: { size: 4 },
+      meta: { item: s.item.id, measure: "robustClose" },
+      hovertemplate: `%{y:.4g} ${unit} robust min<extra>${s.item.name}</extra>`,
+    };
+  }
+
+  // ---------------------------------------------------------------- alert crossings
+
+  // The value a drawn line has at `iso`: its last non-null point at or before it (the bucket
+  // holding that hour), or null. Markers sit on the line, whatever unit the rule compared in.
+  function lineValueAt(times, values, iso) {
+    const at = Date.parse(iso);
+    let found = null;
+    for (let i = 0; i < times.length && Date.parse(times[i]) <= at; i++) {
+      if (values[i] !== null && values[i] !== undefined) found = values[i];
+    }
+    return found;
+  }
+
+  function describeAlert(a) {
+    const what = a.kind === "price" ? (a.source === "exchange" ? "executed vwap" : "robust min")
+                                    : `${a.strategy} (${a.policy}) profit per unit`;
+    return `alert ${a.rule}: ${what} ${fmtPrice(a.value)} ${a.currency}, ${a.comparison} ${fmtPrice(a.threshold)}` +
+           ` ${a.currency} · ${fmtHour(a.hour)} UTC`;
+  }
+
+  // one marker trace of crossings; `y` places each on its line
+  function alertTrace(alerts, y, color, meta) {
+    return {
+      type: "scatter", mode: "markers", name: "alerts", showlegend: false, x: alerts.map((a) => plotTime(a.hour)),
+      y, text: alerts.map(describeAlert), meta: { alert: true, ...meta },
+      marker: { size: 13, color, symbol: alerts.map((a) => (a.comparison === "below" ? "triangle-down" : "triangle-up")),
+                line: { color: "#1d2330", width: 1 } },
+      hovertemplate: "%{text}<extra></extra>",
+    };
+  }
+
+  // price rules' crossings on the robust line of their item (only items on the chart)
+  function priceAlertTraces(alerts, series) {
+    const traces = [];
+    for (const s of series || []) {
+      const mine = (alerts || []).filter((a) => a.kind === "price" && a.item && a.item.id === s.item.id);
+      if (!mine.length) continue;
+      const y = mine.map((a) => {
+        const onLine = lineValueAt(s.time, s.robustClose, a.hour);
+        return onLine === null ? a.value : onLine;
+      });
+      traces.push(alertTrace(mine, y, colorOf(s.item.id), { item: s.item.id }));
+    }
+    return traces;
+  }
+
+  // the shown strategy's crossings on the line of their policy
+  function profitAlertTraces(alerts, rowsByPolicy) {
+    const traces = [];
+    for (const [policy, rows] of Object.entries(rowsByPolicy)) {
+      const mine = (alerts || []).filter((a) => a.kind === "profit" && a.strategy === view.strategy &&
+                                                (a.policy || "").toUpperCase() === policy);
+      if (!mine.length) continue;
+      const times = rows.map((row) => row.hour);
+      const values = rows.map((row) => row.expectedProfitPerUnit);
+      const y = mine.map((a) => {
+        const onLine = lineValueAt(times, values, a.hour);
+        return onLine === null ? a.value : onLine;
+      });
+      traces.push(alertTrace(mine, y, POLICY_STYLE[policy].color, { policy }));
+    }
+    return traces;
+  }
+
+  async function loadAlerts(league, range) {
+    const body = await gql(ALERTS_QUERY, { league, from: range.from, to: range.to });
+    return { alerts: (body.data && body.data.alerts) || [], errors: body.errors || [] };
+  }
+
+  async function drawPrices(series, range, unit, failed, alerts) {
     const chart = $("price-chart");
     const traces = [];
     for (const s of series || []) {
@@ -385,7 +478,9 @@
         meta: { item: s.item.id, measure: "avgPrice" },
         hovertemplate: `%{y:.4g} ${unit} avg<extra>${s.item.name}</extra>`,
       });
+      traces.push(robustTrace(s, x, mode, color, unit));
     }
+    traces.push(...priceAlertTraces(alerts, series));
     const layout = baseLayout(range, unit ? "price (" + unit + ")" : "price");
     layout.yaxis.type = view.log ? "log" : "linear";
     const points = (series || []).reduce((n, s) => n + s.points, 0);
@@ -417,15 +512,17 @@
     }));
   }
 
-  async function drawProfit(result, range, unit) {
+  async function drawProfit(result, range, unit, alerts) {
     const chart = $("profit-chart");
     const strategy = strategies.find((s) => s.name === view.strategy);
     const names = { TOP_K: strategy ? `Top-${strategy.topK} rule (TOP_K)` : "Top-K rule (TOP_K)",
                     OPTIMAL: "Optimal stopping (OPTIMAL)" };
     const traces = [];
+    const drawn = {};
     for (const policy of ["TOP_K", "OPTIMAL"]) {
       let rows = result.rows.filter((row) => row.policy === policy);
       if (view.bucket === "DAY") rows = dailyMeans(rows);
+      drawn[policy] = rows;
       const style = POLICY_STYLE[policy];
       traces.push({
         type: "scatter", mode: rows.length <= 60 ? "lines+markers" : "lines", name: names[policy],
@@ -436,6 +533,7 @@
         hovertemplate: `%{y:.4g} ${unit}/unit · ROI %{customdata}<extra>${names[policy]}</extra>`,
       });
     }
+    traces.push(...profitAlertTraces(alerts, drawn));
     const layout = baseLayout(range, unit ? "expected profit per unit (" + unit + ")" : "expected profit per unit");
     // below the line the strategy loses money
     layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: 0, y1: 0,
@@ -450,6 +548,7 @@
     const notes = [view.bucket === "DAY" ? "Daily means of the hourly expected profit per unit bought."
                                          : "Expected profit per unit bought, hour by hour."];
     notes.push("The gap between the lines is what selling by optimal stopping earns over the rule of thumb.");
+    if (traces.some((t) => t.meta.alert)) notes.push("Triangles: crossings of the strategy's alert rules (hover one).");
     if (result.truncated) {
       notes.push(`Only the first ${result.rows.length.toLocaleString("en-US")} rows are shown; narrow the range to see the rest.`);
     }
@@ -550,23 +649,24 @@
     const league = view.league || null;
     const currency = view.currency || null;
     const noSeries = { data: { priceSeries: [] } };  // nothing picked: nothing to ask
-    const [series, latest, profit] = await Promise.all([
+    const [series, latest, profit, crossings] = await Promise.all([
       view.items.length ? gql(SERIES_QUERY, { league, items: view.items, from: range.from, to: range.to,
                                               bucket: view.bucket, currency }) : noSeries,
       gql(LATEST_QUERY, { league, currency }),
       loadProfitability(league, range, seq),
+      loadAlerts(league, range),
     ]);
     if (seq !== loadSeq) return;  // a newer load is under way; its answer will be drawn
     const latestRows = latest.data ? latest.data.latestPrices : null;
     const unit = latestRows && latestRows.length ? latestRows[0].paidWith : "";
     $("price-unit").textContent = unit ? "in " + unit : "";
-    const errors = [...(series.errors || []), ...(latest.errors || []), ...profit.errors];
+    const errors = [...(series.errors || []), ...(latest.errors || []), ...profit.errors, ...crossings.errors];
     showErrors(errors);
     renderLatest(latestRows, Boolean(latest.errors && latest.errors.length));
     renderControls();
     await Promise.all([drawPrices(series.data ? series.data.priceSeries : null, range, unit,
-                                  Boolean(series.errors && series.errors.length)),
-                       drawProfit(profit, range, unit)]);
+                                  Boolean(series.errors && series.errors.length), crossings.alerts),
+                       drawProfit(profit, range, unit, crossings.alerts)]);
     if (seq !== loadSeq) return;
     const time = new Date().toISOString().slice(11, 16);
     setStatus(errors.length ? "error" : "ready", errors.length ? "error" : "updated " + time + " UTC");

@@ -4,20 +4,27 @@ never reaches past 127.0.0.1."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import itertools
+import math
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
 
 WAIT_MS = 10_000
 
 SERIES = """query($items: [ID!], $from: DateTime, $to: DateTime, $bucket: Bucket!) {
-  priceSeries(items: $items, from: $from, to: $to, bucket: $bucket) { item { id } time close avgPrice }
+  priceSeries(items: $items, from: $from, to: $to, bucket: $bucket) { item { id } time close robustClose avgPrice }
 }"""
 PROFIT = """query($strategy: String, $from: DateTime, $to: DateTime, $after: String) {
   profitability(strategy: $strategy, from: $from, to: $to, first: 500, after: $after) {
     nodes { hour policy expectedProfitPerUnit } pageInfo { hasNextPage endCursor } }
 }"""
 CHART = """id => { const c = document.getElementById(id);
-  return {traces: c.data.map(t => ({x: t.x, y: t.y, meta: t.meta})), from: c.dataset.from, to: c.dataset.to,
-          bucket: c.dataset.bucket}; }"""
+  return {traces: c.data.map(t => ({x: t.x, y: t.y, meta: t.meta, text: t.text,
+                                    color: t.line ? t.line.color : null})),
+          from: c.dataset.from, to: c.dataset.to, bucket: c.dataset.bucket}; }"""
+MEASURES = ("close", "robustClose", "avgPrice")
 
 
 def plot_time(iso: str) -> str:
@@ -45,19 +52,26 @@ def assert_clean(watched) -> None:
         assert (method, path) == ("POST", "/graphql") or (method == "GET" and path.startswith("/dashboard")), path
 
 
+def line_traces(chart: dict) -> list[dict]:
+    """The price lines (not the alert markers)."""
+    return [t for t in chart["traces"] if "measure" in t["meta"]]
+
+
 def assert_matches_price_series(api, chart: dict) -> int:
-    """Every trace holds exactly what priceSeries answers for the page's range; returns the point count."""
-    items = list(dict.fromkeys(t["meta"]["item"] for t in chart["traces"]))
+    """Every line holds exactly what priceSeries answers for the page's range (the minimum, the
+    robust minimum and the depth average of each item); returns the point count."""
+    traces = line_traces(chart)
+    items = list(dict.fromkeys(t["meta"]["item"] for t in traces))
     assert items, "the price chart has no traces"
     answer = api.data(SERIES, {"items": items, "from": chart["from"], "to": chart["to"], "bucket": chart["bucket"]})
     series = {s["item"]["id"]: s for s in answer["priceSeries"]}
-    for trace in chart["traces"]:
+    for trace in traces:
         expected = series[trace["meta"]["item"]]
         assert trace["x"] == [plot_time(t) for t in expected["time"]]
         assert trace["y"] == expected[trace["meta"]["measure"]]
-    measures = {(t["meta"]["item"], t["meta"]["measure"]) for t in chart["traces"]}
-    assert measures == {(item, m) for item in items for m in ("close", "avgPrice")}
-    return sum(len(t["x"]) for t in chart["traces"])
+    measures = {(t["meta"]["item"], t["meta"]["measure"]) for t in traces}
+    assert measures == {(item, m) for item in items for m in MEASURES}
+    return sum(len(t["x"]) for t in traces)
 
 
 def profitability_rows(api, strategy: str, start: str, end: str) -> list[dict]:
@@ -80,7 +94,7 @@ def test_dashboard_draws_what_the_api_answers(open_dashboard, api, watchlist):
     prices = page.evaluate(CHART, "price-chart")
     assert prices["bucket"] == "HOUR"
     points = assert_matches_price_series(api, prices)
-    assert points > 2 * 3 * 100  # three items, two measures, a week of hours (less the newest)
+    assert points > 3 * 3 * 100  # three items, three measures, a week of hours (less the newest)
 
     profit = page.evaluate(CHART, "profit-chart")
     policies = {t["meta"]["policy"]: t for t in profit["traces"]}
@@ -188,7 +202,7 @@ def test_typed_api_key_is_sent_with_every_query(browser, keyed_api):
         assert page.evaluate("() => document.body.dataset.state") == "ready"
         assert page.evaluate("() => sessionStorage.getItem('tradewatch.apiKey')") == "k-123"
         assert sent[0] is None and sent[-3:] == ["k-123"] * 3
-        assert page.evaluate("() => document.getElementById('price-chart').data.length") == 6
+        assert page.evaluate("() => document.getElementById('price-chart').data.length") == 3 * len(MEASURES)
     finally:
         context.close()
 
@@ -205,4 +219,131 @@ def test_the_unit_switch_asks_for_chaos_and_the_league_list_has_the_stored_leagu
     wait_for_load(page, before)
     assert page.locator("#latest-info").inner_text().startswith("in divine")
     assert "currency=DIVINE" in page.url
+    assert_clean(watched)
+
+
+def _lab(color: str) -> tuple[float, float, float]:
+    """CIELAB (D65) of "#rrggbb": distances there follow what the eye tells apart."""
+    def linear(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(color[i:i + 2], 16) / 255) for i in (1, 3, 5))
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+    f = [v ** (1 / 3) if v > 0.008856 else 7.787 * v + 16 / 116 for v in (x, y, z)]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+CHIP_COLOURS = ("() => Object.fromEntries([...document.querySelectorAll('#items .chip')]"
+                ".map(c => [c.dataset.item, c.dataset.color]))")
+
+
+def test_every_watched_item_gets_its_own_clearly_distinct_colour_kept_across_reloads(open_dashboard, watchlist):
+    items = list(watchlist.items)
+    assert len(items) >= 21
+    watched = open_dashboard(f"#items={','.join(items)}&range=24h")
+    page = watched.page
+    wait_for_load(page)
+    colours = page.evaluate(CHIP_COLOURS)
+    assert list(colours) == items  # a chip per item, in watchlist order
+    assert len(set(colours.values())) == len(items)
+    closest = min(math.dist(_lab(a), _lab(b)) for a, b in itertools.combinations(colours.values(), 2))
+    assert closest > 30, f"two item colours are only ΔE {closest:.1f} apart"
+    # every line of an item is drawn in the colour of its chip
+    lines = line_traces(page.evaluate(CHART, "price-chart"))
+    assert {t["meta"]["item"] for t in lines} == set(items)
+    assert all(t["color"] == colours[t["meta"]["item"]] for t in lines)
+
+    # the colour follows the watchlist position, not what is charted or when the page loaded
+    page.goto(f"{page.url.split('#')[0]}#items={items[-1]}&range=24h")
+    page.reload(wait_until="load")
+    wait_for_load(page)
+    assert page.evaluate(CHIP_COLOURS) == colours
+    only = line_traces(page.evaluate(CHART, "price-chart"))
+    assert {t["color"] for t in only} == {colours[items[-1]]}
+    assert_clean(watched)
+
+
+def test_the_robust_minimum_is_drawn_dashed_beside_the_minimum_and_the_legend_says_so(open_dashboard):
+    watched = open_dashboard("#range=24h")
+    page = watched.page
+    wait_for_load(page)
+    styles = page.evaluate("""() => document.getElementById('price-chart').data
+        .filter(t => t.meta.measure).map(t => [t.meta.measure, t.line.dash || 'solid', t.hovertemplate])""")
+    by_measure = {measure: (dash, hover) for measure, dash, hover in styles}
+    assert by_measure["close"][0] == "solid"
+    assert by_measure["robustClose"][0] == "dash" and "robust min" in by_measure["robustClose"][1]
+    assert by_measure["avgPrice"][0] == "dot"
+    legend = page.locator("#price-legend").inner_text()
+    assert "Solid: the cheapest offer" in legend and "Dashed: the robust minimum" in legend
+    assert "Dotted: the depth-aware average" in legend
+    assert_clean(watched)
+
+
+GREED = "deafening-essence-of-greed"
+
+
+@pytest.fixture
+def stored_alerts(history, watchlist):
+    """Two crossings stored as the price_alerts asset stores them, in the last week: a price rule
+    on Greed and a profit rule on the first strategy; removed afterwards."""
+    strategy = watchlist.strategies[0].name
+    with psycopg.connect(history.url, autocommit=True) as conn:
+        price_hour, robust = conn.execute(
+            "SELECT observed_hour, robust_min_price FROM warehouse.price_snapshots WHERE item_id = %s "
+            "AND robust_min_price IS NOT NULL AND observed_hour <= %s ORDER BY observed_hour DESC LIMIT 1",
+            (GREED, history.end - timedelta(hours=30))).fetchone()
+        profit_hour, profit = conn.execute(
+            "SELECT observed_hour, expected_profit_per_unit FROM warehouse.reroll_profitability WHERE strategy = %s "
+            "AND policy = 'optimal' AND observed_hour <= %s ORDER BY observed_hour DESC LIMIT 1",
+            (strategy, history.end - timedelta(hours=50))).fetchone()
+        rows = [("cheap-greed", price_hour, "price", GREED, None, None, "book", "below", robust * 1.25, robust),
+                ("reroll-pays", profit_hour, "profit", None, strategy, "optimal", "profitability", "above",
+                 profit - 1.0, profit)]
+        for row in rows:
+            conn.execute("INSERT INTO warehouse.alerts (game, league, rule, observed_hour, kind, item_id, strategy, "
+                         "policy, source, comparison, threshold, value, currency) VALUES "
+                         "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                         (watchlist.game, watchlist.league, *row, watchlist.paid_with))
+        try:
+            yield {r[0]: r for r in rows}
+        finally:
+            conn.execute("DELETE FROM warehouse.alerts WHERE rule IN ('cheap-greed', 'reroll-pays')")
+
+
+def test_alert_crossings_are_marked_on_the_chart_of_their_item_and_on_the_profitability_chart(
+        open_dashboard, stored_alerts, watchlist):
+    watched = open_dashboard(f"#items={GREED}&range=7d")
+    page = watched.page
+    wait_for_load(page)
+    assert page.evaluate("() => document.body.dataset.state") == "ready"
+    unit = watchlist.paid_with
+
+    _, hour, _, _, _, _, _, _, threshold, value = stored_alerts["cheap-greed"]
+    prices = page.evaluate(CHART, "price-chart")
+    markers = [t for t in prices["traces"] if t["meta"].get("alert")]
+    assert len(markers) == 1 and markers[0]["meta"]["item"] == GREED
+    assert markers[0]["x"] == [plot_time(hour.isoformat())]
+    robust = next(t for t in line_traces(prices) if t["meta"]["measure"] == "robustClose")
+    # on the robust line, at the hour of the crossing
+    assert markers[0]["y"] == [robust["y"][robust["x"].index(markers[0]["x"][0])]] == [value]
+    text = markers[0]["text"][0]
+    assert text.startswith("alert cheap-greed: robust min ") and f" {unit}, below " in text
+    assert f"{value:.3g}"[:4] in text and f"{threshold:.3g}"[:4] in text
+
+    _, hour, _, _, strategy, _, _, _, threshold, value = stored_alerts["reroll-pays"]
+    profit = page.evaluate(CHART, "profit-chart")
+    marks = [t for t in profit["traces"] if t["meta"].get("alert")]
+    assert len(marks) == 1 and marks[0]["meta"]["policy"] == "OPTIMAL"
+    assert marks[0]["x"] == [plot_time(hour.isoformat())] and marks[0]["y"] == [value]
+    assert marks[0]["text"][0].startswith(f"alert reroll-pays: {strategy} (optimal) profit per unit ")
+    assert "Triangles: crossings of the strategy's alert rules" in page.locator("#profit-note").inner_text()
+
+    # a crossing of an item that is not charted is drawn nowhere
+    before = loads(page)
+    page.click(f"#items .chip[data-item='{GREED}']")
+    wait_for_load(page, before)
+    assert not [t for t in page.evaluate(CHART, "price-chart")["traces"] if t["meta"].get("alert")]
+    assert len(watched.graphql("DashboardAlerts")) == 2
     assert_clean(watched)
