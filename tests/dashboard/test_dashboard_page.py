@@ -347,3 +347,29 @@ def test_alert_crossings_are_marked_on_the_chart_of_their_item_and_on_the_profit
     assert not [t for t in page.evaluate(CHART, "price-chart")["traces"] if t["meta"].get("alert")]
     assert len(watched.graphql("DashboardAlerts")) == 2
     assert_clean(watched)
+
+
+def test_the_24h_change_uses_the_nearest_older_priced_hour_when_the_exact_one_has_no_price(open_dashboard, history):
+    with psycopg.connect(history.url, autocommit=True) as conn:
+        newest, now = conn.execute("SELECT observed_hour, robust_min_price FROM warehouse.price_snapshots "
+                                   "WHERE item_id = %s ORDER BY observed_hour DESC LIMIT 1", (GREED,)).fetchone()
+        exact = newest - timedelta(hours=24)
+        kept = conn.execute("SELECT robust_min_price FROM warehouse.price_snapshots WHERE item_id = %s "
+                            "AND observed_hour = %s", (GREED, exact)).fetchone()[0]
+        then = conn.execute("SELECT robust_min_price FROM warehouse.price_snapshots WHERE item_id = %s "
+                            "AND observed_hour = %s", (GREED, exact - timedelta(hours=1))).fetchone()[0]
+        assert None not in (now, kept, then)
+        # the exact hour a day earlier had no robust price (an empty or all-bait book)
+        conn.execute("UPDATE warehouse.price_snapshots SET robust_min_price = NULL WHERE item_id = %s "
+                     "AND observed_hour = %s", (GREED, exact))
+        try:
+            watched = open_dashboard("#range=24h")
+            wait_for_load(watched.page)
+            cells = watched.page.locator(f"#latest tbody tr[data-item='{GREED}'] td.num")
+            shown = cells.nth(3).inner_text()  # min, robust min, avg, then 24 h
+        finally:
+            conn.execute("UPDATE warehouse.price_snapshots SET robust_min_price = %s WHERE item_id = %s "
+                         "AND observed_hour = %s", (kept, GREED, exact))
+    change = (now - then) / then
+    assert shown == f"{'+' if change > 0 else ''}{change * 100:.1f} %"
+    assert_clean(watched)
