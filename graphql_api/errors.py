@@ -15,11 +15,13 @@ not logged one by one.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Sequence
 
 from functools import lru_cache
 
 from graphql import ArgumentNode, GraphQLError, Visitor, parse, visit
+
+from tradewatch.bulk_exchange.leagues import closest
 
 log = logging.getLogger("graphql_api")
 
@@ -47,6 +49,14 @@ def bad_input(argument: str, problem: str) -> ApiError:
 
 def not_found(argument: str, problem: str) -> ApiError:
     return ApiError(f"argument `{argument}`: {problem}", code="NOT_FOUND", argument=argument)
+
+
+def did_you_mean(value: str, known: Sequence[str]) -> str:
+    """' (did you mean 'x'?)' naming the known name closest in spelling to a mistyped one, or ''."""
+    if len(value) > 200:  # a typo is not that long, and difflib's cost grows with the length
+        return ""
+    hint = closest(value, known)
+    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def should_mask_error(error: GraphQLError) -> bool:

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
-from graphql_api.errors import ApiError, bad_input, not_found, shown
+from graphql_api.errors import ApiError, bad_input, did_you_mean, not_found, shown
 from graphql_api import limits
 from tradewatch.bulk_exchange.catalog import known_ids
-from tradewatch.bulk_exchange.leagues import closest
 from tradewatch.hours import HOUR, floor_hour, utc_now
 from tradewatch.settings import has_control_character, is_league_name
 
@@ -56,6 +55,11 @@ def _span(delta: timedelta) -> str:
     return f"{delta.days} days" if delta.days else f"{delta.total_seconds() / 3600:.0f} hours"
 
 
+def _closest_id(value: str, watched: Sequence[str], known: frozenset[str] | None) -> str:
+    # a watched id first: that is what a dashboard or a script most likely meant
+    return did_you_mean(value, watched) or (did_you_mean(value, sorted(known)) if known else "")
+
+
 def item_ids(values: Sequence[str], argument: str, watched: Sequence[str], game: str) -> list[str]:
     """Known item ids, de-duplicated in the given order; an unknown id is NOT_FOUND."""
     known = known_ids(game)
@@ -63,19 +67,11 @@ def item_ids(values: Sequence[str], argument: str, watched: Sequence[str], game:
     for index, value in enumerate(values):
         if value not in watched and (known is None or value not in known):
             where = argument if len(values) == 1 and argument == "item" else f"{argument}[{index}]"
-            raise not_found(where, f"unknown item id {shown(value)}{_did_you_mean(value, watched, known)}; the "
+            raise not_found(where, f"unknown item id {shown(value)}{_closest_id(value, watched, known)}; the "
                                    "`items` field lists the watched ids, e.g. deafening-essence-of-greed")
         if value not in out:
             out.append(value)
     return out
-
-
-def _did_you_mean(value: str, watched: Sequence[str], known: frozenset[str] | None) -> str:
-    """The "(did you mean ...?)" of an unknown id: the closest watched id, else the closest the trade site knows."""
-    if len(value) > 200:  # a typo is not a kilobyte long; difflib's cost grows with the length
-        return ""
-    hint = closest(value, watched) or (closest(value, sorted(known)) if known else None)
-    return f" (did you mean {hint!r}?)" if hint else ""
 
 
 def page_size(first: int | None, default: int, cap: int) -> int:

@@ -11,9 +11,8 @@ import time
 
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
-from graphql_api.errors import not_found
+from graphql_api.errors import did_you_mean, not_found
 from graphql_api.inputs import league_name
-from tradewatch.bulk_exchange.leagues import closest
 
 CACHE_SECONDS = 60.0
 
@@ -61,9 +60,8 @@ async def checked_league(ctx: ApiContext, league: str | None) -> str:
     if name in stored:
         return name
     # the watchlist's league counts too: on a fresh install nothing is stored yet
-    hint = closest(name, list(dict.fromkeys([*stored, ctx.watchlist.league])))
-    raise not_found("league", f"no data is stored for league {name[:100]!r}"
-                              f"{f' (did you mean {hint!r}?)' if hint else ''}; stored leagues: "
+    hint = did_you_mean(name, list(dict.fromkeys([*stored, ctx.watchlist.league])))
+    raise not_found("league", f"no data is stored for league {name[:100]!r}{hint}; stored leagues: "
                               f"{', '.join(stored) if stored else 'none yet'}")
 
 

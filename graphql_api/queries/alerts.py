@@ -9,7 +9,7 @@ import strawberry
 from graphql_api import limits
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
-from graphql_api.errors import not_found
+from graphql_api.errors import did_you_mean, not_found
 from graphql_api.inputs import TimeRange
 from graphql_api.types import Item, item_of
 
@@ -45,7 +45,8 @@ LIMIT %(limit)s
 async def alerts(ctx: ApiContext, league: str, span: TimeRange, rule: str | None) -> list[Alert]:
     if rule is not None and rule not in {a.name for a in ctx.watchlist.alerts}:
         configured = sorted(a.name for a in ctx.watchlist.alerts)
-        raise not_found("rule", f"no alert rule named {rule[:80]!r}; the watchlist has "
+        raise not_found("rule", f"no alert rule named {rule[:80]!r}{did_you_mean(rule, configured)}; "
+                                f"the watchlist has "
                                 f"{', '.join(configured) if configured else 'no alert rules'}")
     ctx.cache.read_range(span.end)
     rows = await fetch_all(ctx.pool, SQL, {"game": ctx.watchlist.game, "league": league, "start": span.start,

@@ -12,7 +12,7 @@ from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.evaluation import evaluate_hours, spec_fields
 from graphql_api.result_cache import settled, spec_key
-from graphql_api.errors import bad_input, not_found
+from graphql_api.errors import bad_input, did_you_mean, not_found
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.queries.catalog import strategy_type
 from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
@@ -32,7 +32,8 @@ def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "stra
             raise not_found(argument, "no strategy is configured in the watchlist; add one under `strategies`")
         return ctx.watchlist.strategies[0]
     if name not in specs:
-        raise not_found(argument, f"unknown strategy {name!r}; configured: {sorted(specs) or 'none'}")
+        raise not_found(argument, f"unknown strategy {name[:100]!r}{did_you_mean(name, list(specs))}; "
+                                  f"configured: {sorted(specs) or 'none'}")
     return specs[name]
 
 

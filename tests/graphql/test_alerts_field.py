@@ -59,4 +59,5 @@ def test_an_unknown_rule_is_not_found_naming_the_configured_ones(alerting):
     body = served.gql(QUERY, {"rule": "cheap-gred"})
     error = body["errors"][0]
     assert error["extensions"]["code"] == "NOT_FOUND"
-    assert "cheap-greed, reroll-pays" in error["message"]
+    assert error["message"] == ("argument `rule`: no alert rule named 'cheap-gred' (did you mean 'cheap-greed'?); "
+                                "the watchlist has cheap-greed, reroll-pays")

@@ -80,3 +80,12 @@ def test_the_watchlists_league_is_suggested_before_anything_is_stored(serve, dat
                                     "'Standard'?); stored leagues: none yet")
     finally:
         served.stop()  # before its database is dropped
+
+
+@pytest.mark.parametrize("query", ['{ profitability(strategy: "deafening-top4") { nodes { hour } } }',
+                                   '{ evaluateStrategy(strategy: "deafening-top4") { summary { hours } } }'])
+def test_a_mistyped_strategy_names_the_closest_configured_one(api, query):
+    error = api.gql(query)["errors"][0]
+    assert error["extensions"] == {"code": "NOT_FOUND", "argument": "strategy"}
+    assert error["message"] == ("argument `strategy`: unknown strategy 'deafening-top4' (did you mean "
+                                "'deafening-top5'?); configured: ['deafening-top5']")
