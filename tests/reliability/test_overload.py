@@ -174,8 +174,11 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
     assert not failures, failures[:5]
     assert outcomes["answered"] > 0  # the pool did work, not only refuse
     if p95 > P95_LIMIT_MS:
-        # Not met yet (measured 189-205 ms at a load average of 10 on 2 shared cores): the
-        # refusals themselves (~150/s from clients ignoring Retry-After) keep the event loop
-        # busy. Reported as an expected failure, visibly, until the refusal path is cheaper;
-        # the asserts above (no 500, no time-out, work done) stay hard.
+        # Met at a low load average (38.7 ms at 1.7), not at 13-18 on 2 shared cores (162-337 ms,
+        # p50 18-20 ms without abuse in the same runs). Refusals are no longer the cause: a known
+        # request is refused in admission for ~75 µs of CPU (bench/refusals.py). What is left is
+        # the answered heavy requests' own work on the event loop (the cached request alone takes
+        # 32 ms unloaded, 150-290 ms at load 17: the 500-row page and the per-hour objects) and
+        # the machine's share of CPU. Reported as an expected failure, visibly, until met; the
+        # asserts above (no 500, no time-out, work done) stay hard.
         pytest.xfail(f"latestPrices p95 {p95:.0f} ms > {P95_LIMIT_MS:g} ms under abuse (p50 {p50:.0f} ms)")
