@@ -20,6 +20,7 @@ TITLES = {
     "security": "Security",
     "hardening": "Hardening: request sizes, slow clients, keys, hosts, roles, network, logs",
     "load": "Load (GraphQL server on loopback)",
+    "overload": "Overload (expensive but valid queries)",
     "run": "The run",
 }
 

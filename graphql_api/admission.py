@@ -6,6 +6,11 @@ An ASGI middleware around `/graphql`:
   start and is answered at once with HTTP 503, `Retry-After` and a coded `BUSY` error;
 * a request whose every root field was refused because the worker pool is full (all its
   errors `BUSY`, no data) is answered with HTTP 503 and `Retry-After` too (the view marks it);
+* a request the view has seen before (the same query text and operation, validated) that needs
+  more worker jobs than the pool has free is refused here, with the view's own HTTP 503 `BUSY`
+  answer, before Strawberry parses its body, validates or executes anything: clients that
+  ignore `Retry-After` send hundreds of these a second, and each cost the event loop a whole
+  GraphQL request; now it is a dictionary lookup and the cost walk of a cached document;
 * every request has a wall-clock budget (`limits.REQUEST_BUDGET_SECONDS`): its deadline is
   handed to the resolvers (`ApiContext.deadline`, and on to worker jobs), and a request still
   running at the deadline is cancelled and answered with HTTP 503 and a coded `TIMEOUT`.
@@ -14,11 +19,15 @@ An ASGI middleware around `/graphql`:
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from typing import Any
 
 import anyio
 import orjson
+from graphql import OperationDefinitionNode
 
 from graphql_api import limits
+from graphql_api.cost import busy, operation_profile
 
 BUSY_FLAG = "tw_busy"
 DEADLINE = "tw_deadline"
@@ -26,6 +35,55 @@ DEADLINE = "tw_deadline"
 
 def _error_body(code: str, message: str) -> bytes:
     return orjson.dumps({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+class KnownDocuments:
+    """Validated documents by (query text, operation name), the newest `size`: filled by the cost
+    check (`cost.cost_limiter`), read by `Admission` to refuse a BUSY request before parsing it."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._documents: OrderedDict[tuple[str, str | None], Any] = OrderedDict()
+
+    def remember(self, query: str, operation_name: str | None, document: Any) -> None:
+        keys = [(query, operation_name)]
+        if sum(isinstance(d, OperationDefinitionNode) for d in document.definitions) == 1:
+            keys.append((query, None))  # the only operation runs when the request names none too
+        for key in keys:
+            self._documents[key] = document
+            self._documents.move_to_end(key)
+        while len(self._documents) > self.size:
+            self._documents.popitem(last=False)
+
+    def get(self, query: Any, operation_name: Any) -> Any:
+        try:
+            return self._documents.get((query, operation_name))
+        except TypeError:  # a query or operation name that is not a string (a list, an object)
+            return None
+
+
+def _early_busy(state: Any, body: bytes) -> str | None:
+    """The BUSY message when the request in `body` would be refused for want of worker jobs,
+    decided exactly as the cost check decides it (within the budget, more jobs than free); None
+    when that is not known without the whole GraphQL path (a new query text, a batch, not JSON)."""
+    documents, workers = getattr(state, "documents", None), getattr(state, "workers", None)
+    if documents is None or workers is None or not body.lstrip()[:1] == b"{":
+        return None
+    try:
+        request = orjson.loads(body)
+        document = documents.get(request.get("query"), request.get("operationName"))
+        if document is None:
+            return None
+        variables = request.get("variables")
+        watchlist = getattr(state, "watchlist", None)
+        spent, jobs = operation_profile(document, request.get("operationName"),
+                                        variables if isinstance(variables, dict) else None,
+                                        len(watchlist.items) if watchlist is not None else 0)
+    except Exception:  # anything unusual is left to the full path, which says what is wrong
+        return None
+    if jobs and spent <= getattr(state, "max_cost", 0) and workers.free() < jobs:
+        return busy(workers.slots).message
+    return None
 
 
 class Admission:
@@ -53,6 +111,12 @@ class Admission:
             await self._refuse(send, "BUSY", f"the server is handling {self.active} requests, its limit; "
                                              f"retry in {self.retry_after} s")
             return
+        if scope.get("method") == "POST" and "app" in scope:
+            body, receive = await _buffered(receive)
+            message = _early_busy(scope["app"].state, body)
+            if message is not None:
+                await self._refuse(send, "BUSY", message)
+                return
         state = scope.setdefault("state", {})
         state[DEADLINE] = time.monotonic() + self.budget_seconds
         started = False
@@ -76,3 +140,23 @@ class Admission:
                                                     f"{self.budget_seconds:g} s; ask for less at a time")
         finally:
             self.active -= 1
+
+
+async def _buffered(receive) -> tuple[bytes, Any]:
+    """The whole body (the size middleware outside has read it already: one message), and a
+    `receive` that hands it to the app again."""
+    chunks, more = [], True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"", _replaying([message], receive)  # a disconnect: let the app see it
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    return body, _replaying([{"type": "http.request", "body": body, "more_body": False}], receive)
+
+
+def _replaying(messages: list, receive):
+    async def replay():
+        return messages.pop(0) if messages else await receive()
+    return replay

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from graphql_api.admission import Admission
+from graphql_api.admission import Admission, KnownDocuments
 from graphql_api.auth import ApiKeyMiddleware
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.dashboard import dashboard_routes
@@ -99,7 +99,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     app.state.database_url = url
     app.state.grace = grace
     app.state.private_cache = private
-    app.state.workers, app.state.results = WorkerPool(), ResultCache()
+    app.state.workers, app.state.results, app.state.documents = WorkerPool(), ResultCache(), KnownDocuments()
     app.state.max_cost, app.state.statement_timeout_ms = settings.max_cost, settings.statement_timeout_ms
     return app
 

@@ -25,6 +25,7 @@ class ApiContext:
     deadline: float = 0.0         # time.monotonic() by which the request must be answered
     workers: Any = None           # workers.WorkerPool for CPU-bound resolvers
     results: Any = None           # result_cache.ResultCache of evaluateStrategy
+    documents: Any = None         # admission.KnownDocuments: validated documents needing worker jobs
     database_url: str = ""        # for the worker processes' own connections
     statement_timeout_ms: int = 5000
     grace: timedelta = timedelta(0)  # an hour is closed at its end + this (the fetch grace)

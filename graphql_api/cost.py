@@ -236,6 +236,10 @@ def cost_limiter(budget: Callable[[Any], int]) -> type[SchemaExtension]:
                 limit = budget(context)
                 spent, jobs = operation_profile(document, ctx.operation_name, ctx.variables, watched)
                 workers = getattr(context, "workers", None)
+                documents = getattr(context, "documents", None)
+                if jobs and documents is not None and isinstance(ctx.query, str):
+                    # validated (execution starts only then): admission may refuse it early next time
+                    documents.remember(ctx.query, ctx.operation_name, document)
                 if spent > limit:
                     ctx.result = GraphQLExecutionResult(data=None, errors=[too_expensive(spent, limit)])
                 elif jobs and workers is not None and workers.free() < jobs:

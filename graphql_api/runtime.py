@@ -17,6 +17,7 @@ def fill(ctx: ApiContext, request: Any) -> None:
     ctx.max_cost = getattr(state, "max_cost", ctx.max_cost)
     ctx.workers = getattr(state, "workers", None)
     ctx.results = getattr(state, "results", None)
+    ctx.documents = getattr(state, "documents", None)
     ctx.database_url = getattr(state, "database_url", "")
     ctx.statement_timeout_ms = getattr(state, "statement_timeout_ms", ctx.statement_timeout_ms)
     ctx.grace = getattr(state, "grace", ctx.grace)

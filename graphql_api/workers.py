@@ -7,7 +7,8 @@ process is inherited), with at most `limits.CPU_QUEUE` more jobs waiting. When e
 taken, `run` answers at once with a coded `BUSY` error instead of queueing without bound.
 
 Each job gets the request's deadline: the job itself stops when it passes (the jobs check it
-between hours), and the caller stops waiting then with a coded `TIMEOUT`. A slot is given back
+between hours), and the caller stops waiting then with a coded `TIMEOUT`. The processes run
+at a lower CPU priority (`WORKER_NICENESS`) than the event loop's. A slot is given back
 only when its process has really finished the job, so abandoned work never piles up.
 """
 
@@ -27,6 +28,20 @@ class JobFailed(Exception):
     """What a job reports instead of raising: (code, message) of the ApiError to raise here."""
 
 
+# The workers run at a lower CPU priority than the API process: on a machine short of cores the
+# event loop (every cheap request) gets the CPU first, and the expensive jobs take what is left.
+WORKER_NICENESS = 5
+
+
+def _lower_priority() -> None:
+    import os
+
+    try:
+        os.nice(WORKER_NICENESS)
+    except (AttributeError, OSError):  # not on this platform, or not allowed: run at the same priority
+        pass
+
+
 def _warm() -> None:
     import numpy  # noqa: F401  - the first job should not pay the imports
 
@@ -44,7 +59,8 @@ class WorkerPool:
 
     def start(self) -> None:
         if self._executor is None:
-            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._executor = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=_lower_priority)
             for _ in range(self.workers):
                 self._executor.submit(_warm)
 

@@ -11,15 +11,16 @@ prices (ties included) and reroll costs.
 from __future__ import annotations
 
 import json
+import math
 import random
 
 import numpy as np
 import pytest
 
 from tradewatch.market import strategy
-from tradewatch.market.pricing import Offer, depth_cost, ladder, ladder_depth_cost
+from tradewatch.market.pricing import Offer, depth_cost, ladder, ladder_depth_cost, offers_from_ladder
 from tradewatch.market.strategy import ItemQuote, StrategySpec, StrategyUnavailable, evaluate_strategy
-from tradewatch.market.strategy_window import books_by_hour, evaluate_window
+from tradewatch.market.strategy_window import NO_SNAPSHOTS, books_by_hour, evaluate_window
 
 
 # --- the reference: the general method -----------------------------------------------------
@@ -101,8 +102,8 @@ def test_absorbing_chain_equals_the_linear_solve():
         np.testing.assert_allclose(rerolls, ref_rerolls, rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(sale, ref_sale, rtol=1e-9, atol=1e-12)
         start = rng.randrange(len(family))
-        assert strategy._from_start(w, values, stop, start) == pytest.approx((rerolls[start], sale[start]),
-                                                                             rel=1e-12, abs=1e-15)
+        one = strategy._from_start(w, values[None], stop[None], np.array([start]))
+        assert (one[0][0], one[1][0]) == pytest.approx((rerolls[start], sale[start]), rel=1e-12, abs=1e-15)
 
 
 def test_optimal_stop_set_and_break_even_equal_policy_iteration():
@@ -113,13 +114,14 @@ def test_optimal_stop_set_and_break_even_equal_policy_iteration():
         w = strategy._weights(family, weights)
         p = ref_matrix(w)
         cost = rng.choice([rng.uniform(0.001, 0.1), rng.uniform(0.1, 5.0), rng.uniform(5.0, 50.0)])
-        assert list(strategy._optimal_stop(w, values, cost)) == list(ref_optimal_stop(p, values, cost))
+        got_stop = strategy._optimal_stop(w, values[None], np.array([cost]))[0]
+        assert list(got_stop) == list(ref_optimal_stop(p, values, cost))
         start = rng.randrange(len(family))
         input_cost = rng.uniform(0.0, float(values.max()) + 1.0)
         expected = ref_break_even(p, values, start, input_cost)
-        got = strategy._optimal_break_even(w, values, start, input_cost)
+        got = strategy._optimal_break_even(w, values[None], np.array([start]), np.array([input_cost]))[0]
         if expected is None:
-            assert got is None
+            assert np.isnan(got)
         else:
             break_evens += 1
             assert got == pytest.approx(expected, rel=1e-9)
@@ -195,3 +197,108 @@ def test_the_window_reads_only_the_rows_it_needs_from_the_stored_text():
         from_text = list(evaluate_window([spec], {"h": texts}))
         assert parsed == from_text
     assert books_by_hour([("h", "a", 1.0, "[]")]) == {"h": {"a": (1.0, "[]")}}
+
+
+# --- the window: many hours solved together equal each hour priced by the general method -----
+
+
+def reference_hour(spec: StrategySpec, hour_books: dict) -> dict | str:
+    """One hour priced the way the code did before the window was vectorised: offers rebuilt
+    from the ladder (`depth_cost`), the chain solved by the general method. The results as a
+    dict per policy, or the reason the hour cannot be priced."""
+    offers = {item: offers_from_ladder(rows) for item, (_, rows) in hour_books.items()}
+    best = None
+    for index, member in enumerate(spec.family):
+        if member in offers:
+            cost = depth_cost(offers[member], spec.buy_quantity)
+            if cost.avg_price is not None and (best is None or cost.avg_price < best[0]):
+                best = (cost.avg_price, min(cost.bought, spec.buy_quantity), index)
+    if best is None:
+        return "no member of the family can be bought (no fillable offer)"
+    input_cost, quantity, start = best
+    needed = math.ceil(spec.reroll_cost_amount * math.ceil(quantity / spec.units_per_reroll))
+    life = depth_cost(offers.get(spec.reroll_cost_item, []), max(needed, 1))
+    price = life.avg_price if life.avg_price is not None else hour_books.get(spec.reroll_cost_item, (None,))[0]
+    if not price:
+        return f"the reroll item {spec.reroll_cost_item!r} has no price (no offers, no sale price)"
+    reroll_cost = spec.reroll_cost_amount * price / spec.units_per_reroll
+    values = np.array([float(hour_books[m][0] or 0.0) if m in hour_books else 0.0 for m in spec.family])
+    p = ref_matrix(strategy._weights(spec.family, spec.weights))
+    top = np.zeros(len(values), dtype=bool)
+    top[sorted(range(len(values)), key=lambda i: (-values[i], i))[: spec.top_k]] = True
+    out = {}
+    for policy, stop in (("top_k", top), ("optimal", ref_optimal_stop(p, values, reroll_cost))):
+        rerolls, sale = (x[start] for x in ref_absorbing(p, values, stop))
+        if policy == "top_k":
+            break_even = None if rerolls == 0 or sale <= input_cost else (sale - input_cost) / rerolls
+        else:
+            break_even = ref_break_even(p, values, start, input_cost)
+        outlay = input_cost + rerolls * reroll_cost
+        out[policy] = dict(input_item_id=spec.family[start], input_unit_cost=input_cost, quantity=quantity,
+                           reroll_cost=reroll_cost, expected_rerolls=rerolls, expected_sale_value=sale,
+                           expected_profit_per_unit=sale - outlay, expected_profit_total=(sale - outlay) * quantity,
+                           roi=(sale - outlay) / outlay, break_even_reroll_cost=break_even,
+                           stop_set=tuple(m for m, s in zip(spec.family, stop) if s))
+    return out
+
+
+def random_hour(rng: random.Random, family: tuple[str, ...], palette: list[float]) -> dict:
+    books = {}
+    for item in (*family, "life"):
+        if rng.random() < 0.08:
+            continue  # no snapshot of this item this hour
+        level = rng.uniform(0.2, 9.0) if item != "life" else rng.uniform(0.01, 1.0)
+        rows = [[round(level * (1 + 0.02 * k), 6), rng.choice([1, 5, 40]), rng.randint(0, 300)]
+                for k in range(0 if rng.random() < 0.05 else rng.randint(1, 30))]
+        price = None if rng.random() < 0.05 else (rng.choice(palette) if rng.random() < 0.3 else round(level, 6))
+        books[item] = (price, rows)
+    return books
+
+
+def test_a_window_of_hours_solved_together_equals_each_hour_by_the_general_method(monkeypatch):
+    rng = random.Random(6)
+    compared = unavailable = repeated = 0
+    for case in range(40):
+        monkeypatch.setattr("tradewatch.market.strategy_window._CHUNK_HOURS", rng.choice([1, 7, 168]))
+        family = tuple(f"m{i}" for i in range(rng.randint(2, 9)))
+        specs = [StrategySpec(name=f"s{k}", family=family, reroll_cost_item="life",
+                              reroll_cost_amount=rng.uniform(0.1, 8.0), units_per_reroll=rng.choice([1, 3]),
+                              buy_quantity=rng.choice([1, 10, 120, 2000]), top_k=rng.randint(1, len(family) - 1),
+                              weights=None if rng.random() < 0.4 else {
+                                  m: rng.uniform(0.05, 6.0) for m in family if rng.random() < 0.7})
+                 for k in range(rng.randint(1, 3))]
+        palette = [round(rng.uniform(0.2, 9.0), 6) for _ in range(3)]  # shared prices make ties
+        hours, drawn = list(range(rng.randint(1, 40))), {}
+        for hour in hours:
+            if rng.random() < 0.1:
+                continue  # no snapshot at all this hour
+            if drawn and rng.random() < 0.3:  # the same market as an earlier hour: one solve for both
+                drawn[hour] = drawn[rng.choice(list(drawn))]
+                repeated += 1
+            else:
+                drawn[hour] = random_hour(rng, family, palette)
+        as_text = rng.random() < 0.5
+        books = {h: {i: (p, json.dumps(rows)) for i, (p, rows) in b.items()} if as_text else b
+                 for h, b in drawn.items()}
+        evaluations = list(evaluate_window(specs, books, hours))
+        assert [(e.hour, e.strategy) for e in evaluations] == [(h, s.name) for h in hours for s in specs]
+        for e in evaluations:
+            spec = next(s for s in specs if s.name == e.strategy)
+            if e.hour not in drawn:
+                assert e.results is None and e.unavailable_reason == NO_SNAPSHOTS
+                continue
+            expected = reference_hour(spec, drawn[e.hour])
+            if isinstance(expected, str):
+                assert e.results is None and e.unavailable_reason == expected
+                unavailable += 1
+                continue
+            compared += 1
+            for result in e.results:
+                want = expected[result.policy]
+                for name, value in want.items():
+                    got = getattr(result, name)
+                    if isinstance(value, float):
+                        assert got == pytest.approx(value, rel=1e-9, abs=1e-12), (case, e.hour, result.policy, name)
+                    else:
+                        assert got == value, (case, e.hour, result.policy, name)
+    assert compared > 500 and unavailable > 10 and repeated > 50  # the loop really covered each case

@@ -204,3 +204,44 @@ def test_an_hour_is_settled_only_after_its_fetch_window_and_a_later_stored_hour(
     assert not settled(datetime(2026, 12, 1, 10, tzinfo=timezone.utc), grace, datetime(2026, 12, 1, 10, tzinfo=timezone.utc), now)  # current hour
     assert not settled(datetime(2026, 12, 1, 8, tzinfo=timezone.utc), grace, datetime(2026, 12, 1, 8, tzinfo=timezone.utc), now)  # newest stored
     assert not settled(datetime(2026, 12, 1, 8, tzinfo=timezone.utc), grace, None, now)
+
+
+def test_a_known_query_that_cannot_get_its_workers_is_refused_before_the_graphql_view(serve, history, monkeypatch):
+    from graphql_api.view import TradeWatchGraphQL
+
+    served = serve()
+    state = _state(served)
+    query = ("query($f: DateTime!, $t: DateTime!, $c: Float!) { evaluateStrategy(from: $f, to: $t, "
+             "rerollCostAmount: $c) { summary { hoursEvaluated } } }")
+    week = {"f": _iso(history.start), "t": _iso(history.start + timedelta(days=7))}
+    assert served.client.post("/graphql", json={"query": query, "variables": {**week, "c": 11.0}}).status_code == 200
+    assert state.documents.get(query, None) is not None  # validated once: admission knows it now
+    reached = []
+    original = TradeWatchGraphQL.run
+
+    async def counted(self, request, context=None, root_value=None):
+        reached.append(request.url.path)
+        return await original(self, request, context, root_value)
+
+    monkeypatch.setattr(TradeWatchGraphQL, "run", counted)
+    state.workers.in_use += state.workers.slots  # every slot taken
+    try:
+        early = served.client.post("/graphql", json={"query": query, "variables": {**week, "c": 12.0}})
+        assert reached == []  # refused in admission: never parsed, validated or executed
+        full = served.client.post("/graphql", json={"query": query + " ", "variables": {**week, "c": 12.0}})
+        assert reached == ["/graphql"]  # a text it has not seen takes the whole path, to the same answer
+        for response in (early, full):
+            assert response.status_code == 503 and response.headers["retry-after"] == "1"
+        assert early.json() == full.json() and early.json()["errors"][0]["extensions"]["code"] == "BUSY"
+        # over the budget is still said as such, whatever the pool: the early check prices it first
+        month = {"f": _iso(history.start - timedelta(days=31)), "t": _iso(history.start), "c": 13.0}
+        state.max_cost, budget = 50, state.max_cost
+        try:
+            expensive = served.client.post("/graphql", json={"query": query, "variables": month})
+        finally:
+            state.max_cost = budget
+        assert expensive.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"
+    finally:
+        state.workers.in_use -= state.workers.slots
+    answered = served.client.post("/graphql", json={"query": query, "variables": {**week, "c": 14.0}})
+    assert answered.status_code == 200 and answered.json()["data"]["evaluateStrategy"]["summary"]["hoursEvaluated"] > 20

@@ -14,8 +14,8 @@ and the duration of that request alone, and the counts and latencies under load,
 
 from __future__ import annotations
 
+import json
 import os
-import random
 import statistics
 import subprocess
 import sys
@@ -34,6 +34,7 @@ from helpers.databases import history_database
 from helpers.servers import free_port, stop_process_group
 
 BIN = Path(sys.executable).parent
+CLIENT = Path(__file__).resolve().parents[1] / "helpers" / "overload_client.py"
 SECONDS = int(os.environ.get("TRADEWATCH_OVERLOAD_SECONDS", "30"))
 ABUSERS = 4
 P95_LIMIT_MS = 50.0
@@ -97,6 +98,20 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
+def _latest_prices_for(client: httpx.Client, seconds: float) -> list[float]:
+    """latestPrices every 50 ms for `seconds`: each answer's latency in ms (each must be a 200 without errors)."""
+    latencies: list[float] = []
+    pace = threading.Event()  # never set: a 50 ms pause between requests, not a wait for anything
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        started = time.perf_counter()
+        response = client.post("/graphql", json={"query": LATEST})
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
+        pace.wait(0.05)
+    return latencies
+
+
 def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_accepted_query(week, server, figures):
     cost = operation_cost(parse(HEAVY), None, _variables(week, 30.0), 21)
     assert 950 <= cost <= 1000, cost  # the most expensive kind of request the default budget admits
@@ -115,56 +130,26 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
         assert over.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"  # one field more is too much
         for _ in range(20):  # warm: the latestPrices path, connections
             client.post("/graphql", json={"query": LATEST})
+        quiet = _latest_prices_for(client, 3.0)  # the same client and pace without abuse: what load adds
 
-    stop = threading.Event()
-    outcomes: Counter = Counter()
-    heavy_ms: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def abuse(seed: int) -> None:
-        rng = random.Random(seed)
+    # the four abusers run in a process of their own: as threads here they would share this
+    # interpreter's GIL with the measuring client, and its latencies would be theirs too
+    abusers = subprocess.Popen([sys.executable, str(CLIENT), server, str(ABUSERS), str(CLIENT_TIMEOUT)], text=True,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        abusers.stdin.write(json.dumps({"query": HEAVY, "variables": _variables(week, 0.0)}) + "\n")
+        abusers.stdin.flush()
+        assert abusers.stdout.readline().strip() == "started", "the abusive clients did not start"
         with httpx.Client(base_url=server, timeout=CLIENT_TIMEOUT) as client:
-            while not stop.is_set():
-                started = time.perf_counter()
-                try:
-                    response = client.post("/graphql", json={"query": HEAVY,
-                                                             "variables": _variables(week, rng.uniform(1, 200))})
-                except httpx.HTTPError as exc:  # a time-out or a dropped connection
-                    with lock:
-                        failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                elapsed = (time.perf_counter() - started) * 1000
-                body = response.json()
-                codes = sorted({e.get("extensions", {}).get("code", "?") for e in body.get("errors", [])})
-                with lock:
-                    if response.status_code == 200 and not codes:
-                        outcomes["answered"] += 1
-                        heavy_ms.append(elapsed)
-                    elif response.status_code == 503 and codes and set(codes) <= {"BUSY", "TIMEOUT"} \
-                            and response.headers.get("retry-after"):
-                        outcomes["503 " + "+".join(codes)] += 1
-                    elif response.status_code == 200 and set(codes) <= {"BUSY", "TIMEOUT"}:
-                        outcomes["200 " + "+".join(codes)] += 1
-                    else:
-                        failures.append(f"{response.status_code}: {response.text[:300]}")
-
-    latencies: list[float] = []
-    threads = [threading.Thread(target=abuse, args=(n,), daemon=True) for n in range(ABUSERS)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.5)  # the abusers are under way (a fixed lead, not a wait for a condition)
-    with httpx.Client(base_url=server, timeout=CLIENT_TIMEOUT) as client:
-        ends = time.monotonic() + SECONDS
-        while time.monotonic() < ends:
-            started = time.perf_counter()
-            response = client.post("/graphql", json={"query": LATEST})
-            latencies.append((time.perf_counter() - started) * 1000)
-            assert response.status_code == 200 and "errors" not in response.json(), response.text[:300]
-            stop.wait(0.05)
-    stop.set()
-    for thread in threads:
-        thread.join(CLIENT_TIMEOUT + 5)
+            latencies = _latest_prices_for(client, SECONDS)
+        abusers.stdin.close()  # stop
+        report = json.loads(abusers.stdout.readline())
+        abusers.wait(CLIENT_TIMEOUT + 5)
+    finally:
+        if abusers.poll() is None:
+            abusers.kill()
+            abusers.wait(10)
+    outcomes, heavy_ms, failures = Counter(report["outcomes"]), report["answered_ms"], report["failures"]
 
     p50, p95, p99 = (_percentile(latencies, q) for q in (0.5, 0.95, 0.99))
     served = sum(outcomes.values())
@@ -179,6 +164,9 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
                         "a fifth asking latestPrices every 50 ms")
     figures.record("overload", "latestPrices p50 / p95 / p99 under abuse",
                    f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms", note=f"{len(latencies)} requests; bound p95 <= {P95_LIMIT_MS:g} ms")
+    figures.record("overload", "latestPrices p50 / p95 without abuse, same run",
+                   f"{_percentile(quiet, 0.5):.1f} / {_percentile(quiet, 0.95):.1f} ms",
+                   note=f"{len(quiet)} requests just before, same client and pace: the machine's own share")
     figures.record("overload", "abusive requests", served, note=", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     if heavy_ms:
         figures.record("overload", "abusive requests answered: median duration", round(statistics.median(heavy_ms)), "ms")
@@ -186,8 +174,11 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
     assert not failures, failures[:5]
     assert outcomes["answered"] > 0  # the pool did work, not only refuse
     if p95 > P95_LIMIT_MS:
-        # Not met yet (measured 189-205 ms at a load average of 10 on 2 shared cores): the
-        # refusals themselves (~150/s from clients ignoring Retry-After) keep the event loop
-        # busy. Reported as an expected failure, visibly, until the refusal path is cheaper;
-        # the asserts above (no 500, no time-out, work done) stay hard.
+        # Met at a low load average (38.7 ms at 1.7), not at 13-18 on 2 shared cores (162-337 ms,
+        # p50 18-20 ms without abuse in the same runs). Refusals are no longer the cause: a known
+        # request is refused in admission for ~75 µs of CPU (bench/refusals.py). What is left is
+        # the answered heavy requests' own work on the event loop (the cached request alone takes
+        # 32 ms unloaded, 150-290 ms at load 17: the 500-row page and the per-hour objects) and
+        # the machine's share of CPU. Reported as an expected failure, visibly, until met; the
+        # asserts above (no 500, no time-out, work done) stay hard.
         pytest.xfail(f"latestPrices p95 {p95:.0f} ms > {P95_LIMIT_MS:g} ms under abuse (p50 {p50:.0f} ms)")

@@ -277,15 +277,23 @@ def depth_cost(offers: Sequence[Offer], quantity: int) -> DepthCost:
 
 def ladder_depth_cost(rows: Sequence[Sequence[float | int]], quantity: int) -> DepthCost:
     """`depth_cost` of the book that `ladder` rows describe (cheapest first, as stored), without
-    building the offers: the what-if evaluation prices ~20 books an hour. Same rules; a row
-    with a non-positive amount or price raises `ValueError` as `offers_from_ladder` does."""
-    steps = []
+    building the offers: the what-if evaluation prices ~20 books an hour. Same rules (the walk
+    of `_walk`, written out: it is the inner loop of every hour's evaluation); a row with a
+    non-positive amount or price raises `ValueError` as `offers_from_ladder` does. Only the rows
+    the purchase reaches are read (and checked)."""
+    if quantity <= 0:
+        raise ValueError(f"quantity must be positive, got {quantity}")
+    bought, spent = 0, 0.0
     for price, amount, stock in rows:
         if not (price > 0 and amount > 0 and stock >= 0):
             raise ValueError(f"ladder row {[price, amount, stock]!r} is not (unit_price > 0, item_amount > 0, "
                              "stock >= 0)")
-        steps.append((amount, price * amount, stock // amount))
-    return _walk(steps, quantity)
+        trades = min(-(-(quantity - bought) // amount), stock // amount)  # ceiling division
+        bought += trades * amount
+        spent += trades * (price * amount)
+        if bought >= quantity:
+            break
+    return DepthCost(bought=bought, spent=spent, avg_price=spent / bought if bought else None)
 
 
 def _walk(steps: Sequence[tuple[int, float, int]], quantity: int) -> DepthCost:
@@ -294,11 +302,11 @@ def _walk(steps: Sequence[tuple[int, float, int]], quantity: int) -> DepthCost:
         raise ValueError(f"quantity must be positive, got {quantity}")
     bought, spent = 0, 0.0
     for item_amount, pay_amount, fillable_trades in steps:
-        if bought >= quantity:
-            break
         trades = min(-(-(quantity - bought) // item_amount), fillable_trades)  # ceiling division
         bought += trades * item_amount
         spent += trades * pay_amount
+        if bought >= quantity:
+            break
     return DepthCost(bought=bought, spent=spent, avg_price=spent / bought if bought else None)
 
 

@@ -14,7 +14,8 @@ Two selling policies are priced:
   reroll", solved exactly in closed form (the chain has a rank-one structure).
 
 Pure math over plain data: no I/O, no database. `expected_outcome` is the building
-block for what-if questions; `monte_carlo` exists to check the exact math.
+block for what-if questions; `evaluate_strategy_hours` prices many hours' markets in one
+pass (numpy over the hours and the family); `monte_carlo` exists to check the exact math.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Literal
 
@@ -40,6 +40,7 @@ __all__ = [
     "StrategySpec",
     "StrategyUnavailable",
     "evaluate_strategy",
+    "evaluate_strategy_hours",
     "expected_outcome",
     "monte_carlo",
     "reroll_item_price",
@@ -125,11 +126,13 @@ class ItemQuote:
     ladder: Sequence[Sequence[float | int]] | None = None
 
     def __post_init__(self) -> None:
-        if self.sale_price is not None and not (
-            _is_number(self.sale_price) and math.isfinite(self.sale_price) and self.sale_price >= 0
-        ):
+        price = self.sale_price
+        # `type(...) is float` first: the exact check of `_is_number` is slow and runs ~20 times an hour
+        if price is not None and not ((type(price) is float or _is_number(price)) and math.isfinite(price)
+                                      and price >= 0):
             raise ValueError(f"ItemQuote.sale_price must be None or >= 0, got {self.sale_price!r}")
-        object.__setattr__(self, "offers", tuple(self.offers))
+        if type(self.offers) is not tuple:
+            object.__setattr__(self, "offers", tuple(self.offers))
 
 
 @dataclass(frozen=True)
@@ -254,8 +257,14 @@ def _absorbing(w: np.ndarray, values: np.ndarray, stop: np.ndarray) -> tuple[np.
     return rerolls, sale
 
 
-def _optimal_stop(w: np.ndarray, values: np.ndarray, cost: float) -> np.ndarray:
-    """The states where selling is optimal (exact, no iteration).
+# The policies below are solved for many markets at once (one row of `values` per market,
+# e.g. per hour of a window; `cost`, `start`, `input_cost` one entry per row): a 20-member
+# family is too small for numpy to pay off one market at a time, where its per-call overhead
+# is most of the work; over a window's hours it is one call per step for all of them.
+
+
+def _optimal_stop(w: np.ndarray, values: np.ndarray, cost: np.ndarray) -> np.ndarray:
+    """The states where selling is optimal, per row (exact, no iteration).
 
     V_i = max(v_i, -cost + sum_j P_ij V_j). With Z = sum_j w_j V_j, rerolling from i is worth
     (Z - cost (S - w_i)) / S, so selling is optimal exactly where S v_i - cost w_i is at
@@ -265,47 +274,53 @@ def _optimal_stop(w: np.ndarray, values: np.ndarray, cost: float) -> np.ndarray:
     every policy's), and the stop set is read from the optimal values. Ties go to selling
     (same value, fewer rerolls), within a relative tolerance of 1e-12.
     """
-    if not cost > 0:
-        raise ValueError(f"the reroll cost must be positive, got {cost}")
-    return np.frombuffer(_optimal_stop_cached(w.tobytes(), values.tobytes(), float(cost)), dtype=bool)
-
-
-@lru_cache(maxsize=4096)
-def _optimal_stop_cached(w_bytes: bytes, values_bytes: bytes, cost: float) -> bytes:
-    # the policy only depends on (weights, sale values, cost): hours with the same prices
-    # (and the break-even search, which revisits costs) reuse the solve
-    w, values = np.frombuffer(w_bytes), np.frombuffer(values_bytes)
+    if not np.all(cost > 0):
+        raise ValueError(f"the reroll cost must be positive, got {cost[~(cost > 0)][0]}")
     total = w.sum()
-    order = np.argsort(cost * w - total * values, kind="stable")
-    ws, vs = w[order], values[order]
+    c = cost[:, None]
+    order = np.argsort(c * w - total * values, axis=1, kind="stable")
+    ws, vs = w[order], np.take_along_axis(values, order, axis=1)
     q = ws * (total - ws)
-    z = (total * np.cumsum(ws * vs) - cost * (q.sum() - np.cumsum(q))) / np.cumsum(ws)
-    best = float(z.max())
-    reroll_value = (best - cost * (total - w)) / total
+    z = (total * np.cumsum(ws * vs, axis=1) - c * (q.sum(axis=1, keepdims=True) - np.cumsum(q, axis=1))) \
+        / np.cumsum(ws, axis=1)
+    best = z.max(axis=1, keepdims=True)
+    reroll_value = (best - c * (total - w)) / total
     value = np.maximum(values, reroll_value)
-    continue_value = -cost + (best - w * value) / (total - w)
-    tolerance = 1e-12 * (float(np.abs(values).max()) + cost)
-    return (values >= continue_value - tolerance).tobytes()
+    continue_value = -c + (best - w * value) / (total - w)
+    tolerance = 1e-12 * (np.abs(values).max(axis=1) + cost)
+    return values >= continue_value - tolerance[:, None]
 
 
 def _top_k_stop(values: np.ndarray, k: int) -> np.ndarray:
     # Ties in price go to the member listed first, so the set is deterministic.
-    stop = np.zeros(len(values), dtype=bool)
-    stop[np.argsort(-values, kind="stable")[:k]] = True
+    stop = np.zeros(values.shape, dtype=bool)
+    np.put_along_axis(stop, np.argsort(-values, axis=1, kind="stable")[:, :k], True, axis=1)
     return stop
 
 
-def _top_k_break_even(rerolls: float, sale: float, input_cost: float) -> float | None:
-    # Profit is linear in the reroll cost: sale - input_cost - rerolls * cost.
-    if rerolls == 0 or sale <= input_cost:
-        return None
-    return (sale - input_cost) / rerolls
+def _top_k_break_even(rerolls: np.ndarray, sale: np.ndarray, input_cost: np.ndarray) -> np.ndarray:
+    # Profit is linear in the reroll cost: sale - input_cost - rerolls * cost. NaN = none.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((rerolls == 0) | (sale <= input_cost), np.nan, (sale - input_cost) / rerolls)
 
 
-def _optimal_break_even(
-    w: np.ndarray, values: np.ndarray, start: int, input_cost: float
-) -> float | None:
-    """The reroll cost above which the optimal policy stops being profitable.
+def _from_start(w: np.ndarray, values: np.ndarray, stop: np.ndarray,
+                start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(E, W) of `_absorbing` at each row's `start` alone, per row."""
+    rows = np.arange(len(start))
+    total = w.sum()
+    w_stop = np.where(stop, w, 0.0)
+    held = w_stop.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rerolls = (total - w[start] + np.where(stop, 0.0, w * (total - w)).sum(axis=1) / held) / total
+        sale = (w_stop * values).sum(axis=1) / held
+    sells = stop[rows, start]
+    return np.where(sells, 0.0, rerolls), np.where(sells, values[rows, start], sale)
+
+
+def _optimal_break_even(w: np.ndarray, values: np.ndarray, start: np.ndarray,
+                        input_cost: np.ndarray) -> np.ndarray:
+    """The reroll cost above which the optimal policy stops being profitable, per row (NaN: none).
 
     V_start(c) = max over stop sets A of the line W_A - E_A c (A not holding the start) is
     convex, piecewise linear and non-increasing in c, so the break-even is the largest root
@@ -313,34 +328,43 @@ def _optimal_break_even(
     order of S v_i - c w_i (see `_optimal_stop`), so only the n top sets of that order are
     candidates, all rooted at once. With uniform weights the order does not depend on c and
     one pass is exact; otherwise each pass takes the order at the best root so far, which
-    climbs (never past the break-even) to the fixed point, like Newton's method but faster.
+    climbs (never past the break-even) to the fixed point, like Newton's method but faster;
+    a row leaves the search when it has converged.
     """
-    if values[start] > input_cost:
-        return None  # selling the input right away already pays, whatever a reroll costs
-    best = int(np.argmax(values))
-    if values[best] <= input_cost:
-        return None  # nothing in the family sells for more than the input cost
+    result = np.full(len(start), np.nan)
+    rows = np.arange(len(start))
+    best = values.argmax(axis=1)
+    # selling the input right away already pays, whatever a reroll costs; or nothing in the
+    # family sells for more than the input cost: no break-even
+    live = np.flatnonzero((values[rows, start] <= input_cost) & (values[rows, best] > input_cost))
+    if not live.size:
+        return result
+    values, start, input_cost = values[live], start[live], input_cost[live]
     total = w.sum()
     # the line of "reroll until the most valuable member" lies below V: a valid start
-    stop = np.zeros(len(values), dtype=bool)
-    stop[best] = True
+    stop = np.zeros(values.shape, dtype=bool)
+    stop[np.arange(len(live)), best[live]] = True
     rerolls, sale = _from_start(w, values, stop, start)
     cost = (sale - input_cost) / rerolls
     uniform = bool(np.all(w == w[0]))
     q = w * (total - w)
+    q_total = q.sum()
+    position = np.arange(len(w))
     for _ in range(_MAX_ITERATIONS):
-        order = np.argsort(cost * w - total * values, kind="stable")
-        candidates = int(np.flatnonzero(order == start)[0])  # top sets without the start
-        top = order[:candidates]
-        w_stop = np.cumsum(w[top])
-        mean = np.cumsum(w[top] * values[top]) / w_stop
-        rerolls_start = (total - w[start] + (q.sum() - np.cumsum(q[top])) / w_stop) / total
-        next_cost = float(((mean - input_cost) / rerolls_start).max()) if candidates else cost
-        if uniform:
-            return max(cost, next_cost)
-        if next_cost <= cost * (1 + 1e-13):
-            return max(cost, next_cost)
-        cost = next_cost
+        order = np.argsort(cost[:, None] * w - total * values, axis=1, kind="stable")
+        candidates = np.argmax(order == start[:, None], axis=1)  # top sets without the start
+        wo = w[order]
+        w_stop = np.cumsum(wo, axis=1)
+        mean = np.cumsum(wo * np.take_along_axis(values, order, axis=1), axis=1) / w_stop
+        rerolls_start = (total - w[start][:, None] + (q_total - np.cumsum(q[order], axis=1)) / w_stop) / total
+        roots = np.where(position < candidates[:, None], (mean - input_cost[:, None]) / rerolls_start, -np.inf)
+        next_cost = np.where(candidates > 0, roots.max(axis=1), cost)
+        done = np.ones(len(live), dtype=bool) if uniform else next_cost <= cost * (1 + 1e-13)
+        result[live[done]] = np.maximum(cost[done], next_cost[done])
+        if done.all():
+            return result
+        more = ~done
+        live, values, start, input_cost, cost = live[more], values[more], start[more], input_cost[more], next_cost[more]
     raise RuntimeError("break-even search did not converge")  # pragma: no cover
 
 
@@ -384,8 +408,7 @@ def _values(family: Sequence[str], sale_values: Mapping[str, float | None]) -> n
 class _Market:
     """A strategy's inputs resolved against one hour's quotes."""
 
-    w: np.ndarray = field(repr=False)  # the reroll outcome weights, in family order
-    values: np.ndarray
+    values: tuple[float, ...]  # sale values in family order (unsellable: 0)
     start: int
     input_cost: float
     quantity: int
@@ -433,9 +456,8 @@ def _resolve_market(
             spec.name,
             f"the reroll item {spec.reroll_cost_item!r} has no price (no offers, no sale price)",
         )
-    values = _values(spec.family, {m: q.sale_price for m, q in quotes.items()})
+    values = tuple(float(q.sale_price or 0.0) if (q := quotes.get(m)) is not None else 0.0 for m in spec.family)
     return _Market(
-        w=_weights(spec.family, spec.weights),
         values=values,
         start=start,
         input_cost=input_cost,
@@ -444,23 +466,49 @@ def _resolve_market(
     )
 
 
-def _from_start(w: np.ndarray, values: np.ndarray, stop: np.ndarray, start: int) -> tuple[float, float]:
-    """(E, W) of `_absorbing` at `start` alone."""
-    if stop[start]:
-        return 0.0, float(values[start])
-    total = w.sum()
-    w_stop, w_go = w[stop], w[~stop]
-    held = w_stop.sum()
-    rerolls = (total - w[start] + (w_go * (total - w_go)).sum() / held) / total
-    return float(rerolls), float((w_stop * values[stop]).sum() / held)
+def _unique_markets(markets: Sequence[_Market]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+    """The distinct (sale values, reroll cost, start, input cost) among `markets` as arrays,
+    and for each market the row of its own: hours with the same prices share one solve."""
+    table = np.array([(*m.values, m.reroll_cost, m.start, m.input_cost) for m in markets], dtype=float)
+    if len(markets) > 1:
+        table, inverse = np.unique(table, axis=0, return_inverse=True)
+        inverse = inverse.reshape(-1)
+    else:
+        inverse = np.zeros(1, dtype=np.intp)
+    n = table.shape[1] - 3
+    return table[:, :n], table[:, n], table[:, n + 1].astype(np.intp), table[:, n + 2], inverse
 
 
-def _result(
-    spec: StrategySpec, market: _Market, policy: Policy, stop: np.ndarray, e: float, w: float,
-    break_even: float | None
-) -> StrategyResult:
-    outlay = market.input_cost + e * market.reroll_cost
-    profit = w - outlay
+def _solve(spec: StrategySpec, w: np.ndarray,
+           markets: Sequence[_Market]) -> list[tuple[StrategyResult, StrategyResult]]:
+    """Both policies' results for each of `markets` (resolved markets of one strategy)."""
+    values, cost, start, input_cost, inverse = _unique_markets(markets)
+    top = _top_k_stop(values, spec.top_k)
+    top_rerolls, top_sale = _from_start(w, values, top, start)
+    optimal = _optimal_stop(w, values, cost)
+    opt_rerolls, opt_sale = _from_start(w, values, optimal, start)
+    per_policy = (
+        ("top_k", top, top_rerolls, top_sale, _top_k_break_even(top_rerolls, top_sale, input_cost)),
+        ("optimal", optimal, opt_rerolls, opt_sale, _optimal_break_even(w, values, start, input_cost)),
+    )
+    family = spec.family
+    solved: list[list[tuple]] = []
+    for policy, stop, rerolls, sale, break_even in per_policy:
+        outlay = input_cost + rerolls * cost
+        profit = sale - outlay
+        stop_sets = [tuple(m for m, s in zip(family, row) if s) for row in stop.tolist()]
+        solved.append(list(zip(rerolls.tolist(), sale.tolist(), profit.tolist(), (profit / outlay).tolist(),
+                               [None if math.isnan(b) else b for b in break_even.tolist()], stop_sets)))
+    out = []
+    for market, row in zip(markets, inverse.tolist()):
+        out.append(tuple(_result(spec, market, policy, *solved[p][row])
+                         for p, policy in enumerate(("top_k", "optimal"))))
+    return out  # type: ignore[return-value]
+
+
+def _result(spec: StrategySpec, market: _Market, policy: Policy, rerolls: float, sale: float, profit: float,
+            roi: float, break_even: float | None, stop_set: tuple[str, ...]) -> StrategyResult:
     return StrategyResult(
         strategy=spec.name,
         policy=policy,
@@ -468,14 +516,31 @@ def _result(
         input_unit_cost=market.input_cost,
         quantity=market.quantity,
         reroll_cost=market.reroll_cost,
-        expected_rerolls=e,
-        expected_sale_value=w,
+        expected_rerolls=rerolls,
+        expected_sale_value=sale,
         expected_profit_per_unit=profit,
         expected_profit_total=profit * market.quantity,
-        roi=profit / outlay,
+        roi=roi,
         break_even_reroll_cost=break_even,
-        stop_set=tuple(m for m, s in zip(spec.family, stop) if s),
+        stop_set=stop_set,
     )
+
+
+def evaluate_strategy_hours(
+    spec: StrategySpec, hours: Sequence[tuple[Mapping[str, ItemQuote], ItemQuote]]
+) -> list[tuple[StrategyResult, StrategyResult] | StrategyUnavailable]:
+    """`evaluate_strategy` on each of many markets (`(quotes, reroll item quote)` per hour), in
+    order: the results, or the `StrategyUnavailable` that hour would raise. The markets are
+    solved together (and hours with the same prices once), which is what makes a window fast."""
+    resolved: list[_Market | StrategyUnavailable] = []
+    for quotes, reroll_item_quote in hours:
+        try:
+            resolved.append(_resolve_market(spec, quotes, reroll_item_quote))
+        except StrategyUnavailable as exc:
+            resolved.append(exc)
+    markets = [m for m in resolved if isinstance(m, _Market)]
+    solved = iter(_solve(spec, _weights(spec.family, spec.weights), markets) if markets else ())
+    return [m if isinstance(m, StrategyUnavailable) else next(solved) for m in resolved]
 
 
 def evaluate_strategy(
@@ -491,18 +556,10 @@ def evaluate_strategy(
     * Raises `StrategyUnavailable` (with a reason) when no member can be bought or the
       reroll item has no price; never returns a partial result.
     """
-    market = _resolve_market(spec, quotes, reroll_item_quote)
-    top = _top_k_stop(market.values, spec.top_k)
-    rerolls, sale = _from_start(market.w, market.values, top, market.start)
-    top_result = _result(
-        spec, market, "top_k", top, rerolls, sale, _top_k_break_even(rerolls, sale, market.input_cost)
-    )
-    optimal = _optimal_stop(market.w, market.values, market.reroll_cost)
-    optimal_result = _result(
-        spec, market, "optimal", optimal, *_from_start(market.w, market.values, optimal, market.start),
-        _optimal_break_even(market.w, market.values, market.start, market.input_cost),
-    )
-    return top_result, optimal_result
+    (outcome,) = evaluate_strategy_hours(spec, [(quotes, reroll_item_quote)])
+    if isinstance(outcome, StrategyUnavailable):
+        raise outcome
+    return outcome
 
 
 def monte_carlo(
@@ -529,7 +586,7 @@ def monte_carlo(
         raise ValueError("policy_stop_set is empty: the rerolling would never end")
 
     rng = np.random.default_rng(seed)
-    cumulative = np.cumsum(_transition_matrix(market.w), axis=1)
+    cumulative = np.cumsum(_transition_matrix(_weights(spec.family, spec.weights)), axis=1)
     state = np.full(trials, market.start)
     rerolls = np.zeros(trials, dtype=np.int64)
     active = np.flatnonzero(~stop[state])
@@ -541,7 +598,7 @@ def monte_carlo(
         rerolls[active] += 1
         active = active[~stop[state[active]]]
 
-    sale = market.values[state]
+    sale = np.array(market.values)[state]
     profit = sale - market.input_cost - rerolls * market.reroll_cost
     return MonteCarloEstimate(
         trials=trials,

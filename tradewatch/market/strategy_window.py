@@ -15,7 +15,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tradewatch.market.strategy import ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable, evaluate_strategy
+from tradewatch.market.strategy import (ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable,
+                                        evaluate_strategy_hours)
 
 __all__ = ["HourEvaluation", "NO_SNAPSHOTS", "books_by_hour", "depth_needed", "evaluate_window"]
 
@@ -70,13 +71,15 @@ def _prefix(rows: Sequence, quantity: int) -> Sequence:
 
 
 def _rows_needed(book: object, quantity: int) -> Sequence:
-    """The `_prefix` of a stored ladder, parsing as little of its JSON text as it can.
+    """The rows of a stored ladder that pricing may read, parsing as little of its JSON text
+    as it can (parsed rows are handed on as they are: pricing reads them only as far as the
+    purchase goes).
 
     A book holds ~100 rows and a strategy needs the first few: the text is cut after
     `rows` rows (each row is a flat array, so each `]` but the last closes one) and
     only that is parsed, with four times as many rows while they do not suffice."""
     if not isinstance(book, (str, bytes)):
-        return _prefix(book, quantity)
+        return book  # type: ignore[return-value]
     text = book.decode() if isinstance(book, bytes) else book
     rows, end, last = 4, 0, text.rfind("]")  # `last` closes the whole ladder
     while True:
@@ -96,6 +99,11 @@ def _quotes(books: Mapping[str, tuple[float | None, object]], needed: Mapping[st
             for item, (price, book) in books.items() if item in needed}
 
 
+# Hours solved together (`evaluate_strategy_hours`): a week amortises numpy's per-call cost,
+# and the generator still yields as it goes (the API's worker checks its deadline between hours).
+_CHUNK_HOURS = 168
+
+
 def evaluate_window(specs: Sequence[StrategySpec], books: HourBooks,
                     hours: Iterable[datetime] | None = None) -> Iterator[HourEvaluation]:
     """Every strategy of `specs` in every hour of `hours` (default: the hours of `books`).
@@ -104,16 +112,21 @@ def evaluate_window(specs: Sequence[StrategySpec], books: HourBooks,
     price a strategy carries the core's reason (`StrategyUnavailable`).
     """
     needed = depth_needed(specs)
-    for hour in (sorted(books) if hours is None else hours):
-        hour_books = books.get(hour)
-        if not hour_books:
-            for spec in specs:
-                yield HourEvaluation(spec.name, hour, None, NO_SNAPSHOTS)
-            continue
-        quotes = _quotes(hour_books, needed)
-        for spec in specs:
-            reroll_quote = quotes.get(spec.reroll_cost_item, ItemQuote(spec.reroll_cost_item, None))
-            try:
-                yield HourEvaluation(spec.name, hour, evaluate_strategy(spec, quotes, reroll_quote))
-            except StrategyUnavailable as exc:
-                yield HourEvaluation(spec.name, hour, None, exc.reason)
+    wanted = sorted(books) if hours is None else list(hours)
+    for first in range(0, len(wanted), _CHUNK_HOURS):
+        chunk = wanted[first:first + _CHUNK_HOURS]
+        quotes = [_quotes(b, needed) if (b := books.get(hour)) else None for hour in chunk]
+        priced = [q for q in quotes if q is not None]
+        outcomes = [iter(evaluate_strategy_hours(spec, [
+            (q, q.get(spec.reroll_cost_item) or ItemQuote(spec.reroll_cost_item, None)) for q in priced]))
+            for spec in specs]
+        for hour, hour_quotes in zip(chunk, quotes):
+            for spec, spec_outcomes in zip(specs, outcomes):
+                if hour_quotes is None:
+                    yield HourEvaluation(spec.name, hour, None, NO_SNAPSHOTS)
+                    continue
+                outcome = next(spec_outcomes)
+                if isinstance(outcome, StrategyUnavailable):
+                    yield HourEvaluation(spec.name, hour, None, outcome.reason)
+                else:
+                    yield HourEvaluation(spec.name, hour, outcome)
