@@ -77,16 +77,24 @@ def test_stored_hours_are_reported_once_in_batches_with_their_checks(database_ur
               "exchange_prices", "price_alerts")
     reported = report_stored_hours(home, psycopg2_url(database_url), database_url, start, checks, with_alerts=True)
     assert reported == len(assets) * len(keys)
-    # a second start reports nothing again
+    # a second start reports nothing again (without loading Dagster), and a new hour alone
     assert report_stored_hours(home, psycopg2_url(database_url), database_url, start) == 0
+    from tradewatch.cli.simulated_history import simulate_history
+    from tradewatch.warehouse.db import get_pool
+    from tradewatch.watchlist import load_watchlist
+
+    simulate_history(get_pool(database_url), load_watchlist(), end, end + HOUR, workers=1)
+    assert report_stored_hours(home, psycopg2_url(database_url), database_url, start) == 1
+    keys_with_new_hour = keys | {partition_key(end)}
     with _instance(home) as instance:
         for asset in assets:
-            assert set(instance.get_materialized_partitions(AssetKey(asset))) == keys, asset
+            expected = keys_with_new_hour if asset == "raw_trade_responses" else keys
+            assert set(instance.get_materialized_partitions(AssetKey(asset))) == expected, asset
             latest = instance.get_latest_materialization_event(AssetKey(asset))
             # the newest hour is the asset's latest materialization, marked as simulated
-            assert latest.asset_materialization.partition == partition_key(end - HOUR)
+            assert latest.asset_materialization.partition == max(expected)
             assert latest.asset_materialization.metadata["simulated"].value is True
-        for outcome in checks:
+        for outcome in (c for c in checks if c.asset != "raw_trade_responses"):  # raw got a newer hour since
             key = AssetCheckKey(AssetKey(outcome.asset), outcome.check)
             [execution] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
             assert execution.status.value == "SUCCEEDED", outcome

@@ -105,16 +105,19 @@ def report_stored_hours(dagster_home: Path, dagster_pg_url: str, database_url: s
                         checks: Sequence[CheckOutcome] = (), with_alerts: bool = False) -> int:
     """Report the stored hours Dagster has no materialization of, for every asset, then `checks`;
     returns how many partitions were reported."""
+    assets = [*STORED_HOURS_SQL, *([ALERTS_ASSET] if with_alerts else [])]
+    stored = {asset: stored_hours(database_url, asset, since) for asset in assets}
+    if not checks and _all_known(dagster_pg_url, stored):
+        return 0  # a restart with nothing new: Dagster (1-2 s to import) is not needed at all
+
     from dagster import AssetKey, DagsterInstance
 
     os.environ["TRADEWATCH_DAGSTER_PG_URL"] = dagster_pg_url  # dagster.yaml reads the storage URL from it
-    assets = [*STORED_HOURS_SQL, *([ALERTS_ASSET] if with_alerts else [])]
     reported = 0
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         for asset in assets:
-            stored = stored_hours(database_url, asset, since)
             known = instance.get_materialized_partitions(AssetKey(asset))
-            new = [(partition_key(hour), *stored[hour]) for hour in sorted(stored)
+            new = [(partition_key(hour), *stored[asset][hour]) for hour in sorted(stored[asset])
                    if partition_key(hour) not in known]
             # oldest first: the event log keeps the last one as the asset's latest materialization
             for start in range(0, len(new), BATCH):
@@ -123,6 +126,32 @@ def report_stored_hours(dagster_home: Path, dagster_pg_url: str, database_url: s
             reported += len(new)
         _report_checks(instance, checks)
     return reported
+
+
+def _all_known(dagster_pg_url: str, stored: dict[str, dict[datetime, tuple[int, bool]]]) -> bool:
+    """Whether Dagster's event log already has a materialization of every stored hour.
+
+    Read from its `event_logs` table directly (asset_key and partition are indexed columns of it
+    since Dagster 0.12); anything unexpected there (a fresh instance without tables, another
+    schema) answers False, and the instance API then decides."""
+    import json
+
+    import psycopg
+
+    from tradewatch.warehouse.db import libpq_url
+
+    try:
+        with psycopg.connect(libpq_url(dagster_pg_url), connect_timeout=10) as conn:
+            for asset, hours in stored.items():
+                known = {row[0] for row in conn.execute(
+                    """SELECT DISTINCT partition FROM event_logs
+                        WHERE asset_key = %s AND dagster_event_type = 'ASSET_MATERIALIZATION'""",
+                    (json.dumps([asset]),))}
+                if any(partition_key(hour) not in known for hour in hours):
+                    return False
+    except psycopg.Error:
+        return False
+    return True
 
 
 def _materialization(asset: str, key: str, rows: int, simulated: bool):

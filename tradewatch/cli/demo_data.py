@@ -64,19 +64,20 @@ class CurrencyExchangeHistory:
                                                             stop=self._stop.is_set)
             if self._stop.is_set():
                 return
+            if not self.hours:  # nothing new: the outcomes reported with the stored hours still hold
+                return
             with self.pool.connection() as conn:
                 have = stored_hours(conn, CX_REALM, self.start, self.end)
             missing = [partition_key(h) for h in hours_between(self.start, self.end) if h not in have]
             self.checks.append(CheckOutcome(*CX_RAW_STORED, passed=not missing,
                                             metadata={"missing_hours": len(missing), "missing": missing[:200]}))
-            if self.hours:
-                # in this process: worker processes would take the Ctrl-C of a demo that is stopping meanwhile
-                report = compute_exchange_prices(self.pool, CX_REALM, self.start, self.end, workers=1)
-                without = [partition_key(h) for h in report.hours_without_documents]
-                self.checks.append(CheckOutcome(
-                    *CX_PRICES, passed=not without and not report.malformed_markets, error=False,
-                    metadata={"hours_without_documents": without[:200],
-                              "malformed_markets": dict(list(report.malformed_markets.items())[:50])}))
+            # in this process: worker processes would take the Ctrl-C of a demo that is stopping meanwhile
+            report = compute_exchange_prices(self.pool, CX_REALM, self.start, self.end, workers=1)
+            without = [partition_key(h) for h in report.hours_without_documents]
+            self.checks.append(CheckOutcome(
+                *CX_PRICES, passed=not without and not report.malformed_markets, error=False,
+                metadata={"hours_without_documents": without[:200],
+                          "malformed_markets": dict(list(report.malformed_markets.items())[:50])}))
         except BaseException as exc:  # noqa: BLE001 - raised again in the supervisor's thread by `result`
             self._error = exc
         finally:
@@ -96,8 +97,9 @@ class CurrencyExchangeHistory:
 
 
 def fetch_current_hour(pool: ConnectionPool, watchlist: Watchlist, base_url: str, user_agent: str,
-                       hour: datetime, now: datetime, grace: timedelta) -> tuple[IngestReport, CheckOutcome]:
-    """The watched items of the current hour not stored yet, fetched over HTTP as the schedule would."""
+                       hour: datetime, now: datetime, grace: timedelta) -> tuple[IngestReport, CheckOutcome | None]:
+    """The watched items of the current hour not stored yet, fetched over HTTP as the schedule would;
+    the raw check's outcome unless nothing was to fetch (then the one reported before still holds)."""
     from tradewatch.bulk_exchange.client import TradeApiClient, limiter_key
     from tradewatch.bulk_exchange.ingest import ingest_hour
     from tradewatch.rate_limit import PostgresRateLimiter
@@ -108,6 +110,8 @@ def fetch_current_hour(pool: ConnectionPool, watchlist: Watchlist, base_url: str
         report = ingest_hour(pool, client, watchlist, hour, now, grace)
     finally:
         client.close()
+    if not report.fetched and not report.missing:
+        return report, None
     stored = len(report.already_stored) + len(report.fetched)
     check = CheckOutcome(*RAW_COMPLETE, passed=not report.missing, error=False,
                          metadata={"missing": report.missing, "stored": stored, "watched": len(watchlist.items)})

@@ -339,7 +339,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             # on the second core while the bulk-exchange history is written (demo_data.py)
             cx_history = CurrencyExchangeHistory(get_pool(url), history_start, end).begin()
 
-        # the services load while the history is written and derived (2 cores: every second counts)
+        # the webserver and the API load while the history is written and derived (2 cores: every second counts)
         workspace = str(ROOT / "workspace.yaml")
         webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
                             "-p", str(ports.dagster)], env, logs / "dagster-webserver.log", record)
@@ -349,11 +349,6 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         api = _spawn([sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1",
                       "--port", str(ports.api), *uvicorn_arguments()], env, logs / "graphql-api.log", record)
         processes.append(api)
-        daemon = _spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
-                        logs / "dagster-daemon.log", record)
-        processes.append(daemon)
-        daemon_started = time.monotonic()
-
         checks: list[CheckOutcome] = []
         if with_simulator:
             progress.step(f"simulated history for the last {_plural(history_days, 'day')}")
@@ -364,7 +359,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             progress.step(f"current hour {partition_key(current)} fetched from the simulator")
             fetched, raw_check = fetch_current_hour(get_pool(url), watchlist, trade_api_url, settings.user_agent,
                                                     current, utc_now(), timedelta(minutes=settings.fetch_grace_minutes))
-            checks.append(raw_check)
+            checks += [raw_check] if raw_check else []
             progress.done(f"{len(fetched.fetched)} of {len(watchlist.items)} items fetched"
                           + (f", {len(fetched.already_stored)} already stored" if fetched.already_stored else "")
                           + (f", missing: {', '.join(fetched.missing)}" if fetched.missing else ""))
@@ -384,6 +379,12 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             progress.done(f"{_plural(cx.hours, 'hour')} written in {cx.seconds:.1f} s" if cx.hours
                           else "already there")
 
+        # started once the data is there: its code location would load on the 2 cores the data needs,
+        # and it has the report, the webserver and the API to come through its first seconds
+        daemon = _spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
+                        logs / "dagster-daemon.log", record)
+        processes.append(daemon)
+        daemon_started = time.monotonic()
         # what was stored outside runs becomes Dagster's materializations, with its checks
         progress.step("telling Dagster about the partitions stored outside its runs")
         reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
