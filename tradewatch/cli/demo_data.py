@@ -90,8 +90,10 @@ class CurrencyExchangeHistory:
             raise self._error
         return self
 
-    def cancel(self, seconds: float = 30) -> None:
-        """Ask the thread to stop after the hour it writes, and wait for it (PostgreSQL stops next)."""
+    def cancel(self, seconds: float = 2) -> None:
+        """Ask the thread to stop after the hour it writes, and wait for it a little: pricing a range
+        cannot be interrupted, and a stop must not wait for it. A thread still writing when PostgreSQL
+        stops fails quietly (its error is only raised by `result`) and dies with the process."""
         self._stop.set()
         self._thread.join(timeout=seconds)
 
