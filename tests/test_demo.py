@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import psutil
 import psycopg
@@ -50,6 +52,52 @@ def _raw_partition_stats(dagster_port: int) -> dict:
     return answer["data"]["assetNodeOrError"]["partitionStats"]
 
 
+def _dagster(dagster_port: int, query: str) -> dict:
+    answer = requests.post(f"http://127.0.0.1:{dagster_port}/graphql", json={"query": query}, timeout=30).json()
+    assert "errors" not in answer, answer
+    return answer["data"]
+
+
+def _check_statuses(dagster_port: int) -> dict[str, str | None]:
+    """asset/check -> the status of its execution against the asset's latest materialization."""
+    nodes = _dagster(dagster_port, """{ assetNodes { assetKey { path } assetChecksOrError {
+        ... on AssetChecks { checks { name executionForLatestMaterialization { status } } } } } }""")["assetNodes"]
+    return {f"{'/'.join(n['assetKey']['path'])}/{c['name']}": (c["executionForLatestMaterialization"] or {}).get("status")
+            for n in nodes for c in (n["assetChecksOrError"] or {}).get("checks", [])}
+
+
+def _freshness(dagster_port: int) -> dict[str, str]:
+    nodes = _dagster(dagster_port, "{ assetNodes { assetKey { path } freshnessStatusInfo { freshnessStatus } } }")
+    return {"/".join(n["assetKey"]["path"]): n["freshnessStatusInfo"]["freshnessStatus"]
+            for n in nodes["assetNodes"] if n["freshnessStatusInfo"]}
+
+
+def _assert_ready_means_ready(demo: Demo, ports: dict[str, int], home: Path) -> None:
+    """What must be true the moment the URLs are printed (issue 12, "ready means ready")."""
+    out = demo.output
+    items = int(re.search(r"\((\w+), (\d+) items\)", out).group(2))
+    # every watched item has a latest price
+    latest = _graphql(ports["api"], "{ latestPrices { item { id } } }")["latestPrices"]
+    assert len(latest) == items, latest
+    # the hour the demo started in was fetched from the simulator and is in the coverage, derived
+    fetched = re.search(r"current hour (\S+) fetched from the simulator \.\.\. (\d+) of (\d+) items fetched", out)
+    assert fetched, out
+    hour = datetime.strptime(fetched.group(1), "%Y-%m-%d-%H:%M").replace(tzinfo=timezone.utc)
+    since = hour.strftime("%Y-%m-%dT%H:00:00Z")
+    coverage = _graphql(ports["api"], f'{{ coverage(from: "{since}") {{ hours {{ hour stored snapshots }} }} }}')
+    current = [h for h in coverage["coverage"]["hours"]
+               if datetime.fromisoformat(h["hour"].replace("Z", "+00:00")) == hour]
+    assert current and current[0]["stored"] == items and current[0]["snapshots"] == items, coverage
+    profitability = _graphql(ports["api"], f'{{ profitability(from: "{since}") {{ nodes {{ hour }} }} }}')["profitability"]["nodes"]
+    assert profitability, "no profitability for the current hour"
+    # every asset check of the code location has passed on its asset's latest materialization
+    statuses = _check_statuses(ports["dagster"])
+    assert statuses and all(status == "SUCCEEDED" for status in statuses.values()), statuses
+    # the Dagster partition status of raw_trade_responses is the stored hours
+    stats = _raw_partition_stats(ports["dagster"])
+    assert stats["numMaterialized"] == _stored_hours(home, ports["pg"]), stats
+
+
 @pytest.fixture
 def demo_dir():
     """A directory outside the repo (no .env) and an environment with free ports."""
@@ -72,6 +120,7 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
 
     demo = start()
     demo.wait_for("TradeWatch is running", 180)
+    _assert_ready_means_ready(demo, ports, tmp_path / "home")
     out = demo.output
     for url in (f"http://127.0.0.1:{ports['dagster']}", f"http://127.0.0.1:{ports['api']}/graphql",
                 f"http://127.0.0.1:{ports['api']}/dashboard"):
@@ -100,6 +149,14 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
     # one snapshot per watched item; a thin item may have no offers in its newest hour
     priced = [row for row in latest if row["minPrice"] and row["listingCount"] > 0]
     assert len(latest) == items and len(priced) >= items // 2, latest
+
+    # within a minute of ready every freshness policy passes (the daemon evaluates them every 30 s)
+    deadline = time.monotonic() + 60
+    while not (fresh := _freshness(ports["dagster"])) or set(fresh.values()) != {"HEALTHY"}:
+        assert time.monotonic() < deadline, fresh
+        time.sleep(2)
+    assert {"raw_trade_responses", "price_snapshots", "reroll_profitability", "raw_currency_exchange",
+            "exchange_prices", "price_alerts"} <= set(fresh), fresh
 
     children = demo.descendants()
     assert len(children) >= 4  # simulator, daemon, webserver, API (and their code servers)

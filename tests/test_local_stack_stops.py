@@ -86,7 +86,7 @@ class Stack:
         log = self.server.pgdata / "server.log"
         offset = log.stat().st_size if log.exists() else 0
         demo = self.start()
-        demo.wait_for("[4/10]", 120)  # PostgreSQL, migrations and the simulator on its port are up
+        demo.wait_for("] simulated history for the last", 120)  # PostgreSQL, migrations and the simulator are up
         out = demo.output
         assert "already taken" not in out and "already running" not in out, out
         started = log.read_text(errors="replace")[offset:]
@@ -250,7 +250,7 @@ def test_the_next_start_stops_what_a_crash_left_and_tradewatch_stop_stops_a_runn
     _ready(stack)
     _crash_supervisor_and_watcher(stack)
     demo = stack.start()
-    demo.wait_for("[4/10]", 120)
+    demo.wait_for("] simulated history for the last", 120)  # by its text: step numbers change
     out = demo.output
     assert "ended without stopping its services; stopping them" in out and "PostgreSQL on port" in out, out
     assert "already taken" not in out, out

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from typing import Optional
-from urllib.parse import urlsplit
 
 from dagster import ConfigurableResource
 from psycopg_pool import ConnectionPool
@@ -15,7 +14,7 @@ from tradewatch.warehouse.db import get_pool
 from tradewatch.warehouse.migrate import require_current
 from tradewatch.rate_limit import PostgresRateLimiter
 from tradewatch.settings import DEFAULT_USER_AGENT, REAL_TRADE_API_URL, load_settings
-from tradewatch.bulk_exchange.client import TradeApiClient
+from tradewatch.bulk_exchange.client import TradeApiClient, limiter_key
 from tradewatch.watchlist import Watchlist, load_watchlist
 
 
@@ -69,9 +68,8 @@ class TradeApiResource(ConfigurableResource):
 
     def client(self, game: str, league: str, pool: ConnectionPool) -> TradeApiClient:
         """A client whose limiter keeps its state in the warehouse behind `pool`."""
-        endpoint = "exchange2" if game == "poe2" else "exchange"
         limiter = PostgresRateLimiter(
-            pool, key=f"{urlsplit(self.base_url).netloc}/{endpoint}",
+            pool, key=limiter_key(self.base_url, game),
             pad=self.limiter_pad_seconds, max_wait=self.max_wait_seconds,
         )
         return TradeApiClient(

@@ -68,6 +68,12 @@ def exchange_path(game: str, league: str) -> str:
     return f"/api/trade/exchange/{quote(league, safe='')}"
 
 
+def limiter_key(base_url: str, game: str) -> str:
+    """The rate limiter's key for the exchange endpoint of `base_url`: every process fetching from
+    the same host and endpoint shares one limiter state (the schedule's runs, the demo's start)."""
+    return f"{urlsplit(base_url).netloc}/{'exchange2' if game == 'poe2' else 'exchange'}"
+
+
 def exchange_body(have: str, want: str, minimum: int | None = None, status: str = "online") -> dict:
     query: dict = {"status": {"option": status}, "have": [have], "want": [want]}
     if minimum:

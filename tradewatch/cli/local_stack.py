@@ -3,9 +3,11 @@
 One foreground command owns everything it starts: the embedded PostgreSQL (when no
 `TRADEWATCH_DATABASE_URL` is given), the trade simulator (demo only), the Dagster
 webserver and daemon on that PostgreSQL, and the GraphQL API. The demo also fills the
-last days with simulated history, derives their snapshots and profitability, and reports
-all of it to Dagster as materializations (cli/dagster_history.py); it prints its URLs only
-when the API serves a latest price for every watched item. Ctrl-C, SIGTERM or
+last days with simulated history, fetches the current hour from the simulator, derives their
+snapshots, profitability and alerts (cli/demo_data.py), and reports all of it to Dagster as
+materializations with their checks' outcomes (cli/dagster_history.py) while the services
+load; it prints its URLs only when the API serves a latest price for every watched item.
+Ctrl-C, SIGTERM or
 SIGHUP (a closed terminal) stops every process it started, PostgreSQL last; data stays in
 `TRADEWATCH_HOME`, so the next start resumes with it.
 
@@ -35,6 +37,9 @@ from tradewatch.errors import TradeWatchError
 from tradewatch.settings import set_dagster_event_switches
 
 ROOT = Path(__file__).resolve().parents[2]
+# The demo's simulator announces the real limits at 1/100 of their periods (10 requests per 0.9 s
+# instead of 90 s), so the current hour's books are fetched at start in seconds, not minutes.
+DEMO_SIM_TIME_SCALE = 0.01
 BIN = Path(sys.executable).parent
 
 
@@ -256,12 +261,11 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
     """Start everything, prepare the demo data, print the URLs and wait for Ctrl-C / SIGTERM."""
     from tradewatch.database import embedded_server, resolve_database_url
     from tradewatch.warehouse.db import get_pool, redact
-    from tradewatch.cli.simulated_history import simulate_currency_exchange_history, simulate_history
-    from tradewatch.cli.dagster_history import persisted_history_start, report_stored_hours
-    from tradewatch.hours import floor_hour, parse_partition_key, utc_now
+    from tradewatch.cli.simulated_history import simulate_history
+    from tradewatch.cli.dagster_history import CheckOutcome, persisted_history_start, report_stored_hours
+    from tradewatch.cli.demo_data import CurrencyExchangeHistory, derive, fetch_current_hour
+    from tradewatch.hours import floor_hour, parse_partition_key, partition_key, utc_now
     from tradewatch.warehouse.migrate import upgrade
-    from tradewatch.warehouse.profitability import compute_profitability
-    from tradewatch.warehouse.snapshots import compute_snapshots
     from tradewatch.settings import load_settings
     from tradewatch.watchlist import watchlist_from_settings
 
@@ -280,13 +284,14 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
                               "must be different ports")
     output.log = _writable_log(logs / "supervisor.log")
 
-    progress = Progress(10 if with_simulator else 6)
+    progress = Progress(11 if with_simulator else 6)
     processes: list[subprocess.Popen] = []
     signals = _Signals()
     record: StackRecord | None = None
     lifeline_end: tuple[subprocess.Popen, int] | None = None
     server = None  # the embedded PostgreSQL when this run started it (and so stops it)
     interrupted = False
+    cx_history = None  # the demo's Currency Exchange history, written in a thread
     try:
         signals.install()
         record = StackRecord.new(home, "demo" if with_simulator else "run", ROOT,
@@ -322,15 +327,18 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             settings.home, end - timedelta(days=history_days) if with_simulator else end,
             settings.history_start if "history_start" in settings.model_fields_set else None)
         env["TRADEWATCH_HISTORY_START"] = partitions_start
+        history_start = max(end - timedelta(days=history_days), parse_partition_key(partitions_start))
         if with_simulator:
             progress.step(f"trade simulator on port {ports.sim}")
-            processes.append(_spawn([sys.executable, "-m", "trade_sim", "--port", str(ports.sim)], env,
-                                     logs / "simulator.log", record))
+            processes.append(_spawn([sys.executable, "-m", "trade_sim", "--port", str(ports.sim),
+                                     "--time-scale", str(DEMO_SIM_TIME_SCALE)], env, logs / "simulator.log", record))
             wait_for_port(ports.sim, 30, processes[-1], "the trade simulator")
             progress.done()
-
-        if with_simulator:  # the hourly Currency Exchange fetch reads the simulator's feed, never the real CDN
+            # the hourly Currency Exchange fetch reads the simulator's feed, never the real CDN
             env["TRADEWATCH_CX_URL"] = f"http://127.0.0.1:{ports.sim}/api/currency-exchange"
+            # on the second core while the bulk-exchange history is written (demo_data.py)
+            cx_history = CurrencyExchangeHistory(get_pool(url), history_start, end).begin()
+
         # the webserver and the API load while the history is written and derived (2 cores: every second counts)
         workspace = str(ROOT / "workspace.yaml")
         webserver = _spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
@@ -341,41 +349,55 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         api = _spawn([sys.executable, "-m", "uvicorn", APP, "--host", "127.0.0.1",
                       "--port", str(ports.api), *uvicorn_arguments()], env, logs / "graphql-api.log", record)
         processes.append(api)
-
-        history_start = max(end - timedelta(days=history_days), parse_partition_key(partitions_start))
+        checks: list[CheckOutcome] = []
         if with_simulator:
             progress.step(f"simulated history for the last {_plural(history_days, 'day')}")
             written = simulate_history(get_pool(url), watchlist, history_start, end)
             progress.done(f"{written} responses written" if written else "already there")
-            progress.step(f"simulated Currency Exchange history for the last {_plural(history_days, 'day')}")
-            hours = simulate_currency_exchange_history(get_pool(url), history_start, end)
-            progress.done(f"{_plural(hours, 'hour')} written" if hours else "already there")
-            # derived here, not through a backfill: the daemon's backfill loop alone would add 30 s or more
-            progress.step("price snapshots and profitability for the simulated hours")
-            window = hours_to_derive(url, history_start, end)
+            # ready means the hour the demo starts in is stored too, fetched as the schedule fetches it
+            current = floor_hour(utc_now())
+            progress.step(f"current hour {partition_key(current)} fetched from the simulator")
+            fetched, raw_check = fetch_current_hour(get_pool(url), watchlist, trade_api_url, settings.user_agent,
+                                                    current, utc_now(), timedelta(minutes=settings.fetch_grace_minutes))
+            checks += [raw_check] if raw_check else []
+            progress.done(f"{len(fetched.fetched)} of {len(watchlist.items)} items fetched"
+                          + (f", {len(fetched.already_stored)} already stored" if fetched.already_stored else "")
+                          + (f", missing: {', '.join(fetched.missing)}" if fetched.missing else ""))
+            progress.step("price snapshots, profitability and alerts of the new hours")
+            window = hours_to_derive(url, history_start, current + timedelta(hours=1))
+            if fetched.fetched:  # items added to an hour derived before: derived again with them
+                window = (min(window[0], current) if window else current, current + timedelta(hours=1))
             if window:
-                compute_snapshots(get_pool(url), watchlist, *window)
-                compute_profitability(get_pool(url), watchlist, *window)
+                checks += derive(get_pool(url), watchlist, *window)
                 progress.done(f"{_plural(int((window[1] - window[0]).total_seconds() // 3600), 'hour')} derived")
             else:
                 progress.done("already derived")
+            progress.step(f"simulated Currency Exchange history for the last {_plural(history_days, 'day')}")
+            cx = cx_history.result()
+            checks += cx.checks
+            # written in a thread since the simulator started: its own duration, then what is left of it
+            progress.done(f"{_plural(cx.hours, 'hour')} written in {cx.seconds:.1f} s" if cx.hours
+                          else "already there")
 
+        # started once the data is there: its code location would load on the 2 cores the data needs,
+        # and it has the report, the webserver and the API to come through its first seconds
+        daemon = _spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
+                        logs / "dagster-daemon.log", record)
+        processes.append(daemon)
+        daemon_started = time.monotonic()
+        # what was stored outside runs becomes Dagster's materializations, with its checks
+        progress.step("telling Dagster about the partitions stored outside its runs")
+        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
+                                       parse_partition_key(partitions_start), checks, with_alerts=with_simulator)
+        progress.done(f"{_plural(reported, 'partition')} reported" if reported else "none new")
+
+        dagster_url = f"http://127.0.0.1:{ports.dagster}"
         progress.step(f"Dagster webserver on port {ports.dagster}")
         wait_for_port(ports.dagster, 120, webserver, "the Dagster webserver")
         progress.done()
-
-        dagster_url = f"http://127.0.0.1:{ports.dagster}"
         progress.step("Dagster daemon (schedules, sensors, backfills, run queue)")
-        processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env,
-                                logs / "dagster-daemon.log", record))
-        daemon_started = time.monotonic()
+        _wait_alive(daemon, max(0.0, 3 - (time.monotonic() - daemon_started)), "the Dagster daemon")
         progress.done("started")
-        # while the daemon starts: what was stored outside runs becomes Dagster's materializations
-        progress.step("telling Dagster about the partitions stored outside its runs")
-        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
-                                       parse_partition_key(partitions_start))
-        _wait_alive(processes[-1], max(0.0, 3 - (time.monotonic() - daemon_started)), "the Dagster daemon")
-        progress.done(f"{_plural(reported, 'partition')} reported" if reported else "none new")
         progress.step(f"GraphQL API on port {ports.api}")
         wait_for_port(ports.api, 60, api, "the GraphQL API")
         if with_simulator:
@@ -404,6 +426,8 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             signals.begin_stop()  # from here on a signal never interrupts: it may only hurry
         except KeyboardInterrupt:
             pass  # the one signal that interrupts arrived just now: stopping has begun anyway
+        if cx_history is not None:  # before PostgreSQL stops under it
+            cx_history.cancel()
         _stop_stack(processes, record, lifeline_end, server, signals, interrupted)
         signals.restore()
 

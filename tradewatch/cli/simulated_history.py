@@ -143,12 +143,13 @@ def simulate_history(
 
 
 def simulate_currency_exchange_history(pool: ConnectionPool, start: datetime, end: datetime, realm: str = "pc",
-                                       *, derive: bool = True) -> int:
+                                       *, derive: bool = True, stop: Callable[[], bool] = lambda: False) -> int:
     """Store `trade_sim`'s Currency Exchange documents for the hours of [start, end) not stored yet.
 
     Rows go through the same raw store as fetched ones (compressed bytes, checksum, never
     overwritten), marked `simulated`; with `derive` the window's exchange prices are computed
-    too, so the demo shows executed prices at once. Returns how many hours were written.
+    too, so the demo shows executed prices at once. Returns how many hours were written. `stop()`
+    is asked between hours (the demo runs this in a thread, which a Ctrl-C must end too).
     """
     from datetime import timezone
 
@@ -164,6 +165,8 @@ def simulate_currency_exchange_history(pool: ConnectionPool, start: datetime, en
     for hour in hours_between(start, end):
         if hour in have:
             continue
+        if stop():
+            return written
         body = currency_exchange_document(hour, realm)
         next_id, markets = read_envelope(body)
         answer = HourAnswer(realm=realm, hour=hour, kind=PUBLISHED, url=hour_url("simulated:", realm, hour),
