@@ -35,41 +35,34 @@ Converter = Callable[[Any], Any]
 _UNCOMPILABLE = object()
 
 
+def _guarded(convert: Converter, non_null: bool) -> Converter:
+    """`convert` for values that are not None; None stays None, or is an error in a non-null field."""
+    def guarded(value: Any) -> Any:
+        if value is None:
+            if non_null:
+                raise _Fallback
+            return None
+        return convert(value)
+    return guarded
+
+
 def _leaf(kind: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Converter:
     serialize = kind.serialize
 
     def convert(value: Any) -> Any:
-        if value is None:
-            if non_null:
-                raise _Fallback
-            return None
         out = serialize(value)  # raises on a value it cannot take: graphql-core then reports it
         if out is None or out is Undefined:
             raise _Fallback
         return out
-    return convert
+    return _guarded(convert, non_null)
 
 
 def _leaf_list(item: Converter, non_null: bool) -> Converter:
     def convert(value: Any) -> Any:
-        if value is None:
-            if non_null:
-                raise _Fallback
-            return None
         if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
             raise _Fallback
         return [item(v) for v in value]
-    return convert
-
-
-def _object(complete_row: Converter, non_null: bool) -> Converter:
-    def convert(value: Any) -> Any:
-        if value is None:
-            if non_null:
-                raise _Fallback
-            return None
-        return complete_row(value)
-    return convert
+    return _guarded(convert, non_null)
 
 
 class RowCompletionContext(StrawberryGraphQLCoreExecutionContext):
@@ -152,5 +145,5 @@ class RowCompletionContext(StrawberryGraphQLCoreExecutionContext):
             return _UNCOMPILABLE
         if isinstance(kind, GraphQLObjectType):
             complete_row = self._compile(kind, nodes, info, depth + 1)
-            return _UNCOMPILABLE if complete_row is _UNCOMPILABLE else _object(complete_row, non_null)
+            return _UNCOMPILABLE if complete_row is _UNCOMPILABLE else _guarded(complete_row, non_null)
         return _UNCOMPILABLE
