@@ -16,6 +16,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, ValidationCache
 
 from graphql_api import limits
+from graphql_api.completion import RowCompletionContext
 from graphql_api.context import Info
 from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
 from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
@@ -276,6 +277,8 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
             lambda: MaskErrors(should_mask_error=should_mask_error, error_message=MASKED_MESSAGE),
         ],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        # lists of plain rows (snapshot pages, latestPrices, profitability) completed by a compiled plan
+        execution_context_class=RowCompletionContext,
     )
 
 
