@@ -285,3 +285,22 @@ def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_
         ):
             with pytest.raises(psycopg.Error):
                 conn.execute(statement)
+
+
+def test_worker_processes_write_the_same_snapshots_and_report_the_same_errors(pool, database_url, watchlist,
+                                                                              monkeypatch):
+    import tradewatch.warehouse.snapshots as snapshots
+
+    monkeypatch.setattr(snapshots, "_CHUNK", 10)  # several chunks in flight, results taken in order
+    _history(pool, watchlist, hours=3)
+    alone = compute_snapshots(pool, watchlist, START, START + 3 * HOUR, workers=1)
+    rows = _snapshot_rows(database_url)
+    spread = compute_snapshots(pool, watchlist, START, START + 3 * HOUR, workers=2)
+    assert _snapshot_rows(database_url) == rows
+    assert (spread.hours, spread.latest, spread.rows) == (alone.hours, alone.latest, alone.rows)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE warehouse.raw_trade_responses SET body = %s WHERE item_id = %s AND observed_hour = %s",
+                     (b"not zlib", GREED, START + 2 * HOUR))
+    with pytest.raises(SnapshotError, match=rf"{GREED} in hour 2025-03-01-02:00 .*does not decompress"):
+        compute_snapshots(pool, watchlist, START, START + 3 * HOUR, workers=2)
+    assert _snapshot_rows(database_url) == rows
