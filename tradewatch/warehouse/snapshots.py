@@ -25,21 +25,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import orjson
 from psycopg_pool import ConnectionPool
 
-from tradewatch.errors import TradeWatchError
 from tradewatch.hours import hours_between, partition_key
-from tradewatch.market.pricing import BookSummary, ladder, offers_from_response, summarize_offers
-from tradewatch.raw_bodies import StoredBodyCorrupt, decompress
+from tradewatch.market.pricing import BookSummary
+from tradewatch.warehouse.book_pricing import Priced, SnapshotError, price_chunk
 from tradewatch.warehouse.parallel import default_workers, ordered_map
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["HourSnapshot", "SnapshotError", "SnapshotReport", "compute_snapshots"]
-
-
-class SnapshotError(TradeWatchError):
-    """A stored response cannot be priced; the message names the hour and the item."""
 
 
 @dataclass(frozen=True)
@@ -92,31 +86,6 @@ _SNAPSHOT_COLUMNS = (
 _CHUNK = 256
 # fewer hours than this are priced in this process (the hourly run): no workers to start
 PARALLEL_FROM_HOURS = 24
-
-# (raw id, hour, item, fetched_at, simulated, summary, book as JSON text)
-Priced = tuple[int, datetime, str, datetime, bool, BookSummary, str]
-
-
-def price_response(raw_id: int, hour: datetime, item_id: str, compression: str, body: bytes, paid_with: str,
-                   target: int) -> tuple[BookSummary, str]:
-    """One stored response priced: its summary and its book (`ladder`) as JSON text."""
-    try:
-        offers = offers_from_response(orjson.loads(decompress(body, compression)), item_id, paid_with)
-    except (ValueError, StoredBodyCorrupt) as exc:  # orjson.JSONDecodeError is a ValueError
-        raise SnapshotError(
-            f"the stored response for {item_id} in hour {partition_key(hour)} (raw id {raw_id}) cannot be "
-            f"priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
-        ) from None
-    return (summarize_offers(offers, item_id, paid_with, target),
-            orjson.dumps(ladder(offers)).decode())
-
-
-def _price_chunk(task: tuple[str, int, list[tuple]]) -> list[Priced]:
-    paid_with, target, rows = task
-    return [(raw_id, hour, item_id, fetched_at, simulated,
-             *price_response(raw_id, hour, item_id, compression, bytes(body), paid_with, target))
-            for raw_id, hour, item_id, fetched_at, simulated, compression, body in rows]
-
 
 def _chunks(cursor, paid_with: str, target: int) -> Iterator[tuple[str, int, list[tuple]]]:
     while rows := cursor.fetchmany(_CHUNK):
@@ -191,7 +160,7 @@ def compute_snapshots(
             with reader.cursor(name="tradewatch_raw_window", binary=True) as source, writer.cursor() as sink:
                 source.itersize = 4 * _CHUNK
                 source.execute(_READ_RAW, (game, league, paid_with, start, end, list(watchlist.items)))
-                priced = ordered_map(_price_chunk, _chunks(source, paid_with, target), workers)
+                priced = ordered_map(price_chunk, _chunks(source, paid_with, target), workers)
                 with sink.copy(f"COPY warehouse.price_snapshots ({_SNAPSHOT_COLUMNS}) FROM STDIN") as copy:
                     last_hour = None
                     for row in rows(priced):
