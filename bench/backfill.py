@@ -83,6 +83,27 @@ def _step_report(instance, run_id: str) -> dict[str, float]:
     return durations
 
 
+def _timeline(instance, run_id: str, launched: float) -> str:
+    """Seconds after launch at which the run started, its first step started and its last step ended."""
+    from dagster import DagsterEventType
+
+    marks: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
+        kind = event.event_type
+        if kind == DagsterEventType.RUN_START:
+            marks.setdefault("run start", record.timestamp)
+        elif kind == DagsterEventType.STEP_START:
+            marks.setdefault("first step start", record.timestamp)
+        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            marks["last step end"] = record.timestamp
+        elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+            marks["run end"] = record.timestamp
+    return ", ".join(f"{name} +{at - launched:.1f} s" for name, at in marks.items())
+
+
 def _latest_metadata(instance, asset: str, key: str):
     from dagster import AssetKey
 
@@ -119,7 +140,7 @@ def run(days: int, mode: str, server_url: str) -> None:
            "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url)}
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "TRADEWATCH_DATABASE_URL", "TRADEWATCH_DAGSTER_PG_URL")})
 
-    t0 = time.perf_counter()
+    t0, launched = time.perf_counter(), time.time()
     if mode == "cli":
         done = subprocess.run(
             [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tradewatch_assets.definitions",
@@ -167,6 +188,7 @@ def run(days: int, mode: str, server_url: str) -> None:
     print(f"  compute inside steps: snapshots {snap_compute:.1f} s, profitability {prof_compute:.1f} s")
     print(f"  Dagster inside steps (metadata, events, checks): {step_total - snap_compute - prof_compute:.1f} s")
     print(f"  outside steps (process start, code loading, run setup): {backfill_s - step_total:.1f} s")
+    print(f"  timeline: {_timeline(instance, run_record.dagster_run.run_id, launched)}, process exit +{backfill_s:.1f} s")
     total_events = sum(n for _, n in events)
     print(f"  Dagster events of the run: {total_events} = {total_events / hours:.2f} per partition ("
           + ", ".join(f"{kind or 'log'} {n}" for kind, n in events[:6]) + ")")
