@@ -1,7 +1,7 @@
 """Benchmark: simulated history, then one single-run backfill of the derived assets.
 
-    python bench/backfill.py --days 30            # the goal: backfill <= 30 s on 2 cores
-    python bench/backfill.py --days 365           # a year
+    python bench/backfill.py --days 30            # the goal: backfill <= 15 s on 2 cores
+    python bench/backfill.py --days 365           # a year: <= 60 s
     python bench/backfill.py --days 30 --mode inprocess
 
 1. `simulate_history` (what `tradewatch simulate-history --days N` runs) writes N days of
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -82,6 +83,27 @@ def _step_report(instance, run_id: str) -> dict[str, float]:
     return durations
 
 
+def _timeline(instance, run_id: str, launched: float) -> str:
+    """Seconds after launch at which the run started, its first step started and its last step ended."""
+    from dagster import DagsterEventType
+
+    marks: dict[str, float] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None:
+            continue
+        kind = event.event_type
+        if kind == DagsterEventType.RUN_START:
+            marks.setdefault("run start", record.timestamp)
+        elif kind == DagsterEventType.STEP_START:
+            marks.setdefault("first step start", record.timestamp)
+        elif kind in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
+            marks["last step end"] = record.timestamp
+        elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+            marks["run end"] = record.timestamp
+    return ", ".join(f"{name} +{at - launched:.1f} s" for name, at in marks.items())
+
+
 def _latest_metadata(instance, asset: str, key: str):
     from dagster import AssetKey
 
@@ -103,9 +125,14 @@ def run(days: int, mode: str, server_url: str) -> None:
     t0 = time.perf_counter()
     written = simulate_history(pool, watchlist, start, end, progress=_progress)
     simulate_s = time.perf_counter() - t0
-    with pool.connection() as conn:
-        size = conn.execute("SELECT pg_size_pretty(pg_total_relation_size('warehouse.raw_trade_responses'))").fetchone()[0]
-    print(f"simulate-history: {written} responses in {simulate_s:.1f} s ({written / simulate_s:.0f}/s), raw table {size}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE warehouse.raw_trade_responses")  # what a server's autovacuum would do
+        size, per_row, body = conn.execute(
+            "SELECT pg_size_pretty(pg_total_relation_size('warehouse.raw_trade_responses')), "
+            "pg_total_relation_size('warehouse.raw_trade_responses') / greatest(count(*), 1), avg(length(body))::int "
+            "FROM warehouse.raw_trade_responses").fetchone()
+    print(f"simulate-history: {written} responses in {simulate_s:.1f} s ({written / simulate_s:.0f}/s), raw table {size}"
+          f" = {per_row} bytes per stored response (compressed body {body} bytes; goal <= 40 % of 15,750 = 6,300)")
 
     home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
@@ -113,7 +140,7 @@ def run(days: int, mode: str, server_url: str) -> None:
            "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url)}
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "TRADEWATCH_DATABASE_URL", "TRADEWATCH_DAGSTER_PG_URL")})
 
-    t0 = time.perf_counter()
+    t0, launched = time.perf_counter(), time.time()
     if mode == "cli":
         done = subprocess.run(
             [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "tradewatch_assets.definitions",
@@ -151,6 +178,9 @@ def run(days: int, mode: str, server_url: str) -> None:
 
     materializations = len(instance.get_materialized_partitions(AssetKey("price_snapshots")))
     step_total = sum(steps.values())
+    with pool.connection() as conn:
+        events = conn.execute("SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s "
+                              "GROUP BY 1 ORDER BY 2 DESC", (run_record.dagster_run.run_id,)).fetchall()
     print(f"backfill ({mode}): one run, {backfill_s:.1f} s wall; {n_snap} snapshot rows, {n_prof} profitability rows; "
           f"{materializations} price_snapshots partitions materialized")
     for step, seconds in steps.items():
@@ -158,6 +188,14 @@ def run(days: int, mode: str, server_url: str) -> None:
     print(f"  compute inside steps: snapshots {snap_compute:.1f} s, profitability {prof_compute:.1f} s")
     print(f"  Dagster inside steps (metadata, events, checks): {step_total - snap_compute - prof_compute:.1f} s")
     print(f"  outside steps (process start, code loading, run setup): {backfill_s - step_total:.1f} s")
+    print(f"  timeline: {_timeline(instance, run_record.dagster_run.run_id, launched)}, process exit +{backfill_s:.1f} s")
+    total_events = sum(n for _, n in events)
+    print(f"  Dagster events of the run: {total_events} = {total_events / hours:.2f} per partition ("
+          + ", ".join(f"{kind or 'log'} {n}" for kind, n in events[:6]) + ")")
+    print(f"  snapshots: {snap_compute * 1000 / max(n_snap, 1):.3f} ms per stored response (goal <= 0.18)")
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  peak RSS: this process {own:.0f} MB, largest child process {child:.0f} MB")
     print(f"TOTAL simulate {simulate_s:.1f} s + backfill {backfill_s:.1f} s = {simulate_s + backfill_s:.1f} s")
 
 

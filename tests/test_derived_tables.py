@@ -16,6 +16,7 @@ from tradewatch.bulk_exchange.raw_store import RawKey, insert_response
 from tradewatch.warehouse.snapshots import SnapshotError, compute_snapshots
 from tradewatch.bulk_exchange.client import ExchangeResponse, exchange_body, exchange_path
 from tradewatch.watchlist import load_watchlist, parse_watchlist
+from helpers.raw_rows import body_values, select_raw
 
 DATA = Path(__file__).parent / "data"
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -53,7 +54,7 @@ def _response(body: dict, item: str, paid_with: str, hour: datetime) -> Exchange
     return ExchangeResponse(
         request_path=exchange_path("poe1", "Standard"), request_body=exchange_body(paid_with, item), status_code=200,
         body=body, rate_limit_headers={}, fetched_at=hour + timedelta(minutes=5), duration_ms=12.0, attempt=1,
-        response_bytes=len(json.dumps(body)))
+        response_bytes=len(json.dumps(body)), raw_body=json.dumps(body).encode())
 
 
 # --- snapshots -------------------------------------------------------------------------------
@@ -64,11 +65,10 @@ def test_snapshots_of_simulated_books_equal_summarize_book_of_the_stored_respons
     report = compute_snapshots(pool, watchlist, START, START + 2 * HOUR)
     assert report.rows == 2 * len(watchlist.items) and not report.missing and not report.bad_prices
     with psycopg.connect(database_url) as conn:
-        pairs = conn.execute(
-            "SELECT s.item_id, s.min_price, s.robust_min_price, s.listing_count, s.total_stock, s.bought, s.spent, "
-            "s.avg_price, s.book, s.simulated, s.observed_at, r.response_body, r.fetched_at "
-            "FROM warehouse.price_snapshots s JOIN warehouse.raw_trade_responses r ON r.id = s.raw_response_id"
-        ).fetchall()
+        pairs = select_raw(
+            conn, "s.item_id, s.min_price, s.robust_min_price, s.listing_count, s.total_stock, s.bought, s.spent, "
+            "s.avg_price, s.book, s.simulated, s.observed_at, response_body, r.fetched_at",
+            "JOIN warehouse.price_snapshots s ON r.id = s.raw_response_id")
     assert len(pairs) == report.rows
     for item, min_p, robust, listings, stock, bought, spent, avg, book, simulated, observed_at, body, fetched in pairs:
         expected = summarize_book(body, item, "divine", 500)
@@ -92,13 +92,11 @@ def test_the_real_example_response_multi_offer_listings_and_an_empty_book(pool, 
                                                                 "chaos", START))
     report = compute_snapshots(pool, watchlist, START, START + HOUR)
     rows = {r[4]: r for r in _snapshot_rows(database_url)}
-    # JSONB keeps object keys in its own order, not the server's, so equal-price listings are
-    # walked in the stored order: compare with the body as stored (the same prices either way).
+    # the body is stored as received: equal-price listings are walked in the server's order
     with psycopg.connect(database_url) as conn:
-        stored = conn.execute("SELECT response_body FROM warehouse.raw_trade_responses WHERE item_id = 'divine'"
-                              ).fetchone()[0]
-    expected = summarize_book(stored, "divine", "chaos", 10)
-    assert expected.min_price == summarize_book(real, "divine", "chaos", 10).min_price
+        [(stored,)] = select_raw(conn, "response_body", "WHERE item_id = 'divine'")
+    assert stored == real
+    expected = summarize_book(real, "divine", "chaos", 10)
     divine = rows["divine"]
     assert (divine[6], divine[8], divine[9], divine[11], divine[13]) == (
         expected.listing_count, expected.min_price, expected.robust_min_price, expected.bought, expected.avg_price)
@@ -146,9 +144,10 @@ def test_a_failure_mid_range_leaves_the_earlier_state_intact(pool, database_url,
     compute_snapshots(pool, watchlist, START, START + 3 * HOUR)
     before = _snapshot_rows(database_url)
     with psycopg.connect(database_url) as conn:
-        conn.execute("UPDATE warehouse.raw_trade_responses SET response_body = %s WHERE item_id = %s "
-                     "AND observed_hour = %s", (json.dumps({"error": {"code": 4, "message": "boom"}}), GREED,
-                                                START + HOUR))
+        conn.execute("UPDATE warehouse.raw_trade_responses SET compression = %s, body_sha256 = %s, body = %s "
+                     "WHERE item_id = %s AND observed_hour = %s",
+                     (*body_values(json.dumps({"error": {"code": 4, "message": "boom"}}).encode()), GREED,
+                      START + HOUR))
     with pytest.raises(SnapshotError, match=rf"{GREED} in hour 2025-03-01-01:00 .*API error"):
         compute_snapshots(pool, watchlist, START, START + 3 * HOUR)
     assert _snapshot_rows(database_url) == before
@@ -184,8 +183,7 @@ def test_simulated_history_is_marked_and_never_overwrites_a_real_observation(poo
     written = simulate_history(pool, watchlist, START, START + 3 * HOUR, workers=2)
     assert written == 3 * len(watchlist.items) - 1
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute("SELECT observed_hour, item_id, simulated, response_body, status_code, request_body "
-                            "FROM warehouse.raw_trade_responses").fetchall()
+        rows = select_raw(conn, "observed_hour, item_id, simulated, response_body, status_code, request_body")
     assert len(rows) == 3 * len(watchlist.items)
     for hour, item, simulated, body, status, request in rows:
         if (hour, item) == (START + HOUR, GREED):
@@ -287,3 +285,22 @@ def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_
         ):
             with pytest.raises(psycopg.Error):
                 conn.execute(statement)
+
+
+def test_worker_processes_write_the_same_snapshots_and_report_the_same_errors(pool, database_url, watchlist,
+                                                                              monkeypatch):
+    import tradewatch.warehouse.snapshots as snapshots
+
+    monkeypatch.setattr(snapshots, "_CHUNK", 10)  # several chunks in flight, results taken in order
+    _history(pool, watchlist, hours=3)
+    alone = compute_snapshots(pool, watchlist, START, START + 3 * HOUR, workers=1)
+    rows = _snapshot_rows(database_url)
+    spread = compute_snapshots(pool, watchlist, START, START + 3 * HOUR, workers=2)
+    assert _snapshot_rows(database_url) == rows
+    assert (spread.hours, spread.latest, spread.rows) == (alone.hours, alone.latest, alone.rows)
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE warehouse.raw_trade_responses SET body = %s WHERE item_id = %s AND observed_hour = %s",
+                     (b"not zlib", GREED, START + 2 * HOUR))
+    with pytest.raises(SnapshotError, match=rf"{GREED} in hour 2025-03-01-02:00 .*does not decompress"):
+        compute_snapshots(pool, watchlist, START, START + 3 * HOUR, workers=2)
+    assert _snapshot_rows(database_url) == rows

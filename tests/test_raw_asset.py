@@ -13,6 +13,7 @@ from tradewatch.warehouse.db import psycopg2_url
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses
+from helpers.raw_rows import select_raw
 
 SECRET = "0123456789abcdef-very-secret-poesessid"
 
@@ -54,11 +55,8 @@ def exchange_requests(sim) -> int:
 
 def raw_rows(url: str, hour=None):
     with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT item_id, status_code, response_body, request_body, rate_limit_headers, attempt "
-            "FROM warehouse.raw_trade_responses" + (" WHERE observed_hour = %s" if hour else ""),
-            (hour,) if hour else None,
-        ).fetchall()
+        return select_raw(conn, "item_id, status_code, response_body, request_body, rate_limit_headers, attempt",
+                          "WHERE observed_hour = %s" if hour else "", (hour,) if hour else None)
 
 
 def run(instance, database_url, sim, key, **kwargs):

@@ -9,6 +9,7 @@ from tradewatch.warehouse.db import psycopg2_url, redact
 from tradewatch.errors import ConfigError
 from tradewatch.warehouse.migrate import current_revision, head_revision, upgrade
 from tradewatch.settings import REAL_TRADE_API_URL, load_settings
+from helpers.raw_rows import body_values
 
 
 def test_defaults_point_at_the_real_site_and_the_embedded_database(tmp_path):
@@ -71,10 +72,10 @@ def test_raw_rows_must_be_whole_hours(database_url):
     with psycopg.connect(database_url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         conn.execute(
             """INSERT INTO warehouse.raw_trade_responses (game, league, observed_hour, item_id, paid_with,
-               request_path, request_body, status_code, response_body, rate_limit_headers, fetched_at,
-               duration_ms, attempt, response_bytes)
-               VALUES ('poe1', 'Standard', '2026-01-01 10:30+00', 'x', 'divine', '/', '{}', 200, '{}', '{}',
-                       now(), 1, 1, 2)""")
+               request_path, request_body, status_code, compression, body_sha256, body, body_origin,
+               rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes)
+               VALUES ('poe1', 'Standard', '2026-01-01 10:30+00', 'x', 'divine', '/', '{}', 200, %s, %s, %s,
+                       'received', '{}', now(), 1, 1, 2)""", body_values(b"{}"))
 
 
 def test_migrations_apply_to_the_embedded_default_when_no_url_is_set(server_dir, monkeypatch):

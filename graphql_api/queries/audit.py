@@ -9,6 +9,7 @@ from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.types import Coverage, CoverageHour, PageInfo, RawResponse, RawResponseConnection, item_of
+from tradewatch.bulk_exchange.raw_store import read_body
 from tradewatch.hours import hours_between, HOUR
 
 COVERAGE_SQL = """
@@ -72,7 +73,7 @@ async def raw_responses(ctx: ApiContext, league: str, item_id: str | None, span:
         keyset = "AND (observed_hour, item_id) > (%(ah)s, %(ai)s)"
     sql = f"""
         SELECT id, item_id, observed_hour, league, paid_with, request_path, request_body::text AS request_body,
-               status_code, {'response_body::text' if with_body else 'NULL'} AS response_body,
+               status_code, {'compression, body, body_sha256,' if with_body else ''}
                rate_limit_headers::text AS rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes,
                simulated
         FROM warehouse.raw_trade_responses
@@ -87,7 +88,9 @@ async def raw_responses(ctx: ApiContext, league: str, item_id: str | None, span:
     nodes = [
         RawResponse(id=str(r["id"]), item=item_of(r["item_id"], r["item_id"] in ctx.watched), hour=r["observed_hour"],
                     league=r["league"], paid_with=r["paid_with"], request_path=r["request_path"],
-                    request_body=r["request_body"], status_code=r["status_code"], response_body=r["response_body"],
+                    request_body=r["request_body"], status_code=r["status_code"],
+                    response_body=read_body(r["compression"], r["body"], r["body_sha256"], r["id"]) if with_body
+                    else None,
                     rate_limit_headers=r["rate_limit_headers"], fetched_at=r["fetched_at"],
                     duration_ms=r["duration_ms"], attempt=r["attempt"], response_bytes=r["response_bytes"],
                     simulated=r["simulated"])

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from tradewatch.bulk_exchange.catalog import item_name
+from helpers.raw_rows import select_raw
 
 GREED = "deafening-essence-of-greed"
 
@@ -201,8 +202,7 @@ def test_raw_responses_are_served_verbatim(api, db, history):
                    "hour statusCode requestPath requestBody responseBody rateLimitHeaders attempt responseBytes "
                    "simulated } } }" % GREED, {"f": _iso(hour), "t": _iso(hour + timedelta(hours=1))})
     [node] = got["rawResponses"]["nodes"]
-    row = db.execute("SELECT id, status_code, request_path, request_body, response_body, rate_limit_headers, attempt, "
-                     "response_bytes, simulated FROM warehouse.raw_trade_responses WHERE item_id = %s AND "
-                     "observed_hour = %s", (GREED, hour)).fetchone()
+    [row] = select_raw(db, "id, status_code, request_path, request_body, response_body, rate_limit_headers, attempt, "
+                           "response_bytes, simulated", "WHERE item_id = %s AND observed_hour = %s", (GREED, hour))
     assert (int(node["id"]), node["statusCode"], node["requestPath"], node["requestBody"], node["responseBody"],
             node["rateLimitHeaders"], node["attempt"], node["responseBytes"], node["simulated"]) == tuple(row)

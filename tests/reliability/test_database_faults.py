@@ -85,7 +85,7 @@ SELECT game, league, paid_with, strategy, policy, observed_hour, input_item_id, 
 FROM warehouse.reroll_profitability ORDER BY strategy, policy, observed_hour
 """
 RAW_ROWS = """
-SELECT observed_hour, item_id, status_code, request_path, request_body, response_body
+SELECT observed_hour, item_id, status_code, request_path, request_body, compression, body_sha256, body, body_origin
 FROM warehouse.raw_trade_responses ORDER BY observed_hour, item_id
 """
 
@@ -93,8 +93,9 @@ FROM warehouse.raw_trade_responses ORDER BY observed_hour, item_id
 
 HOLD_RAW = """
 INSERT INTO warehouse.raw_trade_responses (game, league, observed_hour, item_id, paid_with, request_path, request_body,
-    status_code, response_body, rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes)
-VALUES (%s, %s, %s, %s, %s, '/held-by-the-test', '{}', 0, '{}', '{}', now(), 0, 1, 0)
+    status_code, compression, body_sha256, body, body_origin, rate_limit_headers, fetched_at, duration_ms, attempt,
+    response_bytes)
+VALUES (%s, %s, %s, %s, %s, '/held-by-the-test', '{}', 0, 'zlib', '', '', 'received', '{}', now(), 0, 1, 0)
 """
 HOLD_SNAPSHOT = """
 INSERT INTO warehouse.price_snapshots (game, league, paid_with, observed_hour, item_id, observed_at, listing_count,

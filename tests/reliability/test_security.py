@@ -34,12 +34,14 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import orjson
 import psycopg
 import pytest
 from psycopg import sql
 
 from helpers.databases import create_database, drop_database, with_user
 from helpers.servers import free_port
+from helpers.raw_rows import select_raw
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch.watchlist import load_watchlist
 
@@ -175,6 +177,9 @@ def test_a_secret_set_in_the_environment_appears_in_no_log_event_metadata_row_or
                 "SELECT row_to_json(r)::text FROM warehouse.raw_trade_responses r").fetchall()]
             assert len(raw) == 21  # the successful run stored every item (request, headers, body)
             texts["raw rows (every column)"] = "\n".join(raw)
+            # the bodies are stored compressed: search them as they decompress, too
+            bodies = select_raw(conn, "response_body")
+            texts["raw bodies (decompressed)"] = "\n".join(orjson.dumps(b).decode() for (b,) in bodies)
 
         # the CLI: an upgrade that applies both role passwords, and a bad setting naming a password
         cli_env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "COV_"))}

@@ -33,6 +33,7 @@ from tradewatch.rate_limit import Rule, parse_rules
 from tradewatch.watchlist import load_watchlist
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 from tradewatch_assets.trade_api.assets import raw_trade_responses
+from helpers.raw_rows import select_raw
 
 SECTION = "source_faults"
 # The real policy shape scaled down: 5:15:60,10:90:300,30:300:1800 becomes 5:0.3:1.2,10:1.8:6,30:6:36.
@@ -190,10 +191,8 @@ def test_a_full_hour_completes_under_20_percent_faults_without_breaking_the_poli
     from trade_sim import exchange_response
 
     with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            "SELECT item_id, status_code, request_body, response_body, rate_limit_headers, attempt "
-            "FROM warehouse.raw_trade_responses WHERE observed_hour = %s ORDER BY item_id", (hour,),
-        ).fetchall()
+        rows = select_raw(conn, "item_id, status_code, request_body, response_body, rate_limit_headers, attempt",
+                          "WHERE observed_hour = %s ORDER BY item_id", (hour,))
         duplicates = conn.execute(
             "SELECT observed_hour, item_id, league, count(*) FROM warehouse.raw_trade_responses "
             "GROUP BY observed_hour, item_id, league HAVING count(*) > 1"

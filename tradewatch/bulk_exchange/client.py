@@ -40,7 +40,8 @@ class CloudflareBlocked(TradeApiError):
 
 @dataclass(frozen=True)
 class ExchangeResponse:
-    """One successful answer, with everything needed to store it verbatim."""
+    """One successful answer, with everything needed to store it verbatim (`raw_body`: the bytes
+    received; `body`: what they parse to)."""
 
     request_path: str
     request_body: dict
@@ -51,6 +52,7 @@ class ExchangeResponse:
     duration_ms: float
     attempt: int
     response_bytes: int
+    raw_body: bytes
 
 
 @dataclass
@@ -217,7 +219,7 @@ class TradeApiClient:
                 request_path=path, request_body=body, status_code=status, body=parsed,
                 rate_limit_headers=rate_limit_headers(response.headers),
                 fetched_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempt=attempt,
-                response_bytes=len(response.content),
+                response_bytes=len(response.content), raw_body=response.content,
             )
         if cloudflare_seen:
             raise CloudflareBlocked(

@@ -1,4 +1,9 @@
-"""Bronze storage: raw trade responses, kept verbatim, one per item and hour, never changed."""
+"""Bronze storage: raw trade responses, kept verbatim, one per item and hour, never changed.
+
+The body is stored as the bytes received, in the archive format of `tradewatch.raw_bodies`
+(compressed, with its SHA-256, `body_origin = 'received'`); rows stored before revision 0012
+hold their former JSONB text instead (`body_origin = 'jsonb'`). `read_body` gives either back.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,14 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from tradewatch.bulk_exchange.client import ExchangeResponse
+from tradewatch.raw_bodies import COMPRESSION, PackedBody, pack, unpack
+
+RECEIVED = "received"  # body_origin of a body stored as the bytes received
+
+
+_COLUMNS = ("game, league, observed_hour, item_id, paid_with, request_path, request_body, status_code, compression, "
+            "body_sha256, body, body_origin, rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes, "
+            "simulated")
 
 
 @dataclass(frozen=True)
@@ -30,32 +43,37 @@ def stored_items(conn, key: RawKey, hour: datetime) -> set[str]:
 def insert_response(conn, key: RawKey, hour: datetime, item_id: str, response: ExchangeResponse,
                     simulated: bool = False) -> bool:
     """Store one response; False when the item's hour was already stored (it is never replaced)."""
+    packed = pack(response.raw_body)
     row = conn.execute(
-        """
-        INSERT INTO warehouse.raw_trade_responses
-            (game, league, observed_hour, item_id, paid_with, request_path, request_body, status_code,
-             response_body, rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes, simulated)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        f"""
+        INSERT INTO warehouse.raw_trade_responses ({_COLUMNS})
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT ON CONSTRAINT raw_one_response_per_item_hour DO NOTHING
         RETURNING id
         """,
         (key.game, key.league, hour, item_id, key.paid_with, response.request_path, Jsonb(response.request_body),
-         response.status_code, Jsonb(response.body), Jsonb(response.rate_limit_headers), response.fetched_at,
-         response.duration_ms, response.attempt, response.response_bytes, simulated),
+         response.status_code, COMPRESSION, packed.sha256, packed.compressed, RECEIVED,
+         Jsonb(response.rate_limit_headers), response.fetched_at, response.duration_ms, response.attempt,
+         response.response_bytes, simulated),
     ).fetchone()
     return row is not None
 
 
+def read_body(compression: str, body: bytes, body_sha256: bytes, raw_id: int) -> bytes:
+    """The stored body's bytes (as received, or the former JSONB text), checked against its checksum."""
+    return unpack(compression, body, body_sha256, f"raw trade response {raw_id}")
+
+
 @dataclass(frozen=True)
 class BulkRawRow:
-    """One response for the bulk path: the body is already serialized JSON text."""
+    """One response for the bulk path: the body already packed (compressed, with its checksum)."""
 
     hour: datetime
     item_id: str
     request_path: str
     request_body_json: str
     status_code: int
-    body_json: str
+    body: PackedBody
     rate_limit_headers_json: str
     fetched_at: datetime
     duration_ms: float
@@ -63,8 +81,6 @@ class BulkRawRow:
     response_bytes: int
 
 
-_COLUMNS = ("game, league, observed_hour, item_id, paid_with, request_path, request_body, status_code, "
-            "response_body, rate_limit_headers, fetched_at, duration_ms, attempt, response_bytes, simulated")
 
 
 def insert_responses_bulk(conn, key: RawKey, rows: list[BulkRawRow], simulated: bool) -> int:
@@ -78,7 +94,7 @@ def insert_responses_bulk(conn, key: RawKey, rows: list[BulkRawRow], simulated: 
     """
     def values(r: BulkRawRow) -> tuple:
         return (key.game, key.league, r.hour, r.item_id, key.paid_with, r.request_path, r.request_body_json,
-                r.status_code, r.body_json, r.rate_limit_headers_json, r.fetched_at, r.duration_ms, r.attempt,
+                r.status_code, COMPRESSION, r.body.sha256, r.body.compressed, RECEIVED, r.rate_limit_headers_json, r.fetched_at, r.duration_ms, r.attempt,
                 r.response_bytes, simulated)
 
     try:

@@ -26,6 +26,7 @@ from psycopg_pool import ConnectionPool
 from tradewatch.hours import hours_between
 from tradewatch.bulk_exchange.raw_store import BulkRawRow, RawKey, insert_responses_bulk
 from tradewatch.bulk_exchange.client import exchange_body, exchange_path
+from tradewatch.raw_bodies import pack
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["SIMULATED_FETCH_OFFSET", "simulate_history"]
@@ -57,11 +58,11 @@ def _hour_rows(args: tuple[RawKey, datetime, tuple[str, ...], int, str]) -> list
 
 def _row(key: RawKey, hour: datetime, item: str, respond: Respond, path: str) -> BulkRawRow:
     request = exchange_body(key.paid_with, item)
-    body = json.dumps(respond(request, hour), separators=(",", ":"))
+    body = json.dumps(respond(request, hour), separators=(",", ":")).encode()
     return BulkRawRow(
         hour=hour, item_id=item, request_path=path, request_body_json=json.dumps(request), status_code=200,
-        body_json=body, rate_limit_headers_json="{}", fetched_at=hour + SIMULATED_FETCH_OFFSET,
-        duration_ms=0.0, attempt=1, response_bytes=len(body.encode()),
+        body=pack(body), rate_limit_headers_json="{}", fetched_at=hour + SIMULATED_FETCH_OFFSET,
+        duration_ms=0.0, attempt=1, response_bytes=len(body),
     )
 
 

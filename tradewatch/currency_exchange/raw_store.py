@@ -1,30 +1,27 @@
 """Bronze storage of Currency Exchange documents: the body's bytes exactly as received, compressed.
 
 One row per realm and hour (primary key), never replaced: a published hour is immutable,
-so an hour already stored is never fetched again. The body is zlib-compressed (level 6:
-a realistic 1.6 MB hour becomes ~8 %), stored with its SHA-256 so `read_document` can
-prove it gives back the very bytes received. The column is STORAGE EXTERNAL so that
+so an hour already stored is never fetched again. The body is compressed in the one
+archive format of `tradewatch.raw_bodies` (zlib level 6: a realistic 1.6 MB hour becomes
+~8 %), stored with its SHA-256 so `read_document` can prove it gives back the very bytes
+received. The column is STORAGE EXTERNAL so that
 PostgreSQL does not try to compress it a second time.
 """
 
 from __future__ import annotations
 
-import hashlib
-import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
 import orjson
 
 from tradewatch.currency_exchange.client import PUBLISHED, HourAnswer
-from tradewatch.errors import TradeWatchError
+from tradewatch.raw_bodies import COMPRESSION, StoredBodyCorrupt, compress, decompress, pack, unpack
 
-COMPRESSION = "zlib"
-ZLIB_LEVEL = 6
+__all__ = ["COMPRESSION", "PreparedHour", "StoredDocumentCorrupt", "StoredHour", "compress", "decompress",
+           "insert_hour", "prepare", "read_document", "stored_hours"]
 
-
-class StoredDocumentCorrupt(TradeWatchError):
-    """A stored body does not decompress to the bytes it was stored from."""
+StoredDocumentCorrupt = StoredBodyCorrupt  # the name this module always raised
 
 
 @dataclass(frozen=True)
@@ -34,16 +31,6 @@ class StoredHour:
     response_bytes: int
     stored_bytes: int
     market_count: int
-
-
-def compress(body: bytes) -> bytes:
-    return zlib.compress(body, ZLIB_LEVEL)
-
-
-def decompress(data: bytes, compression: str = COMPRESSION) -> bytes:
-    if compression != COMPRESSION:
-        raise StoredDocumentCorrupt(f"unknown compression {compression!r} of a stored document")
-    return zlib.decompress(data)
 
 
 def stored_hours(conn, realm: str, start: datetime, end: datetime) -> set[datetime]:
@@ -67,7 +54,8 @@ class PreparedHour:
 def prepare(answer: HourAnswer) -> PreparedHour:
     if answer.kind != PUBLISHED or answer.body is None:
         raise ValueError(f"only a published document is stored, not a {answer.kind!r} answer")
-    return PreparedHour(answer, compress(answer.body), hashlib.sha256(answer.body).digest())
+    packed = pack(answer.body)
+    return PreparedHour(answer, packed.compressed, packed.sha256)
 
 
 def insert_hour(conn, prepared: PreparedHour, simulated: bool = False) -> bool:
@@ -98,8 +86,4 @@ def read_document(conn, realm: str, hour: datetime) -> bytes | None:
     ).fetchone()
     if row is None:
         return None
-    body = decompress(bytes(row[1]), row[0])
-    if hashlib.sha256(body).digest() != bytes(row[2]):
-        raise StoredDocumentCorrupt(f"the stored document of {realm} {hour.isoformat()} does not match the "
-                                    "checksum it was stored with; restore the row from a backup")
-    return body
+    return unpack(row[0], row[1], row[2], f"the Currency Exchange document of {realm} {hour.isoformat()}")

@@ -41,6 +41,10 @@ ROBUST_WINDOW = 5
 ROBUST_FACTOR = 0.5
 ROBUST_TINY_STOCK = 10
 
+# Parsed JSON objects are dicts: checking `dict` first skips the slow ABC check (a backfill
+# parses millions of offers); any other Mapping is still accepted.
+_MAPPING = (dict, Mapping)
+
 
 @dataclass(frozen=True)
 class Offer:
@@ -107,7 +111,8 @@ class BookSummary:
 # --- parsing ---------------------------------------------------------------------------
 
 
-def offers_from_response(body: Mapping[str, Any], item_id: str, paid_with: str) -> list[Offer]:
+def offers_from_response(body: Mapping[str, Any], item_id: str, paid_with: str, *,
+                         details: bool = True) -> list[Offer]:
     """The order book of `item_id` priced in `paid_with`, cheapest first.
 
     Each listing contributes its first offer that sells `item_id` for `paid_with`;
@@ -117,11 +122,13 @@ def offers_from_response(body: Mapping[str, Any], item_id: str, paid_with: str) 
 
     An empty `result` list is read as an empty book. Raises `ValueError` when `body`
     is not a response at all (not a dict, an API error body, no `result` mapping).
+    With `details=False` the listings' indexed time and account are not read (None):
+    prices do not depend on them, and a backfill parses millions of offers.
     """
     listings = _result_listings(body)
     offers = []
     for key, entry in listings.items():
-        offer = _offer_from_entry(key, entry, item_id, paid_with)
+        offer = _offer_from_entry(key, entry, item_id, paid_with, details)
         if offer is not None:
             offers.append(offer)
     # sorted() is stable: ties stay in the server's order.
@@ -145,13 +152,13 @@ def offers_from_listing_offers(offer_lists: Sequence[Any], item_id: str, paid_wi
 
 
 def _result_listings(body: Any) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
+    if not isinstance(body, _MAPPING):
         raise ValueError(
             f"not a bulk-exchange response: expected a JSON object, got {type(body).__name__}"
         )
     if "result" not in body:
         error = body.get("error")
-        if isinstance(error, Mapping):
+        if isinstance(error, _MAPPING):
             raise ValueError(
                 f"not a bulk-exchange response but an API error: "
                 f"code {error.get('code')!r}, message {error.get('message')!r}"
@@ -163,7 +170,7 @@ def _result_listings(body: Any) -> Mapping[str, Any]:
     # Some JSON encoders write an empty object as []; that is an empty book, not an error.
     if isinstance(result, list) and not result:
         return {}
-    if not isinstance(result, Mapping):
+    if not isinstance(result, _MAPPING):
         raise ValueError(
             f"not a bulk-exchange response: 'result' should map listing ids to listings, "
             f"got {type(result).__name__}"
@@ -171,17 +178,17 @@ def _result_listings(body: Any) -> Mapping[str, Any]:
     return result
 
 
-def _offer_from_entry(key: Any, entry: Any, item_id: str, paid_with: str) -> Offer | None:
-    if not isinstance(entry, Mapping):
+def _offer_from_entry(key: Any, entry: Any, item_id: str, paid_with: str, details: bool = True) -> Offer | None:
+    if not isinstance(entry, _MAPPING):
         return None
     listing = entry.get("listing")
-    if not isinstance(listing, Mapping):
+    if not isinstance(listing, _MAPPING):
         return None
     offers = listing.get("offers")
     if not isinstance(offers, list):
         return None
     listing_id = entry.get("id") if isinstance(entry.get("id"), str) else str(key)
-    return _first_matching_offer(offers, listing_id, listing, item_id, paid_with)
+    return _first_matching_offer(offers, listing_id, listing if details else {}, item_id, paid_with)
 
 
 def _first_matching_offer(
@@ -197,10 +204,10 @@ def _first_matching_offer(
 def _matching_offer(
     raw: Any, listing_id: str, listing: Mapping[str, Any], item_id: str, paid_with: str
 ) -> Offer | None:
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, _MAPPING):
         return None
     exchange, item = raw.get("exchange"), raw.get("item")
-    if not isinstance(exchange, Mapping) or not isinstance(item, Mapping):
+    if not isinstance(exchange, _MAPPING) or not isinstance(item, _MAPPING):
         return None
     if exchange.get("currency") != paid_with or item.get("currency") != item_id:
         return None
@@ -221,6 +228,8 @@ def _matching_offer(
 
 
 def _positive_number(value: Any) -> float | None:
+    if type(value) is int:  # the common case, first (an exact int is never a bool)
+        return float(value) if value > 0 else None
     # bool is an int subclass; `true` is never an amount.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -230,6 +239,8 @@ def _positive_number(value: Any) -> float | None:
 
 def _whole_number(value: Any) -> int | None:
     """A non-negative integer, also from a float like 40.0; None otherwise."""
+    if type(value) is int:  # the common case, first (an exact int is never a bool)
+        return value if value >= 0 else None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
@@ -248,7 +259,7 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _account_name(account: Any) -> str | None:
-    if isinstance(account, Mapping) and isinstance(account.get("name"), str):
+    if isinstance(account, _MAPPING) and isinstance(account.get("name"), str):
         return account["name"]
     return None
 

@@ -15,21 +15,19 @@ in COPY text form; this process only streams them into one COPY.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections import Counter
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Callable, Iterable, Iterator
+from typing import Callable
 
 import orjson
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_key, item_storage_key
-from tradewatch.currency_exchange.raw_store import decompress
+from tradewatch.raw_bodies import decompress
 from tradewatch.hours import hours_between, partition_key
 from tradewatch.market.exchange import DIVINE_PATH, MalformedMarket, market_prices
+from tradewatch.warehouse.parallel import default_workers, ordered_map
 
 _COLUMNS = ("realm, league, item_key, quote_currency, observed_hour, item_first, vwap_price, min_price, max_price, "
             "volume, quote_volume, item_lowest_stock, item_highest_stock, quote_lowest_stock, quote_highest_stock")
@@ -133,23 +131,6 @@ def _price_row(args: tuple) -> PricedHour:
     return price_hour(*args)
 
 
-def _priced(realm: str, source: Iterable[tuple], workers: int) -> Iterator[PricedHour]:
-    """Priced hours in the order of `source`, at most 2 × workers hours read ahead."""
-    if workers <= 1:
-        for hour, compression, body in source:
-            yield price_hour(realm, hour, compression, bytes(body))
-        return
-    # spawn: the step process holds database connections and threads that must not be forked
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending: list[Future] = []
-        for hour, compression, body in source:
-            pending.append(pool.submit(_price_row, (realm, hour, compression, bytes(body))))
-            if len(pending) >= 2 * workers:
-                yield pending.pop(0).result()
-        for future in pending:
-            yield future.result()
-
-
 def compute_exchange_prices(pool: ConnectionPool, realm: str, start: datetime, end: datetime,
                             log: Callable[[str], None] = lambda _: None, workers: int | None = None) -> ExchangePricesReport:
     """Price the stored documents of [start, end) for `realm` and replace that window atomically."""
@@ -157,8 +138,7 @@ def compute_exchange_prices(pool: ConnectionPool, realm: str, start: datetime, e
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = ExchangePricesReport(realm=realm, start=start, end=end)
     if workers is None:
-        hours = (end - start).total_seconds() / 3600
-        workers = min(os.cpu_count() or 1, 4) if hours >= PARALLEL_FROM_HOURS else 1
+        workers = default_workers((end - start).total_seconds() / 3600, PARALLEL_FROM_HOURS)
     with pool.connection() as reader, pool.connection() as writer:
         with reader.transaction(), writer.transaction():
             report.deleted = writer.execute(
@@ -174,7 +154,8 @@ def compute_exchange_prices(pool: ConnectionPool, realm: str, start: datetime, e
                 )
                 items: dict[str, tuple[int, str, bool]] = {}
                 with sink.copy(f"COPY warehouse.exchange_prices ({_COLUMNS}) FROM STDIN") as copy:
-                    for priced in _priced(realm, source, workers):
+                    tasks = ((realm, hour, compression, bytes(body)) for hour, compression, body in source)
+                    for priced in ordered_map(_price_row, tasks, workers):
                         if priced.copy_text:
                             copy.write(priced.copy_text)
                         _add(report, priced)

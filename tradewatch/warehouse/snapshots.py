@@ -9,34 +9,31 @@ A watched item without a stored response gets no row (it is *missing*, which the
 completeness check reports); a stored but empty book gets a row with `listing_count = 0`
 and null prices.
 
-Speed (a year is 8,760 hours × 21 items ≈ 184k responses of ~36 kB each): PostgreSQL
-extracts only the offers from each JSONB body (`jsonb_path_query_array`), so a tenth of
-the bytes cross the socket and Python parses a tenth of the JSON; rows stream from a
-server-side cursor into a COPY on a second connection, so memory stays flat.
+Speed (a year is 8,760 hours × 21 items ≈ 184k responses of ~30 kB each): the stored
+bodies are compressed (~6 kB), so PostgreSQL only ships bytes; decompressing, parsing
+(orjson) and pricing is CPU work done in worker processes, one per core, on chunks of
+rows (`tradewatch.warehouse.parallel`), while this process streams the priced rows from a
+server-side cursor into a COPY on a second connection: memory stays flat for a year.
+The derivation does not recompute each body's SHA-256 (zlib's own check catches a damaged
+stream; `raw_store.read_body`, used for audits, proves the bytes).
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from psycopg_pool import ConnectionPool
 
-from tradewatch.errors import TradeWatchError
 from tradewatch.hours import hours_between, partition_key
-from tradewatch.market.pricing import (BookSummary, Offer, ladder, offers_from_listing_offers, offers_from_response,
-                                       summarize_offers)
+from tradewatch.market.pricing import BookSummary
+from tradewatch.warehouse.book_pricing import Priced, SnapshotError, price_chunk
+from tradewatch.warehouse.parallel import default_workers, ordered_map
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["HourSnapshot", "SnapshotError", "SnapshotReport", "compute_snapshots"]
-
-
-class SnapshotError(TradeWatchError):
-    """A stored response cannot be priced; the message names the hour and the item."""
 
 
 @dataclass(frozen=True)
@@ -73,16 +70,8 @@ class SnapshotReport:
         return {partition_key(h.hour): h.missing for h in self.hours if h.missing}
 
 
-# `result` as an object → only the offers lists (JSONB keeps object keys in its own order,
-# so the listing order is the same as reading the whole body). Anything else (an empty
-# list, an error body) is sent whole so that `offers_from_response` treats it exactly as
-# it always does.
 _READ_RAW = """
-SELECT id, observed_hour, item_id, fetched_at, simulated,
-       CASE WHEN jsonb_typeof(response_body -> 'result') = 'object'
-            THEN jsonb_path_query_array(response_body, '$.result.*.listing.offers')::text END AS offers,
-       CASE WHEN jsonb_typeof(response_body -> 'result') = 'object'
-            THEN NULL ELSE response_body::text END AS whole_body
+SELECT id, observed_hour, item_id, fetched_at, simulated, compression, body
 FROM warehouse.raw_trade_responses
 WHERE game = %s AND league = %s AND paid_with = %s AND observed_hour >= %s AND observed_hour < %s
   AND item_id = ANY(%s)
@@ -93,12 +82,26 @@ _SNAPSHOT_COLUMNS = (
     "game, league, paid_with, observed_hour, item_id, observed_at, listing_count, total_stock, min_price, "
     "robust_min_price, target_quantity, bought, spent, avg_price, book, simulated, raw_response_id"
 )
+# rows per task sent to a worker: large enough to amortize the hand-over, small enough for flat memory
+_CHUNK = 256
+# fewer hours than this are priced in this process (the hourly run): no workers to start
+PARALLEL_FROM_HOURS = 24
+
+def _chunks(cursor, paid_with: str, target: int) -> Iterator[tuple[str, int, list[tuple]]]:
+    while rows := cursor.fetchmany(_CHUNK):
+        yield paid_with, target, rows
 
 
-def _offers(offers_text: str | None, whole_body: str | None, item_id: str, paid_with: str) -> list[Offer]:
-    if offers_text is not None:
-        return offers_from_listing_offers(json.loads(offers_text), item_id, paid_with)
-    return offers_from_response(json.loads(whole_body) if whole_body is not None else None, item_id, paid_with)
+def _hour_snapshot(hour: datetime, summaries: list[BookSummary], watched: tuple[str, ...]) -> HourSnapshot:
+    present = {s.item_id for s in summaries}
+    priced = [s for s in summaries if s.robust_min_price is not None and math.isfinite(s.robust_min_price)]
+    cheapest = min(priced, key=lambda s: s.robust_min_price, default=None)
+    return HourSnapshot(
+        hour=hour, rows=len(summaries), missing=tuple(i for i in watched if i not in present),
+        empty_books=tuple(s.item_id for s in summaries if s.listing_count == 0),
+        cheapest_item=cheapest.item_id if cheapest else None,
+        cheapest_price=cheapest.robust_min_price if cheapest else None,
+    )
 
 
 def compute_snapshots(
@@ -107,40 +110,44 @@ def compute_snapshots(
     start: datetime,
     end: datetime,
     log: Callable[[str], None] = lambda _: None,
+    workers: int | None = None,
 ) -> SnapshotReport:
     """Price the stored responses of [start, end) and replace that window of price_snapshots.
 
     One transaction deletes the window (for the watchlist's game, league and currency)
     and inserts the new rows; a response that cannot be priced raises `SnapshotError`
-    and nothing changes.
+    and nothing changes. `workers` defaults to one per core for a day or more, else none.
     """
     if not start < end:
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = SnapshotReport(start=start, end=end)
+    if workers is None:
+        workers = default_workers((end - start).total_seconds() / 3600, PARALLEL_FROM_HOURS)
     game, league, paid_with, target = watchlist.game, watchlist.league, watchlist.paid_with, watchlist.target_quantity
-    by_hour: dict[datetime, list[BookSummary]] = defaultdict(list)
-    last_hour: datetime | None = None
+    # rows arrive ordered by hour: only the current hour's summaries are held (flat memory for a year)
+    done: dict[datetime, HourSnapshot] = {}
+    current: list[BookSummary] = []
 
-    def rows(cursor: Iterable[tuple]) -> Iterable[tuple]:
-        nonlocal last_hour
-        for raw_id, hour, item_id, fetched_at, simulated, offers_text, whole_body in cursor:
-            try:
-                offers = _offers(offers_text, whole_body, item_id, paid_with)
-            except ValueError as exc:
-                raise SnapshotError(
-                    f"the stored response for {item_id} in hour {partition_key(hour)} (raw id {raw_id}) cannot be "
-                    f"priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
-                ) from None
-            summary = summarize_offers(offers, item_id, paid_with, target)
-            for column in ("min_price", "robust_min_price", "avg_price"):
-                value = getattr(summary, column)
-                if value is not None and not (math.isfinite(value) and value > 0):
-                    report.bad_prices.append(f"{partition_key(hour)} {item_id} {column}={value}")
-            by_hour[hour].append(summary)
-            last_hour = hour
-            yield (game, league, paid_with, hour, item_id, fetched_at, summary.listing_count, summary.total_stock,
-                   summary.min_price, summary.robust_min_price, target, summary.bought, summary.spent,
-                   summary.avg_price, json.dumps(ladder(offers), separators=(",", ":")), simulated, raw_id)
+    def close_hour(hour: datetime) -> None:
+        done[hour] = _hour_snapshot(hour, current, watchlist.items)
+        report.latest = list(current)
+        current.clear()
+
+    def rows(priced: Iterable[list[Priced]]) -> Iterable[tuple]:
+        last_hour: datetime | None = None
+        for chunk in priced:
+            for raw_id, hour, item_id, fetched_at, simulated, summary, book in chunk:
+                if hour != last_hour and last_hour is not None:
+                    close_hour(last_hour)
+                last_hour = hour
+                for column in ("min_price", "robust_min_price", "avg_price"):
+                    value = getattr(summary, column)
+                    if value is not None and not (math.isfinite(value) and value > 0):
+                        report.bad_prices.append(f"{partition_key(hour)} {item_id} {column}={value}")
+                current.append(summary)
+                yield (game, league, paid_with, hour, item_id, fetched_at, summary.listing_count,
+                       summary.total_stock, summary.min_price, summary.robust_min_price, target, summary.bought,
+                       summary.spent, summary.avg_price, book, simulated, raw_id)
 
     with pool.connection() as reader, pool.connection() as writer:
         with reader.transaction(), writer.transaction():
@@ -149,27 +156,21 @@ def compute_snapshots(
                 "AND observed_hour >= %s AND observed_hour < %s",
                 (game, league, paid_with, start, end),
             ).rowcount
-            with reader.cursor(name="tradewatch_raw_window") as source, writer.cursor() as sink:
-                source.itersize = 500
+            # binary: the bodies arrive as bytes, not as hex text to decode
+            with reader.cursor(name="tradewatch_raw_window", binary=True) as source, writer.cursor() as sink:
+                source.itersize = 4 * _CHUNK
                 source.execute(_READ_RAW, (game, league, paid_with, start, end, list(watchlist.items)))
+                priced = ordered_map(price_chunk, _chunks(source, paid_with, target), workers)
                 with sink.copy(f"COPY warehouse.price_snapshots ({_SNAPSHOT_COLUMNS}) FROM STDIN") as copy:
-                    for row in rows(source):
+                    last_hour = None
+                    for row in rows(priced):
                         copy.write_row(row)
                         report.rows += 1
+                        last_hour = row[3]
+                    if last_hour is not None:
+                        close_hour(last_hour)
     report.deleted = deleted
-    for hour in hours_between(start, end):
-        summaries = by_hour.get(hour, [])
-        present = {s.item_id for s in summaries}
-        priced = [s for s in summaries if s.robust_min_price is not None and math.isfinite(s.robust_min_price)]
-        cheapest = min(priced, key=lambda s: s.robust_min_price, default=None)
-        report.hours.append(HourSnapshot(
-            hour=hour, rows=len(summaries), missing=tuple(i for i in watchlist.items if i not in present),
-            empty_books=tuple(s.item_id for s in summaries if s.listing_count == 0),
-            cheapest_item=cheapest.item_id if cheapest else None,
-            cheapest_price=cheapest.robust_min_price if cheapest else None,
-        ))
-    if last_hour is not None:
-        report.latest = by_hour[last_hour]
+    report.hours = [done.get(hour) or _hour_snapshot(hour, [], watchlist.items) for hour in hours_between(start, end)]
     log(f"price snapshots {partition_key(start)}…{partition_key(end)}: {report.rows} rows written, "
         f"{report.deleted} replaced, {sum(len(h.missing) for h in report.hours)} item-hours missing")
     return report
