@@ -126,7 +126,8 @@ def derive(pool: ConnectionPool, watchlist: Watchlist, start: datetime, end: dat
     from tradewatch.warehouse.profitability import compute_profitability
     from tradewatch.warehouse.snapshots import compute_snapshots
 
-    snapshots = compute_snapshots(pool, watchlist, start, end)
+    # in this process: spawned workers would take the Ctrl-C of a demo that is stopping meanwhile
+    snapshots = compute_snapshots(pool, watchlist, start, end, workers=1)
     profitability = compute_profitability(pool, watchlist, start, end)
     compute_alerts(pool, watchlist, start, end)  # delivered by the asset's runs, not at start
     missing, unavailable = snapshots.missing, profitability.unavailable
