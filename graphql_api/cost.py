@@ -47,7 +47,7 @@ FIELD_COSTS = {
     "strategies": f"{BASE}",
     "latestPrices": f"{BASE} + 1 per 10 items",
     "snapshots": f"{BASE} + `first` / {PAGE_ROWS_PER_UNIT}, + `first` / {BOOK_ROWS_PER_UNIT} more with `book`",
-    "priceSeries": f"{BASE} + hours × items / {ROWS_PER_UNIT}",
+    "priceSeries": f"{BASE} + hours × items / {ROWS_PER_UNIT}, twice that with `executedPrice` or `executedVolume`",
     "profitability": f"{BASE} + `first` / {PAGE_ROWS_PER_UNIT}",
     "evaluateStrategy": f"{BASE} + {EVALUATED_HOUR_COST} per hour of the range",
     "coverage": f"{BASE} + hours × watched items / {ROWS_PER_UNIT}",
@@ -148,7 +148,10 @@ def _field_cost(node: FieldNode, variables: Mapping[str, Any], watched: int,
         return BASE + args.hours(limits.MAX_PAGED_RANGE) / ROWS_PER_UNIT
     if name == "priceSeries":
         items = (args.count("item") or 0) + (args.count("items") or 0)
-        return BASE + args.hours(limits.MAX_PAGED_RANGE) * min(max(items, 1), limits.MAX_SERIES_ITEMS) / ROWS_PER_UNIT
+        rows = args.hours(limits.MAX_PAGED_RANGE) * min(max(items, 1), limits.MAX_SERIES_ITEMS) / ROWS_PER_UNIT
+        # the executed columns join as many Currency Exchange rows as there are book rows
+        executed = any(_selects(node.selection_set, f, fragments) for f in ("executedPrice", "executedVolume"))
+        return BASE + rows * (2 if executed else 1)
     if name == "profitability":
         return BASE + args.int("first", limits.DEFAULT_PAGE, limits.MAX_PAGE) / PAGE_ROWS_PER_UNIT
     if name == "evaluateStrategy":

@@ -127,8 +127,9 @@ class Query:
             raise bad_input("items", f"{len(ids)} items are more than {limits.MAX_SERIES_ITEMS}")
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         unit = resolve_currency(info.context, currency)
+        executed = bool({"executedPrice", "executedVolume"} & _selected(info))
         return await prices.price_series(info.context, await checked_league(info.context, league), ids, span, bucket,
-                                         unit)
+                                         unit, executed)
 
     @strawberry.field(description=f"The divine orb's price in chaos per bucket (the Currency Exchange's executed "
                                   f"chaos|divine trades of the league): the rate every CHAOS/DIVINE conversion "

@@ -171,6 +171,12 @@ class PriceSeries:
     stock: IntColumn = strawberry.field(description="totalStock of the last stored hour.")  # type: ignore[valid-type]
     listing_count: IntColumn = strawberry.field(description="listingCount of the last stored hour.")  # type: ignore[valid-type]
     hours: IntColumn = strawberry.field(description="How many hours were stored in the bucket.")  # type: ignore[valid-type]
+    executed_price: FloatColumn = strawberry.field(description=(  # type: ignore[valid-type]
+        "The Currency Exchange's executed price in the bucket (what buyers paid, beside the book's asks): quote "
+        "volume / item volume of the item's market in the requested currency, same league, realm `pc` (`poe2` for "
+        "PoE 2); null where nothing traded or no exchange history is stored."))
+    executed_volume: FloatColumn = strawberry.field(description=(  # type: ignore[valid-type]
+        "Item units traded on the Currency Exchange in the bucket (that market); null where no trade is stored."))
 
 
 @strawberry.type(description="The divine orb's price in chaos per bucket: the Currency Exchange's executed "
@@ -212,6 +218,9 @@ class ProfitabilityRow(StrategyOutcome):
     strategy: str
     hour: datetime
     simulated: bool
+    price_source: str = strawberry.field(description=(
+        "Where the hour's prices came from: `book` (the stored order books: depth-aware buying, robust minimum "
+        "sale prices) or `exchange` (an hour without a book, priced from the Currency Exchange's executed vwaps)."))
 
 
 @strawberry.type

@@ -240,7 +240,7 @@ def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, w
                            "reroll_cost", "expected_rerolls", "expected_sale_value", "expected_profit_per_unit",
                            "expected_profit_total", "roi", "break_even_reroll_cost", "chaos_per_divine",
                            "expected_profit_per_unit_chaos", "expected_profit_per_unit_divine",
-                           "break_even_reroll_cost_chaos", "break_even_reroll_cost_divine"]
+                           "break_even_reroll_cost_chaos", "break_even_reroll_cost_divine", "price_source"]
         assert {r[2] for r in profit} == {"top_k", "optimal"}
         for statement in (
             "SELECT count(*) FROM warehouse.price_snapshots",

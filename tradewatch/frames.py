@@ -171,7 +171,8 @@ def divine_price(league: str | None = None, from_: datetime | str | None = None,
 def profitability(league: str | None = None, strategy: str | None = None, policy: str | None = None,
                   from_: datetime | str | None = None, to: datetime | str | None = None, *, url: str | None = None,
                   watchlist: Watchlist | None = None) -> pd.DataFrame:
-    """Like `profitability`: per strategy, policy and hour the stored economics, in the watchlist's currency."""
+    """Like `profitability`: per strategy, policy and hour the stored economics, in the watchlist's currency;
+    `price_source` says whether the hour was priced from order books (`book`) or executed prices (`exchange`)."""
     wl, league = _context(league, watchlist)
     if policy is not None and policy.lower() not in ("top_k", "optimal"):
         raise ValueError(f"policy {policy!r} must be top_k or optimal")
@@ -179,7 +180,7 @@ def profitability(league: str | None = None, strategy: str | None = None, policy
     sql = """
         SELECT observed_hour AS hour, strategy, policy, input_item_id, input_unit_cost, reroll_cost,
                expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi,
-               break_even_reroll_cost
+               break_even_reroll_cost, price_source
         FROM analytics.reroll_profitability
         WHERE league = %(league)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
           AND (%(strategy)s::text IS NULL OR strategy = %(strategy)s)
@@ -189,7 +190,7 @@ def profitability(league: str | None = None, strategy: str | None = None, policy
     frame["currency"] = wl.paid_with
     return _typed(frame, floats=("input_unit_cost", "reroll_cost", "expected_rerolls", "expected_sale_value",
                                  "expected_profit_per_unit", "expected_profit_total", "roi", "break_even_reroll_cost"),
-                  texts=("strategy", "policy", "input_item_id", "currency"))
+                  texts=("strategy", "policy", "input_item_id", "currency", "price_source"))
 
 
 def alerts(from_: datetime | str | None = None, to: datetime | str | None = None, rule: str | None = None,

@@ -1,4 +1,5 @@
-"""`latestPrices`, `snapshots` and `priceSeries`: reads of warehouse.price_snapshots."""
+"""`latestPrices`, `snapshots` and `priceSeries`: reads of warehouse.price_snapshots (`priceSeries`
+also joins the Currency Exchange's executed prices of warehouse.exchange_prices to its buckets)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.types import (Bucket, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
                                SnapshotOrder, item_of)
+from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
 
 # The newest row per item comes from the (item_id, observed_hour) index, one probe per
 # item, instead of a DISTINCT ON over the whole history.
@@ -108,19 +110,44 @@ async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, sp
     return SnapshotConnection(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end_cursor))
 
 
+# The Currency Exchange's executed trades per item and bucket, to join to the book's buckets
+# (the same date_trunc, in the API's UTC sessions). `%(quote)s` is null for a currency the
+# exchange does not quote in: no rows then.
+EXECUTED_CTE = """
+e AS (
+    SELECT x.item_id, date_trunc(%(unit)s, p.observed_hour) AS t,
+           sum(p.quote_volume) FILTER (WHERE p.vwap_price IS NOT NULL)
+               / nullif(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL), 0) AS executed_price,
+           sum(p.volume) AS executed_volume
+    FROM warehouse.exchange_prices p
+    JOIN warehouse.exchange_items x ON x.item_key = p.item_key
+    WHERE p.realm = %(realm)s AND p.league = %(league)s AND p.quote_currency = %(quote)s
+      AND x.item_id = ANY(%(items)s) AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
+    GROUP BY 1, 2)"""
+# When neither executed column is asked for, nothing is read (the cost model charges the join only then).
+NO_EXECUTED_CTE = """
+e AS (SELECT NULL::text AS item_id, NULL::timestamptz AS t, NULL::float8 AS executed_price,
+             NULL::float8 AS executed_volume WHERE false)"""
+EXECUTED_COLUMNS = ("json_agg(e.executed_price ORDER BY b.t)::text AS executed_price, "
+                    "json_agg(e.executed_volume ORDER BY b.t)::text AS executed_volume")
+
 # HOUR: one snapshot per bucket, so no grouping: open = high = low = close = min_price.
 SERIES_HOUR_SQL = """
-SELECT item_id, count(*) AS points,
-       json_agg(observed_hour ORDER BY observed_hour)::text AS time,
-       json_agg(min_price ORDER BY observed_hour)::text AS price,
-       json_agg(robust_min_price ORDER BY observed_hour)::text AS robust_close,
-       json_agg(avg_price ORDER BY observed_hour)::text AS avg_price,
-       json_agg(total_stock ORDER BY observed_hour)::text AS stock,
-       json_agg(listing_count ORDER BY observed_hour)::text AS listing_count
-FROM warehouse.price_snapshots
-WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
-  AND observed_hour >= %(start)s AND observed_hour < %(end)s
-GROUP BY item_id
+WITH b AS (
+    SELECT item_id, observed_hour AS t, min_price, robust_min_price, avg_price, total_stock, listing_count
+    FROM warehouse.price_snapshots
+    WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
+      AND observed_hour >= %(start)s AND observed_hour < %(end)s),
+{executed}
+SELECT b.item_id, count(*) AS points,
+       json_agg(b.t ORDER BY b.t)::text AS time,
+       json_agg(b.min_price ORDER BY b.t)::text AS price,
+       json_agg(b.robust_min_price ORDER BY b.t)::text AS robust_close,
+       json_agg(b.avg_price ORDER BY b.t)::text AS avg_price,
+       json_agg(b.total_stock ORDER BY b.t)::text AS stock,
+       json_agg(b.listing_count ORDER BY b.t)::text AS listing_count, {columns}
+FROM b LEFT JOIN e ON e.item_id = b.item_id AND e.t = b.t
+GROUP BY b.item_id
 """
 
 SERIES_BUCKET_SQL = """
@@ -138,14 +165,17 @@ WITH b AS (
     FROM warehouse.price_snapshots
     WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = ANY(%(items)s)
       AND observed_hour >= %(start)s AND observed_hour < %(end)s
-    GROUP BY item_id, t)
-SELECT item_id, count(*) AS points,
-       json_agg(t ORDER BY t)::text AS time, json_agg(open ORDER BY t)::text AS open,
-       json_agg(high ORDER BY t)::text AS high, json_agg(low ORDER BY t)::text AS low,
-       json_agg(close ORDER BY t)::text AS close, json_agg(robust_close ORDER BY t)::text AS robust_close,
-       json_agg(avg_price ORDER BY t)::text AS avg_price, json_agg(stock ORDER BY t)::text AS stock,
-       json_agg(listing_count ORDER BY t)::text AS listing_count, json_agg(hours ORDER BY t)::text AS hours
-FROM b GROUP BY item_id
+    GROUP BY item_id, t),
+{executed}
+SELECT b.item_id, count(*) AS points,
+       json_agg(b.t ORDER BY b.t)::text AS time, json_agg(b.open ORDER BY b.t)::text AS open,
+       json_agg(b.high ORDER BY b.t)::text AS high, json_agg(b.low ORDER BY b.t)::text AS low,
+       json_agg(b.close ORDER BY b.t)::text AS close, json_agg(b.robust_close ORDER BY b.t)::text AS robust_close,
+       json_agg(b.avg_price ORDER BY b.t)::text AS avg_price, json_agg(b.stock ORDER BY b.t)::text AS stock,
+       json_agg(b.listing_count ORDER BY b.t)::text AS listing_count, json_agg(b.hours ORDER BY b.t)::text AS hours,
+       {columns}
+FROM b LEFT JOIN e ON e.item_id = b.item_id AND e.t = b.t
+GROUP BY b.item_id
 """
 
 BUCKET_HOURS = {Bucket.HOUR: 1, Bucket.DAY: 24, Bucket.WEEK: 168}
@@ -153,11 +183,13 @@ BUCKET_HOURS = {Bucket.HOUR: 1, Bucket.DAY: 24, Bucket.WEEK: 168}
 
 def _empty(item, bucket: Bucket) -> PriceSeries:
     return PriceSeries(item=item, bucket=bucket, points=0, time="[]", open="[]", high="[]", low="[]",
-                       close="[]", robust_close="[]", avg_price="[]", stock="[]", listing_count="[]", hours="[]")
+                       close="[]", robust_close="[]", avg_price="[]", stock="[]", listing_count="[]", hours="[]",
+                       executed_price="[]", executed_volume="[]")
 
 
 async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: TimeRange,
-                       bucket: Bucket, unit: str) -> list[PriceSeries]:
+                       bucket: Bucket, unit: str, executed: bool = True) -> list[PriceSeries]:
+    """One series per item of `item_ids`, with the exchange's executed columns read when `executed`."""
     points = (span.end - span.start).total_seconds() / 3600 / BUCKET_HOURS[bucket]
     if points > limits.MAX_SERIES_POINTS + 1:
         raise bad_input("to", f"the range holds about {points:.0f} {bucket.name} buckets per item, more than "
@@ -165,8 +197,10 @@ async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: 
     ctx.cache.read_range(span.end)
     wl = ctx.watchlist
     params = {"game": wl.game, "league": league, "paid": wl.paid_with, "items": item_ids,
-              "start": span.start, "end": span.end, "unit": bucket.value}
-    sql = SERIES_HOUR_SQL if bucket is Bucket.HOUR else SERIES_BUCKET_SQL
+              "start": span.start, "end": span.end, "unit": bucket.value,
+              "realm": REALM_OF_GAME.get(wl.game, "pc"), "quote": unit if unit in CURRENCIES else None}
+    sql = (SERIES_HOUR_SQL if bucket is Bucket.HOUR else SERIES_BUCKET_SQL).format(
+        executed=EXECUTED_CTE if executed else NO_EXECUTED_CTE, columns=EXECUTED_COLUMNS)
     rows = await fetch_all(ctx.pool, from_snapshots(sql, ctx, unit), params)
     by_item = {r["item_id"]: r for r in rows}
     out = []
@@ -180,10 +214,12 @@ async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: 
             out.append(PriceSeries(item=item, bucket=bucket, points=r["points"], time=r["time"], open=r["price"],
                                    high=r["price"], low=r["price"], close=r["price"],
                                    robust_close=r["robust_close"], avg_price=r["avg_price"], stock=r["stock"],
-                                   listing_count=r["listing_count"], hours=ones))
+                                   listing_count=r["listing_count"], hours=ones,
+                                   executed_price=r["executed_price"], executed_volume=r["executed_volume"]))
         else:
             out.append(PriceSeries(item=item, bucket=bucket, points=r["points"], time=r["time"], open=r["open"],
                                    high=r["high"], low=r["low"], close=r["close"], robust_close=r["robust_close"],
                                    avg_price=r["avg_price"], stock=r["stock"], listing_count=r["listing_count"],
-                                   hours=r["hours"]))
+                                   hours=r["hours"], executed_price=r["executed_price"],
+                                   executed_volume=r["executed_volume"]))
     return out

@@ -53,7 +53,7 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
     sql = f"""
         SELECT strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, reroll_cost,
                expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi,
-               break_even_reroll_cost, stop_set, simulated
+               break_even_reroll_cost, stop_set, simulated, price_source
         FROM warehouse.reroll_profitability
         WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
           AND observed_hour >= %(start)s AND observed_hour < %(end)s
@@ -76,7 +76,7 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
             expected_profit_per_unit=r["expected_profit_per_unit"],
             expected_profit_total=r["expected_profit_total"], roi=r["roi"],
             break_even_reroll_cost=r["break_even_reroll_cost"], stop_set=list(r["stop_set"]),
-            simulated=r["simulated"])
+            simulated=r["simulated"], price_source=r["price_source"])
         for r in rows
     ]
     end = encode_cursor(rows[-1]["observed_hour"], rows[-1]["strategy"], rows[-1]["policy"]) if rows else None

@@ -44,7 +44,7 @@
   const SERIES_QUERY = `query DashboardSeries($league: String, $items: [ID!], $from: DateTime, $to: DateTime,
                                             $bucket: Bucket!, $currency: Currency) {
     priceSeries(league: $league, items: $items, from: $from, to: $to, bucket: $bucket, currency: $currency) {
-      item { id name } points time close robustClose low avgPrice
+      item { id name } points time close robustClose low avgPrice executedPrice executedVolume
     }
   }`;
   const LATEST_QUERY = `query DashboardLatest($league: String, $currency: Currency) {
@@ -479,10 +479,12 @@
         hovertemplate: `%{y:.4g} ${unit} avg<extra>${s.item.name}</extra>`,
       });
       traces.push(robustTrace(s, x, mode, color, unit));
+      traces.push(...executedTraces(s, x, color, mode, unit));
     }
     traces.push(...priceAlertTraces(alerts, series));
     const layout = baseLayout(range, unit ? "price (" + unit + ")" : "price");
     layout.yaxis.type = view.log ? "log" : "linear";
+    addVolumeAxis(layout, traces);
     const points = (series || []).reduce((n, s) => n + s.points, 0);
     if (!view.items.length) noData(layout, "pick items above");
     else if (failed) noData(layout, "no data: see the error above");
@@ -490,6 +492,43 @@
     markChart(chart, range);
     chart.dataset.points = String(points);
     await Plotly.react(chart, traces, layout, PLOT_CONFIG);
+  }
+
+  // What buyers paid on the Currency Exchange beside what the book asks: the executed price as a
+  // dashed line of the item's colour, the units traded as thin bars on a small axis below the
+  // prices. Only for items with any trade in the range (no empty legend entries otherwise).
+  function hasValues(column) {
+    return Array.isArray(column) && column.some((v) => v !== null);
+  }
+
+  function executedTraces(s, x, color, mode, unit) {
+    const traces = [];
+    if (hasValues(s.executedPrice)) {
+      traces.push({
+        type: "scatter", mode, name: s.item.name + " (executed)", legendgroup: s.item.id, showlegend: false, x,
+        y: s.executedPrice, connectgaps: false, line: { color, width: 1.5, dash: "dashdot" }, marker: { size: 3 },
+        meta: { item: s.item.id, measure: "executedPrice" },
+        hovertemplate: `%{y:.4g} ${unit} executed<extra>${s.item.name}</extra>`,
+      });
+    }
+    if (hasValues(s.executedVolume)) {
+      traces.push({
+        type: "bar", name: s.item.name + " (volume)", legendgroup: s.item.id, showlegend: false, x,
+        y: s.executedVolume, yaxis: "y2", marker: { color, opacity: 0.5 },
+        meta: { item: s.item.id, measure: "executedVolume" },
+        hovertemplate: `%{y:.4g} traded<extra>${s.item.name}</extra>`,
+      });
+    }
+    return traces;
+  }
+
+  function addVolumeAxis(layout, traces) {
+    if (!traces.some((t) => t.yaxis === "y2")) return;
+    layout.yaxis.domain = [0.26, 1];
+    layout.yaxis2 = { domain: [0, 0.18], anchor: "x", gridcolor: "#eef0f3", rangemode: "tozero",
+                      title: { text: "traded" }, automargin: true };
+    layout.barmode = "group";
+    layout.bargap = 0.6;
   }
 
   function dailyMeans(rows) {

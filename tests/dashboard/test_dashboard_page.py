@@ -14,7 +14,8 @@ import pytest
 WAIT_MS = 10_000
 
 SERIES = """query($items: [ID!], $from: DateTime, $to: DateTime, $bucket: Bucket!) {
-  priceSeries(items: $items, from: $from, to: $to, bucket: $bucket) { item { id } time close robustClose avgPrice }
+  priceSeries(items: $items, from: $from, to: $to, bucket: $bucket) {
+    item { id } time close robustClose avgPrice executedPrice executedVolume }
 }"""
 PROFIT = """query($strategy: String, $from: DateTime, $to: DateTime, $after: String) {
   profitability(strategy: $strategy, from: $from, to: $to, first: 500, after: $after) {
@@ -70,8 +71,39 @@ def assert_matches_price_series(api, chart: dict) -> int:
         assert trace["x"] == [plot_time(t) for t in expected["time"]]
         assert trace["y"] == expected[trace["meta"]["measure"]]
     measures = {(t["meta"]["item"], t["meta"]["measure"]) for t in traces}
-    assert measures == {(item, m) for item in items for m in MEASURES}
+    # the executed price and volume are drawn for the items that traded on the Currency Exchange
+    executed = {(item, m) for item in items for m in ("executedPrice", "executedVolume")
+                if any(v is not None for v in series[item][m])}
+    assert measures == {(item, m) for item in items for m in MEASURES} | executed
     return sum(len(t["x"]) for t in traces)
+
+
+def test_the_executed_price_and_volume_are_drawn_beside_the_book_price(open_dashboard, api, history, watchlist):
+    import psycopg
+
+    from helpers.databases import insert_exchange_price
+
+    item = watchlist.items[-1]  # not among the default view's items: the other tests' charts stay as they are
+    hours = [history.end - timedelta(hours=h) for h in (6, 5, 4)]
+    with psycopg.connect(history.url, autocommit=True) as conn:
+        for index, hour in enumerate(hours):
+            insert_exchange_price(conn, "Standard", hour, item, f"Metadata/Test/{item}", "divine", 0.5 + index, 10)
+    watched = open_dashboard(f"#items={item}&range=24h")
+    page = watched.page
+    wait_for_load(page)
+    chart = page.evaluate(CHART, "price-chart")
+    assert_matches_price_series(api, chart)
+    traces = {t["meta"]["measure"]: t for t in line_traces(chart)}
+    assert set(traces) == {*MEASURES, "executedPrice", "executedVolume"}
+    drawn = {x: (p, v) for x, p, v in zip(traces["executedPrice"]["x"], traces["executedPrice"]["y"],
+                                          traces["executedVolume"]["y"]) if p is not None}
+    assert drawn == {plot_time(h.isoformat()): (0.5 + i, 10) for i, h in enumerate(hours)}
+    styles = page.evaluate("""() => { const c = document.getElementById('price-chart');
+      return {types: c.data.map(t => [t.meta.measure, t.type, t.line ? t.line.dash : null, t.yaxis || 'y']),
+              volumeAxis: Boolean(c.layout.yaxis2)}; }""")
+    assert ["executedPrice", "scatter", "dashdot", "y"] in styles["types"]
+    assert ["executedVolume", "bar", None, "y2"] in styles["types"] and styles["volumeAxis"]
+    assert_clean(watched)
 
 
 def profitability_rows(api, strategy: str, start: str, end: str) -> list[dict]:

@@ -32,7 +32,8 @@ def _profit(n: int) -> ProfitabilityRow:
                             input_item=item_of("deafening-essence-of-woe", False), input_unit_cost=0.1, quantity=500,
                             reroll_cost=0.02, expected_rerolls=3.5, expected_sale_value=0.2,
                             expected_profit_per_unit=0.01, expected_profit_total=5.0, roi=None,
-                            break_even_reroll_cost=0.04, stop_set=["a", "b"], simulated=False)
+                            break_even_reroll_cost=0.04, stop_set=["a", "b"], simulated=False,
+                            price_source="exchange" if n % 2 else "book")
 
 
 ROWS: dict[str, list] = {}
@@ -69,7 +70,7 @@ QUERIES = [
     "query($with: Boolean!) { snapshots { hour minPrice @include(if: $with) avgPrice @skip(if: $with) "
     "... @include(if: $with) { totalStock } } }",
     "{ profits { strategy policy hour inputItem { id watched } stopSet roi breakEvenRerollCost "
-    "breakEvenRerollAmount } a: profits { hour } }",
+    "breakEvenRerollAmount priceSource } a: profits { hour } }",
     "{ maybe { hour minPrice } }",
 ]
 

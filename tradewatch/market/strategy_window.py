@@ -4,7 +4,9 @@ what-if GraphQL field `evaluateStrategy` (the caller's parameters, every hour of
 both use.
 
 Input is what the warehouse stores per hour and item: the robust minimum price (the sale
-price) and the book as `pricing.ladder` rows. Pure: rows in, results out, no I/O.
+price) and the book as `pricing.ladder` rows; or, for hours without a book, the Currency
+Exchange's executed vwap (`exchange_books`: bought and sold at that price). Pure: rows in,
+results out, no I/O.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from tradewatch.market.strategy import (ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable,
                                         evaluate_strategy_hours)
 
-__all__ = ["HourEvaluation", "NO_SNAPSHOTS", "books_by_hour", "depth_needed", "evaluate_window"]
+__all__ = ["HourEvaluation", "NO_SNAPSHOTS", "books_by_hour", "depth_needed", "evaluate_window", "exchange_books"]
 
 NO_SNAPSHOTS = "no snapshots are stored for this hour"
 
@@ -52,6 +54,23 @@ def books_by_hour(rows: Iterable[tuple[datetime, str, float | None, object]]) ->
     grouped: dict[datetime, dict[str, tuple]] = {}
     for hour, item, price, book in rows:
         grouped.setdefault(hour, {})[item] = (price, book)
+    return grouped
+
+
+def exchange_books(rows: Iterable[tuple[datetime, str, float | None]],
+                   needed: Mapping[str, int]) -> dict[datetime, dict[str, tuple]]:
+    """`(hour, item, executed vwap)` rows as books: each item sells at its vwap and can be bought
+    at it, as many units as a strategy needs (a one-row ladder at the vwap holding `needed`).
+
+    The executed price is all the exchange history says: no depth, no spread. An item without
+    a trade that hour (vwap null, or no row) gets no quote, which the strategy core treats
+    like a missing book: a member cannot be bought and sells for 0, a reroll item leaves the
+    hour unpriced. Items outside `needed` are left out."""
+    grouped: dict[datetime, dict[str, tuple]] = {}
+    for hour, item, price in rows:
+        if price is None or not price > 0 or not math.isfinite(price) or item not in needed:
+            continue
+        grouped.setdefault(hour, {})[item] = (price, [[price, 1, max(needed[item], 1)]])
     return grouped
 
 

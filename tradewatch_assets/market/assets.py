@@ -154,7 +154,9 @@ def price_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource
     description=(
         "Per reroll strategy of the watchlist and hour, for the top-K rule and the optimal stopping policy: "
         "input item and cost, reroll cost, expected rerolls, sale value, profit per unit and total, ROI, "
-        "break-even reroll cost. Computed from price_snapshots; range runs replace the window atomically."
+        "break-even reroll cost. Computed from price_snapshots; hours without a book but with Currency Exchange "
+        "trades (exchange_prices) are priced from the executed vwaps, each row saying which (price_source). "
+        "Range runs replace the window atomically."
     ),
 )
 def reroll_profitability(context: AssetExecutionContext, warehouse: WarehouseResource,
@@ -181,6 +183,7 @@ def reroll_profitability(context: AssetExecutionContext, warehouse: WarehouseRes
         "compute_seconds": round(compute_seconds, 3),
         "rows_replaced": report.deleted,
         "hours_with_snapshots": report.hours_with_snapshots,
+        "hours_from_exchange": report.hours_from_exchange,
         "strategy_hours_unavailable": sum(len(v) for v in report.unavailable.values()),
         "table": MetadataValue.md(_profitability_table(report, wl.strategies)),
     }
