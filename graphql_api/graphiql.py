@@ -4,7 +4,9 @@ The page (`static/graphiql/graphiql.html`) and its start script (`static/graphiq
 are ours; React, GraphiQL and its explorer plugin are the pinned npm files that
 `scripts/fetch_graphiql.py` put under `static/graphiql/vendor/`, with `MANIFEST.json` holding
 their versions, tarball integrity and sha256 of every file (checked here before a file is
-served: a changed file is an error, not a silently different page).
+served: a changed file is an error, not a silently different page). The large ones are stored
+as `<file>.gz` (`gzip -n -9`; the manifest holds the sha256 of both forms): sent as stored with
+`Content-Encoding: gzip` to a client that accepts gzip, decompressed here for one that does not.
 
 * `GET /graphql` in a browser — the page, `no-cache`, with a Content-Security-Policy that lets
   it load and connect to this server only;
@@ -15,6 +17,7 @@ served: a changed file is an error, not a silently different page).
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from functools import lru_cache
@@ -53,17 +56,58 @@ def manifest() -> dict:
     return json.loads((graphiql_dir() / "MANIFEST.json").read_text())
 
 
-@lru_cache(maxsize=None)
-def vendor_file(directory: str, name: str) -> bytes | None:
-    """A pinned file's bytes, None when the manifest does not list it; an error when it changed."""
+def _package(directory: str, name: str) -> dict | None:
     for package in manifest().values():
         if package["directory"] == directory and name in package["files"]:
-            body = (graphiql_dir() / "vendor" / directory / name).read_bytes()
-            if hashlib.sha256(body).hexdigest() != package["files"][name]:
-                raise RuntimeError(f"graphql_api/static/graphiql/vendor/{directory}/{name} differs from "
-                                   "MANIFEST.json; run scripts/fetch_graphiql.py to restore the pinned files")
-            return body
+            return package
     return None
+
+
+def _checked(body: bytes, expected: str, stored: str) -> bytes:
+    if hashlib.sha256(body).hexdigest() != expected:
+        raise RuntimeError(f"graphql_api/static/graphiql/vendor/{stored} differs from "
+                           "MANIFEST.json; run scripts/fetch_graphiql.py to restore the pinned files")
+    return body
+
+
+@lru_cache(maxsize=None)
+def vendor_gzip(directory: str, name: str) -> bytes | None:
+    """A pinned file's stored gzip bytes, None when it is stored as is (or not listed); an error when it changed."""
+    package = _package(directory, name)
+    if package is None or name not in package.get("gzip", {}):
+        return None
+    stored = f"{directory}/{name}.gz"
+    return _checked((graphiql_dir() / "vendor" / stored).read_bytes(), package["gzip"][name], stored)
+
+
+@lru_cache(maxsize=None)
+def vendor_file(directory: str, name: str) -> bytes | None:
+    """A pinned file's bytes as npm ships them, None when the manifest does not list it; an error when it changed."""
+    package = _package(directory, name)
+    if package is None:
+        return None
+    compressed = vendor_gzip(directory, name)
+    if compressed is not None:
+        return _checked(gzip.decompress(compressed), package["files"][name], f"{directory}/{name}.gz")
+    return _checked((graphiql_dir() / "vendor" / directory / name).read_bytes(), package["files"][name],
+                    f"{directory}/{name}")
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header allows gzip (`gzip` or `*`, with no `q=0`)."""
+    allowed = {}
+    for part in accept_encoding.lower().split(","):
+        coding, _, params = part.strip().partition(";")
+        quality = 1.0
+        for param in params.split(";"):
+            key, _, value = param.strip().partition("=")
+            if key == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0  # a malformed weight: do not guess that it means yes
+        allowed[coding.strip()] = quality
+    return allowed.get("gzip", allowed.get("*", 0.0)) > 0
 
 
 def vendor_url(package: str, name: str) -> str:
@@ -90,11 +134,16 @@ def page_response() -> Response:
 
 async def _vendor(request: Request) -> Response:
     directory, name = request.path_params["directory"], request.path_params["name"]
-    body = vendor_file(directory, name)
-    if body is None:
+    if _package(directory, name) is None:
         return Response("not found", status_code=404, media_type="text/plain")
-    return Response(body, media_type=TYPES.get(Path(name).suffix, TYPES[""]),
-                    headers={"Cache-Control": f"public, max-age={YEAR}, immutable", "X-Content-Type-Options": "nosniff"})
+    headers = {"Cache-Control": f"public, max-age={YEAR}, immutable", "X-Content-Type-Options": "nosniff"}
+    compressed = vendor_gzip(directory, name)
+    if compressed is not None:
+        headers["Vary"] = "Accept-Encoding"  # one URL, two bodies: caches must keep them apart
+        if accepts_gzip(request.headers.get("accept-encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            return Response(compressed, media_type=TYPES.get(Path(name).suffix, TYPES[""]), headers=headers)
+    return Response(vendor_file(directory, name), media_type=TYPES.get(Path(name).suffix, TYPES[""]), headers=headers)
 
 
 async def _start(request: Request) -> Response:

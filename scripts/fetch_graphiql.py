@@ -5,9 +5,14 @@ tarballs are checked against the registry's integrity hash, and only the files t
 (and each package's licence: its LICENSE file, or its package.json, which names the licence,
 when the package ships no LICENSE) are kept under graphql_api/static/graphiql/vendor/.
 
-`MANIFEST.json` beside them records each package's version, its tarball's integrity and the
-sha256 of every kept file; the API checks those hashes when it starts serving, and
-`tests/graphql/test_graphiql_offline.py` checks them too. Run it again only to change a version:
+Files larger than `GZIP_OVER` (GraphiQL's 3.5 MB script and 425 kB stylesheet) are stored only
+gzip-compressed, as `<file>.gz` made by `gzip -n -9` (no name, no time: the same bytes on every
+run), which the API sends as they are to browsers that accept gzip.
+
+`MANIFEST.json` beside them records each package's version, its tarball's integrity, the
+sha256 of every kept file as npm ships it (`files`) and, for the compressed ones, the sha256 of
+the stored `.gz` (`gzip`); the API checks those hashes before serving, and
+`tests/dashboard/test_graphiql_offline.py` checks them too. Run it again only to change a version:
     python scripts/fetch_graphiql.py
 """
 
@@ -25,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "graphql_api" / "static" / "graphiql" / "vendor"
+GZIP_OVER = 200_000  # bytes; review flags tracked files over 2 MB, and these compress about 4x
 
 # The versions Strawberry's own GraphiQL page uses, so the page behaves as upstream's.
 PACKAGES: dict[str, tuple[str, list[str]]] = {
@@ -54,6 +60,7 @@ def fetch(package: str, version: str, files: list[str], work: Path) -> dict:
     out = TARGET / directory_name(package, version)
     shutil.rmtree(out, ignore_errors=True)
     kept: dict[str, str] = {}
+    gzipped: dict[str, str] = {}
     with tarfile.open(tarball) as archive:
         licence = json.load(archive.extractfile("package/package.json")).get("license")
         for name in files:
@@ -63,10 +70,26 @@ def fetch(package: str, version: str, files: list[str], work: Path) -> dict:
             body = member.read()
             path = out / name
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(body)
             kept[name] = hashlib.sha256(body).hexdigest()
-    return {"version": version, "integrity": info["integrity"], "license": licence,
-            "directory": out.name, "files": kept}
+            if len(body) > GZIP_OVER:
+                compressed = gzip_n9(body)
+                path.with_name(path.name + ".gz").write_bytes(compressed)
+                gzipped[name] = hashlib.sha256(compressed).hexdigest()
+            else:
+                path.write_bytes(body)
+    entry = {"version": version, "integrity": info["integrity"], "license": licence,
+             "directory": out.name, "files": kept}
+    if gzipped:
+        entry["gzip"] = gzipped
+    return entry
+
+
+def gzip_n9(body: bytes) -> bytes:
+    """`gzip -n -9`: deterministic (no file name, no time stamp in the header)."""
+    done = subprocess.run(["gzip", "-n", "-9", "-c"], input=body, capture_output=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"gzip -n -9 failed: {done.stderr.decode(errors='replace').strip()}")
+    return done.stdout
 
 
 def main() -> int:

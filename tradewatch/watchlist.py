@@ -11,17 +11,17 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from tradewatch.bulk_exchange.catalog import known_ids
-from tradewatch.market.currency import CURRENCIES
-from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.errors import ConfigError
+from tradewatch.market.currency import CURRENCIES
+from tradewatch.market.strategy import DEAFENING_ESSENCES, StrategySpec
 from tradewatch.settings import Settings, is_league_name
-from tradewatch.market.strategy import StrategySpec
 
 DEFAULT_WATCHLIST = Path(__file__).parent / "data" / "watchlist.default.yaml"
 FAMILIES = {"deafening": DEAFENING_ESSENCES}
@@ -30,11 +30,6 @@ MAX_FILE_BYTES = 1_000_000  # the default is 2 kB; a bigger file is a mistake (a
 MAX_WHOLE = 1_000_000  # quantities, units: beyond this the warehouse's integer columns overflow
 MIN_AMOUNT, MAX_AMOUNT = 1e-6, 1e6  # reroll costs and weights: beyond these the strategy math over/underflows
 _ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
-_TOP_KEYS = {"game", "league", "paid_with", "target_quantity", "items", "strategies", "alerts"}
-_STRATEGY_KEYS = {
-    "name", "family", "reroll_cost_item", "reroll_cost_amount", "units_per_reroll",
-    "buy_quantity", "top_k", "weights",
-}
 
 
 class AlertRule(BaseModel):
@@ -128,122 +123,302 @@ class Watchlist:
         return rule.currency or self.paid_with
 
 
-class _Checker:
-    """Collects the file name into every message so the user knows where to look."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, where: str, problem: str) -> ConfigError:
-        return ConfigError(f"watchlist {self.path}: {where}: {problem}")
-
-    def item_id(self, value: Any, where: str, game: str) -> str:
-        if not isinstance(value, str) or not _ID_PATTERN.match(value):
-            raise self.fail(where, f"{value!r} is not a trade item id (lower-case words joined by '-', "
-                                   "e.g. deafening-essence-of-greed)")
-        known = known_ids(game)
-        if known is not None and value not in known:
-            raise self.fail(where, f"unknown item id {value!r}: the trade site has no such item "
-                                   "(see its static data for the ids, e.g. deafening-essence-of-greed)")
-        return value
-
-    def positive_int(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WHOLE:
-            raise self.fail(where, f"{value!r} must be a whole number of at least 1 (and at most {MAX_WHOLE})")
-        return value
-
-    def positive_number(self, value: Any, where: str) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_AMOUNT <= value <= MAX_AMOUNT:
-            raise self.fail(where, f"{value!r} must be a positive number (from {MIN_AMOUNT:g} to {MAX_AMOUNT:g})")
-        return float(value)
+def _mistake(where: str, problem: str) -> PydanticCustomError:
+    """The one error the validators below raise: where in the file, and what is wrong there."""
+    return PydanticCustomError("watchlist", "{where}: {problem}", {"where": where, "problem": problem})
 
 
-def _strategy(check: _Checker, raw: Any, index: int, game: str, items: tuple[str, ...]) -> StrategySpec:
-    where = f"strategies[{index}]"
-    if not isinstance(raw, dict):
-        raise check.fail(where, "each strategy must be a mapping with name, family, reroll_cost_item, ...")
-    unknown = set(raw) - _STRATEGY_KEYS
-    if unknown:
-        raise check.fail(where, f"unknown key(s) {sorted(unknown, key=str)}; allowed: {sorted(_STRATEGY_KEYS)}")
-    name = raw.get("name")
-    if not isinstance(name, str) or not _ID_PATTERN.match(name):
-        raise check.fail(where + ".name", f"{name!r} must be a short id such as deafening-top5")
-    where = f"strategy {name!r}"
-    family_raw = raw.get("family", "deafening")
-    if isinstance(family_raw, str):
-        if family_raw not in FAMILIES:
-            raise check.fail(where + ".family", f"unknown family {family_raw!r}; use one of "
-                                                f"{sorted(FAMILIES)} or a list of item ids")
-        family = FAMILIES[family_raw]
-    elif isinstance(family_raw, list):
-        family = tuple(check.item_id(v, f"{where}.family[{i}]", game) for i, v in enumerate(family_raw))
-    else:
-        raise check.fail(where + ".family", "must be a family name or a list of item ids")
-    if len(set(family)) != len(family):
-        raise check.fail(where + ".family", "lists an item twice")
-    if len(family) < 2:
-        raise check.fail(where + ".family", "needs at least two items to reroll between")
-    not_watched = [i for i in family if i not in items]
-    if not_watched:
-        raise check.fail(where + ".family", f"{not_watched} are not in `items`; add them so their prices are fetched")
-    cost_item = check.item_id(raw.get("reroll_cost_item", "primal-lifeforce"), where + ".reroll_cost_item", game)
-    if cost_item not in items:
-        raise check.fail(where + ".reroll_cost_item", f"{cost_item!r} is not in `items`; add it so its price is fetched")
-    top_k = check.positive_int(raw.get("top_k", 5), where + ".top_k")
-    if top_k >= len(family):
-        raise check.fail(where + ".top_k", f"{top_k} must be smaller than the family size ({len(family)})")
-    weights_raw = raw.get("weights")
+def _first_mistake(exc: ValidationError, where: str) -> tuple[str, str]:
+    """(where, problem) of the first error pydantic collected; `where` names the model's entry."""
+    error = exc.errors()[0]
+    if error["type"] == "watchlist":
+        return error["ctx"]["where"], error["ctx"]["problem"]
+    field = ".".join(str(p) for p in error["loc"])  # a type error pydantic found after our checks
+    return where + (f".{field}" if field else ""), error["msg"].removeprefix("Value error, ")
+
+
+def _item_id(value: Any, where: str, game: str) -> str:
+    if not isinstance(value, str) or not _ID_PATTERN.match(value):
+        raise _mistake(where, f"{value!r} is not a trade item id (lower-case words joined by '-', "
+                              "e.g. deafening-essence-of-greed)")
+    known = known_ids(game)
+    if known is not None and value not in known:
+        raise _mistake(where, f"unknown item id {value!r}: the trade site has no such item "
+                              "(see its static data for the ids, e.g. deafening-essence-of-greed)")
+    return value
+
+
+def _positive_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WHOLE:
+        raise _mistake(where, f"{value!r} must be a whole number of at least 1 (and at most {MAX_WHOLE})")
+    return value
+
+
+def _positive_number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not MIN_AMOUNT <= value <= MAX_AMOUNT:
+        raise _mistake(where, f"{value!r} must be a positive number (from {MIN_AMOUNT:g} to {MAX_AMOUNT:g})")
+    return float(value)
+
+
+def _unique_names(names: list[str], where: str) -> None:
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise _mistake(where, f"the name(s) {duplicates} are used twice")
+
+
+class _Entry(BaseModel):
+    """A mapping of the file: its shape and keys are checked before any field, so that a wrong
+    file (a YAML bomb under unknown keys, say) is refused before its values are looked at.
+
+    Defaults are validated too (`validate_default`): the default family must be watched.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    _shape: ClassVar[str]  # what the entry must be, for the message when it is not a mapping
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping_with_known_keys(cls, raw: Any, info: ValidationInfo) -> Any:
+        where = (info.context or {}).get("where", "top level")
+        if not isinstance(raw, dict):
+            raise _mistake(where, cls._shape)
+        unknown = set(raw) - set(cls.model_fields)
+        if unknown:
+            raise _mistake(where, f"unknown key(s) {sorted(unknown, key=str)}; allowed: {sorted(cls.model_fields)}")
+        return raw
+
+
+def _strategy_where(info: ValidationInfo) -> str:
+    # an entry is named by its index until its name is known to be valid, then by its name
+    if "name" in info.data:
+        return f"strategy {info.data['name']!r}"
+    return info.context["where"]
+
+
+class _StrategyEntry(_Entry):
+    """One entry of `strategies`. The validation context gives the game, the watched items and
+    `where` (its index); fields are checked in the order of the file's documentation."""
+
+    _shape = "each strategy must be a mapping with name, family, reroll_cost_item, ..."
+
+    name: str | None = None
+    family: Any = "deafening"
+    reroll_cost_item: str = "primal-lifeforce"
+    top_k: int = 5
     weights: dict[str, float] | None = None
-    if weights_raw is not None:
+    reroll_cost_amount: float = 30
+    units_per_reroll: int = 1
+    buy_quantity: int = 2000
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name(cls, name: Any, info: ValidationInfo) -> str:
+        if not isinstance(name, str) or not _ID_PATTERN.match(name):
+            raise _mistake(info.context["where"] + ".name", f"{name!r} must be a short id such as deafening-top5")
+        return name
+
+    @field_validator("family", mode="before")
+    @classmethod
+    def _family(cls, family_raw: Any, info: ValidationInfo) -> tuple[str, ...]:
+        where, game = _strategy_where(info) + ".family", info.context["game"]
+        if isinstance(family_raw, str):
+            if family_raw not in FAMILIES:
+                raise _mistake(where, f"unknown family {family_raw!r}; use one of {sorted(FAMILIES)} or a list of item ids")
+            family = FAMILIES[family_raw]
+        elif isinstance(family_raw, list):
+            family = tuple(_item_id(v, f"{where}[{i}]", game) for i, v in enumerate(family_raw))
+        else:
+            raise _mistake(where, "must be a family name or a list of item ids")
+        if len(set(family)) != len(family):
+            raise _mistake(where, "lists an item twice")
+        if len(family) < 2:
+            raise _mistake(where, "needs at least two items to reroll between")
+        not_watched = [i for i in family if i not in info.context["items"]]
+        if not_watched:
+            raise _mistake(where, f"{not_watched} are not in `items`; add them so their prices are fetched")
+        return tuple(family)
+
+    @field_validator("reroll_cost_item", mode="before")
+    @classmethod
+    def _cost_item(cls, value: Any, info: ValidationInfo) -> str:
+        where = _strategy_where(info) + ".reroll_cost_item"
+        cost_item = _item_id(value, where, info.context["game"])
+        if cost_item not in info.context["items"]:
+            raise _mistake(where, f"{cost_item!r} is not in `items`; add it so its price is fetched")
+        return cost_item
+
+    @field_validator("top_k", mode="before")
+    @classmethod
+    def _top_k(cls, value: Any, info: ValidationInfo) -> int:
+        where = _strategy_where(info) + ".top_k"
+        top_k = _positive_int(value, where)
+        family = info.data.get("family", ())
+        if family and top_k >= len(family):
+            raise _mistake(where, f"{top_k} must be smaller than the family size ({len(family)})")
+        return top_k
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _weights(cls, weights_raw: Any, info: ValidationInfo) -> dict[str, float] | None:
+        if weights_raw is None:
+            return None
+        where = _strategy_where(info) + ".weights"
         if not isinstance(weights_raw, dict) or not weights_raw:
-            raise check.fail(where + ".weights", "must be a mapping of item id to a positive weight")
+            raise _mistake(where, "must be a mapping of item id to a positive weight")
         weights = {}
         for key, value in weights_raw.items():
-            if key not in family:
-                raise check.fail(where + ".weights", f"{key!r} is not a member of the family")
-            weights[key] = check.positive_number(value, f"{where}.weights[{key}]")
-    try:
-        return StrategySpec(
-            name=name, family=tuple(family), reroll_cost_item=cost_item,
-            reroll_cost_amount=check.positive_number(raw.get("reroll_cost_amount", 30), where + ".reroll_cost_amount"),
-            units_per_reroll=check.positive_int(raw.get("units_per_reroll", 1), where + ".units_per_reroll"),
-            buy_quantity=check.positive_int(raw.get("buy_quantity", 2000), where + ".buy_quantity"),
-            top_k=top_k, weights=weights,
-        )
-    except ValueError as exc:
-        raise check.fail(where, str(exc)) from None
+            if key not in info.data.get("family", ()):
+                raise _mistake(where, f"{key!r} is not a member of the family")
+            weights[key] = _positive_number(value, f"{where}[{key}]")
+        return weights
+
+    @field_validator("reroll_cost_amount", mode="before")
+    @classmethod
+    def _amount(cls, value: Any, info: ValidationInfo) -> float:
+        return _positive_number(value, _strategy_where(info) + f".{info.field_name}")
+
+    @field_validator("units_per_reroll", "buy_quantity", mode="before")
+    @classmethod
+    def _whole(cls, value: Any, info: ValidationInfo) -> int:
+        return _positive_int(value, _strategy_where(info) + f".{info.field_name}")
+
+    @model_validator(mode="after")
+    def _a_valid_strategy(self) -> "_StrategyEntry":
+        self.spec()  # what the strategy math itself refuses, named like the rest
+        return self
+
+    def spec(self) -> StrategySpec:
+        try:
+            return StrategySpec(
+                name=self.name, family=self.family, reroll_cost_item=self.reroll_cost_item,
+                reroll_cost_amount=self.reroll_cost_amount, units_per_reroll=self.units_per_reroll,
+                buy_quantity=self.buy_quantity, top_k=self.top_k, weights=self.weights,
+            )
+        except ValueError as exc:
+            raise _mistake(f"strategy {self.name!r}", str(exc)) from None
 
 
-def _alert(check: _Checker, raw: Any, index: int, game: str, items: tuple[str, ...],
+def _alert(raw: Any, index: int, game: str, items: tuple[str, ...],
            strategies: tuple[StrategySpec, ...], paid_with: str) -> AlertRule:
+    """One entry of `alerts`: its shape by AlertRule, then checked against the rest of the file."""
     name = raw.get("name") if isinstance(raw, dict) else None
     where = f"alerts[{index}]" + (f" ({name!r})" if isinstance(name, str) else "")
     if not isinstance(raw, dict):
-        raise check.fail(where, "each alert must be a mapping with name, item or strategy, and a threshold")
+        raise _mistake(where, "each alert must be a mapping with name, item or strategy, and a threshold")
     try:
         rule = AlertRule.model_validate(raw)
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"])
-        problem = error["msg"].removeprefix("Value error, ")
-        if error["type"] == "extra_forbidden":
-            problem = f"unknown key; allowed: {sorted(AlertRule.model_fields)}"
-        raise check.fail(where + (f".{field}" if field else ""), problem) from None
+        if error["type"] == "extra_forbidden":  # named per key: an alert's keys are few and well known
+            raise _mistake(f"{where}.{error['loc'][0]}", f"unknown key; allowed: {sorted(AlertRule.model_fields)}") from None
+        raise _mistake(*_first_mistake(exc, where)) from None
     if rule.item is not None:
-        check.item_id(rule.item, where + ".item", game)
+        _item_id(rule.item, where + ".item", game)
         if rule.source == "book" and rule.item not in items:
-            raise check.fail(where + ".item", f"{rule.item!r} is not in `items`: its book price is not fetched "
-                                              "(add it, or use `source: exchange`)")
+            raise _mistake(where + ".item", f"{rule.item!r} is not in `items`: its book price is not fetched "
+                                            "(add it, or use `source: exchange`)")
     elif rule.strategy not in {s.name for s in strategies}:
-        raise check.fail(where + ".strategy", f"unknown strategy {rule.strategy!r}; configured: "
-                                              f"{sorted(s.name for s in strategies)}")
+        raise _mistake(where + ".strategy", f"unknown strategy {rule.strategy!r}; configured: "
+                                            f"{sorted(s.name for s in strategies)}")
     currency = rule.currency or paid_with
     if currency != paid_with and currency not in CURRENCIES:
-        raise check.fail(where + ".currency", f"{currency!r} must be chaos or divine")
+        raise _mistake(where + ".currency", f"{currency!r} must be chaos or divine")
     if currency != paid_with and paid_with not in CURRENCIES:
-        raise check.fail(where + ".currency", f"prices are paid in {paid_with!r}, which cannot be converted to "
-                                              f"{currency}; leave `currency` out")
+        raise _mistake(where + ".currency", f"prices are paid in {paid_with!r}, which cannot be converted to "
+                                            f"{currency}; leave `currency` out")
     return rule
+
+
+class _WatchlistFile(_Entry):
+    """The whole file. Fields are checked in order, each seeing the ones before it (`info.data`):
+    items need the game and the currency, strategies the items, alerts the strategies. Only the
+    first mistake is reported, so a field whose predecessors failed is not checked."""
+
+    _shape = "must be a mapping with game, league, paid_with, items, strategies"
+
+    game: Literal["poe1", "poe2"] = "poe1"
+    league: str = "Standard"
+    paid_with: str = "divine"
+    target_quantity: int = 500
+    items: tuple[str, ...] | None = None
+    strategies: tuple[StrategySpec, ...] | None = None
+    alerts: tuple[AlertRule, ...] | None = None
+
+    @field_validator("game", mode="before")
+    @classmethod
+    def _game(cls, game: Any) -> str:
+        if game not in ("poe1", "poe2"):
+            raise _mistake("game", f"{game!r} must be poe1 or poe2")
+        return game
+
+    @field_validator("league", mode="before")
+    @classmethod
+    def _league(cls, league: Any, info: ValidationInfo) -> str:
+        override = info.context.get("league_override")
+        league = override or league  # the environment's league wins over the file's
+        if not isinstance(league, str) or not is_league_name(league):
+            raise _mistake("league (TRADEWATCH_LEAGUE)" if override else "league",
+                           f"{league!r} must be the league's name as the trade site spells it, e.g. Standard")
+        return league.strip()
+
+    @field_validator("paid_with", mode="before")
+    @classmethod
+    def _paid_with(cls, value: Any, info: ValidationInfo) -> str:
+        return _item_id(value, "paid_with", info.data.get("game", "poe1"))
+
+    @field_validator("target_quantity", mode="before")
+    @classmethod
+    def _target(cls, value: Any) -> int:
+        return _positive_int(value, "target_quantity")
+
+    @field_validator("items", mode="before")
+    @classmethod
+    def _items(cls, raw_items: Any, info: ValidationInfo) -> tuple[str, ...]:
+        if not isinstance(raw_items, list) or not raw_items:
+            raise _mistake("items", "must be a non-empty list of item ids")
+        if len(raw_items) > MAX_ITEMS:
+            raise _mistake("items", f"{len(raw_items)} items is more than {MAX_ITEMS}; one hour cannot fetch them all")
+        items: list[str] = []
+        for index, value in enumerate(raw_items):
+            item = _item_id(value, f"items[{index}]", info.data.get("game", "poe1"))
+            if item in items:
+                raise _mistake(f"items[{index}]", f"{item!r} is listed twice")
+            if item == info.data.get("paid_with"):
+                raise _mistake(f"items[{index}]", f"{item!r} is the currency you pay with; it has no price in itself")
+            items.append(item)
+        return tuple(items)
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategies(cls, raw: Any, info: ValidationInfo) -> tuple[StrategySpec, ...]:
+        raw = raw or []
+        if not isinstance(raw, list):
+            raise _mistake("strategies", "must be a list")
+        if "items" not in info.data or "game" not in info.data:
+            return ()  # not checked: an earlier mistake is the one reported
+        context = {"game": info.data["game"], "items": info.data["items"]}
+        strategies = []
+        for index, entry in enumerate(raw):
+            try:
+                strategy = _StrategyEntry.model_validate(entry, context={**context, "where": f"strategies[{index}]"})
+            except ValidationError as exc:
+                raise _mistake(*_first_mistake(exc, f"strategies[{index}]")) from None
+            strategies.append(strategy.spec())
+        _unique_names([s.name for s in strategies], "strategies")
+        return tuple(strategies)
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _alerts(cls, raw: Any, info: ValidationInfo) -> tuple[AlertRule, ...]:
+        raw = raw or []
+        if not isinstance(raw, list):
+            raise _mistake("alerts", "must be a list of rules")
+        if not {"game", "items", "strategies", "paid_with"} <= set(info.data):
+            return ()  # not checked: an earlier mistake is the one reported
+        alerts = tuple(_alert(entry, index, info.data["game"], info.data["items"], info.data["strategies"],
+                              info.data["paid_with"]) for index, entry in enumerate(raw))
+        _unique_names([a.name for a in alerts], "alerts")
+        return alerts
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -271,52 +446,15 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def parse_watchlist(data: Any, path: Path, league_override: str | None = None) -> Watchlist:
-    check = _Checker(path)
-    if not isinstance(data, dict):
-        raise check.fail("top level", "must be a mapping with game, league, paid_with, items, strategies")
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise check.fail("top level", f"unknown key(s) {sorted(unknown, key=str)}; allowed: {sorted(_TOP_KEYS)}")
-    game = data.get("game", "poe1")
-    if game not in ("poe1", "poe2"):
-        raise check.fail("game", f"{game!r} must be poe1 or poe2")
-    league = league_override or data.get("league", "Standard")
-    if not isinstance(league, str) or not is_league_name(league):
-        raise check.fail("league (TRADEWATCH_LEAGUE)" if league_override else "league",
-                         f"{league!r} must be the league's name as the trade site spells it, e.g. Standard")
-    paid_with = check.item_id(data.get("paid_with", "divine"), "paid_with", game)
-    target = check.positive_int(data.get("target_quantity", 500), "target_quantity")
-    raw_items = data.get("items")
-    if not isinstance(raw_items, list) or not raw_items:
-        raise check.fail("items", "must be a non-empty list of item ids")
-    if len(raw_items) > MAX_ITEMS:
-        raise check.fail("items", f"{len(raw_items)} items is more than {MAX_ITEMS}; one hour cannot fetch them all")
-    items: list[str] = []
-    for index, value in enumerate(raw_items):
-        item = check.item_id(value, f"items[{index}]", game)
-        if item in items:
-            raise check.fail(f"items[{index}]", f"{item!r} is listed twice")
-        if item == paid_with:
-            raise check.fail(f"items[{index}]", f"{item!r} is the currency you pay with; it has no price in itself")
-        items.append(item)
-    raw_strategies = data.get("strategies") or []
-    if not isinstance(raw_strategies, list):
-        raise check.fail("strategies", "must be a list")
-    strategies = tuple(_strategy(check, s, i, game, tuple(items)) for i, s in enumerate(raw_strategies))
-    names = [s.name for s in strategies]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise check.fail("strategies", f"the name(s) {duplicates} are used twice")
-    raw_alerts = data.get("alerts") or []
-    if not isinstance(raw_alerts, list):
-        raise check.fail("alerts", "must be a list of rules")
-    alerts = tuple(_alert(check, a, i, game, tuple(items), strategies, paid_with) for i, a in enumerate(raw_alerts))
-    alert_names = [a.name for a in alerts]
-    duplicates = sorted({n for n in alert_names if alert_names.count(n) > 1})
-    if duplicates:
-        raise check.fail("alerts", f"the name(s) {duplicates} are used twice")
-    return Watchlist(game=game, league=league.strip(), paid_with=paid_with, target_quantity=target,
-                     items=tuple(items), strategies=strategies, source=path, alerts=alerts)
+    """Check the parsed YAML of a watchlist; ConfigError names `path` and the entry."""
+    try:
+        file = _WatchlistFile.model_validate(data, context={"league_override": league_override})
+    except ValidationError as exc:
+        where, problem = _first_mistake(exc, "top level")
+        raise ConfigError(f"watchlist {path}: {where}: {problem}") from None
+    return Watchlist(game=file.game, league=file.league, paid_with=file.paid_with,
+                     target_quantity=file.target_quantity, items=file.items, strategies=file.strategies,
+                     source=path, alerts=file.alerts)
 
 
 def load_watchlist(path: Path | None = None, league_override: str | None = None) -> Watchlist:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -29,11 +28,9 @@ import psycopg
 import pytest
 
 from helpers.databases import history_database, with_user
-from helpers.servers import free_port, stop_process_group
 
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "load_mix.lua"
-BIN = Path(sys.executable).parent
 
 DAYS = 30
 SECONDS = int(os.environ.get("TRADEWATCH_LOAD_SECONDS", "60"))
@@ -72,42 +69,15 @@ def load_history(pg_server_url) -> LoadHistory:
         yield LoadHistory(url, with_user(url, API_ROLE, "api-test-pw"), start, end, items)
 
 
-@dataclass
-class Server:
-    proc: subprocess.Popen
-    base: str
-
-
 @pytest.fixture(scope="module")
-def server(load_history, tmp_path_factory) -> Server:
+def server(load_history, tmp_path_factory, tradewatch_serve):
     """`tradewatch serve` as compose runs it (GraphiQL off), without keys, on a free loopback port."""
-    workdir = tmp_path_factory.mktemp("load_server")  # no stray .env from the checkout
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TRADEWATCH_")}
-    env.update({
+    with tradewatch_serve(tmp_path_factory.mktemp("load_server"), {
         "TRADEWATCH_API_DATABASE_URL": load_history.api_url,
         "TRADEWATCH_DATABASE_URL": load_history.owner_url,
         "TRADEWATCH_GRAPHIQL": "0",
-    })
-    log = (workdir / "server.log").open("w")
-    proc = subprocess.Popen([str(BIN / "tradewatch"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (workdir / "server.log").read_text()
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API did not answer /health within 60 s"
-            time.sleep(0.3)
-        yield Server(proc, base)
-    finally:
-        stop_process_group(proc)
-        log.close()
+    }) as served:
+        yield served
 
 
 # --- the workload -------------------------------------------------------------------------------

@@ -31,9 +31,7 @@ from graphql import parse
 
 from graphql_api.cost import operation_cost
 from helpers.databases import history_database
-from helpers.servers import free_port, stop_process_group
 
-BIN = Path(sys.executable).parent
 CLIENT = Path(__file__).resolve().parents[1] / "helpers" / "overload_client.py"
 SECONDS = int(os.environ.get("TRADEWATCH_OVERLOAD_SECONDS", "30"))
 ABUSERS = 4
@@ -61,30 +59,10 @@ def week(pg_server_url):
 
 
 @pytest.fixture(scope="module")
-def server(week, tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("overload_server")  # no stray .env from the checkout
-    port = free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TRADEWATCH_")}
-    env.update({"TRADEWATCH_DATABASE_URL": week.url, "TRADEWATCH_GRAPHIQL": "0"})
-    log = (workdir / "server.log").open("w")
-    proc = subprocess.Popen([str(BIN / "tradewatch"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (workdir / "server.log").read_text()
-            try:
-                if httpx.get(base + "/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the API did not answer /health within 60 s"
-            time.sleep(0.3)
-        yield base
-    finally:
-        stop_process_group(proc)
-        log.close()
+def server(week, tmp_path_factory, tradewatch_serve) -> str:
+    with tradewatch_serve(tmp_path_factory.mktemp("overload_server"),
+                          {"TRADEWATCH_DATABASE_URL": week.url, "TRADEWATCH_GRAPHIQL": "0"}) as served:
+        yield served.base
 
 
 def _variables(week, cost: float) -> dict:

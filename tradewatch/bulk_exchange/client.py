@@ -12,18 +12,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Callable
 from urllib.parse import quote, urlsplit
 
 import requests
 
 from tradewatch.errors import TradeWatchError
+from tradewatch.http_retry import Limiter, RetriesExhausted, Retry, RetryPolicy, send_with_retries
 from tradewatch.rate_limit import Permit, rate_limit_headers
-
-
-class Limiter(Protocol):
-    def acquire(self) -> Permit: ...
-    def record(self, permit: Permit, status_code: int, headers) -> None: ...
 
 
 class TradeApiError(TradeWatchError):
@@ -106,7 +102,7 @@ class TradeApiClient:
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.stats = ClientStats()
-        self._sleep = sleep
+        self._retry_policy = RetryPolicy(max_attempts, backoff, backoff_max, sleep)
         self._session = requests.Session()
         self._session.headers.update({"User-Agent": user_agent, "Accept": "application/json"})
         cookies = [f"POESESSID={poesessid}" if poesessid else "", f"cf_clearance={cf_clearance}" if cf_clearance else ""]
@@ -118,11 +114,6 @@ class TradeApiClient:
 
     def close(self) -> None:
         self._session.close()
-
-    def _backoff(self, attempt: int) -> None:
-        delay = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
-        self.stats.waited_seconds += delay
-        self._sleep(delay)
 
     def leagues(self) -> list[str]:
         """The trade site's current leagues (`GET /api/trade[2]/data/leagues`); raises TradeApiError
@@ -145,38 +136,29 @@ class TradeApiClient:
         """Fetch the order book for `want` paid in `have`; raises TradeApiError when it cannot."""
         path = exchange_path(self.game, self.league)
         body = exchange_body(have, want, minimum)
-        last_problem = "no attempt was made"
         cloudflare_seen = False
-        for attempt in range(1, self.max_attempts + 1):
-            permit = self.limiter.acquire()
+        headers = {"Content-Type": "application/json"}
+        if self._cookie_header:
+            headers["Cookie"] = self._cookie_header
+
+        def counted(permit: Permit) -> None:
             self.stats.waited_seconds += permit.waited
             self.stats.requests += 1
-            headers = {"Content-Type": "application/json"}
-            if self._cookie_header:
-                headers["Cookie"] = self._cookie_header
-            started = time.monotonic()
-            try:
-                response = self._session.post(self.base_url + path, json=body, headers=headers, timeout=self.timeout)
-            except requests.Timeout:
-                self.limiter.record(permit, 0, {})
-                last_problem = f"no answer within {self.timeout:g} s"
-                self._note_retry(want, attempt, last_problem)
-                continue
-            except requests.ConnectionError:
-                self.limiter.record(permit, 0, {})
-                last_problem = f"cannot connect to {self.host}"
-                self._note_retry(want, attempt, last_problem)
-                continue
-            duration_ms = (time.monotonic() - started) * 1000
-            self.limiter.record(permit, response.status_code, response.headers)
+
+        def noted(attempt: int, problem: str, delay: float) -> None:
+            self.stats.retries += 1
+            self.stats.failures.append(f"{want}: attempt {attempt}: {problem}")
+            self.stats.waited_seconds += delay
+
+        def judge(response: requests.Response, attempt: int, duration_ms: float) -> ExchangeResponse | Retry:
+            nonlocal cloudflare_seen
             status = response.status_code
             content_type = response.headers.get("Content-Type", "")
             text = response.text
             looks_html = "html" in content_type or text.lstrip().lower().startswith(("<!doctype", "<html"))
             if status == 429:
                 self.stats.rate_limited += 1
-                last_problem = "rate limited (429)"
-                continue  # the limiter now holds the restriction and waits it out
+                return Retry("rate limited (429)", back_off=False)  # the limiter now holds the restriction
             if status == 400:
                 raise BadQuery(
                     f"the trade API rejected the query for {want!r} (paid with {have!r}): "
@@ -189,48 +171,41 @@ class TradeApiClient:
                 )
             if status == 403 and looks_html:
                 cloudflare_seen = True
-                last_problem = "Cloudflare challenge page (403)"
-                self._note_retry(want, attempt, last_problem)
-                continue
+                return Retry("Cloudflare challenge page (403)")
             if status in (401, 403):
                 raise TradeApiError(
                     f"the trade API refused the request for {want!r} ({status}: {_error_message(text)}); "
                     "check POESESSID or remove it"
                 )
-            if status >= 500 or status != 200:
-                last_problem = f"HTTP {status}"
-                self._note_retry(want, attempt, last_problem)
-                continue
+            if status != 200:
+                return Retry(f"HTTP {status}")
             if looks_html:
-                last_problem = "an HTML page instead of JSON"
-                self._note_retry(want, attempt, last_problem)
-                continue
+                return Retry("an HTML page instead of JSON")
             try:
                 parsed = json.loads(text)
             except ValueError:
-                last_problem = "invalid or cut-off JSON"
-                self._note_retry(want, attempt, last_problem)
-                continue
+                return Retry("invalid or cut-off JSON")
             if not isinstance(parsed, dict) or not isinstance(parsed.get("result"), (dict, list)):
-                last_problem = "JSON without a `result`"
-                self._note_retry(want, attempt, last_problem)
-                continue
+                return Retry("JSON without a `result`")
             return ExchangeResponse(
                 request_path=path, request_body=body, status_code=status, body=parsed,
                 rate_limit_headers=rate_limit_headers(response.headers),
                 fetched_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempt=attempt,
                 response_bytes=len(response.content), raw_body=response.content,
             )
-        if cloudflare_seen:
-            raise CloudflareBlocked(
-                f"Cloudflare kept challenging the request for {want!r} ({self.max_attempts} attempts); "
-                "open the trade site in your browser, copy its cf_clearance cookie into CF_CLEARANCE and "
-                "that browser's User-Agent into TRADEWATCH_USER_AGENT"
-            )
-        raise TradeApiError(f"gave up on {want!r} after {self.max_attempts} attempts; last problem: {last_problem}")
 
-    def _note_retry(self, item: str, attempt: int, problem: str) -> None:
-        self.stats.retries += 1
-        self.stats.failures.append(f"{item}: attempt {attempt}: {problem}")
-        if attempt < self.max_attempts:
-            self._backoff(attempt)
+        try:
+            return send_with_retries(
+                self.limiter, self._retry_policy,
+                lambda: self._session.post(self.base_url + path, json=body, headers=headers, timeout=self.timeout),
+                judge, timeout_problem=f"no answer within {self.timeout:g} s",
+                unreachable_problem=f"cannot connect to {self.host}", on_permit=counted, on_retry=noted)
+        except RetriesExhausted as exhausted:
+            if cloudflare_seen:
+                raise CloudflareBlocked(
+                    f"Cloudflare kept challenging the request for {want!r} ({self.max_attempts} attempts); "
+                    "open the trade site in your browser, copy its cf_clearance cookie into CF_CLEARANCE and "
+                    "that browser's User-Agent into TRADEWATCH_USER_AGENT"
+                ) from None
+            raise TradeApiError(f"gave up on {want!r} after {self.max_attempts} attempts; "
+                                f"last problem: {exhausted.problem}") from None

@@ -16,14 +16,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Callable, Mapping, Protocol
+from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 import orjson
 import requests
 
 from tradewatch.errors import TradeWatchError
-from tradewatch.rate_limit import Permit, rate_limit_headers
+from tradewatch.http_retry import Limiter, RetriesExhausted, Retry, RetryPolicy, send_with_retries
+from tradewatch.rate_limit import rate_limit_headers
 from pydantic import SecretStr as Secret
 
 HOUR_SECONDS = 3600
@@ -38,11 +39,6 @@ NOT_PUBLISHED = "not_published"  # not yet: retry later, nothing stored
 STALE = "stale"                  # a document of another hour: nothing stored
 REFUSED = "refused"              # the feed says no (404 of another kind, 401/403): nothing stored
 FAILED = "failed"                # retries exhausted (5xx, time-outs, HTML, bad JSON)
-
-
-class Limiter(Protocol):
-    def acquire(self) -> Permit: ...
-    def record(self, permit: Permit, status_code: int, headers) -> None: ...
 
 
 class CurrencyExchangeError(TradeWatchError):
@@ -243,7 +239,7 @@ class CurrencyExchangeClient:
         self.backoff = backoff
         self.backoff_max = backoff_max
         self.stats = credentials.stats if credentials is not None else CxStats()
-        self._sleep = sleep
+        self._retry_policy = RetryPolicy(max_attempts, backoff, backoff_max, sleep)
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._sessions_lock = threading.Lock()
@@ -268,55 +264,38 @@ class CurrencyExchangeClient:
                 session.close()
             self._sessions.clear()
 
-    def _retry(self, attempt: int) -> None:
-        self.stats.add(retries=1)
-        if attempt < self.max_attempts:
-            delay = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
-            self.stats.add(waited_seconds=delay)
-            self._sleep(delay)
+    def _retried(self, attempt: int, problem: str, delay: float) -> None:
+        self.stats.add(retries=1, waited_seconds=delay)
 
     def fetch_hour(self, realm: str, hour: datetime) -> HourAnswer:
         """One hour's document, classified (see the module docstring); never raises for the feed's answers."""
         url = hour_url(self.base_url, realm, hour)
         t = hour_id(hour)
-        problem = "no attempt was made"
-        for attempt in range(1, self.max_attempts + 1):
+        token: str | None = None
+
+        def fresh_token() -> None:
+            nonlocal token
             token = self.credentials.token() if self.credentials is not None else None
-            permit = self.limiter.acquire()
-            self.stats.add(requests=1, waited_seconds=permit.waited)
+
+        def send() -> requests.Response:
             headers = {"Authorization": f"Bearer {token}"} if token else {}
-            started = time.monotonic()
-            try:
-                response = self._session().get(url, headers=headers, timeout=self.timeout)
-                body = response.content
-            except requests.Timeout:
-                self.limiter.record(permit, 0, {})
-                problem = f"no answer within {self.timeout:g} s"
-                self._retry(attempt)
-                continue
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                self.limiter.record(permit, 0, {})
-                problem = f"cannot connect to {self.host} or the answer was cut off"
-                self._retry(attempt)
-                continue
-            duration_ms = (time.monotonic() - started) * 1000
+            return self._session().get(url, headers=headers, timeout=self.timeout)
+
+        def judge(response: requests.Response, attempt: int, duration_ms: float) -> HourAnswer | Retry:
+            body = response.content
             status = response.status_code
-            self.limiter.record(permit, status, response.headers)
             self.stats.add(bytes_received=len(body))
             html = _looks_html(response.headers.get("Content-Type", ""), body)
             answer = dict(realm=realm, hour=hour, url=url, status_code=status, headers=_kept_headers(response.headers),
                           fetched_at=datetime.now(timezone.utc), duration_ms=duration_ms, attempt=attempt,
                           response_bytes=len(body))
             if status == 429:
-                self.stats.add(rate_limited=1)
-                problem = "rate limited (429)"
-                self.stats.add(retries=1)
-                continue  # the limiter holds the restriction now and waits it out
+                self.stats.add(rate_limited=1, retries=1)
+                return Retry("rate limited (429)", back_off=False)  # the limiter holds the restriction now
             if status == 401 and token is not None:
                 self.credentials.invalidate(token)
-                problem = "the token was refused (401)"
                 self.stats.add(retries=1)
-                continue
+                return Retry("the token was refused (401)", back_off=False)
             if status in (401, 403) and not html:
                 return HourAnswer(kind=REFUSED, reason=(
                     f"the feed refused the request ({status}); with the authenticated host set "
@@ -334,15 +313,11 @@ class CurrencyExchangeClient:
                     f"the feed has no such hour (404 for {url}); check the realm (pc has no path segment) "
                     "and TRADEWATCH_CX_URL"), **answer)
             if status != 200 or html:
-                problem = "an HTML page instead of JSON" if html else f"HTTP {status}"
-                self._retry(attempt)
-                continue
+                return Retry("an HTML page instead of JSON" if html else f"HTTP {status}")
             try:
                 next_id, markets = read_envelope(body)
             except ValueError as exc:
-                problem = f"not a currency-exchange document ({exc})"
-                self._retry(attempt)
-                continue
+                return Retry(f"not a currency-exchange document ({exc})")
             if next_id == t + HOUR_SECONDS:
                 return HourAnswer(kind=PUBLISHED, body=body, next_change_id=next_id, market_count=markets, **answer)
             if next_id == t:
@@ -351,8 +326,19 @@ class CurrencyExchangeClient:
             return HourAnswer(kind=STALE, next_change_id=next_id, market_count=markets, reason=(
                 f"next_change_id {next_id} ({_iso(next_id)}) is not {t + HOUR_SECONDS}: the document "
                 "belongs to another hour (a stale cache); nothing stored, the next run asks again"), **answer)
-        return HourAnswer(realm=realm, hour=hour, url=url, kind=FAILED, attempt=self.max_attempts,
-                          reason=f"gave up after {self.max_attempts} attempts; last problem: {problem}")
+
+        try:
+            return send_with_retries(
+                self.limiter, self._retry_policy, send, judge,
+                timeout_problem=f"no answer within {self.timeout:g} s",
+                unreachable_problem=f"cannot connect to {self.host} or the answer was cut off",
+                unreachable=(requests.ConnectionError, requests.exceptions.ChunkedEncodingError),
+                before_permit=fresh_token,
+                on_permit=lambda permit: self.stats.add(requests=1, waited_seconds=permit.waited),
+                on_retry=self._retried)
+        except RetriesExhausted as exhausted:
+            return HourAnswer(realm=realm, hour=hour, url=url, kind=FAILED, attempt=self.max_attempts,
+                              reason=f"gave up after {self.max_attempts} attempts; last problem: {exhausted.problem}")
 
 
 def _iso(seconds: int) -> str:

@@ -36,6 +36,7 @@ from tradewatch.warehouse.exchange_prices import compute_exchange_prices
 from tradewatch_assets.currency_exchange.partitions import cx_partitions
 from tradewatch_assets.freshness import DERIVED_FRESHNESS, RAW_FRESHNESS
 from tradewatch_assets.currency_exchange.resources import CurrencyExchangeResource
+from tradewatch_assets.request_metadata import request_metadata
 from tradewatch_assets.resources import WarehouseResource
 
 RAW_STORED_CHECK = "every_hour_stored"
@@ -107,7 +108,6 @@ def build_raw_asset(realm: str):
         finally:
             client.close()
         seconds = time.perf_counter() - started
-        stats = client.stats
         missing = report.missing
         reasons = report.reasons()
         metadata = {
@@ -125,10 +125,7 @@ def build_raw_asset(realm: str):
             "bytes_stored": report.bytes_stored,
             "storage_ratio": MetadataValue.float(round(report.bytes_stored / report.bytes_received, 4)
                                                  if report.bytes_received else 0.0),
-            "requests": stats.requests,
-            "retries": stats.retries,
-            "rate_limited_429": stats.rate_limited,
-            "limiter_wait_seconds": round(stats.waited_seconds, 3),
+            **request_metadata(client.stats),
             "seconds": round(seconds, 3),
         }
         check = AssetCheckResult(

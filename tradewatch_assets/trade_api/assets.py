@@ -19,6 +19,7 @@ from tradewatch.hours import parse_partition_key, utc_now
 from tradewatch.bulk_exchange.ingest import PastHourError, ingest_hour
 from tradewatch_assets.freshness import RAW_FRESHNESS
 from tradewatch_assets.partitions import hourly_partitions
+from tradewatch_assets.request_metadata import request_metadata
 from tradewatch_assets.resources import TradeApiResource, WarehouseResource, WatchlistResource
 
 RAW_COMPLETE_CHECK = "every_watched_item_stored"
@@ -79,10 +80,7 @@ def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResou
             "items_already_stored": len(report.already_stored),
             "items_missing": len(missing),
             "missing_items": MetadataValue.json({i: report.failed.get(i, "window closed") for i in missing}),
-            "requests_made": client.stats.requests,
-            "rate_limited_429": client.stats.rate_limited,
-            "retries": client.stats.retries,
-            "limiter_wait_seconds": round(client.stats.waited_seconds, 3),
+            **request_metadata(client.stats, requests_key="requests_made"),
             "bytes_stored": report.bytes_stored,
         },
         check_results=[AssetCheckResult(
