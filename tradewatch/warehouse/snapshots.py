@@ -9,6 +9,10 @@ A watched item without a stored response gets no row (it is *missing*, which the
 completeness check reports); a stored but empty book gets a row with `listing_count = 0`
 and null prices.
 
+The same transaction replaces the window of `warehouse.book_divine_prices`: the robust
+minimum ask of each stored book of divine paid in chaos (the divine price in chaos where the
+Currency Exchange has none; `analytics.exchange_divine_price` prefers the exchange's).
+
 Speed (a year is 8,760 hours × 21 items ≈ 184k responses of ~36 kB each): PostgreSQL
 extracts only the offers from each JSONB body (`jsonb_path_query_array`), so a tenth of
 the bytes cross the socket and Python parses a tenth of the JSON; rows stream from a
@@ -62,6 +66,7 @@ class SnapshotReport:
     hours: list[HourSnapshot] = field(default_factory=list)
     latest: list[BookSummary] = field(default_factory=list)  # the last hour with data, for a table
     bad_prices: list[str] = field(default_factory=list)  # "<hour> <item> <column>=<value>", should stay empty
+    divine_book_hours: int = 0  # hours with a stored divine book (divine paid in chaos)
 
     @property
     def items(self) -> int:
@@ -156,6 +161,7 @@ def compute_snapshots(
                     for row in rows(source):
                         copy.write_row(row)
                         report.rows += 1
+            report.divine_book_hours = _replace_book_divine_prices(reader, writer, game, league, start, end)
     report.deleted = deleted
     for hour in hours_between(start, end):
         summaries = by_hour.get(hour, [])
@@ -173,3 +179,37 @@ def compute_snapshots(
     log(f"price snapshots {partition_key(start)}…{partition_key(end)}: {report.rows} rows written, "
         f"{report.deleted} replaced, {sum(len(h.missing) for h in report.hours)} item-hours missing")
     return report
+
+
+# the book of divine paid in chaos, as the raw asset stores it (tradewatch.bulk_exchange.ingest)
+_DIVINE, _CHAOS = "divine", "chaos"
+
+
+def _replace_book_divine_prices(reader, writer, game: str, league: str, start: datetime, end: datetime) -> int:
+    """Price every stored divine book of [start, end) and replace that window; rows written."""
+    writer.execute("DELETE FROM warehouse.book_divine_prices WHERE game = %s AND league = %s "
+                   "AND observed_hour >= %s AND observed_hour < %s", (game, league, start, end))
+    rows = []
+    for raw_id, hour, _item, _fetched, simulated, offers_text, whole_body in reader.execute(
+            _READ_RAW, (game, league, _CHAOS, start, end, [_DIVINE])).fetchall():
+        try:
+            offers = _offers(offers_text, whole_body, _DIVINE, _CHAOS)
+        except ValueError as exc:
+            raise SnapshotError(
+                f"the stored divine book (divine paid in chaos) of hour {partition_key(hour)} (raw id {raw_id}) "
+                f"cannot be priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
+            ) from None
+        summary = summarize_offers(offers, _DIVINE, _CHAOS)
+        rows.append((game, league, hour, _finite(summary.robust_min_price), _finite(summary.min_price),
+                     summary.listing_count, summary.total_stock, simulated, raw_id))
+    if rows:
+        with writer.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO warehouse.book_divine_prices (game, league, observed_hour, chaos_per_divine, min_price, "
+                "listing_count, total_stock, simulated, raw_response_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows)
+    return len(rows)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) and value > 0 else None
