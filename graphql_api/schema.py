@@ -159,12 +159,12 @@ class Query:
     async def profitability(self, info: Info, league: LeagueArg = None, strategy: str | None = None,
                             policy: Policy | None = None, from_: FromArg = None,
                             to: ToArg = None, first: int | None = None,
-                            after: str | None = None) -> ProfitabilityConnection:
+                            after: str | None = None, currency: CurrencyArg = None) -> ProfitabilityConnection:
         wl = info.context.watchlist
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         return await profits.profitability(info.context, await checked_league(info.context, league), strategy, policy, span,
-                                           size, after)
+                                           size, after, resolve_currency(info.context, currency))
 
     @strawberry.field(description="The reroll strategies configured in the watchlist."
                                   + cost_note('strategies'))
@@ -193,13 +193,15 @@ class Query:
                             "the strategy's.")] = None,
             weights: Annotated[list[WeightInput] | None, strawberry.argument(
                 description="Outcome weights of a reroll per member (others keep theirs); default: the "
-                            "strategy's (uniform unless configured).")] = None) -> StrategyEvaluation:
+                            "strategy's (uniform unless configured).")] = None,
+            currency: CurrencyArg = None) -> StrategyEvaluation:
         ctx = info.context
         base = profits.configured_strategy(ctx, strategy)
         spec = profits.what_if_spec(base, reroll_cost_amount=reroll_cost_amount, units_per_reroll=units_per_reroll,
                                     buy_quantity=buy_quantity, top_k=top_k, weights=weights)
         span = time_range(from_, to, limits.MAX_EVALUATE_RANGE)
-        return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span)
+        return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span,
+                                      resolve_currency(ctx, currency))
 
     @strawberry.field(description=f"Which hours and watched items are stored, missing or simulated. Range at most "
                                   f"{limits.MAX_COVERAGE_RANGE.days} days."
