@@ -8,6 +8,7 @@ the current hour and `from` to 24 hours before `to`.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -237,22 +238,35 @@ class Query:
 
     @strawberry.field(description="Every league with stored data, per source (`book`: the order books the watchlist "
                                   "fetches; `exchange`: the Currency Exchange history), with its first and last "
-                                  "stored hour; the watchlist's league is `isDefault`.")
+                                  "stored hour, and (`trade`) every league the trade site lists now "
+                                  "(`GET /api/trade/data/leagues`, read every few minutes); the watchlist's league "
+                                  "is `isDefault`. When the trade site cannot be reached the stored leagues are "
+                                  "still answered, `listed` is null on every entry and no `trade` entry is given.")
     async def leagues(self, info: Info) -> list[StoredLeague]:
         ctx = info.context
         ctx.cache.read_live()
-        return [StoredLeague(name=r["league"], source=r["source"], first_hour=r["first_hour"],
-                             last_hour=r["last_hour"], is_default=r["league"] == ctx.watchlist.league)
-                for r in await league_spans(ctx)]
+        spans, live = await asyncio.gather(league_spans(ctx), ctx.live_leagues.get() if ctx.live_leagues
+                                           else asyncio.sleep(0, result=None))
+        listed = set(live) if live is not None else None
+        default = ctx.watchlist.league
+        return [*(StoredLeague(name=r["league"], source=r["source"], first_hour=r["first_hour"],
+                               last_hour=r["last_hour"], is_default=r["league"] == default,
+                               listed=None if listed is None else r["league"] in listed) for r in spans),
+                *(StoredLeague(name=name, source="trade", first_hour=None, last_hour=None, is_default=name == default,
+                               listed=True) for name in live or ())]
 
 
-@strawberry.type(description="A league with stored data in one source.")
+@strawberry.type(description="A league with stored data in one source, or (`trade`) one the trade site lists now.")
 class StoredLeague:
     name: str = strawberry.field(description="The league as the trade site spells it.")
-    source: str = strawberry.field(description="`book` (order books) or `exchange` (Currency Exchange history).")
-    first_hour: datetime = strawberry.field(description="The first stored hour (UTC).")
-    last_hour: datetime = strawberry.field(description="The last stored hour (UTC).")
+    source: str = strawberry.field(description="`book` (order books), `exchange` (Currency Exchange history) or "
+                                               "`trade` (the trade site's current list).")
+    first_hour: datetime | None = strawberry.field(description="The first stored hour (UTC); null for `trade`.")
+    last_hour: datetime | None = strawberry.field(description="The last stored hour (UTC); null for `trade`.")
     is_default: bool = strawberry.field(description="Whether it is the watchlist's league (the default argument).")
+    listed: bool | None = strawberry.field(description=(
+        "Whether the trade site lists the league now (a league it no longer lists has ended or is misspelt); "
+        "null when the trade site's list is unavailable."))
 
 
 # Refusals that protect the server: expected under load, so not logged one by one (a client

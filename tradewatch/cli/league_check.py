@@ -10,25 +10,14 @@ from __future__ import annotations
 
 from typing import Callable
 
-from tradewatch.bulk_exchange.client import TradeApiClient, TradeApiError
+from tradewatch.bulk_exchange.client import TradeApiError, list_leagues
 from tradewatch.bulk_exchange.leagues import check_league
-from tradewatch.rate_limit import Permit
 from tradewatch.settings import Settings
 from tradewatch.watchlist import Watchlist
 
 __all__ = ["refuse_unlisted_league"]
 
 LIST_TIMEOUT_SECONDS = 10.0
-
-
-class _Unpaced:
-    """The league list has its own rate-limit policy: no exchange limiter is involved (never called)."""
-
-    def acquire(self) -> Permit:  # pragma: no cover - leagues() does not pace
-        raise AssertionError("the league list is not paced by the exchange limiter")
-
-    def record(self, permit: Permit, status_code: int, headers) -> None:  # pragma: no cover
-        raise AssertionError("the league list is not paced by the exchange limiter")
 
 
 def listed_leagues(settings: Settings, watchlist: Watchlist, with_simulator: bool) -> list[str]:
@@ -39,13 +28,9 @@ def listed_leagues(settings: Settings, watchlist: Watchlist, with_simulator: boo
 
         return public_leagues(SimConfig.from_env(), watchlist.game)
     secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
-    client = TradeApiClient(settings.trade_api_url, watchlist.game, watchlist.league, settings.user_agent, _Unpaced(),
-                            poesessid=secret(settings.poesessid), cf_clearance=secret(settings.cf_clearance),
-                            timeout=LIST_TIMEOUT_SECONDS, max_attempts=1)
-    try:
-        return client.leagues()
-    finally:
-        client.close()
+    return list_leagues(settings.trade_api_url, watchlist.game, settings.user_agent,
+                        poesessid=secret(settings.poesessid), cf_clearance=secret(settings.cf_clearance),
+                        timeout=LIST_TIMEOUT_SECONDS)
 
 
 def refuse_unlisted_league(settings: Settings, watchlist: Watchlist, with_simulator: bool,
