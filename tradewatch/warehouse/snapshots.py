@@ -106,6 +106,18 @@ def _offers(offers_text: str | None, whole_body: str | None, item_id: str, paid_
     return offers_from_response(json.loads(whole_body) if whole_body is not None else None, item_id, paid_with)
 
 
+def _priced_offers(raw_id: int, hour: datetime, item_id: str, paid_with: str, offers_text: str | None,
+                   whole_body: str | None, what: str) -> list[Offer]:
+    """The offers of one stored response; SnapshotError naming `what`, the hour and the raw row otherwise."""
+    try:
+        return _offers(offers_text, whole_body, item_id, paid_with)
+    except ValueError as exc:
+        raise SnapshotError(
+            f"the stored {what} in hour {partition_key(hour)} (raw id {raw_id}) cannot be "
+            f"priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
+        ) from None
+
+
 def compute_snapshots(
     pool: ConnectionPool,
     watchlist: Watchlist,
@@ -129,13 +141,8 @@ def compute_snapshots(
     def rows(cursor: Iterable[tuple]) -> Iterable[tuple]:
         nonlocal last_hour
         for raw_id, hour, item_id, fetched_at, simulated, offers_text, whole_body in cursor:
-            try:
-                offers = _offers(offers_text, whole_body, item_id, paid_with)
-            except ValueError as exc:
-                raise SnapshotError(
-                    f"the stored response for {item_id} in hour {partition_key(hour)} (raw id {raw_id}) cannot be "
-                    f"priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
-                ) from None
+            offers = _priced_offers(raw_id, hour, item_id, paid_with, offers_text, whole_body,
+                                    f"response for {item_id}")
             summary = summarize_offers(offers, item_id, paid_with, target)
             for column in ("min_price", "robust_min_price", "avg_price"):
                 value = getattr(summary, column)
@@ -192,13 +199,8 @@ def _replace_book_divine_prices(reader, writer, game: str, league: str, start: d
     rows = []
     for raw_id, hour, _item, _fetched, simulated, offers_text, whole_body in reader.execute(
             _READ_RAW, (game, league, _CHAOS, start, end, [_DIVINE])).fetchall():
-        try:
-            offers = _offers(offers_text, whole_body, _DIVINE, _CHAOS)
-        except ValueError as exc:
-            raise SnapshotError(
-                f"the stored divine book (divine paid in chaos) of hour {partition_key(hour)} (raw id {raw_id}) "
-                f"cannot be priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
-            ) from None
+        offers = _priced_offers(raw_id, hour, _DIVINE, _CHAOS, offers_text, whole_body,
+                                "divine book (divine paid in chaos)")
         summary = summarize_offers(offers, _DIVINE, _CHAOS)
         rows.append((game, league, hour, _finite(summary.robust_min_price), _finite(summary.min_price),
                      summary.listing_count, summary.total_stock, simulated, raw_id))
