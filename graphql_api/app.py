@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 from graphql_api.admission import Admission, KnownDocuments
 from graphql_api.auth import ApiKeyMiddleware
 from graphql_api.config import ApiSettings, load_api_settings
+from graphql_api.leagues import LiveLeagues
 from graphql_api.dashboard import dashboard_routes
 from graphql_api.graphiql import graphiql_routes
 from graphql_api.db import create_pool, fetch_all
@@ -54,8 +55,10 @@ async def health(request: Request) -> JSONResponse:
 
 
 def create_app(database_url: str | None = None, *, settings: ApiSettings | None = None,
-               watchlist: Watchlist | None = None, pool_timeout: float = 10.0) -> Starlette:
-    """The app; the database is reached only when it starts (lifespan), not when it is built."""
+               watchlist: Watchlist | None = None, pool_timeout: float = 10.0,
+               trade_api_url: str | None = None) -> Starlette:
+    """The app; the database is reached only when it starts (lifespan), not when it is built.
+    `trade_api_url` (default TRADEWATCH_TRADE_API_URL) is where the live leagues are read."""
     settings = settings or load_api_settings()
     core = load_settings()
     url = database_url or settings.database_url or resolve_database_url(core, start_embedded=False)
@@ -101,6 +104,9 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     app.state.private_cache = private
     app.state.workers, app.state.results, app.state.documents = WorkerPool(), ResultCache(), KnownDocuments()
     app.state.max_cost, app.state.statement_timeout_ms = settings.max_cost, settings.statement_timeout_ms
+    secret = lambda s: s.get_secret_value() if s is not None else None  # noqa: E731
+    app.state.live_leagues = LiveLeagues(trade_api_url or core.trade_api_url, watchlist.game, core.user_agent,
+                                         poesessid=secret(core.poesessid), cf_clearance=secret(core.cf_clearance))
     return app
 
 

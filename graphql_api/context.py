@@ -29,6 +29,7 @@ class ApiContext:
     database_url: str = ""        # for the worker processes' own connections
     statement_timeout_ms: int = 5000
     grace: timedelta = timedelta(0)  # an hour is closed at its end + this (the fetch grace)
+    live_leagues: Any = None      # leagues.LiveLeagues: the trade site's current leagues
 
     @property
     def watched(self) -> tuple[str, ...]:

@@ -5,11 +5,18 @@ fields read `warehouse.price_snapshots` through `converted_snapshots`, the same 
 every price multiplied (divine → chaos) or divided (chaos → divine) by the hour's divine price
 in chaos from `analytics.exchange_divine_price`; PostgreSQL pulls the subquery up into each
 statement, so the filters still use the snapshot indexes. The `book` ladder stays as stored.
+
+The profitability fields convert after the strategy math (`converted`): every money field of
+an outcome with its hour's divine price (`divine_rate_column` in SQL, `divine_rates` for a
+range); ratios (roi), counts and the break-even in reroll-item units are unit-free and stay.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from datetime import datetime
+from typing import TypeVar
 
 from graphql_api import limits
 from graphql_api.context import ApiContext
@@ -17,7 +24,7 @@ from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange
 from graphql_api.types import Bucket, Currency, DivinePriceSeries
-from tradewatch.market.currency import REALM_OF_GAME
+from tradewatch.market.currency import REALM_OF_GAME, convert
 
 _PRICES = ("min_price", "robust_min_price", "avg_price", "spent")
 _OTHERS = ("game", "league", "paid_with", "observed_hour", "item_id", "observed_at", "listing_count", "total_stock",
@@ -55,6 +62,42 @@ def from_snapshots(sql: str, ctx: ApiContext, unit: str) -> str:
         return sql
     # one pass: the source itself reads warehouse.price_snapshots
     return re.sub(r"warehouse\.price_snapshots( s\b)?", lambda m: f"{source}{m.group(1) or ' AS price_snapshots'}", sql)
+
+
+# the money fields of a StrategyOutcome (and so of a ProfitabilityRow)
+OUTCOME_MONEY = ("input_unit_cost", "reroll_cost", "expected_sale_value", "expected_profit_per_unit",
+                 "expected_profit_total", "break_even_reroll_cost")
+Outcome = TypeVar("Outcome")
+
+
+def divine_rate_column(ctx: ApiContext, unit: str, table: str) -> str:
+    """A select-list column `chaos_per_divine`: the divine price of `table`'s league-hour (null when
+    `unit` is the stored one and nothing needs converting)."""
+    if unit == ctx.watchlist.paid_with:
+        return "NULL::double precision AS chaos_per_divine"
+    realm = REALM_OF_GAME.get(ctx.watchlist.game, "pc")
+    return (f"(SELECT d.chaos_per_divine FROM analytics.exchange_divine_price d WHERE d.realm = '{realm}' "
+            f"AND d.league = {table}.league AND d.observed_hour = {table}.observed_hour LIMIT 1) AS chaos_per_divine")
+
+
+async def divine_rates(ctx: ApiContext, league: str, span: TimeRange, unit: str) -> dict[datetime, float]:
+    """Hour → divine price in chaos over the range (empty when `unit` needs no conversion)."""
+    if unit == ctx.watchlist.paid_with:
+        return {}
+    rows = await fetch_all(ctx.pool, "SELECT observed_hour, chaos_per_divine FROM analytics.exchange_divine_price "
+                                     "WHERE realm = %(realm)s AND league = %(league)s AND observed_hour >= %(start)s "
+                                     "AND observed_hour < %(end)s",
+                           {"realm": REALM_OF_GAME.get(ctx.watchlist.game, "pc"), "league": league,
+                            "start": span.start, "end": span.end}, rows_as_dicts=False)
+    return {hour: rate for hour, rate in rows}
+
+
+def converted(outcome: Outcome, paid_with: str, unit: str, chaos_per_divine: float | None) -> Outcome:
+    """`outcome` (a StrategyOutcome or ProfitabilityRow in `paid_with`) with its money fields in `unit`."""
+    if unit == paid_with:
+        return outcome
+    return replace(outcome, **{f: convert(getattr(outcome, f), paid_with, unit, chaos_per_divine)
+                               for f in OUTCOME_MONEY})
 
 
 DIVINE_SQL = """

@@ -3,16 +3,28 @@
 The stored leagues (order books and Currency Exchange prices) are read with loose index scans
 (one probe per league, not a scan of the history) and kept for a minute per process. The
 watchlist's own league is never refused: a fresh install has no data yet and answers empty.
+
+The trade site's current leagues (`LiveLeagues`, `GET /api/trade[2]/data/leagues`) are kept
+for a few minutes per process; when the site cannot be reached the answer is None (the
+`leagues` field then still lists the stored ones) and the next attempt waits half a minute,
+so an unreachable site does not slow every request down.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from typing import Callable
 
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import did_you_mean, not_found
 from graphql_api.inputs import league_name
+from tradewatch.bulk_exchange.client import TradeApiError, list_leagues
+from tradewatch.bulk_exchange.leagues import closest
+
+log = logging.getLogger("graphql_api")
 
 CACHE_SECONDS = 60.0
 
@@ -93,3 +105,38 @@ async def league_spans(ctx: ApiContext) -> list[dict]:
     return await fetch_all(ctx.pool, SPANS_SQL, {
         **params, "book": [league for source, league in per_source if source == "book"],
         "exchange": [league for source, league in per_source if source == "exchange"]})
+
+
+LIVE_CACHE_SECONDS = 300.0   # the trade site's list changes when a league starts or ends
+LIVE_RETRY_SECONDS = 30.0    # after a failure
+LIVE_TIMEOUT_SECONDS = 5.0
+
+
+class LiveLeagues:
+    """The trade site's current leagues for one game, cached; `get()` is None while they cannot be read."""
+
+    def __init__(self, base_url: str, game: str, user_agent: str, *, poesessid: str | None = None,
+                 cf_clearance: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch = lambda: list_leagues(base_url, game, user_agent, poesessid=poesessid,
+                                           cf_clearance=cf_clearance, timeout=LIVE_TIMEOUT_SECONDS)
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._read_at: float | None = None
+        self._names: list[str] | None = None
+
+    def _fresh(self) -> bool:
+        ttl = LIVE_CACHE_SECONDS if self._names is not None else LIVE_RETRY_SECONDS
+        return self._read_at is not None and self._clock() - self._read_at < ttl
+
+    async def get(self) -> list[str] | None:
+        if self._fresh():
+            return self._names
+        async with self._lock:  # one request at a time, the others wait for its answer
+            if not self._fresh():
+                try:
+                    self._names = await asyncio.to_thread(self._fetch)
+                except TradeApiError as exc:
+                    log.warning("leagues: %s; answering the stored leagues only", exc)
+                    self._names = None
+                self._read_at = self._clock()
+        return self._names

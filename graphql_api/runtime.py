@@ -21,6 +21,7 @@ def fill(ctx: ApiContext, request: Any) -> None:
     ctx.database_url = getattr(state, "database_url", "")
     ctx.statement_timeout_ms = getattr(state, "statement_timeout_ms", ctx.statement_timeout_ms)
     ctx.grace = getattr(state, "grace", ctx.grace)
+    ctx.live_leagues = getattr(state, "live_leagues", None)
     ctx.deadline = request.scope.get("state", {}).get(DEADLINE) or time.monotonic() + limits.REQUEST_BUDGET_SECONDS
 
 

@@ -8,6 +8,7 @@ the current hour and `from` to 24 hours before `to`.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -161,12 +162,12 @@ class Query:
     async def profitability(self, info: Info, league: LeagueArg = None, strategy: str | None = None,
                             policy: Policy | None = None, from_: FromArg = None,
                             to: ToArg = None, first: int | None = None,
-                            after: str | None = None) -> ProfitabilityConnection:
+                            after: str | None = None, currency: CurrencyArg = None) -> ProfitabilityConnection:
         wl = info.context.watchlist
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         return await profits.profitability(info.context, await checked_league(info.context, league), strategy, policy, span,
-                                           size, after)
+                                           size, after, resolve_currency(info.context, currency))
 
     @strawberry.field(description="The reroll strategies configured in the watchlist."
                                   + cost_note('strategies'))
@@ -195,13 +196,15 @@ class Query:
                             "the strategy's.")] = None,
             weights: Annotated[list[WeightInput] | None, strawberry.argument(
                 description="Outcome weights of a reroll per member (others keep theirs); default: the "
-                            "strategy's (uniform unless configured).")] = None) -> StrategyEvaluation:
+                            "strategy's (uniform unless configured).")] = None,
+            currency: CurrencyArg = None) -> StrategyEvaluation:
         ctx = info.context
         base = profits.configured_strategy(ctx, strategy)
         spec = profits.what_if_spec(base, reroll_cost_amount=reroll_cost_amount, units_per_reroll=units_per_reroll,
                                     buy_quantity=buy_quantity, top_k=top_k, weights=weights)
         span = time_range(from_, to, limits.MAX_EVALUATE_RANGE)
-        return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span)
+        return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span,
+                                      resolve_currency(ctx, currency))
 
     @strawberry.field(description=f"Which hours and watched items are stored, missing or simulated. Range at most "
                                   f"{limits.MAX_COVERAGE_RANGE.days} days."
@@ -237,22 +240,35 @@ class Query:
 
     @strawberry.field(description="Every league with stored data, per source (`book`: the order books the watchlist "
                                   "fetches; `exchange`: the Currency Exchange history), with its first and last "
-                                  "stored hour; the watchlist's league is `isDefault`.")
+                                  "stored hour, and (`trade`) every league the trade site lists now "
+                                  "(`GET /api/trade/data/leagues`, read every few minutes); the watchlist's league "
+                                  "is `isDefault`. When the trade site cannot be reached the stored leagues are "
+                                  "still answered, `listed` is null on every entry and no `trade` entry is given.")
     async def leagues(self, info: Info) -> list[StoredLeague]:
         ctx = info.context
         ctx.cache.read_live()
-        return [StoredLeague(name=r["league"], source=r["source"], first_hour=r["first_hour"],
-                             last_hour=r["last_hour"], is_default=r["league"] == ctx.watchlist.league)
-                for r in await league_spans(ctx)]
+        spans, live = await asyncio.gather(league_spans(ctx), ctx.live_leagues.get() if ctx.live_leagues
+                                           else asyncio.sleep(0, result=None))
+        listed = set(live) if live is not None else None
+        default = ctx.watchlist.league
+        return [*(StoredLeague(name=r["league"], source=r["source"], first_hour=r["first_hour"],
+                               last_hour=r["last_hour"], is_default=r["league"] == default,
+                               listed=None if listed is None else r["league"] in listed) for r in spans),
+                *(StoredLeague(name=name, source="trade", first_hour=None, last_hour=None, is_default=name == default,
+                               listed=True) for name in live or ())]
 
 
-@strawberry.type(description="A league with stored data in one source.")
+@strawberry.type(description="A league with stored data in one source, or (`trade`) one the trade site lists now.")
 class StoredLeague:
     name: str = strawberry.field(description="The league as the trade site spells it.")
-    source: str = strawberry.field(description="`book` (order books) or `exchange` (Currency Exchange history).")
-    first_hour: datetime = strawberry.field(description="The first stored hour (UTC).")
-    last_hour: datetime = strawberry.field(description="The last stored hour (UTC).")
+    source: str = strawberry.field(description="`book` (order books), `exchange` (Currency Exchange history) or "
+                                               "`trade` (the trade site's current list).")
+    first_hour: datetime | None = strawberry.field(description="The first stored hour (UTC); null for `trade`.")
+    last_hour: datetime | None = strawberry.field(description="The last stored hour (UTC); null for `trade`.")
     is_default: bool = strawberry.field(description="Whether it is the watchlist's league (the default argument).")
+    listed: bool | None = strawberry.field(description=(
+        "Whether the trade site lists the league now (a league it no longer lists has ended or is misspelt); "
+        "null when the trade site's list is unavailable."))
 
 
 # Refusals that protect the server: expected under load, so not logged one by one (a client

@@ -193,17 +193,21 @@ class DivinePriceSeries:
     divine_volume: FloatColumn = strawberry.field(description="Divines traded for chaos in the bucket.")  # type: ignore[valid-type]
 
 
-@strawberry.type(description="A reroll strategy's outcome in one hour's market (per unit unless named total).")
+@strawberry.type(description="A reroll strategy's outcome in one hour's market (per unit unless named total). "
+                             "Money is in the field's `currency` (converted with the hour's divine price; null "
+                             "where that hour has none); roi and the break-even amount are unit-free.")
 class StrategyOutcome:
     policy: Policy
     input_item: Item = strawberry.field(description="The family member bought (cheapest for buyQuantity).")
-    input_unit_cost: float
+    # money fields are in the `currency` asked for: null in an hour without a divine price
+    input_unit_cost: float | None
     quantity: int
-    reroll_cost: float = strawberry.field(description="Cost of one reroll of one unit, in the paid currency.")
+    reroll_cost: float | None = strawberry.field(
+        description="Cost of one reroll of one unit, in the currency asked for (default: the paid one).")
     expected_rerolls: float
-    expected_sale_value: float
-    expected_profit_per_unit: float
-    expected_profit_total: float
+    expected_sale_value: float | None
+    expected_profit_per_unit: float | None
+    expected_profit_total: float | None
     roi: float | None
     break_even_reroll_cost: float | None = strawberry.field(
         description="The reroll cost at which the policy stops paying; null when it never / always pays.")

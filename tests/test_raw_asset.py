@@ -73,10 +73,11 @@ def test_current_hour_is_stored_verbatim_for_every_watched_item(instance, databa
     result = run(instance, database_url, sim, partition_key(hour))
     assert result.success
     rows = raw_rows(database_url, hour)
-    assert len(rows) == 21
+    assert len(rows) == 22  # the 21 watched items and the divine book (divine paid in chaos)
     for item, status, body, request, headers, attempt in rows:
         assert status == 200 and attempt >= 1
-        assert request == {"engine": "new", "query": {"status": {"option": "online"}, "have": ["divine"],
+        have = "chaos" if item == "divine" else "divine"
+        assert request == {"engine": "new", "query": {"status": {"option": "online"}, "have": [have],
                                                        "want": [item]}, "sort": {"have": "asc"}}
         # the stored body is exactly what the server sent for that hour
         assert body == exchange_response(request, hour, league="Standard")
@@ -84,7 +85,8 @@ def test_current_hour_is_stored_verbatim_for_every_watched_item(instance, databa
     metadata = result.asset_materializations_for_node("raw_trade_responses")[0].metadata
     assert metadata["items_fetched"].value == 21
     assert metadata["items_missing"].value == 0
-    assert metadata["requests_made"].value >= 21
+    assert metadata["requests_made"].value >= 22
+    assert metadata["divine_book"].value == "fetched"
     assert metadata["bytes_stored"].value > 0
 
 
@@ -99,7 +101,7 @@ def test_rerun_fetches_only_the_missing_items(instance, database_url, start_sim)
     result = run(instance, database_url, sim, key)
     assert result.success
     assert exchange_requests(sim) - before == 2
-    assert len(raw_rows(database_url)) == 21
+    assert len(raw_rows(database_url)) == 22
     # and a third run of the complete hour asks for nothing
     assert run(instance, database_url, sim, key).success
     assert exchange_requests(sim) - before == 2
@@ -137,7 +139,7 @@ def test_injected_faults_are_retried_and_the_hour_completes(instance, database_u
     result = run(instance, database_url, sim, partition_key(hour), max_attempts=10)
     assert result.success
     rows = raw_rows(database_url, hour)
-    assert len(rows) == 21
+    assert len(rows) == 22
     assert all(isinstance(body, dict) and "result" in body for _, _, body, *_ in rows)
     statuses = [s for _, s, p in sim.app.state.request_log if "/exchange/" in p]
     assert any(s >= 500 for s in statuses) and any(s == 403 for s in statuses)
@@ -153,7 +155,8 @@ def test_one_failing_item_never_loses_the_others(instance, database_url, start_s
     hour = floor_hour(utc_now())
     result = run(instance, database_url, sim, partition_key(hour), watchlist_path=watchlist)
     assert result.success
-    assert sorted(r[0] for r in raw_rows(database_url, hour)) == ["deafening-essence-of-greed", "primal-lifeforce"]
+    assert sorted(r[0] for r in raw_rows(database_url, hour)) == ["deafening-essence-of-greed", "divine",
+                                                                     "primal-lifeforce"]
     metadata = result.asset_materializations_for_node("raw_trade_responses")[0].metadata
     assert "no-such-item" in metadata["missing_items"].value
     assert "rejected the query for 'no-such-item'" in metadata["missing_items"].value["no-such-item"]

@@ -133,10 +133,15 @@ def _public_leagues(names: str) -> list[str]:
     return [n.strip() for n in names.split(",") if n.strip() and "(PL" not in n]
 
 
+def public_leagues(config: SimConfig, game: str = "poe1") -> list[str]:
+    """The leagues this simulator's trade site lists for `game` (what `/data/leagues` answers)."""
+    return _public_leagues(config.cx_leagues_poe2 if game == "poe2" else config.cx_leagues)
+
+
 async def _leagues(request: Request) -> Response:
     config: SimConfig = request.app.state.config
     poe2 = request.url.path.startswith("/api/trade2/")
-    names = _public_leagues(config.cx_leagues_poe2 if poe2 else config.cx_leagues)
+    names = public_leagues(config, "poe2" if poe2 else "poe1")
     realm = "poe2" if poe2 else "pc"
     return json_response(dumps({"result": [{"id": n, "realm": realm, "text": n} for n in names]}))
 # --- end of the leagues block

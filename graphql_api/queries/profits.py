@@ -9,6 +9,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from graphql_api.context import ApiContext
+from graphql_api.currency import converted, divine_rate_column, divine_rates
 from graphql_api.db import fetch_all
 from graphql_api.evaluation import evaluate_hours, spec_fields
 from graphql_api.result_cache import settled, spec_key
@@ -38,11 +39,13 @@ def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "stra
 
 
 async def profitability(ctx: ApiContext, league: str, strategy: str | None, policy: Policy | None,
-                        span: TimeRange, first: int, after: str | None) -> ProfitabilityConnection:
+                        span: TimeRange, first: int, after: str | None,
+                        unit: str | None = None) -> ProfitabilityConnection:
     if strategy is not None:
         configured_strategy(ctx, strategy)
     ctx.cache.read_range(span.end)
     wl = ctx.watchlist
+    unit = unit or wl.paid_with
     params: dict = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start, "end": span.end,
                     "strategy": strategy, "policy": policy.value if policy else None, "limit": first + 1}
     keyset = ""
@@ -53,7 +56,8 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
     sql = f"""
         SELECT strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, reroll_cost,
                expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi,
-               break_even_reroll_cost, stop_set, simulated, price_source
+               break_even_reroll_cost, stop_set, simulated, price_source,
+               {divine_rate_column(ctx, unit, "reroll_profitability")}
         FROM warehouse.reroll_profitability
         WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
           AND observed_hour >= %(start)s AND observed_hour < %(end)s
@@ -79,6 +83,7 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
             simulated=r["simulated"], price_source=r["price_source"])
         for r in rows
     ]
+    nodes = [converted(n, wl.paid_with, unit, r["chaos_per_divine"]) for n, r in zip(nodes, rows)]
     end = encode_cursor(rows[-1]["observed_hour"], rows[-1]["strategy"], rows[-1]["policy"]) if rows else None
     return ProfitabilityConnection(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end))
 
@@ -175,15 +180,31 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-async def evaluate(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> StrategyEvaluation:
+def _in_unit(hour: EvaluatedHour, paid_with: str, unit: str, rate: float | None) -> EvaluatedHour:
+    if hour.top_k is None:
+        return hour
+    return replace(hour, top_k=converted(hour.top_k, paid_with, unit, rate),
+                   optimal=converted(hour.optimal, paid_with, unit, rate))
+
+
+async def evaluate(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange,
+                   unit: str | None = None) -> StrategyEvaluation:
     ctx.cache.read_range(span.end)
+    paid_with = ctx.watchlist.paid_with
+    unit = unit or paid_with
     hours = [_evaluated_hour(e, ctx.watched, spec.reroll_cost_amount) for e in await _evaluations(ctx, league, spec, span)]
     done = [h for h in hours if h.top_k is not None]
+    rates = await divine_rates(ctx, league, span, unit)
+    hours = [_in_unit(h, paid_with, unit, rates.get(h.hour)) for h in hours]
+    shown = [h for h in hours if h.top_k is not None]
+    # whether an hour paid does not depend on the unit; the means are over the hours with a value in it
     summary = EvaluationSummary(
         hours=len(hours), hours_evaluated=len(done),
         profitable_hours_top_k=sum(1 for h in done if h.top_k.expected_profit_per_unit > 0),
         profitable_hours_optimal=sum(1 for h in done if h.optimal.expected_profit_per_unit > 0),
-        mean_profit_per_unit_top_k=_mean([h.top_k.expected_profit_per_unit for h in done]),
-        mean_profit_per_unit_optimal=_mean([h.optimal.expected_profit_per_unit for h in done]))
+        mean_profit_per_unit_top_k=_mean([h.top_k.expected_profit_per_unit for h in shown
+                                          if h.top_k.expected_profit_per_unit is not None]),
+        mean_profit_per_unit_optimal=_mean([h.optimal.expected_profit_per_unit for h in shown
+                                            if h.optimal.expected_profit_per_unit is not None]))
     return StrategyEvaluation(strategy=strategy_type(spec, ctx.watched), from_=span.start, to=span.end,
                               summary=summary, hours=hours)

@@ -14,7 +14,7 @@ import pytest
 
 from graphql_api.config import ApiSettings
 from helpers.databases import History, history_database, with_user
-from helpers.servers import ServedApp
+from helpers.servers import UNREACHABLE_URL, ServedApp
 from tradewatch.watchlist import load_watchlist
 
 DAYS = 8  # a 7-day view with room to spare; more only slows the session down
@@ -52,7 +52,7 @@ def api(history, watchlist) -> Served:
 
     apply_api_password(history.url, Secret(API_PASSWORD))
     served = Served(create_app(with_user(history.url, API_ROLE, API_PASSWORD), settings=ApiSettings(),
-                               watchlist=watchlist))
+                               watchlist=watchlist, trade_api_url=UNREACHABLE_URL))
     yield served
     served.stop()
 
@@ -62,7 +62,8 @@ def keyed_api(history, watchlist) -> Served:
     """A second app that requires the API key `k-123` (as the owner role: what is tested is the key)."""
     from graphql_api.app import create_app
 
-    served = Served(create_app(history.url, settings=ApiSettings(api_keys=frozenset({"k-123"})), watchlist=watchlist))
+    served = Served(create_app(history.url, settings=ApiSettings(api_keys=frozenset({"k-123"})), watchlist=watchlist,
+                               trade_api_url=UNREACHABLE_URL))
     yield served
     served.stop()
 

@@ -13,7 +13,7 @@ import pytest
 
 from graphql_api.config import ApiSettings
 from helpers.databases import history_database, with_user
-from helpers.servers import ServedApp
+from helpers.servers import UNREACHABLE_URL, ServedApp
 from tradewatch.watchlist import load_watchlist
 
 DAYS = 10
@@ -82,9 +82,10 @@ def serve(history, watchlist):
 
     started: list[Served] = []
 
-    def start(settings: ApiSettings | None = None, url: str | None = None, pool_timeout: float = 10.0) -> Served:
+    def start(settings: ApiSettings | None = None, url: str | None = None, pool_timeout: float = 10.0,
+              trade_api_url: str = UNREACHABLE_URL) -> Served:
         served = Served(create_app(url or history.url, settings=settings or ApiSettings(), watchlist=watchlist,
-                                   pool_timeout=pool_timeout))
+                                   pool_timeout=pool_timeout, trade_api_url=trade_api_url))
         started.append(served)
         return served
 

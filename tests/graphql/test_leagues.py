@@ -59,3 +59,53 @@ def test_leagues_lists_the_stored_leagues_per_source_with_first_and_last_hour(ap
     first, last = db.execute("SELECT min(observed_hour), max(observed_hour) FROM warehouse.price_snapshots").fetchone()
     assert book == [{"name": "Standard", "source": "book", "firstHour": first.isoformat(),
                      "lastHour": last.isoformat(), "isDefault": True}]
+
+
+LEAGUES = "{ leagues { name source firstHour lastHour isDefault listed } }"
+
+
+def test_leagues_adds_the_trade_sites_live_leagues_and_marks_the_stored_ones_listed(serve, start_sim, history):
+    sim = start_sim(cx_leagues="Settlers,Standard,Mapping Crew (PL40712)")
+    api = serve(trade_api_url=sim.url)
+    rows = api.data(LEAGUES)["leagues"]
+    assert [r for r in rows if r["source"] == "trade"] == [
+        {"name": "Settlers", "source": "trade", "firstHour": None, "lastHour": None, "isDefault": False,
+         "listed": True},
+        {"name": "Standard", "source": "trade", "firstHour": None, "lastHour": None, "isDefault": True,
+         "listed": True}]
+    assert [(r["name"], r["listed"]) for r in rows if r["source"] == "book"] == [("Standard", True)]
+    # cached: a second answer asks the trade site nothing
+    assert api.data(LEAGUES)["leagues"] == rows
+    assert [path for *_, path in sim.app.state.request_log] == ["/api/trade/data/leagues"]
+
+
+def test_leagues_answers_the_stored_ones_when_the_trade_site_cannot_be_reached(api):
+    # the session's app reads the live leagues from a port where nothing listens
+    body = api.gql(LEAGUES)
+    assert "errors" not in body
+    rows = body["data"]["leagues"]
+    assert rows and all(r["listed"] is None for r in rows)  # unavailable, said on every entry
+    assert {r["source"] for r in rows} <= {"book", "exchange"}  # and no live entry
+
+
+def test_live_leagues_are_read_again_after_the_cache_time_and_a_failure_is_retried_sooner(start_sim):
+    import asyncio
+
+    from graphql_api.leagues import LIVE_CACHE_SECONDS, LIVE_RETRY_SECONDS, LiveLeagues
+
+    sim = start_sim()
+    now = [0.0]
+    live = LiveLeagues(sim.url, "poe1", "TradeWatch tests", clock=lambda: now[0])
+    requests = lambda: sum(1 for *_, path in sim.app.state.request_log if path.endswith("/data/leagues"))  # noqa: E731
+    assert "Settlers" in asyncio.run(live.get()) and requests() == 1
+    now[0] = LIVE_CACHE_SECONDS - 1
+    asyncio.run(live.get())
+    assert requests() == 1
+    now[0] = LIVE_CACHE_SECONDS + 1
+    asyncio.run(live.get())
+    assert requests() == 2
+    sim.stop()
+    now[0] = 2 * LIVE_CACHE_SECONDS + 2
+    assert asyncio.run(live.get()) is None  # unreachable now: no live list, no exception
+    now[0] += LIVE_RETRY_SECONDS + 1
+    assert asyncio.run(live.get()) is None

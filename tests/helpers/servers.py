@@ -16,6 +16,11 @@ import httpx
 import uvicorn
 
 
+# a trade site that refuses at once (the discard port): what apps under test read the live leagues
+# from unless a test serves them, so that no test reaches the real site
+UNREACHABLE_URL = "http://127.0.0.1:9"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

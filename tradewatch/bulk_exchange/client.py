@@ -79,6 +79,27 @@ def exchange_body(have: str, want: str, minimum: int | None = None, status: str 
     return {"engine": "new", "query": query, "sort": {"have": "asc"}}
 
 
+class _Unpaced:
+    """The league list has its own rate-limit policy: a client made only for it has no exchange limiter."""
+
+    def acquire(self) -> Permit:
+        raise TradeApiError("this client only reads the league list; exchange requests need the shared limiter")
+
+    def record(self, permit: Permit, status_code: int, headers) -> None:
+        raise TradeApiError("this client only reads the league list")
+
+
+def list_leagues(base_url: str, game: str, user_agent: str, *, poesessid: str | None = None,
+                 cf_clearance: str | None = None, timeout: float = 10.0) -> list[str]:
+    """The trade site's current leagues (one request, see `TradeApiClient.leagues`); raises TradeApiError."""
+    client = TradeApiClient(base_url, game, "", user_agent, _Unpaced(), poesessid=poesessid,
+                            cf_clearance=cf_clearance, timeout=timeout, max_attempts=1)
+    try:
+        return client.leagues()
+    finally:
+        client.close()
+
+
 def _error_message(text: str) -> str:
     try:
         return str(json.loads(text)["error"]["message"])

@@ -3,6 +3,10 @@
 The market of hour H can only be observed during H (plus a grace period). Outside that
 window nothing is fetched: a stored hour is left as it is, a missing one is an error
 that says the past cannot be observed and that the derived assets are what to backfill.
+
+Besides the watched items, each hour also fetches the order book of divine paid in chaos
+(`ingest_divine_book`): where the Currency Exchange has no divine price for a league-hour,
+its robust minimum ask converts prices between chaos and divine.
 """
 
 from __future__ import annotations
@@ -110,3 +114,35 @@ def ingest_hour(pool: ConnectionPool, client: TradeApiClient, watchlist: Watchli
                 report.already_stored.append(item)
         log(f"{item}: stored ({response.response_bytes} bytes, attempt {response.attempt})")
     return report
+
+
+# The divine book: divine orbs paid in chaos (stored as item `divine`, paid with `chaos`).
+DIVINE_ITEM, DIVINE_PAID_WITH = "divine", "chaos"
+
+
+def divine_book_key(watchlist: Watchlist) -> RawKey:
+    return RawKey(watchlist.game, watchlist.league, DIVINE_PAID_WITH)
+
+
+def ingest_divine_book(pool: ConnectionPool, client: TradeApiClient, watchlist: Watchlist, hour: datetime,
+                       now: datetime, grace: timedelta, log: Callable[[str], None] = lambda _: None) -> str:
+    """Fetch the hour's book of divine paid in chaos unless it is stored; what happened, in a few words.
+
+    Never raises for the trade site's answer: a missing divine book only leaves the hour to the
+    Currency Exchange's divine price. Nothing is fetched outside the hour's fetch window.
+    """
+    key = divine_book_key(watchlist)
+    if now < hour or now >= hour + HOUR + grace:
+        return "window closed"
+    with pool.connection() as conn:
+        if DIVINE_ITEM in stored_items(conn, key, hour):
+            return "already stored"
+    try:
+        response = client.exchange(have=DIVINE_PAID_WITH, want=DIVINE_ITEM)
+    except (RateLimitWaitTooLong, TradeApiError) as exc:
+        log(f"divine book (divine paid in chaos): {exc}")
+        return f"failed: {exc}"
+    with pool.connection() as conn:
+        stored = insert_response(conn, key, hour, DIVINE_ITEM, response)
+    log(f"divine book (divine paid in chaos): stored ({response.response_bytes} bytes, attempt {response.attempt})")
+    return "fetched" if stored else "already stored"

@@ -271,6 +271,8 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
 
     settings = load_settings()
     watchlist = watchlist_from_settings(settings)  # fail before starting anything
+    from tradewatch.cli.league_check import refuse_unlisted_league
+    refuse_unlisted_league(settings, watchlist, with_simulator, say)  # a mistyped league, before anything starts
     home, logs = settings.home, settings.home / "logs"
     # a crashed run's leftovers hold the ports: stopped first (or a running stack refused)
     check_previous_run(home, say)

@@ -9,6 +9,10 @@ A watched item without a stored response gets no row (it is *missing*, which the
 completeness check reports); a stored but empty book gets a row with `listing_count = 0`
 and null prices.
 
+The same transaction replaces the window of `warehouse.book_divine_prices`: the robust
+minimum ask of each stored book of divine paid in chaos (the divine price in chaos where the
+Currency Exchange has none; `analytics.exchange_divine_price` prefers the exchange's).
+
 Speed (a year is 8,760 hours × 21 items ≈ 184k responses of ~30 kB each): the stored
 bodies are compressed (~6 kB), so PostgreSQL only ships bytes; decompressing, parsing
 (orjson) and pricing is CPU work done in worker processes, one per core, on chunks of
@@ -29,7 +33,7 @@ from psycopg_pool import ConnectionPool
 
 from tradewatch.hours import hours_between, partition_key
 from tradewatch.market.pricing import BookSummary
-from tradewatch.warehouse.book_pricing import Priced, SnapshotError, price_chunk
+from tradewatch.warehouse.book_pricing import Priced, SnapshotError, price_chunk, price_response
 from tradewatch.warehouse.parallel import default_workers, ordered_map
 from tradewatch.watchlist import Watchlist
 
@@ -59,6 +63,7 @@ class SnapshotReport:
     hours: list[HourSnapshot] = field(default_factory=list)
     latest: list[BookSummary] = field(default_factory=list)  # the last hour with data, for a table
     bad_prices: list[str] = field(default_factory=list)  # "<hour> <item> <column>=<value>", should stay empty
+    divine_book_hours: int = 0  # hours with a stored divine book (divine paid in chaos)
 
     @property
     def items(self) -> int:
@@ -169,8 +174,38 @@ def compute_snapshots(
                         last_hour = row[3]
                     if last_hour is not None:
                         close_hour(last_hour)
+            report.divine_book_hours = _replace_book_divine_prices(reader, writer, game, league, start, end)
     report.deleted = deleted
     report.hours = [done.get(hour) or _hour_snapshot(hour, [], watchlist.items) for hour in hours_between(start, end)]
     log(f"price snapshots {partition_key(start)}…{partition_key(end)}: {report.rows} rows written, "
         f"{report.deleted} replaced, {sum(len(h.missing) for h in report.hours)} item-hours missing")
     return report
+
+
+# the book of divine paid in chaos, as the raw asset stores it (tradewatch.bulk_exchange.ingest)
+_DIVINE, _CHAOS = "divine", "chaos"
+# the divine book's price is its robust minimum; the depth walk is summarize_offers' default
+DIVINE_TARGET = 500
+
+
+def _replace_book_divine_prices(reader, writer, game: str, league: str, start: datetime, end: datetime) -> int:
+    """Price every stored divine book of [start, end) and replace that window; rows written."""
+    writer.execute("DELETE FROM warehouse.book_divine_prices WHERE game = %s AND league = %s "
+                   "AND observed_hour >= %s AND observed_hour < %s", (game, league, start, end))
+    rows = []
+    for raw_id, hour, _item, _fetched, simulated, compression, body in reader.execute(
+            _READ_RAW, (game, league, _CHAOS, start, end, [_DIVINE])).fetchall():
+        summary, _book = price_response(raw_id, hour, _DIVINE, compression, bytes(body), _CHAOS, DIVINE_TARGET)
+        rows.append((game, league, hour, _finite(summary.robust_min_price), _finite(summary.min_price),
+                     summary.listing_count, summary.total_stock, simulated, raw_id))
+    if rows:
+        with writer.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO warehouse.book_divine_prices (game, league, observed_hour, chaos_per_divine, min_price, "
+                "listing_count, total_stock, simulated, raw_response_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                rows)
+    return len(rows)
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) and value > 0 else None

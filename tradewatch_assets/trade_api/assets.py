@@ -16,7 +16,7 @@ from tradewatch.bulk_exchange.client import TradeApiError
 from tradewatch.bulk_exchange.leagues import check_league
 from tradewatch.errors import ConfigError
 from tradewatch.hours import parse_partition_key, utc_now
-from tradewatch.bulk_exchange.ingest import PastHourError, ingest_hour
+from tradewatch.bulk_exchange.ingest import PastHourError, ingest_divine_book, ingest_hour
 from tradewatch_assets.freshness import RAW_FRESHNESS
 from tradewatch_assets.partitions import hourly_partitions
 from tradewatch_assets.request_metadata import request_metadata
@@ -49,7 +49,9 @@ def _refuse_unlisted_league(context: AssetExecutionContext, client, league: str)
     description=(
         "The bulk-exchange answer for every watched item, kept verbatim (request, status, body, "
         "rate-limit headers, timings). Partition = the UTC hour the market was observed; it can only "
-        "be fetched during that hour (+ grace). Re-running the current hour fetches only what is missing."
+        "be fetched during that hour (+ grace). Re-running the current hour fetches only what is missing. "
+        "Each hour also stores the book of divine paid in chaos (the divine price where the Currency "
+        "Exchange has none)."
     ),
 )
 def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResource, warehouse: WarehouseResource,
@@ -62,6 +64,9 @@ def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResou
         _refuse_unlisted_league(context, client, wl.league)
         report = ingest_hour(pool, client, wl, hour, utc_now(), trade_api.grace(),
                              log=context.log.info)
+        # the fallback divine price (where the Currency Exchange has none); never fails the run
+        divine_book = ingest_divine_book(pool, client, wl, hour, utc_now(), trade_api.grace(),
+                                         log=context.log.info) if report.window_open else "window closed"
     except PastHourError as exc:
         raise Failure(description=str(exc)) from None
     finally:
@@ -82,6 +87,7 @@ def raw_trade_responses(context: AssetExecutionContext, trade_api: TradeApiResou
             "missing_items": MetadataValue.json({i: report.failed.get(i, "window closed") for i in missing}),
             **request_metadata(client.stats, requests_key="requests_made"),
             "bytes_stored": report.bytes_stored,
+            "divine_book": divine_book,
         },
         check_results=[AssetCheckResult(
             check_name=RAW_COMPLETE_CHECK, passed=not missing, severity=AssetCheckSeverity.WARN,

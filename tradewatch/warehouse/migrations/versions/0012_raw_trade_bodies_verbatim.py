@@ -17,7 +17,7 @@ returned at once. No view reads the body column. The downgrade parses the kept t
 JSONB (for `received` rows that is the JSON the body holds; the bytes themselves are lost).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 """
 
 from alembic import op
@@ -25,7 +25,7 @@ from alembic import op
 from tradewatch.raw_bodies import COMPRESSION, pack, unpack
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
