@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from helpers.databases import insert_exchange_price
+from helpers.raw_rows import select_raw
 from tradewatch.bulk_exchange.client import ExchangeResponse, exchange_body
 from tradewatch.bulk_exchange.ingest import divine_book_key, ingest_divine_book
 from tradewatch.bulk_exchange.raw_store import RawKey, insert_response
@@ -40,7 +41,7 @@ def _store(conn, key: RawKey, hour: datetime, have: str, want: str) -> dict:
     insert_response(conn, key, hour, want, ExchangeResponse(
         request_path=f"/api/trade/exchange/{key.league}", request_body=request, status_code=200, body=body,
         rate_limit_headers={}, fetched_at=hour + timedelta(minutes=5), duration_ms=1.0, attempt=1,
-        response_bytes=len(json.dumps(body))))
+        response_bytes=len(json.dumps(body)), raw_body=json.dumps(body).encode()))
     return body
 
 
@@ -116,8 +117,8 @@ def test_the_divine_book_is_fetched_once_per_hour_in_the_real_shape(pool, start_
         client.close()
     assert sum(1 for *_, path in sim.app.state.request_log if "/exchange/" in path) == 1
     with pool.connection() as conn:
-        (request, body), = conn.execute("SELECT request_body, response_body FROM warehouse.raw_trade_responses "
-                                        "WHERE item_id = 'divine' AND paid_with = 'chaos'").fetchall()
+        (request, body), = select_raw(conn, "request_body, response_body",
+                                      "WHERE item_id = 'divine' AND paid_with = 'chaos'")
     assert request["query"]["have"] == ["chaos"] and request["query"]["want"] == ["divine"]
     real = json.loads(REAL_SAMPLE.read_text())
     assert set(body) == set(real)
