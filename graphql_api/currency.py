@@ -100,14 +100,19 @@ def converted(outcome: Outcome, paid_with: str, unit: str, chaos_per_divine: flo
                                for f in OUTCOME_MONEY})
 
 
+# the view answers the exchange's divine market where it traded, else the order book of divine paid
+# in chaos (source 'book', no volumes): a bucket's price is the exchange's vwap when it has one
 DIVINE_SQL = """
 SELECT count(*) AS points, json_agg(t ORDER BY t)::text AS time, json_agg(price ORDER BY t)::text AS price,
        json_agg(low ORDER BY t)::text AS low, json_agg(high ORDER BY t)::text AS high,
-       json_agg(volume ORDER BY t)::text AS volume
-FROM (SELECT date_trunc(%(unit)s, observed_hour) AS t, sum(quote_volume) / nullif(sum(volume), 0) AS price,
-             min(min_price) AS low, max(max_price) AS high, sum(volume) AS volume
-      FROM analytics.exchange_prices
-      WHERE realm = %(realm)s AND league = %(league)s AND item_id = 'divine' AND quote_currency = 'chaos'
+       json_agg(volume ORDER BY t)::text AS volume, json_agg(book_hours ORDER BY t)::text AS book_hours
+FROM (SELECT date_trunc(%(unit)s, observed_hour) AS t,
+             coalesce(sum(chaos_volume) / nullif(sum(divine_volume), 0),
+                      avg(chaos_per_divine) FILTER (WHERE source = 'book')) AS price,
+             min(min_chaos_per_divine) AS low, max(max_chaos_per_divine) AS high, sum(divine_volume) AS volume,
+             count(*) FILTER (WHERE source = 'book') AS book_hours
+      FROM analytics.exchange_divine_price
+      WHERE realm = %(realm)s AND league = %(league)s
         AND observed_hour >= %(start)s AND observed_hour < %(end)s
       GROUP BY 1) b
 """
@@ -128,4 +133,5 @@ async def divine_price(ctx: ApiContext, league: str, span: TimeRange, bucket: Bu
     empty = "[]"
     return DivinePriceSeries(league=league, bucket=bucket, points=r["points"], time=r["time"] or empty,
                              chaos_per_divine=r["price"] or empty, min_chaos_per_divine=r["low"] or empty,
-                             max_chaos_per_divine=r["high"] or empty, divine_volume=r["volume"] or empty)
+                             max_chaos_per_divine=r["high"] or empty, divine_volume=r["volume"] or empty,
+                             book_hours=r["book_hours"] or empty)

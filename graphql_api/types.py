@@ -187,10 +187,15 @@ class DivinePriceSeries:
     points: int = strawberry.field(description="The number of buckets (the length of every column).")
     time: TimeColumn  # type: ignore[valid-type]
     chaos_per_divine: FloatColumn = strawberry.field(description="Chaos paid per divine (quote volume / divine "  # type: ignore[valid-type]
-                                                                 "volume over the bucket).")
+                                                                 "volume over the bucket); in a bucket where the "
+                                                                 "Currency Exchange traded no divine, the mean robust "
+                                                                 "minimum ask of the order book of divine paid in chaos.")
     min_chaos_per_divine: FloatColumn = strawberry.field(description="Lowest executed price in the bucket.")  # type: ignore[valid-type]
     max_chaos_per_divine: FloatColumn = strawberry.field(description="Highest executed price in the bucket.")  # type: ignore[valid-type]
     divine_volume: FloatColumn = strawberry.field(description="Divines traded for chaos in the bucket.")  # type: ignore[valid-type]
+    book_hours: IntColumn = strawberry.field(description="Hours of the bucket priced from the order book (the "  # type: ignore[valid-type]
+                                                         "Currency Exchange had no divine market then); 0: all "
+                                                         "from executed trades.")
 
 
 @strawberry.type(description="A reroll strategy's outcome in one hour's market (per unit unless named total). "

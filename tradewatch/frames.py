@@ -158,14 +158,16 @@ def exchange_prices(items: str | Iterable[str] | None = None, league: str | None
 
 def divine_price(league: str | None = None, from_: datetime | str | None = None, to: datetime | str | None = None,
                  realm: str = "pc", *, url: str | None = None, watchlist: Watchlist | None = None) -> pd.DataFrame:
-    """Like `divinePrice`: the league's divine price in chaos per hour (executed vwap, min, max)."""
+    """Like `divinePrice`: the league's divine price in chaos per hour (executed vwap, min, max), and its
+    `source`: `exchange`, or `book` for an hour priced from the order book of divine paid in chaos."""
     _, league = _context(league, watchlist)
     start, end = _span(from_, to)
     frame = _read("SELECT observed_hour AS hour, chaos_per_divine, min_chaos_per_divine, max_chaos_per_divine, "
-                  "divine_volume FROM analytics.exchange_divine_price WHERE realm = %(realm)s AND league = %(league)s "
+                  "divine_volume, source FROM analytics.exchange_divine_price WHERE realm = %(realm)s AND league = %(league)s "
                   "AND observed_hour >= %(start)s AND observed_hour < %(end)s",
                   {"realm": realm, "league": league, "start": start, "end": end}, url)
-    return _typed(frame, floats=("chaos_per_divine", "min_chaos_per_divine", "max_chaos_per_divine", "divine_volume"))
+    return _typed(frame, floats=("chaos_per_divine", "min_chaos_per_divine", "max_chaos_per_divine", "divine_volume"),
+                  texts=("source",))
 
 
 def profitability(league: str | None = None, strategy: str | None = None, policy: str | None = None,

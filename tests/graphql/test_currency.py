@@ -102,3 +102,34 @@ def test_evaluate_strategy_gives_the_break_even_in_reroll_item_units(api, histor
                 assert o["breakEvenRerollAmount"] == pytest.approx(amount * o["breakEvenRerollCost"] / o["rerollCost"])
                 checked += 1
     assert checked
+
+
+def test_divine_price_falls_back_to_the_order_book_where_the_exchange_traded_no_divine(api, history, rates, db):
+    first, values = rates
+    book = {first - timedelta(hours=4): 190.0, first - timedelta(hours=3): 200.0}
+    with db.cursor() as cur:
+        cur.executemany("INSERT INTO warehouse.book_divine_prices (game, league, observed_hour, chaos_per_divine, "
+                        "min_price, listing_count, total_stock, simulated, raw_response_id) "
+                        "VALUES ('poe1', 'Standard', %s, %s, %s, 3, 30, true, 0)",
+                        [(hour, rate, rate) for hour, rate in book.items()])
+        # an hour the exchange covers keeps the exchange's rate even with a book stored for it
+        cur.execute("INSERT INTO warehouse.book_divine_prices (game, league, observed_hour, chaos_per_divine, "
+                    "min_price, listing_count, total_stock, simulated, raw_response_id) "
+                    "VALUES ('poe1', 'Standard', %s, 999, 999, 3, 30, true, 0)", (first,))
+    try:
+        span = {"from": (first - timedelta(hours=4)).isoformat(), "to": (first + timedelta(hours=1)).isoformat()}
+        query = """query($from: DateTime, $to: DateTime, $bucket: Bucket!) {
+          divinePrice(from: $from, to: $to, bucket: $bucket) { time chaosPerDivine divineVolume bookHours } }"""
+        hourly = api.data(query, {**span, "bucket": "HOUR"})["divinePrice"]
+        assert [_hour(t) for t in hourly["time"]] == [*sorted(book), first]
+        assert hourly["chaosPerDivine"] == [190.0, 200.0, values[first]]
+        assert hourly["bookHours"] == [1, 1, 0] and hourly["divineVolume"] == [None, None, 10]
+        daily = api.data(query, {**span, "bucket": "DAY"})["divinePrice"]
+        # a bucket with executed trades is their vwap, whatever the book says; one without is the book's mean
+        for volume, price in zip(daily["divineVolume"], daily["chaosPerDivine"]):
+            if volume is None:
+                assert price in (190.0, 200.0, 195.0)
+            else:
+                assert 150 <= price < 162
+    finally:
+        db.execute("DELETE FROM warehouse.book_divine_prices")
