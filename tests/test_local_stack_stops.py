@@ -16,6 +16,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -316,3 +317,60 @@ def test_tradewatch_run_dies_with_its_supervisor_too(stack):
     demo.proc.wait(timeout=10)
     _save_timing("SIGKILL of the supervisor of `tradewatch run`", stack.wait_clean(since))
     stack.assert_next_start_is_clean()
+
+
+def test_signals_stay_ours_after_dagster_swaps_them_even_when_sigint_is_ignored():
+    # started in the background (`make demo &`), SIGINT is ignored; Dagster's capture_interrupts
+    # (run by the instance calls that report the stored hours) leaves SIGTERM doing what SIGINT
+    # does on its way out, i.e. nothing, unless the supervisor puts its handlers back
+    from dagster._utils.interrupts import capture_interrupts
+
+    before = {s: signal.getsignal(s) for s in _Signals.SIGNALS}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signals = _Signals()
+    try:
+        signals.install()
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # an ignored signal stays ignored
+        with signals.kept():
+            with capture_interrupts():
+                pass
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN  # what the bug looked like
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler runs within the sleep; never reached
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def test_a_signal_during_dagsters_instance_calls_still_stops_the_stack():
+    # Dagster's capture_interrupts on the main thread would swallow SIGTERM (it only sets a
+    # flag); the supervisor makes those calls off the main thread, so its own handler runs
+    from dagster._utils.interrupts import capture_interrupts
+
+    from tradewatch.cli.local_stack import off_main_thread
+
+    entered = threading.Event()
+
+    def dagster_call() -> str:
+        with capture_interrupts():
+            entered.set()
+            time.sleep(3)
+        return "done"
+
+    before = {s: signal.getsignal(s) for s in _Signals.SIGNALS}
+    signals = _Signals()
+    try:
+        signals.install()
+        assert off_main_thread(dagster_call) == "done"  # the answer comes back
+        entered.clear()
+        threading.Thread(target=lambda: entered.wait(5) and os.kill(os.getpid(), signal.SIGTERM)).start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            off_main_thread(dagster_call)
+        assert time.monotonic() - started < 2.5  # at once, not when the call ends
+        with pytest.raises(ZeroDivisionError):  # errors reach the caller
+            off_main_thread(lambda: 1 / 0)
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)

@@ -150,13 +150,15 @@ def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster
             "SELECT observed_hour, count(*) FROM warehouse.price_snapshots GROUP BY 1").fetchall())
         profitable_hours = {h for (h,) in conn.execute(
             "SELECT DISTINCT observed_hour FROM warehouse.reroll_profitability").fetchall()}
-        live = conn.execute("SELECT count(*), bool_or(simulated) FROM warehouse.raw_trade_responses "
-                            "WHERE observed_hour = %s", (refreshed,)).fetchone()
+        live = conn.execute("SELECT count(*) FILTER (WHERE paid_with <> 'chaos'), "
+                            "count(*) FILTER (WHERE item_id = 'divine' AND paid_with = 'chaos'), bool_or(simulated) "
+                            "FROM warehouse.raw_trade_responses WHERE observed_hour = %s", (refreshed,)).fetchone()
     past = [first, first + HOUR, first + 2 * HOUR]
     assert {h: snapshots.get(h) for h in past} == {h: 21 for h in past}
     assert set(past) <= profitable_hours
-    # the refresh fetched the hour from the simulator and derived it in the same run
-    assert live == (21, False)
+    # the refresh fetched the hour from the simulator (the 21 watched books and the book of divine
+    # paid in chaos, the divine price's fallback) and derived it in the same run
+    assert live == (21, 1, False)
     assert snapshots.get(refreshed) == 21 and refreshed in profitable_hours
     assert any("/exchange/" in path for _, _, path in sim.app.state.request_log)
 

@@ -23,7 +23,7 @@ PROFIT = """query($strategy: String, $from: DateTime, $to: DateTime, $after: Str
 }"""
 CHART = """id => { const c = document.getElementById(id);
   return {traces: c.data.map(t => ({x: t.x, y: t.y, meta: t.meta, text: t.text,
-                                    color: t.line ? t.line.color : null})),
+                                    color: t.line ? t.line.color : (t.marker ? t.marker.color : null)})),
           from: c.dataset.from, to: c.dataset.to, bucket: c.dataset.bucket}; }"""
 MEASURES = ("close", "robustClose", "avgPrice")
 

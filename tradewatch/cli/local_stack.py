@@ -19,16 +19,20 @@ can stop what a crash left (`stack_record`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from tradewatch.cli import lifeline
 from tradewatch.cli.stack_record import MARK, StackRecord, check_previous_run, port_holder, stop_leftovers
@@ -41,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # instead of 90 s), so the current hour's books are fetched at start in seconds, not minutes.
 DEMO_SIM_TIME_SCALE = 0.01
 BIN = Path(sys.executable).parent
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,41 @@ class _Signals:
     def restore(self) -> None:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+
+    @contextlib.contextmanager
+    def kept(self) -> Iterator[None]:
+        """Our handlers stay ours across code that replaces them: Dagster's `capture_interrupts`
+        sets SIGTERM to whatever SIGINT does on its way out, which is SIG_IGN when the stack was
+        started in the background (`make demo &`), so a later SIGTERM would do nothing."""
+        try:
+            yield
+        finally:
+            for signum in self._previous:
+                signal.signal(signum, self._handle)
+
+
+def off_main_thread(function: Callable[..., T], *args, **kwargs) -> T:
+    """`function(*args, **kwargs)` in a thread of its own, this thread waiting for it.
+
+    For Dagster's instance calls: on the main thread its `capture_interrupts` takes SIGINT and
+    SIGTERM for itself, so a stop requested meanwhile would be swallowed; off it, Dagster leaves
+    the handlers alone and a signal interrupts the wait here. The thread is a daemon: a stop never
+    waits for it."""
+    result: dict = {}
+
+    def run() -> None:
+        try:
+            result["value"] = function(*args, **kwargs)
+        except BaseException as exc:  # handed to the waiting thread
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, name=getattr(function, "__name__", "worker"), daemon=True)
+    worker.start()
+    while worker.is_alive():
+        worker.join(0.2)  # short waits: the signal handler runs between them
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def _log_tail(proc: subprocess.Popen, lines: int = 15) -> str:
@@ -389,8 +429,9 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
         daemon_started = time.monotonic()
         # what was stored outside runs becomes Dagster's materializations, with its checks
         progress.step("telling Dagster about the partitions stored outside its runs")
-        reported = report_stored_hours(Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"], url,
-                                       parse_partition_key(partitions_start), checks, with_alerts=with_simulator)
+        with signals.kept():
+            reported = off_main_thread(report_stored_hours, Path(env["DAGSTER_HOME"]), env["TRADEWATCH_DAGSTER_PG_URL"],
+                                       url, parse_partition_key(partitions_start), checks, with_alerts=with_simulator)
         progress.done(f"{_plural(reported, 'partition')} reported" if reported else "none new")
 
         dagster_url = f"http://127.0.0.1:{ports.dagster}"

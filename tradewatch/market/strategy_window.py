@@ -11,11 +11,12 @@ results out, no I/O.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+import orjson
 
 from tradewatch.market.strategy import (ItemQuote, StrategyResult, StrategySpec, StrategyUnavailable,
                                         evaluate_strategy_hours)
@@ -105,8 +106,8 @@ def _rows_needed(book: object, quantity: int) -> Sequence:
         for _ in range(rows):
             end = text.find("]", end + 1)
             if end < 0 or end >= last:
-                return _prefix(json.loads(text), quantity)
-        parsed = json.loads(text[: end + 1] + "]")
+                return _prefix(orjson.loads(text), quantity)
+        parsed = orjson.loads(text[: end + 1] + "]")
         prefix = _prefix(parsed, quantity)
         if len(prefix) < len(parsed):
             return prefix
