@@ -78,7 +78,12 @@ def test_exchange_profitability_and_alerts_frames(history):
                                   url=reader, watchlist=wl)
     assert len(profit) == 48 and profit["expected_profit_per_unit"].dtype == "float64"
     fired = frames.alerts(from_=made.start, to=made.end, url=reader, watchlist=wl)
-    assert list(fired["rule"]) == ["greed-priced"] and fired.index[0] == pd.Timestamp(made.start)
+    with psycopg.connect(made.url) as conn:
+        # the rule fires at the first hour whose book has a robust price (the simulated books of
+        # the history's first hour may be too thin, depending on the hour the history ends)
+        (first_priced,), = conn.execute("SELECT min(observed_hour) FROM warehouse.price_snapshots WHERE item_id = %s "
+                                        "AND robust_min_price > 0", (GREED,)).fetchall()
+    assert list(fired["rule"]) == ["greed-priced"] and fired.index[0] == pd.Timestamp(first_priced)
 
 
 def test_the_reader_url_is_the_reader_role_then_the_api_role_then_the_warehouse():

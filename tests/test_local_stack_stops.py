@@ -327,6 +327,7 @@ def test_signals_stay_ours_after_dagster_swaps_them_even_when_sigint_is_ignored(
 
     before = {s: signal.getsignal(s) for s in _Signals.SIGNALS}
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a shell hands it over (this process's may be Dagster's)
     signals = _Signals()
     try:
         signals.install()
@@ -359,6 +360,7 @@ def test_a_signal_during_dagsters_instance_calls_still_stops_the_stack():
         return "done"
 
     before = {s: signal.getsignal(s) for s in _Signals.SIGNALS}
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a shell hands it over (this process's may be Dagster's)
     signals = _Signals()
     try:
         signals.install()

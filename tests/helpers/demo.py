@@ -40,6 +40,17 @@ def demo_home() -> tuple[Path, dict[str, int], dict[str, str]]:
     return tmp_path, ports, env
 
 
+def default_signals() -> None:
+    """In the child before exec: SIGINT, SIGTERM and SIGHUP as a user's shell hands them over.
+
+    Ignored dispositions are inherited across exec, and the test process may have them: started
+    in the background, SIGINT is ignored, and Dagster's `capture_interrupts` (run by the in-process
+    tests) then leaves SIGTERM ignored too; the demo keeps a signal that was ignored at its start
+    ignored (`nohup` semantics), so it would not stop on the tests' SIGTERM."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def demo_command(ports: dict[str, int], history_days: int = 2) -> list[str]:
     return [sys.executable, "-m", "tradewatch.cli", "demo", "--history-days", str(history_days),
             "--dagster-port", str(ports["dagster"]), "--api-port", str(ports["api"]),
@@ -56,7 +67,7 @@ class Demo:
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
             command or demo_command(ports), cwd=cwd, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=default_signals)
         # a thread drains the pipe so the demo never blocks on a full pipe and reads never hang
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
@@ -121,7 +132,7 @@ class TerminalDemo(Demo):
         self._closing = threading.Event()
         self.proc = subprocess.Popen(
             command or demo_command(ports), cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave,
-            start_new_session=True, preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+            start_new_session=True, preexec_fn=lambda: (default_signals(), fcntl.ioctl(0, termios.TIOCSCTTY, 0)))
         os.close(slave)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
