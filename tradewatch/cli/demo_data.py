@@ -85,7 +85,9 @@ class CurrencyExchangeHistory:
 
     def result(self) -> "CurrencyExchangeHistory":
         """Wait for the thread; its failure becomes the caller's."""
-        self._thread.join()
+        while self._thread.is_alive():
+            # short waits: a signal the kernel hands to the writing thread still interrupts this one
+            self._thread.join(0.2)
         if self._error is not None:
             raise self._error
         return self
