@@ -376,3 +376,57 @@ def test_a_signal_during_dagsters_instance_calls_still_stops_the_stack():
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+
+
+_ARMED: list[bool] = []
+
+
+def _signal_self_after_fork() -> None:
+    # runs in the parent right after a fork, among Python's at-fork callbacks, where an exception
+    # (our handler's KeyboardInterrupt) is printed as "Exception ignored" and discarded
+    if _ARMED:
+        _ARMED.clear()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+os.register_at_fork(after_in_parent=_signal_self_after_fork)
+
+
+# the handler's KeyboardInterrupt in the callback above is the discarded exception this test is about
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_asked_for_during_a_fork_still_interrupts_the_start(tmp_path):
+    from tradewatch.cli.local_stack import _spawn, check_stop
+
+    before = {s: signal.getsignal(s) for s in _Signals.SIGNALS}
+    for signum in _Signals.SIGNALS:
+        signal.signal(signum, signal.SIG_DFL)
+    signals = _Signals()
+    signals.install()
+    children_before = {p.pid for p in psutil.Process().children()}
+    try:
+        _ARMED.append(True)
+        with pytest.raises(KeyboardInterrupt):
+            # the service starts (and is recorded, so the stop finds it); the stop is raised after the fork
+            _spawn([sys.executable, "-c", "pass"], dict(os.environ), tmp_path / "service.log")
+        assert signals.stopping and not _ARMED
+        signals.begin_stop()
+        check_stop()  # once the stop runs, nothing interrupts it
+    finally:
+        _ARMED.clear()
+        signals.restore()
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        for child in psutil.Process().children():
+            if child.pid not in children_before:
+                child.wait(timeout=10)
+
+
+def test_a_handler_running_inside_a_fork_records_the_stop_and_check_raises_it():
+    signals = _Signals()
+    signals._forking = True
+    signals._handle(signal.SIGTERM, None)  # must not raise: Python would discard it
+    assert signals.stopping
+    with pytest.raises(KeyboardInterrupt):
+        signals.check()
+    signals.begin_stop()
+    signals.check()

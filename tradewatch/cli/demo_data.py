@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -83,11 +84,12 @@ class CurrencyExchangeHistory:
         finally:
             self.seconds = time.monotonic() - started
 
-    def result(self) -> "CurrencyExchangeHistory":
-        """Wait for the thread; its failure becomes the caller's."""
+    def result(self, between: Callable[[], None] = lambda: None) -> "CurrencyExchangeHistory":
+        """Wait for the thread, calling `between` between short waits; its failure becomes the caller's."""
         while self._thread.is_alive():
             # short waits: a signal the kernel hands to the writing thread still interrupts this one
             self._thread.join(0.2)
+            between()
         if self._error is not None:
             raise self._error
         return self

@@ -114,13 +114,20 @@ class _Signals:
     """SIGINT, SIGTERM and SIGHUP stop the stack. The first one interrupts whatever runs (a start
     step, the watch); once stopping has begun, later ones never interrupt it: a repeat more than a
     second later (a second Ctrl-C) only shortens the services' grace period. A repeat within the
-    second is the same request arriving twice (make passing on a signal to its whole group)."""
+    second is the same request arriving twice (make passing on a signal to its whole group).
+
+    The interruption is a KeyboardInterrupt raised by the handler, which Python discards when the
+    handler happens to run inside a fork's at-fork callbacks (each service start forks): so a
+    handler running during a fork only records the request, and `check` — called between start
+    steps, after each spawn and in every wait loop — raises it in ordinary code."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self, clock=time.monotonic) -> None:
-        self.stopping = False
+        self.stopping = False  # a stop was asked for
         self.hurry = False
+        self._begun = False  # the stop itself runs: nothing may interrupt it any more
+        self._forking = False
         self._clock, self._first = clock, 0.0
         self._previous: dict = {}
 
@@ -130,20 +137,32 @@ class _Signals:
                 self.hurry = True
             return
         self.stopping, self._first = True, self._clock()
-        raise KeyboardInterrupt
+        if not self._forking:
+            raise KeyboardInterrupt
+
+    def check(self) -> None:
+        """Raise the interruption a stop request is owed, if the handler could not raise it."""
+        if self.stopping and not self._begun:
+            raise KeyboardInterrupt
 
     def begin_stop(self) -> None:
         if not self.stopping:
             self.stopping, self._first = True, self._clock()
+        self._begun = True
 
     def install(self) -> None:
+        global _active
         # a signal ignored at start stays ignored: `nohup tradewatch demo &` outlives its terminal
         self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS
                           if signal.getsignal(signum) != signal.SIG_IGN}
+        _active = self
 
     def restore(self) -> None:
+        global _active
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
+        if _active is self:
+            _active = None
 
     @contextlib.contextmanager
     def kept(self) -> Iterator[None]:
@@ -155,6 +174,30 @@ class _Signals:
         finally:
             for signum in self._previous:
                 signal.signal(signum, self._handle)
+
+
+_active: _Signals | None = None  # the supervisor's handlers, once installed
+
+
+def _fork_begins() -> None:
+    if _active is not None:
+        _active._forking = True
+
+
+def _fork_ended() -> None:
+    if _active is not None:
+        _active._forking = False
+
+
+# registered after logging's (imported above): its after-fork callback, where a KeyboardInterrupt
+# would be discarded ("Exception ignored in: _releaseLock"), runs while the flag is set
+os.register_at_fork(before=_fork_begins, after_in_parent=_fork_ended, after_in_child=_fork_ended)
+
+
+def check_stop() -> None:
+    """Raise the pending stop (see `_Signals`); nothing when no stop was asked for."""
+    if _active is not None:
+        _active.check()
 
 
 def off_main_thread(function: Callable[..., T], *args, **kwargs) -> T:
@@ -176,6 +219,7 @@ def off_main_thread(function: Callable[..., T], *args, **kwargs) -> T:
     worker.start()
     while worker.is_alive():
         worker.join(0.2)  # short waits: the signal handler runs between them
+        check_stop()
     if "error" in result:
         raise result["error"]
     return result["value"]
@@ -198,6 +242,7 @@ def wait_for_port(port: int, seconds: float, proc: subprocess.Popen, what: str) 
             sock.settimeout(0.5)
             if sock.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        check_stop()
         time.sleep(0.2)
     raise TradeWatchError(f"{what} did not answer on port {port} within {seconds:.0f} s{_log_tail(proc)}")
 
@@ -271,11 +316,13 @@ class Progress:
         self._step_started = self.started
 
     def step(self, text: str) -> None:
+        check_stop()
         self.n += 1
         self._step_started = time.monotonic()
         say(f"[{self.n}/{self.total}] {text} ...", end="")
 
     def done(self, result: str = "ok") -> None:
+        check_stop()
         say(f" {result} ({time.monotonic() - self._step_started:.1f} s)")
 
     def elapsed(self) -> float:
@@ -415,7 +462,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             else:
                 progress.done("already derived")
             progress.step(f"simulated Currency Exchange history for the last {_plural(history_days, 'day')}")
-            cx = cx_history.result()
+            cx = cx_history.result(between=check_stop)
             checks += cx.checks
             # written in a thread since the simulator started: its own duration, then what is left of it
             progress.done(f"{_plural(cx.hours, 'hour')} written in {cx.seconds:.1f} s" if cx.hours
@@ -530,6 +577,7 @@ def _wait_for_latest_prices(api_url: str, items: int, seconds: float, api: subpr
                 return
         except (requests.RequestException, ValueError):
             pass  # not answering yet
+        check_stop()
         time.sleep(0.2)
     raise TradeWatchError(f"the GraphQL API served latest prices for {answered} of {items} watched items "
                           f"after {seconds:.0f} s; see {getattr(api, 'log_path', 'its log')}")
@@ -575,12 +623,14 @@ def _spawn(command: list[str], env: dict[str, str], log: Path,
     proc.log_path = log  # type: ignore[attr-defined]
     if record is not None:
         record.add_service(log.stem, proc.pid)
+    check_stop()  # a signal that came during the fork: the service is recorded, so it is stopped too
     return proc
 
 
 def _watch(processes: list[subprocess.Popen]) -> None:
     """Return when a process exits."""
     while all(p.poll() is None for p in processes):
+        check_stop()
         time.sleep(0.5)
     failed = next(p for p in processes if p.poll() is not None)
     log = getattr(failed, "log_path", "its log")
