@@ -188,10 +188,17 @@ def pack(body: bytes) -> PackedBody:
     """A body compressed in the archive format: `zlib-jwt` when it holds tokens to decode, else `zlib`."""
     body = bytes(body)
     stream = _untokenized(body)
-    # proven before it is stored: a flaw in the transform must never cost a received body
-    if stream is not None and _tokenized(stream) == body:
+    if stream is not None and _restores(stream, body):
         return PackedBody(ZLIB_JWT, zlib.compress(stream, ZLIB_LEVEL), checksum(body))
     return PackedBody(ZLIB, compress(body), checksum(body))
+
+
+def _restores(stream: bytes, body: bytes) -> bool:
+    # proven before it is stored: a flaw in the transform must never cost a received body
+    try:
+        return _tokenized(stream) == body
+    except (ValueError, struct.error):
+        return False
 
 
 def unpack(compression: str, data: bytes, sha256: bytes, what: str) -> bytes:
