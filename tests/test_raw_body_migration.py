@@ -1,15 +1,19 @@
-"""Revision 0012: JSONB bodies of raw trade responses become compressed bytes in place, nothing lost."""
+"""Revisions 0012 and 0013: raw trade bodies become compressed bytes (JSONB, then zlib, then zlib-jwt) in place,
+nothing lost."""
 
 from __future__ import annotations
 
 import json
+import zlib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
+import pytest
 from alembic import command
 
 from tradewatch.bulk_exchange.raw_store import read_body
+from tradewatch.errors import TradeWatchError
 from tradewatch.market.pricing import summarize_book
 from tradewatch.warehouse.db import get_pool
 from tradewatch.warehouse.migrate import _config, current_revision, head_revision, upgrade
@@ -72,3 +76,101 @@ def test_the_downgrade_gives_the_jsonb_bodies_back(empty_database_url):
         back = {r[0]: (r[1], r[2]) for r in conn.execute(
             "SELECT id, item_id, response_body::text FROM warehouse.raw_trade_responses")}
     assert back == before
+
+
+# Revision 0013: stored zlib trade bodies become zlib-jwt in place.
+
+ZLIB_ROW_COLUMNS = ("game, league, observed_hour, item_id, paid_with, request_path, request_body, status_code, "
+                    "compression, body_sha256, body, body_origin, rate_limit_headers, fetched_at, duration_ms, attempt, "
+                    "response_bytes")
+
+
+def _zlib_rows_at_0012(url: str, count: int = 1_100) -> dict[int, bytes]:
+    """`count` rows stored as revision 0012 stored them (plain zlib): more than one batch of 0013."""
+    from trade_sim.market import exchange_response
+    from tradewatch.raw_bodies import checksum, compress
+
+    command.upgrade(_config(url), "0012")
+    bodies = [json.dumps(exchange_response({"have": ["chaos"], "want": [item]}, HOUR, league="Standard"),
+                         separators=(",", ":")).encode() for item in ("essence-of-greed", "divine", "exalted")]
+    bodies += [(DATA / "exchange_response_poe1_ancestor_have_chaos_want_divine.json").read_bytes(),
+               b'{"id":"x","complexity":null,"result":{},"total":0}']
+    with psycopg.connect(url) as conn:
+        with conn.cursor().copy(f"COPY warehouse.raw_trade_responses ({ZLIB_ROW_COLUMNS}) FROM STDIN") as copy:
+            for i in range(count):
+                body, hour = bodies[i % len(bodies)], HOUR + timedelta(hours=i // len(bodies))
+                copy.write_row(("poe1", "Standard", hour, f"item-{i % len(bodies)}", "chaos", "/api/trade/exchange/Standard",
+                                "{}", 200, "zlib", checksum(body), compress(body), "received", "{}",
+                                hour + timedelta(minutes=5), 1.0, 1, len(body)))
+        return {r[0]: bytes(r[1]) for r in conn.execute("SELECT id, body_sha256 FROM warehouse.raw_trade_responses")}
+
+
+def _stored(url: str) -> dict[int, tuple[str, bytes, bytes]]:
+    with psycopg.connect(url) as conn:
+        return {r[0]: (r[1], bytes(r[2]), bytes(r[3])) for r in conn.execute(
+            "SELECT id, compression, body, body_sha256 FROM warehouse.raw_trade_responses")}
+
+
+def _table_bytes(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT pg_total_relation_size('warehouse.raw_trade_responses')").fetchone()[0]
+
+
+def test_0013_recompresses_trade_bodies_in_place_byte_for_byte_and_returns_the_space(empty_database_url):
+    from tradewatch.raw_bodies import ZLIB, ZLIB_JWT
+
+    url = empty_database_url
+    shas = _zlib_rows_at_0012(url)
+    before, bytes_before = _stored(url), _table_bytes(url)
+    upgrade(url)
+    after = _stored(url)
+    assert after.keys() == before.keys()  # same ids: price_snapshots.raw_response_id still points at them
+    for raw_id, (compression, body, sha) in after.items():
+        assert sha == shas[raw_id]
+        assert read_body(compression, body, sha, raw_id) == read_body(*before[raw_id], raw_id)
+    kinds = {}
+    for raw_id, (compression, _body, _sha) in after.items():
+        kinds.setdefault(compression, set()).add(read_body(*before[raw_id], raw_id).count(b"whisper_token") > 0)
+    assert kinds == {ZLIB_JWT: {True}, ZLIB: {False}}  # only the empty book stays zlib
+    assert sum(len(b) for _, b, _ in after.values()) < 0.7 * sum(len(b) for _, b, _ in before.values())
+    # the versions the UPDATEs replaced are not kept: the table itself is smaller at once
+    assert _table_bytes(url) < 0.8 * bytes_before
+    with psycopg.connect(url) as conn:
+        storage = conn.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = "
+                               "'warehouse.raw_trade_responses'::regclass AND attname = 'body'").fetchone()[0]
+        assert storage == "e"  # compressed already: PostgreSQL does not try again
+        for table, constraint in (("raw_trade_responses", "raw_compression_known"),
+                                  ("raw_currency_exchange", "raw_currency_exchange_compression_check")):
+            definition = conn.execute("SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = %s",
+                                      (constraint,)).fetchone()[0]
+            assert "'zlib'" in definition and "'zlib-jwt'" in definition, (table, definition)
+
+
+def test_0013_stops_at_a_body_that_does_not_match_its_checksum_and_changes_nothing(empty_database_url):
+    url = empty_database_url
+    _zlib_rows_at_0012(url, count=20)
+    with psycopg.connect(url) as conn:
+        bad = conn.execute("UPDATE warehouse.raw_trade_responses SET body_sha256 = '\\x00'::bytea "
+                           "WHERE id = (SELECT max(id) FROM warehouse.raw_trade_responses) RETURNING id").fetchone()[0]
+    before = _stored(url)
+    with pytest.raises(TradeWatchError, match=rf"raw trade response {bad} does not match the checksum"):
+        upgrade(url)
+    assert current_revision(url) == "0012"
+    assert _stored(url) == before
+
+
+def test_0013_downgrade_gives_plain_zlib_back(empty_database_url):
+    from tradewatch.raw_bodies import ZLIB, ZLIB_LEVEL
+
+    url = empty_database_url
+    _zlib_rows_at_0012(url, count=30)
+    before = _stored(url)
+    upgrade(url)
+    command.downgrade(_config(url), "0012")
+    back = _stored(url)
+    assert back.keys() == before.keys()
+    for raw_id, (compression, body, sha) in back.items():
+        assert compression == ZLIB
+        assert body == zlib.compress(read_body(*before[raw_id], raw_id), ZLIB_LEVEL) == before[raw_id][1]
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+        conn.execute("UPDATE warehouse.raw_trade_responses SET compression = 'zlib-jwt'")

@@ -1,25 +1,65 @@
-"""Raw bodies kept verbatim: one compressed format with a checksum for every source's archive.
+"""Raw bodies kept verbatim: the one compressed archive format, with a checksum, of every source.
 
 Both bronze tables (`warehouse.raw_trade_responses`, `warehouse.raw_currency_exchange`)
-store a response body as the bytes received, zlib-compressed (level 6: JSON of this
-market compresses to about 8–15 %), next to the SHA-256 of the uncompressed bytes and
-the name of the compression. `unpack` gives back the very bytes received, or raises
+store a response body as the bytes received, compressed, next to the SHA-256 of the
+uncompressed bytes and the name of the compression (`compression`):
+
+* `zlib` — zlib level 6 of the bytes (JSON of this market compresses to about 8–15 %);
+* `zlib-jwt` — zlib of the bytes with every JWT (`whisper_token` of each trade listing,
+  `base64url(header).base64url(payload).base64url(signature)`) replaced in place by its
+  decoded bytes. A token's payload repeats its listing's id, character and offers, which
+  base64 hides from zlib; decoded, they sit next to the listing they repeat (well inside
+  zlib's 32 kB window) and compress away: a trade body takes about 55 % of its `zlib`
+  size. Only tokens whose segments are canonical base64url (re-encoding the decoded bytes
+  gives back the very same text) are replaced, so the restoration is exact; any other
+  text, however token-like, stays as it was.
+
+`pack` picks `zlib-jwt` when the body holds at least one such token and plain `zlib`
+otherwise (Currency Exchange documents, empty books, error pages), so a body without
+tokens is stored exactly as before. `unpack` gives back the very bytes received, or raises
 `StoredBodyCorrupt` when they cannot be proven to be them.
+
+The `zlib-jwt` stream, before zlib: the body's bytes, with each NUL byte doubled and each
+replaced token written as NUL, a tag (1: signature decoded, 2: signature kept as text),
+the lengths of header, payload and signature (3 × 2 bytes, big-endian), then the header
+and the payload bytes each zero-padded to a multiple of 3 and the signature. The padding
+lets the reader re-encode a whole token with one base64 call (base64 of 3-byte groups is
+the concatenation of their encodings); tokens with a segment over 65,535 bytes stay text.
 """
 
 from __future__ import annotations
 
+import binascii
 import hashlib
+import re
+import struct
 import zlib
 from dataclasses import dataclass
 
 from tradewatch.errors import TradeWatchError
 
-__all__ = ["COMPRESSION", "ZLIB_LEVEL", "PackedBody", "StoredBodyCorrupt", "checksum", "compress", "decompress",
-           "pack", "unpack"]
+__all__ = ["COMPRESSIONS", "ZLIB", "ZLIB_JWT", "ZLIB_LEVEL", "PackedBody", "StoredBodyCorrupt", "checksum",
+           "compress", "decompress", "pack", "unpack"]
 
-COMPRESSION = "zlib"
+ZLIB = "zlib"
+ZLIB_JWT = "zlib-jwt"
+COMPRESSIONS = (ZLIB, ZLIB_JWT)
 ZLIB_LEVEL = 6
+
+# Three base64url segments, the first one starting as base64 of '{"', taken whole: never
+# part of a longer run of base64/base64url characters, padding or dots.
+_TOKEN = re.compile(rb"(?<![A-Za-z0-9_=.-])(eyJ[A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)"
+                    rb"(?![A-Za-z0-9_=.-])")
+_TO_STD = bytes.maketrans(b"-_", b"+/")
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+_PADDING = (b"", None, b"==", b"=")  # by len(segment) % 4; None: no base64 has that length
+_ZEROS = (b"", b"\x00\x00", b"\x00")  # by len(bytes) % 3: up to the next multiple of 3
+_LENGTHS = struct.Struct(">HHH")
+_MAX_SEGMENT = 0xFFFF
+_NUL = b"\x00"
+_ESCAPED_NUL = b"\x00\x00"
+_TAG_SIGNATURE_DECODED = 1
+_TAG_SIGNATURE_TEXT = 2
 
 
 class StoredBodyCorrupt(TradeWatchError):
@@ -28,24 +68,118 @@ class StoredBodyCorrupt(TradeWatchError):
 
 @dataclass(frozen=True)
 class PackedBody:
-    """A body ready to store: compressed bytes and the SHA-256 of the original."""
+    """A body ready to store: the compression's name, the compressed bytes and the SHA-256 of the original."""
 
+    compression: str
     compressed: bytes
     sha256: bytes
 
 
 def compress(body: bytes) -> bytes:
+    """Plain `zlib` (level 6) of a body."""
     return zlib.compress(body, ZLIB_LEVEL)
 
 
-def decompress(data: bytes, compression: str = COMPRESSION) -> bytes:
-    if compression != COMPRESSION:
-        raise StoredBodyCorrupt(f"unknown compression {compression!r} of a stored body; this version reads only "
-                                f"{COMPRESSION!r}: upgrade TradeWatch or restore the row from a backup")
+def _decoded(segment: bytes) -> bytes | None:
+    """The bytes of a canonical base64url segment (no padding), None for any other text."""
+    padding = _PADDING[len(segment) & 3]
+    if padding is None:
+        return None
+    raw = binascii.a2b_base64(segment.translate(_TO_STD) + padding)
+    # a2b_base64 ignores stray characters and nonzero trailing bits: only an exact re-encoding proves the text
+    if binascii.b2a_base64(raw, newline=False).translate(_TO_URL).rstrip(b"=") != segment:
+        return None
+    return raw
+
+
+def _untokenized(body: bytes) -> bytes | None:
+    """The `zlib-jwt` stream of a body before zlib, None when it holds no token to decode."""
+    if b"eyJ" not in body:  # a memory search: a Currency Exchange document is 1.6 MB of JSON without tokens
+        return None
+    out: list[bytes] = []
+    pos = 0
+    for match in _TOKEN.finditer(body):
+        header, payload = _decoded(match[1]), _decoded(match[2])
+        if header is None or payload is None or len(header) > _MAX_SEGMENT or len(payload) > _MAX_SEGMENT:
+            continue
+        signature = _decoded(match[3])
+        tag = _TAG_SIGNATURE_DECODED
+        if signature is None:
+            signature, tag = match[3], _TAG_SIGNATURE_TEXT
+        if len(signature) > _MAX_SEGMENT:
+            continue
+        out.append(body[pos:match.start()].replace(_NUL, _ESCAPED_NUL))
+        out.append(bytes((0, tag)) + _LENGTHS.pack(len(header), len(payload), len(signature)))
+        out.append(header + _ZEROS[len(header) % 3] + payload + _ZEROS[len(payload) % 3] + signature)
+        pos = match.end()
+    if not out:
+        return None
+    out.append(body[pos:].replace(_NUL, _ESCAPED_NUL))
+    return b"".join(out)
+
+
+def _tokenized(stream: bytes) -> bytes:
+    """The body a `zlib-jwt` stream (before zlib) was made from; ValueError when it is malformed."""
+    out: list[bytes] = []
+    append = out.append
+    find = stream.find
+    lengths = _LENGTHS.unpack_from
+    b2a = binascii.b2a_base64
+    end = len(stream)
+    pos = 0
+    while (at := find(_NUL, pos)) >= 0:
+        append(stream[pos:at])
+        if at + 1 == end:
+            raise ValueError(f"the stream ends inside an escape at byte {at}")
+        tag = stream[at + 1]
+        if tag == 0:
+            append(_NUL)
+            pos = at + 2
+            continue
+        if tag not in (_TAG_SIGNATURE_DECODED, _TAG_SIGNATURE_TEXT):
+            raise ValueError(f"unknown token tag {tag} at byte {at}")
+        if at + 8 > end:
+            raise ValueError(f"the token at byte {at} is cut off")
+        n_header, n_payload, n_signature = lengths(stream, at + 2)
+        padded_header, padded_payload = (n_header + 2) // 3 * 3, (n_payload + 2) // 3 * 3
+        start = at + 8
+        decoded_end = start + padded_header + padded_payload
+        pos = decoded_end + n_signature
+        if pos > end:
+            raise ValueError(f"the token at byte {at} is cut off")
+        if tag == _TAG_SIGNATURE_DECODED:
+            text = b2a(stream[start:pos], newline=False).translate(_TO_URL).rstrip(b"=")
+            signature = text[(padded_header + padded_payload) // 3 * 4:]
+        else:
+            text = b2a(stream[start:decoded_end], newline=False).translate(_TO_URL)
+            signature = stream[decoded_end:pos]
+        payload_at = padded_header // 3 * 4
+        append(text[:(4 * n_header + 2) // 3])
+        append(b".")
+        append(text[payload_at:payload_at + (4 * n_payload + 2) // 3])
+        append(b".")
+        append(signature)
+    append(stream[pos:])
+    return b"".join(out)
+
+
+def decompress(data: bytes, compression: str) -> bytes:
+    """The bytes a stored body was made from (not checked: `unpack` checks them against the SHA-256)."""
+    if compression not in COMPRESSIONS:
+        raise StoredBodyCorrupt(f"unknown compression {compression!r} of a stored body; this version reads "
+                                f"{' and '.join(map(repr, COMPRESSIONS))}: upgrade TradeWatch or restore the row "
+                                "from a backup")
     try:
-        return zlib.decompress(data)
+        inflated = zlib.decompress(data)
     except zlib.error as exc:
         raise StoredBodyCorrupt(f"a stored body does not decompress ({exc}); restore the row from a backup") from None
+    if compression == ZLIB:
+        return inflated
+    try:
+        return _tokenized(inflated)
+    except (ValueError, struct.error) as exc:
+        raise StoredBodyCorrupt(f"a stored {ZLIB_JWT} body is malformed ({exc}); restore the row from a backup") \
+            from None
 
 
 def checksum(body: bytes) -> bytes:
@@ -53,12 +187,28 @@ def checksum(body: bytes) -> bytes:
 
 
 def pack(body: bytes) -> PackedBody:
-    return PackedBody(compress(body), checksum(body))
+    """A body compressed in the archive format: `zlib-jwt` when it holds tokens to decode, else `zlib`."""
+    body = bytes(body)
+    stream = _untokenized(body)
+    if stream is not None and _restores(stream, body):
+        return PackedBody(ZLIB_JWT, zlib.compress(stream, ZLIB_LEVEL), checksum(body))
+    return PackedBody(ZLIB, compress(body), checksum(body))
+
+
+def _restores(stream: bytes, body: bytes) -> bool:
+    # proven before it is stored: a flaw in the transform must never cost a received body
+    try:
+        return _tokenized(stream) == body
+    except (ValueError, struct.error):
+        return False
 
 
 def unpack(compression: str, data: bytes, sha256: bytes, what: str) -> bytes:
     """The original bytes of a stored body, checked against its SHA-256; `what` names the row in errors."""
-    body = decompress(bytes(data), compression)
+    try:
+        body = decompress(bytes(data), compression)
+    except StoredBodyCorrupt as exc:
+        raise StoredBodyCorrupt(f"{what}: {exc}") from None
     if checksum(body) != bytes(sha256):
         raise StoredBodyCorrupt(f"the stored body of {what} does not match the checksum it was stored with; "
                                 "restore the row from a backup")

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from tradewatch.bulk_exchange.raw_store import read_body
-from tradewatch.raw_bodies import COMPRESSION, pack
+from tradewatch.raw_bodies import pack
 
 _BODY_COLUMNS = ["id", "compression", "body", "body_sha256"]
 
@@ -41,4 +41,4 @@ def select_raw(conn, columns: str, rest: str = "", params: Any = None) -> list[t
 def body_values(body: bytes) -> tuple[str, bytes, bytes]:
     """(compression, body_sha256, body) of a stored body, for an INSERT or UPDATE written by hand."""
     packed = pack(body)
-    return COMPRESSION, packed.sha256, packed.compressed
+    return packed.compression, packed.sha256, packed.compressed

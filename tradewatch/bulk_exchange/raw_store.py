@@ -14,7 +14,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from tradewatch.bulk_exchange.client import ExchangeResponse
-from tradewatch.raw_bodies import COMPRESSION, PackedBody, pack, unpack
+from tradewatch.raw_bodies import PackedBody, pack, unpack
 
 RECEIVED = "received"  # body_origin of a body stored as the bytes received
 
@@ -52,7 +52,7 @@ def insert_response(conn, key: RawKey, hour: datetime, item_id: str, response: E
         RETURNING id
         """,
         (key.game, key.league, hour, item_id, key.paid_with, response.request_path, Jsonb(response.request_body),
-         response.status_code, COMPRESSION, packed.sha256, packed.compressed, RECEIVED,
+         response.status_code, packed.compression, packed.sha256, packed.compressed, RECEIVED,
          Jsonb(response.rate_limit_headers), response.fetched_at, response.duration_ms, response.attempt,
          response.response_bytes, simulated),
     ).fetchone()
@@ -94,8 +94,8 @@ def insert_responses_bulk(conn, key: RawKey, rows: list[BulkRawRow], simulated: 
     """
     def values(r: BulkRawRow) -> tuple:
         return (key.game, key.league, r.hour, r.item_id, key.paid_with, r.request_path, r.request_body_json,
-                r.status_code, COMPRESSION, r.body.sha256, r.body.compressed, RECEIVED, r.rate_limit_headers_json, r.fetched_at, r.duration_ms, r.attempt,
-                r.response_bytes, simulated)
+                r.status_code, r.body.compression, r.body.sha256, r.body.compressed, RECEIVED, r.rate_limit_headers_json,
+                r.fetched_at, r.duration_ms, r.attempt, r.response_bytes, simulated)
 
     try:
         with conn.transaction(), conn.cursor() as cur:

@@ -2,10 +2,10 @@
 
 One row per realm and hour (primary key), never replaced: a published hour is immutable,
 so an hour already stored is never fetched again. The body is compressed in the one
-archive format of `tradewatch.raw_bodies` (zlib level 6: a realistic 1.6 MB hour becomes
-~8 %), stored with its SHA-256 so `read_document` can prove it gives back the very bytes
-received. The column is STORAGE EXTERNAL so that
-PostgreSQL does not try to compress it a second time.
+archive format of `tradewatch.raw_bodies` (a document holds no whisper tokens, so that is
+plain zlib level 6: a realistic 1.6 MB hour becomes ~8 %), stored with its SHA-256 so
+`read_document` can prove it gives back the very bytes received. The column is STORAGE
+EXTERNAL so that PostgreSQL does not try to compress it a second time.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from datetime import datetime
 import orjson
 
 from tradewatch.currency_exchange.client import PUBLISHED, HourAnswer
-from tradewatch.raw_bodies import COMPRESSION, StoredBodyCorrupt, compress, decompress, pack, unpack
+from tradewatch.raw_bodies import StoredBodyCorrupt, compress, decompress, pack, unpack
 
-__all__ = ["COMPRESSION", "PreparedHour", "StoredDocumentCorrupt", "StoredHour", "compress", "decompress",
+__all__ = ["PreparedHour", "StoredDocumentCorrupt", "StoredHour", "compress", "decompress",
            "insert_hour", "prepare", "read_document", "stored_hours"]
 
 StoredDocumentCorrupt = StoredBodyCorrupt  # the name this module always raised
@@ -47,6 +47,7 @@ class PreparedHour:
     """A valid answer with its compressed body (compression is done outside any transaction)."""
 
     answer: HourAnswer
+    compression: str
     compressed: bytes
     sha256: bytes
 
@@ -55,7 +56,7 @@ def prepare(answer: HourAnswer) -> PreparedHour:
     if answer.kind != PUBLISHED or answer.body is None:
         raise ValueError(f"only a published document is stored, not a {answer.kind!r} answer")
     packed = pack(answer.body)
-    return PreparedHour(answer, packed.compressed, packed.sha256)
+    return PreparedHour(answer, packed.compression, packed.compressed, packed.sha256)
 
 
 def insert_hour(conn, prepared: PreparedHour, simulated: bool = False) -> bool:
@@ -71,8 +72,8 @@ def insert_hour(conn, prepared: PreparedHour, simulated: bool = False) -> bool:
         RETURNING 1
         """,
         (a.realm, a.hour, a.url, a.status_code, orjson.dumps(a.headers).decode(), a.fetched_at, a.duration_ms,
-         a.attempt, a.response_bytes, len(prepared.compressed), a.next_change_id, a.market_count, COMPRESSION,
-         prepared.sha256, prepared.compressed, simulated),
+         a.attempt, a.response_bytes, len(prepared.compressed), a.next_change_id, a.market_count,
+         prepared.compression, prepared.sha256, prepared.compressed, simulated),
     ).fetchone()
     return row is not None
 

@@ -22,7 +22,7 @@ Revises: 0011
 
 from alembic import op
 
-from tradewatch.raw_bodies import COMPRESSION, pack, unpack
+from tradewatch.raw_bodies import ZLIB, checksum, compress, unpack
 
 revision = "0012"
 down_revision = "0011"
@@ -59,10 +59,11 @@ def upgrade() -> None:
         for rows in _batches(conn, f"SELECT id, response_body::text FROM {TABLE} ORDER BY id"):
             with cur.copy("COPY raw_0012 (id, body, body_sha256) FROM STDIN") as copy:
                 for raw_id, text in rows:
-                    packed = pack(text.encode())
-                    copy.write_row((raw_id, packed.compressed, packed.sha256))
+                    # plain zlib, the one compression this revision's CHECK allows (0013 adds zlib-jwt)
+                    body = text.encode()
+                    copy.write_row((raw_id, compress(body), checksum(body)))
             cur.execute(f"UPDATE {TABLE} r SET body = t.body, body_sha256 = t.body_sha256, compression = %s, "
-                        "body_origin = 'jsonb' FROM raw_0012 t WHERE r.id = t.id", (COMPRESSION,))
+                        "body_origin = 'jsonb' FROM raw_0012 t WHERE r.id = t.id", (ZLIB,))
             cur.execute("TRUNCATE raw_0012")
     op.execute(f"ALTER TABLE {TABLE} DROP COLUMN response_body")
     op.execute(f"""

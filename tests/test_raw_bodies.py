@@ -1,0 +1,176 @@
+"""The archive format of raw bodies: `pack`/`unpack` give back the very bytes, whatever they are."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from trade_sim.market import exchange_response
+from tradewatch.bulk_exchange.client import exchange_body
+from tradewatch.raw_bodies import ZLIB, ZLIB_JWT, ZLIB_LEVEL, StoredBodyCorrupt, checksum, decompress, pack, unpack
+
+SAMPLE = (Path(__file__).parent / "data" / "exchange_response_poe1_ancestor_have_chaos_want_divine.json").read_bytes()
+HOUR = datetime(2025, 3, 1, tzinfo=timezone.utc)
+
+
+def b64url(raw: bytes, padded: bool = False) -> bytes:
+    text = base64.urlsafe_b64encode(raw)
+    return text if padded else text.rstrip(b"=")
+
+
+def jwt(payload: bytes, header: bytes = b'{"typ":"JWT","alg":"HS256"}', signature: bytes = bytes(range(32))) -> bytes:
+    return b".".join((b64url(header), b64url(payload), b64url(signature)))
+
+
+def round_trip(body: bytes) -> str:
+    """The compression `pack` chose; asserts the stored form gives back `body` byte for byte."""
+    packed = pack(body)
+    assert packed.sha256 == checksum(body)
+    assert unpack(packed.compression, packed.compressed, packed.sha256, "the test body") == body
+    assert decompress(packed.compressed, packed.compression) == body
+    return packed.compression
+
+
+def simulated_bodies(items: tuple[str, ...] = ("essence-of-greed", "essence-of-hatred", "divine"), hours: int = 2,
+                     **dumps) -> list[bytes]:
+    return [json.dumps(exchange_response(exchange_body("chaos", item), HOUR + timedelta(hours=h), league="Standard"),
+                       **dumps).encode()
+            for item in items for h in range(hours)]
+
+
+def test_the_real_sample_is_stored_as_zlib_jwt_smaller_and_given_back_byte_for_byte():
+    assert round_trip(SAMPLE) == ZLIB_JWT
+    assert len(pack(SAMPLE).compressed) < len(zlib.compress(SAMPLE, ZLIB_LEVEL))
+
+
+@pytest.mark.parametrize("dumps", [{"separators": (",", ":")}, {"indent": 2}, {}])
+def test_simulator_bodies_shrink_to_at_most_65_percent_of_zlib(dumps):
+    bodies = simulated_bodies(**dumps)
+    assert all(round_trip(b) == ZLIB_JWT for b in bodies)
+    new = sum(len(pack(b).compressed) for b in bodies)
+    old = sum(len(zlib.compress(b, ZLIB_LEVEL)) for b in bodies)
+    assert new <= 0.65 * old, (new, old)  # compact: ~56 %; indented bodies repeat the compact payloads less
+
+
+def test_a_body_without_tokens_stays_plain_zlib_exactly_as_before():
+    for body in (b"", b'{"id":"x","complexity":null,"result":{},"total":0}', b"<html>Cloudflare</html>",
+                 (Path(__file__).parent / "data" / "exchange_response_poe1_ancestor_have_chaos_want_divine.json")
+                 .read_bytes().replace(b"eyJ", b"xyJ")):
+        assert round_trip(body) == ZLIB
+        assert pack(body).compressed == zlib.compress(body, ZLIB_LEVEL)
+
+
+def test_padded_tokens_are_kept_as_text():
+    header, payload = b'{"alg":"HS256"}', b'{"sub":"ab"}'  # 15 and 12 bytes: padded base64 of neither ends in =
+    assert round_trip(jwt(payload, header) + b" " + jwt(payload + b"x", header)) == ZLIB_JWT
+    padded = b".".join((b64url(b'{"a":1}', padded=True), b64url(b'{"bb":2}', padded=True), b64url(b"si", padded=True)))
+    assert b"=" in padded
+    body = b'{"whisper_token":"' + padded + b'"}'
+    assert round_trip(body) == ZLIB
+
+
+def test_non_canonical_base64_is_kept_as_text():
+    # base64 of '{"a":1}' is eyJhIjoxfQ: its last character carries 4 unused bits; R sets them
+    canonical, sloppy = b64url(b'{"a":1}'), b"eyJhIjoxfR"
+    assert base64.urlsafe_b64decode(sloppy + b"==") == base64.urlsafe_b64decode(canonical + b"==")
+    for token in (sloppy + b".eyJiIjoyfQ.c2ln", canonical + b".eyJiIjoyfR.c2ln"):
+        assert round_trip(b'{"t":"' + token + b'"}') == ZLIB
+    # only the signature is sloppy: header and payload are decoded, the signature kept as its text
+    sloppy_signature = canonical + b".eyJiIjoyfQ.c2lo"
+    assert round_trip(b'{"t":"' + sloppy_signature + b'"}') == ZLIB_JWT
+
+
+def test_payloads_that_are_not_utf8_or_json_round_trip():
+    for payload in (b"\xff\xfe\x00\x01{not json", bytes(range(256)), b"\x00" * 7, b'{"dat":[1,2,3]'):
+        for signature in (b"", b"\x00", bytes(range(31))):
+            assert round_trip(b'["' + jwt(payload, signature=signature) + b'"]') == ZLIB_JWT
+
+
+@pytest.mark.parametrize("text", [
+    b"eyJ.eyJ.x",                     # segments of impossible base64 lengths
+    b"eyJhIjoxfQ.eyJiIjoyfQ",          # two segments
+    b"eyJhIjoxfQ.eyJiIjoyfQ.c2ln.c2ln",  # four segments
+    b"xeyJhIjoxfQ.eyJiIjoyfQ.c2ln",      # inside a longer run
+    b"eyJhIjoxfQ.eyJiIjoyfQ.c2ln=",      # followed by padding
+    b"eyJhIjoxfQ.eyJiIjoyfQ.c2ln.",      # followed by a dot
+    b"eyJhIjoxfQ..c2ln",                 # empty payload
+    b"abc.def.ghi", b"1.2.3", b"eyJ",
+])
+def test_text_that_is_not_a_jwt_is_left_alone(text):
+    assert round_trip(b'{"t":"' + text + b'"}') == ZLIB
+
+
+def test_escaped_quotes_backslashes_and_nul_bytes_next_to_tokens():
+    token = jwt(b'{"sub":"\\"quoted\\"","dat":"a\\\\b"}')
+    body = (b'{"a":"\\"' + token + b'\\"","b":"\\\\' + token + b'","c":"\\u0000' + token + b'"}\x00'
+            + token + b"\x00\x00" + token + b"\x00")
+    assert round_trip(body) == ZLIB_JWT
+    assert round_trip(b"\x00\x01\x02\x00\x00") == ZLIB  # NUL bytes and what looks like a token tag, no token
+
+
+def test_huge_bodies_and_huge_tokens():
+    listings = b",".join(b'{"id":"%d","whisper_token":"%s"}' % (i, jwt(b'{"sub":"%d","dat":"%s"}' % (i, b"x" * (i % 97))))
+                         for i in range(20_000))
+    body = b'{"result":[' + listings + b"]}"
+    assert len(body) > 3_000_000
+    assert round_trip(body) == ZLIB_JWT
+    huge = jwt(b'{"dat":"' + b"y" * 70_000 + b'"}')  # a segment longer than the format's 65,535 bytes stays text
+    assert round_trip(b'"' + huge + b'"') == ZLIB
+    assert round_trip(b'"' + huge + b'" "' + jwt(b'{"a":1}') + b'"') == ZLIB_JWT
+
+
+# Bodies assembled from the pieces the transform has to tell apart.
+_FRAGMENTS = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([b"\x00", b"\x00\x00", b"\x00\x01", b"\x00\x02", b".", b"=", b'"', b"\\", b"eyJ", b"-", b"_"]),
+    st.builds(lambda h, p, s: jwt(p, h, s), st.binary(max_size=30), st.binary(max_size=300), st.binary(max_size=40)),
+    st.builds(lambda p: jwt(p).replace(b".", b"=.", 1), st.binary(max_size=50)),
+    st.builds(lambda p, n: jwt(p)[:n], st.binary(min_size=1, max_size=50), st.integers(0, 120)),
+    st.builds(lambda p: b64url(p), st.binary(max_size=50)),
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.lists(_FRAGMENTS, max_size=30).map(b"".join))
+def test_any_body_round_trips_byte_for_byte(body):
+    round_trip(body)
+
+
+def _stored(body: bytes) -> tuple[str, bytes, bytes]:
+    packed = pack(body)
+    return packed.compression, packed.compressed, packed.sha256
+
+
+def test_corrupted_stored_bytes_are_reported_not_returned():
+    compression, data, sha = _stored(SAMPLE)
+    assert compression == ZLIB_JWT
+    flipped = data[:40] + bytes([data[40] ^ 0x55]) + data[41:]
+    with pytest.raises(StoredBodyCorrupt, match=r"raw trade response 7: .*restore the row from a backup"):
+        unpack(compression, flipped, sha, "raw trade response 7")
+    with pytest.raises(StoredBodyCorrupt, match="does not match the checksum it was stored with"):
+        unpack(compression, data, checksum(b"something else"), "raw trade response 7")
+    with pytest.raises(StoredBodyCorrupt, match=r"raw trade response 7: .*does not decompress"):
+        unpack(compression, data[:-5], sha, "raw trade response 7")
+
+
+@pytest.mark.parametrize("stream, problem", [
+    (b"abc\x00", "ends inside an escape"),
+    (b"abc\x00\x07rest", "unknown token tag 7"),
+    (b"abc\x00\x01\x00\x01", "cut off"),
+    (b"abc\x00\x01\x00\x03\x00\x03\x00\x20eyJ", "cut off"),
+])
+def test_a_malformed_zlib_jwt_stream_is_reported(stream, problem):
+    with pytest.raises(StoredBodyCorrupt, match=rf"zlib-jwt body is malformed \(.*{problem}.*\); restore the row"):
+        decompress(zlib.compress(stream), ZLIB_JWT)
+
+
+def test_an_unknown_compression_names_the_known_ones():
+    with pytest.raises(StoredBodyCorrupt, match=r"unknown compression 'lz4' .*'zlib' and 'zlib-jwt': upgrade"):
+        unpack("lz4", b"", b"", "raw trade response 7")
