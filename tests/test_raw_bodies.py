@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from trade_sim.market import exchange_response
 from tradewatch.bulk_exchange.client import exchange_body
-from tradewatch.raw_bodies import ZLIB, ZLIB_JWT, ZLIB_LEVEL, StoredBodyCorrupt, checksum, decompress, pack, unpack
+from tradewatch.raw_bodies import (ZLIB, ZLIB_JWT, ZLIB_LEVEL, StoredBodyCorrupt, checksum, decompress, pack, unpack,
+                                  without_tokens)
 
 SAMPLE = (Path(__file__).parent / "data" / "exchange_response_poe1_ancestor_have_chaos_want_divine.json").read_bytes()
 HOUR = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -169,6 +170,39 @@ def test_corrupted_stored_bytes_are_reported_not_returned():
 def test_a_malformed_zlib_jwt_stream_is_reported(stream, problem):
     with pytest.raises(StoredBodyCorrupt, match=rf"zlib-jwt body is malformed \(.*{problem}.*\); restore the row"):
         decompress(zlib.compress(stream), ZLIB_JWT)
+
+
+def _blank_tokens(value):
+    if isinstance(value, dict):
+        return {k: "" if k == "whisper_token" else _blank_tokens(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank_tokens(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("body", [SAMPLE, *simulated_bodies(hours=1), *simulated_bodies(hours=1, indent=2)],
+                         ids=lambda b: f"{len(b)} bytes")
+def test_the_reading_without_tokens_is_the_same_json_with_empty_tokens(body):
+    packed = pack(body)
+    assert packed.compression == ZLIB_JWT
+    read = without_tokens(packed.compressed, packed.compression)
+    assert b"eyJ" not in read and len(read) < len(body)
+    assert json.loads(read) == _blank_tokens(json.loads(body))
+
+
+def test_the_reading_without_tokens_of_a_plain_body_is_the_body():
+    body = rb'{"result": {}, "note": "eyJ is only text here", "nul": "\u0000"}'
+    packed = pack(body)
+    assert without_tokens(packed.compressed, packed.compression) == body
+
+
+@pytest.mark.parametrize("stream", [b"abc\x00", b"abc\x00\x07rest", b"abc\x00\x01\x00\x01",
+                                    b"abc\x00\x01\x00\x03\x00\x03\x00\x20eyJ"])
+def test_a_malformed_stream_read_without_tokens_is_reported(stream):
+    with pytest.raises(StoredBodyCorrupt, match=r"zlib-jwt body is malformed \(.*\); restore the row"):
+        without_tokens(zlib.compress(stream), ZLIB_JWT)
+    with pytest.raises(StoredBodyCorrupt, match="does not decompress"):
+        without_tokens(b"not zlib", ZLIB_JWT)
 
 
 def test_an_unknown_compression_names_the_known_ones():

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from tradewatch.errors import TradeWatchError
 
 __all__ = ["COMPRESSIONS", "ZLIB", "ZLIB_JWT", "ZLIB_LEVEL", "PackedBody", "StoredBodyCorrupt", "checksum",
-           "compress", "decompress", "pack", "unpack"]
+           "compress", "decompress", "pack", "unpack", "without_tokens"]
 
 ZLIB = "zlib"
 ZLIB_JWT = "zlib-jwt"
@@ -161,6 +161,49 @@ def _tokenized(stream: bytes) -> bytes:
         append(signature)
     append(stream[pos:])
     return b"".join(out)
+
+
+def _blanked(stream: bytes) -> bytes:
+    """The body a `zlib-jwt` stream was made from with every decoded token left out (an empty string
+    where it was); ValueError when the stream is malformed."""
+    out: list[bytes] = []
+    append = out.append
+    find = stream.find
+    lengths = _LENGTHS.unpack_from
+    end = len(stream)
+    pos = 0
+    while (at := find(_NUL, pos)) >= 0:
+        append(stream[pos:at])
+        if at + 1 == end:
+            raise ValueError(f"the stream ends inside an escape at byte {at}")
+        tag = stream[at + 1]
+        if tag == 0:
+            append(_NUL)
+            pos = at + 2
+            continue
+        if tag not in (_TAG_SIGNATURE_DECODED, _TAG_SIGNATURE_TEXT) or at + 8 > end:
+            raise ValueError(f"a malformed token at byte {at}")
+        n_header, n_payload, n_signature = lengths(stream, at + 2)
+        pos = at + 8 + (n_header + 2) // 3 * 3 + (n_payload + 2) // 3 * 3 + n_signature
+        if pos > end:
+            raise ValueError(f"the token at byte {at} is cut off")
+    append(stream[pos:])
+    return b"".join(out)
+
+
+def without_tokens(data: bytes, compression: str) -> bytes:
+    """A stored body with its decoded JWTs left out (`"whisper_token": ""`), for readers that parse the
+    JSON and never look at the tokens (pricing): the same JSON otherwise, without re-encoding a token's
+    base64. Not the received bytes, so never checked against the SHA-256: `unpack` gives those."""
+    if compression != ZLIB_JWT:
+        return decompress(data, compression)
+    try:
+        return _blanked(zlib.decompress(data))
+    except zlib.error as exc:
+        raise StoredBodyCorrupt(f"a stored body does not decompress ({exc}); restore the row from a backup") from None
+    except (ValueError, struct.error) as exc:
+        raise StoredBodyCorrupt(f"a stored {ZLIB_JWT} body is malformed ({exc}); restore the row from a backup") \
+            from None
 
 
 def decompress(data: bytes, compression: str) -> bytes:

@@ -1,7 +1,8 @@
 """Pricing stored raw responses, the CPU part of `snapshots.compute_snapshots`, kept light to import.
 
 Worker processes (spawned, one per core) import this module and nothing heavier: the stored
-body is decompressed (`tradewatch.raw_bodies`), parsed (orjson) and priced with the one
+body is decompressed without its whisper tokens, which pricing never reads (`tradewatch.raw_bodies`),
+parsed (orjson) and priced with the one
 order-book implementation (`tradewatch.market.pricing`).
 """
 
@@ -14,7 +15,7 @@ import orjson
 from tradewatch.errors import TradeWatchError
 from tradewatch.hours import partition_key
 from tradewatch.market.pricing import BookSummary, ladder, offers_from_response, summarize_offers
-from tradewatch.raw_bodies import StoredBodyCorrupt, decompress
+from tradewatch.raw_bodies import StoredBodyCorrupt, without_tokens
 
 __all__ = ["Priced", "SnapshotError", "price_chunk", "price_response"]
 
@@ -31,7 +32,7 @@ def price_response(raw_id: int, hour: datetime, item_id: str, compression: str, 
                    target: int) -> tuple[BookSummary, str]:
     """One stored response priced: its summary and its book (`ladder`) as JSON text."""
     try:
-        offers = offers_from_response(orjson.loads(decompress(body, compression)), item_id, paid_with, details=False)
+        offers = offers_from_response(orjson.loads(without_tokens(body, compression)), item_id, paid_with, details=False)
     except (ValueError, StoredBodyCorrupt) as exc:  # orjson.JSONDecodeError is a ValueError
         raise SnapshotError(
             f"the stored response for {item_id} in hour {partition_key(hour)} (raw id {raw_id}) cannot be "
