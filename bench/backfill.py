@@ -3,6 +3,8 @@
     python bench/backfill.py --days 30            # the goal: backfill <= 15 s on 2 cores
     python bench/backfill.py --days 365           # a year: <= 60 s
     python bench/backfill.py --days 30 --mode inprocess
+    python bench/backfill.py --days 365 --database-url postgresql://postgres@127.0.0.1:5432/tw_bench_year
+    python bench/backfill.py --days 90 --database-url postgresql://postgres@127.0.0.1:5432/tw_bench_year --skip-simulate
 
 1. `simulate_history` (what `tradewatch simulate-history --days N` runs) writes N days of
    hourly raw responses for the 21 watched items into a fresh database.
@@ -11,6 +13,11 @@
    `dagster asset materialize --partition-range A...B` (a separate process, the
    multiprocess executor, Dagster's storage in the same PostgreSQL); `--mode inprocess`
    uses `materialize(..., partition_key_range=...)` instead.
+
+`--database-url` names the database to use (created when missing, kept afterwards) instead of a
+fresh one; with `--skip-simulate` its stored raw responses are reused as they are (simulating a year
+takes minutes): the range ends at the last stored hour, and the derived rows and Dagster's run history
+are dropped before the backfill, so every run starts from the same state.
 
 Prints where the time goes: simulation, the computation inside each step (the assets'
 `compute_seconds` metadata), each step's duration, and the rest (process start, code
@@ -111,19 +118,64 @@ def _latest_metadata(instance, asset: str, key: str):
     return event.asset_materialization.metadata[key].value if event else None
 
 
-def run(days: int, mode: str, server_url: str) -> None:
-    url = _database(server_url)
+def _named_database(url: str) -> str:
+    """`url`'s database, created when it does not exist yet."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name or '"' in name:
+        raise SystemExit(f"--database-url needs a database name in its path, e.g. "
+                         f"postgresql://postgres@127.0.0.1:5432/tw_bench_year (got {name!r})")
+    maintenance = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return url
+
+
+# the derived tables a backfill writes (and the alerts that follow them), emptied before a reused run
+_DERIVED = ("warehouse.price_snapshots", "warehouse.book_divine_prices", "warehouse.reroll_profitability")
+
+
+# Dagster's run history and asset records in its (public) schema; its schema version, instance
+# settings and concurrency pools stay, and so does the warehouse's tradewatch_schema_version
+_DAGSTER_HISTORY = ("runs", "run_tags", "event_logs", "asset_keys", "asset_event_tags", "asset_check_executions",
+                    "snapshots", "bulk_actions", "backfill_tags", "dynamic_partitions", "jobs", "job_ticks",
+                    "instigators", "asset_daemon_asset_evaluations")
+
+
+def _reset_for_reuse(url: str, days: int):
+    """Empty the derived tables and Dagster's run history of a reused bench database; the range to backfill."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        last = conn.execute("SELECT max(observed_hour) FROM warehouse.raw_trade_responses").fetchone()[0]
+        if last is None:
+            raise SystemExit("--skip-simulate: the database has no stored raw responses; run once without "
+                             "--skip-simulate to fill it")
+        conn.execute(f"TRUNCATE {', '.join(_DERIVED)}")
+        present = {name for (name,) in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+        dagster_tables = [name for name in _DAGSTER_HISTORY if name in present]
+        if dagster_tables:  # Dagster's runs, events and asset records (its schema and settings are kept)
+            conn.execute(f"TRUNCATE {', '.join(dagster_tables)}")
+    end = last + timedelta(hours=1)
+    return end - timedelta(days=days), end
+
+
+def run(days: int, mode: str, server_url: str, database_url: str | None = None, skip_simulate: bool = False) -> None:
+    url = _named_database(database_url) if database_url else _database(server_url)
     upgrade(url)
     pool = get_pool(url)
     watchlist = load_watchlist()
-    end = floor_hour(utc_now())
-    start = end - timedelta(days=days)
+    if skip_simulate:
+        start, end = _reset_for_reuse(url, days)
+    else:
+        end = floor_hour(utc_now())
+        start = end - timedelta(days=days)
     first, last = partition_key(start), partition_key(end - timedelta(hours=1))
     hours = days * 24
-    print(f"{days} days = {hours} partitions × {len(watchlist.items)} items, {first} … {last}")
+    print(f"{days} days = {hours} partitions × {len(watchlist.items)} items, {first} … {last}; database {url}")
 
     t0 = time.perf_counter()
-    written = simulate_history(pool, watchlist, start, end, progress=_progress)
+    written = 0 if skip_simulate else simulate_history(pool, watchlist, start, end, progress=_progress)
     simulate_s = time.perf_counter() - t0
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE warehouse.raw_trade_responses")  # what a server's autovacuum would do
@@ -131,7 +183,8 @@ def run(days: int, mode: str, server_url: str) -> None:
             "SELECT pg_size_pretty(pg_total_relation_size('warehouse.raw_trade_responses')), "
             "pg_total_relation_size('warehouse.raw_trade_responses') / greatest(count(*), 1), avg(length(body))::int "
             "FROM warehouse.raw_trade_responses").fetchone()
-    print(f"simulate-history: {written} responses in {simulate_s:.1f} s ({written / simulate_s:.0f}/s), raw table {size}"
+    print(f"simulate-history: {written} responses in {simulate_s:.1f} s ({written / max(simulate_s, 1e-9):.0f}/s), "
+          f"raw table {size}"
           f" = {per_row} bytes per stored response (compressed body {body} bytes; goal <= 40 % of 15,750 = 6,300)")
 
     home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
@@ -140,6 +193,7 @@ def run(days: int, mode: str, server_url: str) -> None:
            "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url)}
     os.environ.update({k: env[k] for k in ("DAGSTER_HOME", "TRADEWATCH_DATABASE_URL", "TRADEWATCH_DAGSTER_PG_URL")})
 
+    load_before = os.getloadavg()
     t0, launched = time.perf_counter(), time.time()
     if mode == "cli":
         done = subprocess.run(
@@ -196,6 +250,8 @@ def run(days: int, mode: str, server_url: str) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"  peak RSS: this process {own:.0f} MB, largest child process {child:.0f} MB")
+    print("  load average (1, 5, 15 min): before the backfill " + " ".join(f"{v:.2f}" for v in load_before)
+          + ", after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"TOTAL simulate {simulate_s:.1f} s + backfill {backfill_s:.1f} s = {simulate_s + backfill_s:.1f} s")
 
 
@@ -203,10 +259,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--mode", choices=["cli", "inprocess"], default="cli")
+    parser.add_argument("--database-url", help="use (and keep) this database instead of a fresh one")
+    parser.add_argument("--skip-simulate", action="store_true",
+                        help="reuse the raw responses already stored in --database-url")
     args = parser.parse_args()
+    if args.skip_simulate and not args.database_url:
+        parser.error("--skip-simulate needs --database-url (the database whose raw responses are reused)")
     configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
-    if configured:
-        run(args.days, args.mode, configured)
+    if configured or args.database_url:
+        run(args.days, args.mode, configured or "", args.database_url, args.skip_simulate)
         return
     server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="tw_bench_pg_")) / "pg", _free_port())
     server.start()
