@@ -377,3 +377,48 @@ def test_ladder_round_trips_through_json_and_prices_the_same():
 def test_offers_from_ladder_rejects_a_bad_row(row):
     with pytest.raises(ValueError):
         offers_from_ladder([row])
+
+
+# --- the backfill's path: the same prices without building offers ------------------------
+
+import math  # noqa: E402
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from tradewatch.market.pricing import summarize_offers, summarize_response  # noqa: E402
+
+_amounts = st.one_of(st.integers(-2, 60), st.floats(-1, 500), st.sampled_from([math.nan, math.inf, 7.5, 40.0]),
+                     st.sampled_from([None, True, "5", 0, 1e-320, 1e300]))
+_raw_offers = st.lists(st.fixed_dictionaries({
+    "exchange": st.fixed_dictionaries({"currency": st.sampled_from(["chaos", "divine"]), "amount": _amounts}),
+    "item": st.fixed_dictionaries({"currency": st.sampled_from(["x", "y"]), "amount": _amounts, "stock": _amounts}),
+}), max_size=3)
+_entries = st.one_of(
+    st.builds(lambda offers, key: {"id": key, "listing": {"offers": offers}}, _raw_offers, st.text(max_size=3)),
+    st.sampled_from([None, {}, {"listing": None}, {"listing": {"offers": "no"}}, {"listing": {}}]),
+)
+
+
+def test_summarize_response_prices_the_real_response_as_the_offers_do(divine_body):
+    offers = offers_from_response(divine_body, "divine", "chaos")
+    for target in (1, 5, 500):
+        assert summarize_response(divine_body, "divine", "chaos", target) == (
+            summarize_offers(offers, "divine", "chaos", target), ladder(offers))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), _entries, max_size=12), st.integers(1, 80))
+def test_summarize_response_reads_odd_books_exactly_as_offers_from_response(result, target):
+    body = {"id": "q", "result": result}
+    offers = offers_from_response(body, "x", "chaos", details=False)
+    assert summarize_response(body, "x", "chaos", target) == (
+        summarize_offers(offers, "x", "chaos", target), ladder(offers))
+
+
+@pytest.mark.parametrize("body", [[], {"error": {"code": 2, "message": "Invalid query"}}, {"result": 5}])
+def test_summarize_response_refuses_what_offers_from_response_refuses(body):
+    with pytest.raises(ValueError) as theirs:
+        offers_from_response(body, "x", "chaos")
+    with pytest.raises(ValueError) as ours:
+        summarize_response(body, "x", "chaos")
+    assert str(ours.value) == str(theirs.value)

@@ -19,6 +19,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "robust_min_price",
     "summarize_book",
     "summarize_offers",
+    "summarize_response",
 ]
 
 # Defaults of the outlier rule of `robust_min_price` (see its docstring).
@@ -44,6 +46,13 @@ ROBUST_TINY_STOCK = 10
 # Parsed JSON objects are dicts: checking `dict` first skips the slow ABC check (a backfill
 # parses millions of offers); any other Mapping is still accepted.
 _MAPPING = (dict, Mapping)
+
+# What the pricing rules read of one offer: (unit_price, item_amount, pay_amount, stock). The
+# rules below work on these tuples; `Offer`s are turned into them, and a backfill that only
+# needs prices builds them straight from the parsed response (`summarize_response`), without
+# the cost of an `Offer` per listing.
+Terms = tuple[float, int, float, int]
+_PRICE = itemgetter(0)
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,19 @@ def offers_from_response(body: Mapping[str, Any], item_id: str, paid_with: str, 
     return sorted(offers, key=lambda o: o.unit_price)
 
 
+def _response_terms(body: Mapping[str, Any], item_id: str, paid_with: str) -> list[Terms]:
+    """The `Terms` of the offers `offers_from_response` reads (same listings, same rules), cheapest first."""
+    terms = []
+    for entry in _result_listings(body).values():
+        raw_offers = _listing_offers(entry)
+        if raw_offers is not None:
+            found = _first_terms(raw_offers, item_id, paid_with)
+            if found is not None:
+                terms.append(found)
+    terms.sort(key=_PRICE)  # stable: ties stay in the server's order
+    return terms
+
+
 def offers_from_listing_offers(offer_lists: Sequence[Any], item_id: str, paid_with: str) -> list[Offer]:
     """`offers_from_response` for the listings' `offers` arrays alone, in the response's order.
 
@@ -178,15 +200,22 @@ def _result_listings(body: Any) -> Mapping[str, Any]:
     return result
 
 
-def _offer_from_entry(key: Any, entry: Any, item_id: str, paid_with: str, details: bool = True) -> Offer | None:
+def _listing_offers(entry: Any) -> list[Any] | None:
+    """The `offers` array of one `result` entry, or None when the entry has none."""
     if not isinstance(entry, _MAPPING):
         return None
     listing = entry.get("listing")
     if not isinstance(listing, _MAPPING):
         return None
     offers = listing.get("offers")
-    if not isinstance(offers, list):
+    return offers if isinstance(offers, list) else None
+
+
+def _offer_from_entry(key: Any, entry: Any, item_id: str, paid_with: str, details: bool = True) -> Offer | None:
+    offers = _listing_offers(entry)
+    if offers is None:
         return None
+    listing = entry["listing"]
     listing_id = entry.get("id") if isinstance(entry.get("id"), str) else str(key)
     return _first_matching_offer(offers, listing_id, listing if details else {}, item_id, paid_with)
 
@@ -194,16 +223,31 @@ def _offer_from_entry(key: Any, entry: Any, item_id: str, paid_with: str, detail
 def _first_matching_offer(
     offers: list[Any], listing_id: str, listing: Mapping[str, Any], item_id: str, paid_with: str
 ) -> Offer | None:
+    terms = _first_terms(offers, item_id, paid_with)
+    if terms is None:
+        return None
+    unit_price, item_amount, pay_amount, stock = terms
+    return Offer(
+        listing_id=listing_id,
+        unit_price=unit_price,
+        item_amount=item_amount,
+        pay_amount=pay_amount,
+        stock=stock,
+        indexed=_parse_time(listing.get("indexed")),
+        account=_account_name(listing.get("account")),
+    )
+
+
+def _first_terms(offers: list[Any], item_id: str, paid_with: str) -> Terms | None:
     for raw in offers:
-        offer = _matching_offer(raw, listing_id, listing, item_id, paid_with)
-        if offer is not None:
-            return offer
+        terms = _matching_terms(raw, item_id, paid_with)
+        if terms is not None:
+            return terms
     return None
 
 
-def _matching_offer(
-    raw: Any, listing_id: str, listing: Mapping[str, Any], item_id: str, paid_with: str
-) -> Offer | None:
+def _matching_terms(raw: Any, item_id: str, paid_with: str) -> Terms | None:
+    """The terms of one raw offer when it sells `item_id` for `paid_with` with usable amounts."""
     if not isinstance(raw, _MAPPING):
         return None
     exchange, item = raw.get("exchange"), raw.get("item")
@@ -216,15 +260,10 @@ def _matching_offer(
     stock = _whole_number(item.get("stock"))
     if pay_amount is None or item_amount is None or item_amount <= 0 or stock is None:
         return None
-    return Offer(
-        listing_id=listing_id,
-        unit_price=pay_amount / item_amount,
-        item_amount=item_amount,
-        pay_amount=pay_amount,
-        stock=stock,
-        indexed=_parse_time(listing.get("indexed")),
-        account=_account_name(listing.get("account")),
-    )
+    unit_price = pay_amount / item_amount
+    if not unit_price > 0:  # a price so small it underflows is no usable amount either
+        return None
+    return unit_price, item_amount, pay_amount, stock
 
 
 def _positive_number(value: Any) -> float | None:
@@ -282,8 +321,17 @@ def depth_cost(offers: Sequence[Offer], quantity: int) -> DepthCost:
     On a thin book `bought < quantity`; `avg_price` is None only when nothing could be
     bought. Raises `ValueError` when `quantity <= 0`.
     """
-    return _walk([(o.item_amount, o.pay_amount, o.fillable_trades)
-                  for o in sorted(offers, key=lambda o: o.unit_price)], quantity)
+    return _depth(_offer_terms(offers), quantity)
+
+
+def _offer_terms(offers: Sequence[Offer]) -> list[Terms]:
+    """The offers' terms, cheapest first (stable: equal prices keep their order)."""
+    return sorted(((o.unit_price, o.item_amount, o.pay_amount, o.stock) for o in offers), key=_PRICE)
+
+
+def _depth(terms: Sequence[Terms], quantity: int) -> DepthCost:
+    # terms cheapest first; an offer fills at most stock // item_amount whole trades
+    return _walk([(amount, pay, stock // amount) for _, amount, pay, stock in terms], quantity)
 
 
 def ladder_depth_cost(rows: Sequence[Sequence[float | int]], quantity: int) -> DepthCost:
@@ -341,17 +389,28 @@ def robust_min_price(
     Step 2 never drops every offer: at least half of the window is at or above the
     median, hence above `factor` × median.
     """
+    return _robust_min(_offer_terms(offers), window, factor, tiny_stock)
+
+
+def _robust_min(terms: Sequence[Terms], window: int = ROBUST_WINDOW, factor: float = ROBUST_FACTOR,
+                tiny_stock: int = ROBUST_TINY_STOCK) -> float | None:
+    # `robust_min_price` of terms sorted cheapest first
     if window < 1:
         raise ValueError(f"window must be at least 1, got {window}")
     if not 0 < factor <= 1:
         raise ValueError(f"factor must be in (0, 1], got {factor}")
-    fillable = sorted((o for o in offers if o.fillable_trades > 0), key=lambda o: o.unit_price)
-    if not fillable:
+    cheapest = []  # (unit_price, fillable units) of the `window` cheapest fillable offers
+    for unit_price, amount, _, stock in terms:
+        units = stock // amount * amount
+        if units > 0:
+            cheapest.append((unit_price, units))
+            if len(cheapest) == window:
+                break
+    if not cheapest:
         return None
-    cheapest = fillable[:window]
-    floor = factor * statistics.median(o.unit_price for o in cheapest)
-    kept = [o for o in cheapest if not (o.unit_price < floor and o.fillable_units < tiny_stock)]
-    return kept[0].unit_price
+    floor = factor * statistics.median(price for price, _ in cheapest)
+    kept = [price for price, units in cheapest if not (price < floor and units < tiny_stock)]
+    return kept[0]
 
 
 def summarize_book(
@@ -372,14 +431,30 @@ def summarize_offers(
     spent and avg_price are `depth_cost` for `target_quantity`. An empty book is still a
     row: counts 0, prices None, bought 0, spent 0.0.
     """
-    cost = depth_cost(offers, target_quantity)
+    return _summary(_offer_terms(offers), item_id, paid_with, target_quantity)
+
+
+def summarize_response(body: Mapping[str, Any], item_id: str, paid_with: str,
+                       target_quantity: int = 500) -> tuple[BookSummary, list[tuple[float, int, int]]]:
+    """`summarize_book` and the `ladder` of the same book, from one raw response, without building
+    `Offer`s (a backfill prices ~180k responses a year: the same rules, a fraction of the cost).
+
+    Raises `ValueError` as `offers_from_response` does."""
+    terms = _response_terms(body, item_id, paid_with)
+    return (_summary(terms, item_id, paid_with, target_quantity),
+            [(unit_price, amount, stock) for unit_price, amount, _, stock in terms])
+
+
+def _summary(terms: Sequence[Terms], item_id: str, paid_with: str, target_quantity: int) -> BookSummary:
+    # `summarize_offers` of terms sorted cheapest first
+    cost = _depth(terms, target_quantity)
     return BookSummary(
         item_id=item_id,
         paid_with=paid_with,
-        listing_count=len(offers),
-        total_stock=sum(o.stock for o in offers),
-        min_price=min((o.unit_price for o in offers), default=None),
-        robust_min_price=robust_min_price(offers),
+        listing_count=len(terms),
+        total_stock=sum(t[3] for t in terms),
+        min_price=terms[0][0] if terms else None,
+        robust_min_price=_robust_min(terms),
         target_quantity=target_quantity,
         bought=cost.bought,
         spent=cost.spent,
@@ -395,7 +470,7 @@ def ladder(offers: Sequence[Offer]) -> list[tuple[float, int, int]]:
 
     Enough to recompute `depth_cost` and `robust_min_price` for any quantity later.
     """
-    return [(o.unit_price, o.item_amount, o.stock) for o in sorted(offers, key=lambda o: o.unit_price)]
+    return [(unit_price, amount, stock) for unit_price, amount, _, stock in _offer_terms(offers)]
 
 
 def offers_from_ladder(rows: Sequence[Sequence[float | int]]) -> list[Offer]:

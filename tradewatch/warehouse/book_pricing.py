@@ -14,7 +14,7 @@ import orjson
 
 from tradewatch.errors import TradeWatchError
 from tradewatch.hours import partition_key
-from tradewatch.market.pricing import BookSummary, ladder, offers_from_response, summarize_offers
+from tradewatch.market.pricing import BookSummary, summarize_response
 from tradewatch.raw_bodies import StoredBodyCorrupt, without_tokens
 
 __all__ = ["Priced", "SnapshotError", "price_chunk", "price_response"]
@@ -32,14 +32,13 @@ def price_response(raw_id: int, hour: datetime, item_id: str, compression: str, 
                    target: int) -> tuple[BookSummary, str]:
     """One stored response priced: its summary and its book (`ladder`) as JSON text."""
     try:
-        offers = offers_from_response(orjson.loads(without_tokens(body, compression)), item_id, paid_with, details=False)
+        summary, rows = summarize_response(orjson.loads(without_tokens(body, compression)), item_id, paid_with, target)
     except (ValueError, StoredBodyCorrupt) as exc:  # orjson.JSONDecodeError is a ValueError
         raise SnapshotError(
             f"the stored response for {item_id} in hour {partition_key(hour)} (raw id {raw_id}) cannot be "
             f"priced: {exc}. Nothing was written; fix or delete that raw row and re-run the window."
         ) from None
-    return (summarize_offers(offers, item_id, paid_with, target),
-            orjson.dumps(ladder(offers)).decode())
+    return summary, orjson.dumps(rows).decode()
 
 
 def price_chunk(task: tuple[str, int, list[tuple]]) -> list[Priced]:
