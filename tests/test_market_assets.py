@@ -93,3 +93,22 @@ def test_a_missing_item_fails_the_blocking_check_and_skips_profitability(instanc
     assert not result.asset_materializations_for_node("reroll_profitability")
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM warehouse.reroll_profitability").fetchone()[0] == 0
+
+
+def test_a_long_range_gives_its_figures_to_its_last_partition_and_the_window_to_the_others(
+        instance, database_url, history, monkeypatch):
+    import tradewatch_assets.market.assets as market_assets
+
+    monkeypatch.setattr(market_assets, "PER_PARTITION_METADATA_LIMIT", 3)  # six hours are a long range now
+    result = _run(instance, database_url, FIRST, LAST)
+    assert result.success
+    for asset in ("price_snapshots", "reroll_profitability"):
+        events = {m.partition: m.metadata for m in result.asset_materializations_for_node(asset)}
+        assert len(events) == HOURS and len(instance.get_materialized_partitions(AssetKey(asset))) == HOURS
+        last = events.pop(LAST)
+        assert {"window", "rows_written", "compute_seconds", "rows_replaced", "table"} <= set(last)
+        assert all(set(m) == {"window"} and m["window"] == last["window"] for m in events.values())
+        latest = instance.get_latest_materialization_event(AssetKey(asset)).asset_materialization
+        assert latest.partition == LAST and latest.metadata["rows_written"] == last["rows_written"]
+    latest = instance.get_latest_materialization_event(AssetKey("price_snapshots")).asset_materialization.metadata
+    assert latest["rows"].value == 21 and latest["rows_written"].value == HOURS * 21

@@ -47,6 +47,20 @@ PROFITABILITY_PRICED_CHECK = "every_strategy_priced"
 PER_PARTITION_METADATA_LIMIT = 800
 
 
+def _range_metadata(context: AssetExecutionContext, metadata: dict, last_partition: str, long_range: bool) -> dict:
+    """The metadata a range run's MaterializeResult carries into every partition's event.
+
+    A short range copies the run's figures into every partition (the UI shows them on each).
+    A long range gives them to its last partition only, the asset's latest materialization
+    (what the UI and `get_latest_materialization_event` show), and only the `window` to the
+    others: Dagster serializes an event's metadata once per partition, and a year's 8,760
+    copies of the figures and the table cost seconds and say nothing about the partition."""
+    if not long_range:
+        return metadata
+    context.add_asset_metadata(metadata, partition_key=last_partition)
+    return {"window": metadata["window"]}
+
+
 def _snapshot_table(report: SnapshotReport) -> str:
     if not report.latest:
         return "_no stored responses in this window_"
@@ -119,10 +133,11 @@ def price_snapshots(context: AssetExecutionContext, warehouse: WarehouseResource
         "empty_books": sum(len(h.empty_books) for h in report.hours),
         "table": MetadataValue.md(_snapshot_table(report)),
     }
-    if len(report.hours) > PER_PARTITION_METADATA_LIMIT and latest is not None:
+    long_range = len(report.hours) > PER_PARTITION_METADATA_LIMIT
+    if long_range and latest is not None:
         metadata.update({"rows": latest.rows, "cheapest_item": latest.cheapest_item or "–"})
     return MaterializeResult(
-        metadata=metadata,
+        metadata=_range_metadata(context, metadata, context.partition_keys[-1], long_range),
         check_results=[
             AssetCheckResult(
                 check_name=SNAPSHOTS_COMPLETE_CHECK, passed=not missing, severity=AssetCheckSeverity.ERROR,
@@ -188,8 +203,9 @@ def reroll_profitability(context: AssetExecutionContext, warehouse: WarehouseRes
         "table": MetadataValue.md(_profitability_table(report, wl.strategies)),
     }
     unavailable = {partition_key(h): reasons for h, reasons in sorted(report.unavailable.items())}
+    long_range = len(context.partition_keys) > PER_PARTITION_METADATA_LIMIT
     return MaterializeResult(
-        metadata=metadata,
+        metadata=_range_metadata(context, metadata, context.partition_keys[-1], long_range),
         check_results=[AssetCheckResult(
             check_name=PROFITABILITY_PRICED_CHECK, passed=not unavailable, severity=AssetCheckSeverity.WARN,
             metadata={"unavailable": MetadataValue.json(dict(list(unavailable.items())[:50]))},
