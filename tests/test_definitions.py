@@ -42,7 +42,10 @@ def test_dagster_yaml_keeps_instance_storage_in_postgres_with_a_trade_api_pool_o
     from tradewatch.warehouse.db import psycopg2_url
 
     config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    assert config["storage"]["postgres"]["postgres_url"] == {"env": "TRADEWATCH_DAGSTER_PG_URL"}
+    # dagster-postgres's storage with planned checks written in one statement (instance_storage.py)
+    assert config["storage"]["custom"] == {"module": "tradewatch_assets.instance_storage",
+                                           "class": "TradeWatchPostgresStorage",
+                                           "config": {"postgres_url": {"env": "TRADEWATCH_DAGSTER_PG_URL"}}}
     assert config["concurrency"]["pools"]["default_limit"] == 1
     assert config["telemetry"]["enabled"] is False
     home = tmp_path / "home"
@@ -52,6 +55,7 @@ def test_dagster_yaml_keeps_instance_storage_in_postgres_with_a_trade_api_pool_o
     try:
         instance = DagsterInstance.from_config(str(home))
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        assert type(instance.event_log_storage).__name__ == "TradeWatchEventLogStorage"
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         instance.dispose()
     finally:
