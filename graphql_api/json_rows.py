@@ -92,6 +92,24 @@ def row_plan(info: Any, columns: Columns, list_field: str = "nodes") -> RowPlan 
     return RowPlan(json=json, clean=" AND ".join(clean) or "true", field_nodes=tuple(field_nodes))
 
 
+def selected_names(info: Any, *path: str) -> set[str]:
+    """The field names selected under `path` of this resolver's field, collected as graphql-core does
+    (fragments, inline fragments with or without a type, `@include`/`@skip`)."""
+    raw = info._raw_info
+    kind, nodes = get_named_type(raw.return_type), list(raw.field_nodes)
+    for name in (*path, None):
+        if not isinstance(kind, GraphQLObjectType):
+            return set()
+        found = collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, kind, nodes)
+        if name is None:
+            return {fields[0].name.value for fields in found.values()}
+        nodes = [node for fields in found.values() if fields[0].name.value == name for node in fields]
+        if not nodes:
+            return set()
+        kind = get_named_type(kind.fields[name].type)
+    return set()
+
+
 def _list_item_object(kind: GraphQLOutputType) -> GraphQLObjectType | None:
     if isinstance(kind, GraphQLNonNull):
         kind = kind.of_type

@@ -21,7 +21,7 @@ from graphql_api.completion import RowCompletionContext
 from graphql_api.context import Info
 from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
 from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
-from graphql_api.json_rows import row_plan
+from graphql_api.json_rows import row_plan, selected_names
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
 from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, prices, profits
@@ -43,19 +43,7 @@ ToArg = Annotated[datetime | None, strawberry.argument(
 
 def _selected(info: Info, *path: str) -> set[str]:
     """Names selected under `path` of this field (fragments included): to skip unneeded columns."""
-    def names(selections: Any, depth: int) -> set[str]:
-        found: set[str] = set()
-        for sel in selections:
-            name = getattr(sel, "name", None)
-            if name is None or not hasattr(sel, "arguments"):  # a fragment: look inside
-                found |= names(getattr(sel, "selections", []), depth)
-            elif depth < len(path):
-                if name == path[depth]:
-                    found |= names(sel.selections, depth + 1)
-            else:
-                found.add(name)
-        return found
-    return names(info.selected_fields[0].selections, 0)
+    return selected_names(info, *path)
 
 
 def _items_argument(info: Info, argument: str, values: list[strawberry.ID] | None) -> list[str] | None:
