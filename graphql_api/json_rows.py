@@ -151,10 +151,9 @@ def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: An
     if non_null:
         kind = kind.of_type
     if isinstance(kind, GraphQLObjectType):
-        if not isinstance(column, Mapping):
+        if not non_null or not isinstance(column, Mapping):  # a nullable object could be null: not written here
             raise _Unplain
-        value, checks = _object(raw, kind, nodes, column)
-        return value, checks  # nested objects here are never null (an item of the row)
+        return _object(raw, kind, nodes, column)
     if not isinstance(column, str):
         raise _Unplain
     checks = [f"{column} IS NOT NULL"] if non_null else []
