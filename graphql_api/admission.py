@@ -55,6 +55,9 @@ class KnownDocuments:
         while len(self._documents) > self.size:
             self._documents.popitem(last=False)
 
+    def __len__(self) -> int:
+        return len(self._documents)
+
     def get(self, query: Any, operation_name: Any) -> Any:
         try:
             return self._documents.get((query, operation_name))
@@ -67,7 +70,8 @@ def _early_busy(state: Any, body: bytes) -> str | None:
     decided exactly as the cost check decides it (within the budget, more jobs than free); None
     when that is not known without the whole GraphQL path (a new query text, a batch, not JSON)."""
     documents, workers = getattr(state, "documents", None), getattr(state, "workers", None)
-    if documents is None or workers is None or not body.lstrip()[:1] == b"{":
+    # no known document needs jobs (the usual case): nothing to refuse early, no body to parse
+    if not documents or workers is None or not body.lstrip()[:1] == b"{":
         return None
     try:
         request = orjson.loads(body)

@@ -5,6 +5,10 @@ and can no longer change: the hour's fetch window has closed (the past market ca
 observed again, so a missing item stays missing) and a later hour is already stored.
 Fields without a range that follow the market (latestPrices, health) make it volatile.
 The ETag is a hash of the body, so a derived backfill that changes numbers changes it too.
+
+Which hour is stored newest is read in the root field's own statement where it can be
+(`NEWEST_COLUMN`, `with_newest`; the view asks in a statement of its own only when no field
+did): one round trip per answer instead of two.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ from datetime import datetime, timedelta
 from tradewatch.hours import HOUR, utc_now
 
 SETTLED_MAX_AGE = 3600
+NEWEST_SQL = "SELECT max(observed_hour) FROM warehouse.price_snapshots"
+NEWEST_COLUMN = f"({NEWEST_SQL})"
+
+
+def with_newest(sql: str) -> str:
+    """`sql` with every row carrying the newest stored hour as `tw_newest`, read by the same statement
+    (the order of `sql`'s rows is kept: a subquery with ORDER BY or LIMIT is scanned as it is)."""
+    return f"SELECT q.*, {NEWEST_COLUMN} AS tw_newest FROM ({sql}) q"
 
 
 @dataclass
@@ -24,9 +36,22 @@ class CachePolicy:
 
     range_ends: list[datetime] = field(default_factory=list)
     volatile: bool = False
+    newest_read: bool = False  # whether a field's statement read the newest stored hour
+    newest: datetime | None = None
 
     def read_range(self, end: datetime) -> None:
         self.range_ends.append(end)
+
+    def saw_newest(self, newest: datetime | None) -> None:
+        """The newest stored hour a field's statement read; with several, the oldest (the cautious one)."""
+        if not self.newest_read or newest is None or (self.newest is not None and newest < self.newest):
+            self.newest = newest
+        self.newest_read = True
+
+    def saw_newest_of(self, rows: list) -> None:
+        """`saw_newest` from rows of a `with_newest` statement (none when it had no rows)."""
+        if rows:
+            self.saw_newest(rows[0]["tw_newest"])
 
     def read_live(self) -> None:
         self.volatile = True

@@ -14,6 +14,9 @@ a list of those, or a plain object of the same kind. Anything else in the select
 value that would be an error (null in a non-null field, a value its scalar cannot serialize),
 sends the whole list back to graphql-core's completion, which reports the error with its path
 as before.
+
+A list whose JSON PostgreSQL already wrote for this selection (`json_rows.JsonRows`) is embedded
+as it is.
 """
 
 from __future__ import annotations
@@ -21,10 +24,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import orjson
 from graphql import (FieldNode, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLOutputType,
                      GraphQLResolveInfo, GraphQLScalarType)
 from graphql.pyutils import Path, Undefined
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from graphql_api.json_rows import JsonRows
 
 
 class _Fallback(Exception):
@@ -74,6 +80,10 @@ class RowCompletionContext(StrawberryGraphQLCoreExecutionContext):
 
     def complete_list_value(self, return_type: GraphQLList[GraphQLOutputType], field_nodes: list[FieldNode],
                             info: GraphQLResolveInfo, path: Path, result: Any) -> Any:
+        if isinstance(result, JsonRows):
+            if result.built_for(field_nodes):
+                return orjson.Fragment(result.text)  # PostgreSQL wrote exactly this selection (json_rows)
+            raise TypeError("rows built as JSON for another selection")  # a bug: reported as an error
         item_type = return_type.of_type
         non_null = isinstance(item_type, GraphQLNonNull)
         if non_null:

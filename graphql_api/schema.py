@@ -21,6 +21,7 @@ from graphql_api.completion import RowCompletionContext
 from graphql_api.context import Info
 from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
 from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mask_error
+from graphql_api.json_rows import row_plan, selected_names
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
 from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, prices, profits
@@ -42,19 +43,7 @@ ToArg = Annotated[datetime | None, strawberry.argument(
 
 def _selected(info: Info, *path: str) -> set[str]:
     """Names selected under `path` of this field (fragments included): to skip unneeded columns."""
-    def names(selections: Any, depth: int) -> set[str]:
-        found: set[str] = set()
-        for sel in selections:
-            name = getattr(sel, "name", None)
-            if name is None or not hasattr(sel, "arguments"):  # a fragment: look inside
-                found |= names(getattr(sel, "selections", []), depth)
-            elif depth < len(path):
-                if name == path[depth]:
-                    found |= names(sel.selections, depth + 1)
-            else:
-                found.add(name)
-        return found
-    return names(info.selected_fields[0].selections, 0)
+    return selected_names(info, *path)
 
 
 def _items_argument(info: Info, argument: str, values: list[strawberry.ID] | None) -> list[str] | None:
@@ -107,7 +96,8 @@ class Query:
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         with_book = "book" in _selected(info, "nodes")
         return await prices.snapshots(info.context, await checked_league(info.context, league), ids, span, order_by, size,
-                                      after, with_book, resolve_currency(info.context, currency))
+                                      after, with_book, resolve_currency(info.context, currency),
+                                      row_plan(info, prices.SNAPSHOT_JSON))
 
     @strawberry.field(description=f"Per bucket: open/high/low/close of the min price, the depth-aware average price, "
                                   f"the last stock and listing count, aggregated in PostgreSQL and delivered as "
@@ -167,7 +157,8 @@ class Query:
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
         return await profits.profitability(info.context, await checked_league(info.context, league), strategy, policy, span,
-                                           size, after, resolve_currency(info.context, currency))
+                                           size, after, resolve_currency(info.context, currency),
+                                           row_plan(info, profits.PROFITABILITY_JSON))
 
     @strawberry.field(description="The reroll strategies configured in the watchlist."
                                   + cost_note('strategies'))

@@ -22,14 +22,13 @@ from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
 from graphql_api import limits, runtime
-from graphql_api.caching import SETTLED_MAX_AGE, etag_of, matches
+from graphql_api.caching import NEWEST_SQL, SETTLED_MAX_AGE, etag_of, matches
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import format_error, log
 from graphql_api.request_size import error_response
 from tradewatch.watchlist import Watchlist
 
-NEWEST_SQL = "SELECT max(observed_hour) FROM warehouse.price_snapshots"
 
 
 async def cache_headers(request: Request, ctx: ApiContext, body: bytes, grace: timedelta,
@@ -37,7 +36,10 @@ async def cache_headers(request: Request, ctx: ApiContext, body: bytes, grace: t
     """ETag and Cache-Control when the answer covers only settled, stored hours; else None."""
     if not ctx.cache.candidate(grace):
         return None
-    newest = (await fetch_all(ctx.pool, NEWEST_SQL, rows_as_dicts=False))[0][0]
+    if ctx.cache.newest_read:
+        newest = ctx.cache.newest
+    else:
+        newest = (await fetch_all(ctx.pool, NEWEST_SQL, rows_as_dicts=False))[0][0]
     if not ctx.cache.cacheable(newest):
         return None
     return {"ETag": etag_of(body),

@@ -9,6 +9,7 @@ from enum import Enum
 import strawberry
 
 from graphql_api import limits
+from graphql_api.caching import with_newest
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
@@ -93,9 +94,10 @@ async def exchange_prices(ctx: ApiContext, realm: str, league: str, items: list[
         raise bad_input("to", f"the range holds about {points:.0f} {bucket.name} buckets per item, more than "
                               f"{limits.MAX_SERIES_POINTS}; use a coarser `bucket` or a shorter range")
     ctx.cache.read_range(span.end)
-    rows = await fetch_all(ctx.pool, SERIES_SQL, {"unit": bucket.value, "realm": realm, "league": league,
+    rows = await fetch_all(ctx.pool, with_newest(SERIES_SQL), {"unit": bucket.value, "realm": realm, "league": league,
                                                   "currency": currency.value, "items": items,
                                                   "start": span.start, "end": span.end})
+    ctx.cache.saw_newest_of(rows)
     by_item = {r["item_id"]: r for r in rows}
     out = []
     for item_id in items:

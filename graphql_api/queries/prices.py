@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from graphql_api import limits
+from graphql_api.caching import NEWEST_COLUMN, with_newest
 from graphql_api.context import ApiContext
 from graphql_api.currency import from_snapshots
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
+from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql
 from graphql_api.types import (Bucket, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
                                SnapshotOrder, item_of)
 from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
@@ -71,10 +73,19 @@ async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str], unit:
 _SNAPSHOT_COLUMNS = ("item_id, observed_hour, observed_at, listing_count, total_stock, min_price, "
                      "robust_min_price, target_quantity, bought, spent, avg_price, simulated")
 
+# Snapshot's fields over a page row `p` (json_rows.row_plan)
+SNAPSHOT_JSON = {"item": item_columns("p.item_id"), "hour": "p.observed_hour", "observedAt": "p.observed_at",
+                 "listingCount": "p.listing_count", "totalStock": "p.total_stock", "minPrice": "p.min_price",
+                 "robustMinPrice": "p.robust_min_price", "targetQuantity": "p.target_quantity",
+                 "bought": "p.bought", "spent": "p.spent", "avgPrice": "p.avg_price", "paidWith": "%(unit)s::text",
+                 "simulated": "p.simulated", "book": "p.book_json"}
+
 
 async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, span: TimeRange,
                     order: SnapshotOrder, first: int, after: str | None, with_book: bool,
-                    unit: str) -> SnapshotConnection:
+                    unit: str, plan: RowPlan | None = None) -> SnapshotConnection:
+    """A page of snapshots; with `plan` (the selection of `nodes` compiled by json_rows.row_plan) its
+    rows come as JSON built by PostgreSQL, unless a value of the page needs the normal path."""
     ctx.cache.read_range(span.end)
     wl = ctx.watchlist
     params: dict = {"game": wl.game, "league": league, "paid": wl.paid_with, "start": span.start,
@@ -85,15 +96,27 @@ async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, sp
     if cursor is not None:
         params["after_hour"], params["after_item"] = cursor
         keyset = f"AND (observed_hour, item_id) {compare} (%(after_hour)s, %(after_item)s)"
-    sql = f"""
-        SELECT {_SNAPSHOT_COLUMNS}{', book::text AS book' if with_book else ''}
+    book = (", book AS book_json" if plan is not None else ", book::text AS book") if with_book else ""
+    sql = from_snapshots(f"""
+        SELECT {_SNAPSHOT_COLUMNS}{book}
         FROM warehouse.price_snapshots
         WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
           AND observed_hour >= %(start)s AND observed_hour < %(end)s
           {'AND item_id = ANY(%(items)s)' if item_ids is not None else ''} {keyset}
         ORDER BY observed_hour {direction}, item_id {direction}
-        LIMIT %(limit)s"""
-    rows = await fetch_all(ctx.pool, from_snapshots(sql, ctx, unit), params)
+        LIMIT %(limit)s""", ctx, unit)
+    if plan is not None:
+        page = (await fetch_all(ctx.pool, page_sql(sql, plan, first, ("observed_hour", "item_id"), NEWEST_COLUMN),
+                                {**params, "unit": unit, "watched": list(ctx.watched)}))[0]
+        ctx.cache.saw_newest(page["tw_newest"])
+        if page["clean"] is not False:  # null: no rows
+            end_cursor = encode_cursor(page["last_observed_hour"], page["last_item_id"]) if page["n"] else None
+            return SnapshotConnection(nodes=JsonRows(page["nodes"] or "[]", plan.field_nodes),  # type: ignore[arg-type]
+                                      page_info=PageInfo(has_next_page=page["n"] > first, end_cursor=end_cursor))
+        # a value graphql-core reports as an error: the normal path names it with its path
+        return await snapshots(ctx, league, item_ids, span, order, first, after, with_book, unit)
+    rows = await fetch_all(ctx.pool, with_newest(sql), params)
+    ctx.cache.saw_newest_of(rows)
     more = len(rows) > first
     rows = rows[:first]
     watched = ctx.watched
@@ -201,7 +224,8 @@ async def price_series(ctx: ApiContext, league: str, item_ids: list[str], span: 
               "realm": REALM_OF_GAME.get(wl.game, "pc"), "quote": unit if unit in CURRENCIES else None}
     sql = (SERIES_HOUR_SQL if bucket is Bucket.HOUR else SERIES_BUCKET_SQL).format(
         executed=EXECUTED_CTE if executed else NO_EXECUTED_CTE, columns=EXECUTED_COLUMNS)
-    rows = await fetch_all(ctx.pool, from_snapshots(sql, ctx, unit), params)
+    rows = await fetch_all(ctx.pool, with_newest(from_snapshots(sql, ctx, unit)), params)
+    ctx.cache.saw_newest_of(rows)
     by_item = {r["item_id"]: r for r in rows}
     out = []
     for item_id in item_ids:

@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from datetime import datetime
 
+from graphql_api.caching import NEWEST_COLUMN, NEWEST_SQL, with_newest
 from graphql_api.context import ApiContext
 from graphql_api.currency import converted, divine_rate_column, divine_rates
 from graphql_api.db import fetch_all
@@ -15,6 +16,7 @@ from graphql_api.evaluation import evaluate_hours, spec_fields
 from graphql_api.result_cache import settled, spec_key
 from graphql_api.errors import bad_input, did_you_mean, not_found
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
+from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql
 from graphql_api.queries.catalog import strategy_type
 from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
                                ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
@@ -22,8 +24,6 @@ from tradewatch.hours import hours_between
 from tradewatch.market.strategy import StrategyResult, StrategySpec
 from tradewatch.market.strategy_window import HourEvaluation
 from tradewatch.watchlist import MAX_AMOUNT, MAX_WHOLE, MIN_AMOUNT
-
-NEWEST_SQL = "SELECT max(observed_hour) FROM warehouse.price_snapshots"
 
 
 def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "strategy") -> StrategySpec:
@@ -38,9 +38,22 @@ def configured_strategy(ctx: ApiContext, name: str | None, argument: str = "stra
     return specs[name]
 
 
+# ProfitabilityRow's fields over a page row `p` (json_rows.row_plan), in the stored currency
+PROFITABILITY_JSON = {
+    "strategy": "p.strategy", "policy": "p.policy", "hour": "p.observed_hour", "inputItem": item_columns("p.input_item_id"),
+    "inputUnitCost": "p.input_unit_cost", "quantity": "p.quantity", "rerollCost": "p.reroll_cost",
+    "expectedRerolls": "p.expected_rerolls", "expectedSaleValue": "p.expected_sale_value",
+    "expectedProfitPerUnit": "p.expected_profit_per_unit", "expectedProfitTotal": "p.expected_profit_total",
+    "roi": "p.roi", "breakEvenRerollCost": "p.break_even_reroll_cost", "stopSet": "p.stop_set",
+    "simulated": "p.simulated", "priceSource": "p.price_source"}
+
+
 async def profitability(ctx: ApiContext, league: str, strategy: str | None, policy: Policy | None,
                         span: TimeRange, first: int, after: str | None,
-                        unit: str | None = None) -> ProfitabilityConnection:
+                        unit: str | None = None, plan: RowPlan | None = None) -> ProfitabilityConnection:
+    """A page of stored profitability; with `plan` (the selection of `nodes` compiled by
+    json_rows.row_plan) and prices in the stored currency its rows come as JSON built by PostgreSQL,
+    unless a value of the page needs the normal path."""
     if strategy is not None:
         configured_strategy(ctx, strategy)
     ctx.cache.read_range(span.end)
@@ -65,7 +78,17 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
           AND (%(policy)s::text IS NULL OR policy = %(policy)s) {keyset}
         ORDER BY observed_hour, strategy, policy
         LIMIT %(limit)s"""
-    rows = await fetch_all(ctx.pool, sql, params)
+    if plan is not None and unit == wl.paid_with:
+        page = (await fetch_all(ctx.pool, page_sql(sql, plan, first, ("observed_hour", "strategy", "policy"),
+                                                   NEWEST_COLUMN), {**params, "watched": list(ctx.watched)}))[0]
+        ctx.cache.saw_newest(page["tw_newest"])
+        if page["clean"] is not False:  # null: no rows
+            end = (encode_cursor(page["last_observed_hour"], page["last_strategy"], page["last_policy"])
+                   if page["n"] else None)
+            return ProfitabilityConnection(nodes=JsonRows(page["nodes"] or "[]", plan.field_nodes),  # type: ignore[arg-type]
+                                           page_info=PageInfo(has_next_page=page["n"] > first, end_cursor=end))
+    rows = await fetch_all(ctx.pool, with_newest(sql), params)
+    ctx.cache.saw_newest_of(rows)
     more = len(rows) > first
     rows = rows[:first]
     amounts = {spec.name: spec.reroll_cost_amount for spec in ctx.watchlist.strategies}

@@ -28,6 +28,19 @@ def test_health_reports_an_unreachable_database(serve):
     assert body["errors"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
 
 
+def test_a_pooled_connection_that_died_is_replaced_without_an_error(serve, db, monkeypatch):
+    # connections are not checked with a round trip when taken from the pool: a dead one is retried
+    name = "tw-dead-connection-test"
+    monkeypatch.setenv("PGAPPNAME", name)  # libpq names the app's sessions so that only they are ended
+    app = serve()
+    query = "{ latestPrices { hour } }"
+    assert app.data(query)["latestPrices"]
+    killed = db.execute("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = %s",
+                        (name,)).fetchone()[0]
+    assert killed >= 1
+    assert app.data(query)["latestPrices"]  # no SERVICE_UNAVAILABLE: run again on a fresh connection
+
+
 def test_get_queries_and_graphiql(api, serve):
     response = api.client.get("/graphql", params={"query": "{ items(search: \"greed\") { id } }"})
     assert response.json() == {"data": {"items": [{"id": GREED}]}}

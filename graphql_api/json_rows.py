@@ -1,0 +1,202 @@
+"""Row lists built as JSON by PostgreSQL for exactly the selected fields (snapshot and
+profitability pages), handed to the response without per-field completion.
+
+`row_plan(info, columns)` reads the selection under the connection's `nodes` the way
+graphql-core collects it (aliases, fragments, `@include`/`@skip` with the request's variables,
+`__typename`) and, when every selected field is plain, compiles it into one
+`json_build_object(...)` expression per row plus a `clean` condition: true when each value
+is one GraphQL would serialize without an error (not null where the type is non-null, an Int
+within 32 bits, a finite Float, an enum value the enum has). The query then aggregates its page
+into one JSON array and `JsonRows` carries that text through execution;
+`completion.RowCompletionContext` embeds it verbatim (orjson.Fragment).
+
+Plain means: a field listed in `columns` (its SQL over the page row `p`), without arguments,
+whose type is a scalar (Int, Float, Boolean, String, ID, DateTime, or a JSON scalar), an enum, a
+list of String/ID, or a nested object whose fields are listed the same way. Anything else, a
+`nodes` selected under two response keys, or a page whose `clean` is false, takes the normal
+path, so errors and their paths stay exactly those of graphql-core. Values differ from the
+normal path only in the spelling of numbers (PostgreSQL writes 500 where orjson writes 500.0):
+the same JSON values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (FieldNode, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLOutputType,
+                     GraphQLScalarType, get_named_type)
+from graphql.execution.collect_fields import collect_sub_fields
+
+# An object's columns: GraphQL field name -> SQL expression over the row, or a nested object's columns
+Columns = Mapping[str, "str | Columns"]
+
+# Python's datetime.isoformat() in a UTC session: microseconds only when there are any
+_TIME = ("(CASE WHEN date_trunc('second', {e}) = {e} THEN to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') "
+         "ELSE to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') END)")
+_JSON_SCALARS = frozenset({"FloatColumn", "IntColumn", "TimeColumn", "Ladder", "JSON"})
+
+
+def item_columns(column: str) -> dict[str, str]:
+    """An `Item` of a row: its id and whether it is watched (the statement passes the watched ids as
+    `%(watched)s`); a selection of its name or category takes the normal path (names live in the catalogue)."""
+    return {"id": column, "watched": f"({column} = ANY(%(watched)s::text[]))"}
+
+
+class JsonRows:
+    """The value of a list field whose JSON PostgreSQL wrote, for the field nodes it was built for."""
+
+    __slots__ = ("text", "field_nodes")
+
+    def __init__(self, text: str, field_nodes: tuple[FieldNode, ...]) -> None:
+        self.text = text
+        self.field_nodes = field_nodes
+
+    def built_for(self, field_nodes: list[FieldNode]) -> bool:
+        return len(field_nodes) == len(self.field_nodes) and all(
+            a is b for a, b in zip(field_nodes, self.field_nodes))
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """One row's JSON object (`json`) and its `clean` condition, both SQL over the row `p`."""
+
+    json: str
+    clean: str
+    field_nodes: tuple[FieldNode, ...]
+
+
+class _Unplain(Exception):
+    pass
+
+
+def row_plan(info: Any, columns: Columns, list_field: str = "nodes") -> RowPlan | None:
+    """The plan of `list_field`'s rows for this resolver's selection, or None when it is not plain."""
+    raw = info._raw_info  # graphql-core's resolve info: the schema, fragments and variables of the request
+    connection = get_named_type(raw.return_type)
+    if not isinstance(connection, GraphQLObjectType):
+        return None
+    selected = collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, connection, raw.field_nodes)
+    keys = [key for key, nodes in selected.items() if nodes[0].name.value == list_field]
+    if len(keys) != 1:  # none, or aliased twice with (maybe) different selections
+        return None
+    field_nodes = selected[keys[0]]
+    row_type = _list_item_object(connection.fields[list_field].type)
+    if row_type is None:
+        return None
+    try:
+        json, clean = _object(raw, row_type, field_nodes, columns)
+    except _Unplain:
+        return None
+    return RowPlan(json=json, clean=" AND ".join(clean) or "true", field_nodes=tuple(field_nodes))
+
+
+def selected_names(info: Any, *path: str) -> set[str]:
+    """The field names selected under `path` of this resolver's field, collected as graphql-core does
+    (fragments, inline fragments with or without a type, `@include`/`@skip`)."""
+    raw = info._raw_info
+    kind, nodes = get_named_type(raw.return_type), list(raw.field_nodes)
+    for name in (*path, None):
+        if not isinstance(kind, GraphQLObjectType):
+            return set()
+        found = collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, kind, nodes)
+        if name is None:
+            return {fields[0].name.value for fields in found.values()}
+        nodes = [node for fields in found.values() if fields[0].name.value == name for node in fields]
+        if not nodes:
+            return set()
+        kind = get_named_type(kind.fields[name].type)
+    return set()
+
+
+def _list_item_object(kind: GraphQLOutputType) -> GraphQLObjectType | None:
+    if isinstance(kind, GraphQLNonNull):
+        kind = kind.of_type
+    if not isinstance(kind, GraphQLList):
+        return None
+    item = kind.of_type
+    # nullable rows could be null, which the plan does not write
+    return item.of_type if isinstance(item, GraphQLNonNull) and isinstance(item.of_type, GraphQLObjectType) else None
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _object(raw: Any, object_type: GraphQLObjectType, field_nodes: list[FieldNode],
+            columns: Columns) -> tuple[str, list[str]]:
+    parts: list[str] = []
+    clean: list[str] = []
+    for key, nodes in collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, object_type,
+                                         field_nodes).items():
+        name = nodes[0].name.value
+        if name == "__typename":
+            parts.append(f"{_sql_string(key)}, {_sql_string(object_type.name)}")
+            continue
+        column = columns.get(name)
+        field = object_type.fields.get(name)
+        if column is None or field is None or field.args or any(node.arguments for node in nodes):
+            raise _Unplain
+        value, checks = _value(raw, field.type, nodes, column)
+        parts.append(f"{_sql_string(key)}, {value}")
+        clean.extend(checks)
+    if len(parts) > 50:  # json_build_object takes at most 100 arguments
+        raise _Unplain
+    return f"json_build_object({', '.join(parts)})", clean
+
+
+def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: Any) -> tuple[str, list[str]]:
+    non_null = isinstance(kind, GraphQLNonNull)
+    if non_null:
+        kind = kind.of_type
+    if isinstance(kind, GraphQLObjectType):
+        if not non_null or not isinstance(column, Mapping):  # a nullable object could be null: not written here
+            raise _Unplain
+        return _object(raw, kind, nodes, column)
+    if not isinstance(column, str):
+        raise _Unplain
+    checks = [f"{column} IS NOT NULL"] if non_null else []
+
+    def allowing_null(check: str) -> str:
+        return check if non_null else f"({column} IS NULL OR {check})"
+
+    if isinstance(kind, GraphQLEnumType):
+        cases = " ".join(f"WHEN {_sql_string(str(v.value))} THEN {_sql_string(name)}" for name, v in kind.values.items()
+                         if isinstance(v.value, str))
+        checks.append(allowing_null(f"{column} IN ({', '.join(_sql_string(str(v.value)) for v in kind.values.values())})"))
+        return f"(CASE {column} {cases} END)", checks
+    if isinstance(kind, GraphQLList):
+        item = kind.of_type
+        item_non_null = isinstance(item, GraphQLNonNull)
+        if item_non_null:
+            item = item.of_type
+        if not (isinstance(item, GraphQLScalarType) and item.name in ("String", "ID")):
+            raise _Unplain
+        if item_non_null:
+            checks.append(allowing_null(f"array_position({column}, NULL) IS NULL"))
+        return f"to_json({column})", checks
+    if not isinstance(kind, GraphQLScalarType):
+        raise _Unplain
+    if kind.name == "Int":
+        checks.append(allowing_null(f"{column} BETWEEN -2147483648 AND 2147483647"))
+        return column, checks
+    if kind.name == "Float":
+        checks.append(allowing_null(f"abs({column}) < 'Infinity'::float8"))  # false for NaN too
+        return column, checks
+    if kind.name in ("Boolean", "String", "ID") or kind.name in _JSON_SCALARS:
+        return column, checks
+    if kind.name == "DateTime":
+        return _TIME.format(e=column), checks
+    raise _Unplain
+
+
+def page_sql(page: str, plan: RowPlan, first: int, keys: tuple[str, ...], newest: str) -> str:
+    """One row for the page statement `page` (which reads `first` + 1 rows, ordered): the JSON array of
+    its first `first` rows (`nodes`), whether they are all clean, the row count `n`, each of `keys` of
+    the last row in the array (`last_<key>`), and `newest` (the answer's freshness) as `tw_newest`."""
+    inside = f"FILTER (WHERE p.tw_row <= {int(first)})"
+    last = "".join(f", (array_agg(p.{k} ORDER BY p.tw_row DESC) {inside})[1] AS last_{k}" for k in keys)
+    return (f"SELECT {newest} AS tw_newest, count(p.*) AS n, json_agg({plan.json} ORDER BY p.tw_row) {inside}::text "
+            f"AS nodes, bool_and({plan.clean}) {inside} AS clean{last} "
+            f"FROM (SELECT q.*, row_number() OVER () AS tw_row FROM ({page}) q) p")
