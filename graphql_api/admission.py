@@ -94,13 +94,14 @@ def _early_busy(state: Any, body: bytes) -> str | None:
 class Admission:
     def __init__(self, app, *, max_concurrent: int = limits.MAX_CONCURRENT_REQUESTS,
                  budget_seconds: float = limits.REQUEST_BUDGET_SECONDS,
-                 retry_after: int = limits.RETRY_AFTER_SECONDS, busy_hold: float = limits.BUSY_HOLD_SECONDS,
+                 retry_after: int = limits.RETRY_AFTER_SECONDS, busy_hold: float | None = None,
                  max_held: int = limits.MAX_HELD_REFUSALS) -> None:
         self.app = app
         self.max_concurrent = max_concurrent
         self.budget_seconds = budget_seconds
         self.retry_after = retry_after
-        self.busy_hold = busy_hold
+        # read when built, not when imported: bench/refusals.py measures the refusals without it
+        self.busy_hold = limits.BUSY_HOLD_SECONDS if busy_hold is None else busy_hold
         self.max_held = max_held
         self.active = 0
         self.held = 0
