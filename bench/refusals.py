@@ -7,7 +7,9 @@ worker slot is taken, so it is refused with 503 BUSY. Three ways: a query text t
 not seen (parsed, validated, priced, refused), a known text with the early refusal switched
 off (parser and validation caches hit, then priced and refused by the cost check), and a known
 text refused by `admission` before Strawberry sees it. The app is called in-process through
-its whole middleware stack (no socket, no database: nothing is read before the refusal).
+its whole middleware stack (no socket, no database: nothing is read before the refusal), with
+the pause admission holds a BUSY refusal for (`limits.BUSY_HOLD_SECONDS`, a timer: no CPU) off,
+so that the refusals can be sent one after another.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # this folder holds bench/graphql.py: drop it from the path so `import graphql` finds graphql-core
 sys.path[:] = [str(ROOT), str(ROOT / "tests")] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
+from graphql_api import limits  # noqa: E402
 from graphql_api.app import create_app  # noqa: E402
 from reliability.test_overload import HEAVY  # noqa: E402
 
@@ -61,6 +64,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     n = parser.parse_args().requests
+    limits.BUSY_HOLD_SECONDS = 0.0  # before the app's middleware is built (on its first call)
     app = create_app(URL)
     app.state.workers.in_use = app.state.workers.slots  # every slot taken
     known = [json.dumps({"query": HEAVY, "variables": {**VARIABLES, "cost": 1.0 + i}}).encode() for i in range(n)]

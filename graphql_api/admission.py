@@ -11,6 +11,11 @@ An ASGI middleware around `/graphql`:
   answer, before Strawberry parses its body, validates or executes anything: clients that
   ignore `Retry-After` send hundreds of these a second, and each cost the event loop a whole
   GraphQL request; now it is a dictionary lookup and the cost walk of a cached document;
+* a BUSY refusal for want of worker slots (either of the two above) is held for
+  `limits.BUSY_HOLD_SECONDS` before it is sent (at most `limits.MAX_HELD_REFUSALS` at a time):
+  Retry-After asks for a second, and a client that retries at once anyway is slowed to a few
+  requests a second per connection instead of hundreds (measured under four such clients, the
+  refusals took a quarter of the event loop and a core of the machine);
 * every request has a wall-clock budget (`limits.REQUEST_BUDGET_SECONDS`): its deadline is
   handed to the resolvers (`ApiContext.deadline`, and on to worker jobs), and a request still
   running at the deadline is cancelled and answered with HTTP 503 and a coded `TIMEOUT`.
@@ -93,12 +98,27 @@ def _early_busy(state: Any, body: bytes) -> str | None:
 class Admission:
     def __init__(self, app, *, max_concurrent: int = limits.MAX_CONCURRENT_REQUESTS,
                  budget_seconds: float = limits.REQUEST_BUDGET_SECONDS,
-                 retry_after: int = limits.RETRY_AFTER_SECONDS) -> None:
+                 retry_after: int = limits.RETRY_AFTER_SECONDS, busy_hold: float | None = None,
+                 max_held: int = limits.MAX_HELD_REFUSALS) -> None:
         self.app = app
         self.max_concurrent = max_concurrent
         self.budget_seconds = budget_seconds
         self.retry_after = retry_after
+        # read when built, not when imported: bench/refusals.py measures the refusals without it
+        self.busy_hold = limits.BUSY_HOLD_SECONDS if busy_hold is None else busy_hold
+        self.max_held = max_held
         self.active = 0
+        self.held = 0
+
+    async def _hold(self) -> None:
+        """The pause before a BUSY refusal for want of workers (none when too many are held already)."""
+        if self.busy_hold <= 0 or self.held >= self.max_held:
+            return
+        self.held += 1
+        try:
+            await anyio.sleep(self.busy_hold)
+        finally:
+            self.held -= 1
 
     async def _refuse(self, send, code: str, message: str) -> None:
         body = _error_body(code, message)
@@ -119,6 +139,7 @@ class Admission:
             body, receive = await _buffered(receive)
             message = _early_busy(scope["app"].state, body)
             if message is not None:
+                await self._hold()
                 await self._refuse(send, "BUSY", message)
                 return
         state = scope.setdefault("state", {})
@@ -130,6 +151,7 @@ class Admission:
             if message["type"] == "http.response.start":
                 started = True
                 if state.get(BUSY_FLAG):
+                    await self._hold()
                     headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"retry-after"]
                     message = {**message, "status": 503,
                                "headers": headers + [(b"retry-after", str(self.retry_after).encode())]}

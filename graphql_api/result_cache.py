@@ -1,4 +1,6 @@
-"""What-if results kept in memory: one `HourEvaluation` per (strategy parameters, market, hour).
+"""What-if results kept in memory: one `evaluation.HourRecord` per (strategy parameters, market,
+hour), kept as the worker handed it back (a plain tuple: no copy, nothing for the garbage
+collector to walk).
 
 Only hours that can no longer change are kept: the hour's fetch window has closed and a later
 hour is stored (the rule of `caching.CachePolicy` for HTTP caching), and the hour had snapshots
@@ -10,14 +12,14 @@ process and is used from the event loop only, so it needs no lock.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Hashable, Iterable
 
 from graphql_api import limits
+from graphql_api.evaluation import HourRecord
 from tradewatch.hours import HOUR, utc_now
 from tradewatch.market.strategy import StrategySpec
-from tradewatch.market.strategy_window import NO_SNAPSHOTS, HourEvaluation
+from tradewatch.market.strategy_window import NO_SNAPSHOTS
 
 
 def spec_key(spec: StrategySpec, game: str, league: str, paid_with: str) -> Hashable:
@@ -35,13 +37,13 @@ def settled(hour: datetime, grace: timedelta, newest_stored: datetime | None, no
 class ResultCache:
     def __init__(self, max_hours: int = limits.RESULT_CACHE_HOURS) -> None:
         self.max_hours = max_hours
-        self._entries: OrderedDict[tuple, HourEvaluation] = OrderedDict()
+        self._entries: OrderedDict[tuple, HourRecord] = OrderedDict()
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get_many(self, key: Hashable, hours: Iterable[datetime]) -> dict[datetime, HourEvaluation]:
+    def get_many(self, key: Hashable, hours: Iterable[datetime]) -> dict[datetime, HourRecord]:
         found = {}
         hours = list(hours)
         for hour in hours:
@@ -53,15 +55,12 @@ class ResultCache:
         self.misses += len(hours) - len(found)
         return found
 
-    def put_many(self, key: Hashable, spec: StrategySpec, evaluations: Iterable[HourEvaluation]) -> None:
-        members = {m: m for m in spec.family}
-        for evaluation in evaluations:
-            if evaluation.unavailable_reason == NO_SNAPSHOTS:
+    def put_many(self, key: Hashable, records: Iterable[HourRecord]) -> None:
+        entries = self._entries
+        for record in records:
+            if record[3] == NO_SNAPSHOTS:
                 continue
-            if evaluation.results is not None:  # share the family's strings instead of one copy per hour
-                evaluation = replace(evaluation, results=tuple(
-                    replace(r, stop_set=tuple(members.get(m, m) for m in r.stop_set)) for r in evaluation.results))
-            self._entries[(key, evaluation.hour)] = evaluation
-            self._entries.move_to_end((key, evaluation.hour))
+            entries[(key, record[0])] = record
+            entries.move_to_end((key, record[0]))
         while len(self._entries) > self.max_hours:
             self._entries.popitem(last=False)

@@ -195,7 +195,7 @@ class Query:
                                     buy_quantity=buy_quantity, top_k=top_k, weights=weights)
         span = time_range(from_, to, limits.MAX_EVALUATE_RANGE)
         return await profits.evaluate(ctx, await checked_league(info.context, league), spec, span,
-                                      resolve_currency(ctx, currency))
+                                      resolve_currency(ctx, currency), with_hours="hours" in _selected(info))
 
     @strawberry.field(description=f"Which hours and watched items are stored, missing or simulated. Range at most "
                                   f"{limits.MAX_COVERAGE_RANGE.days} days."

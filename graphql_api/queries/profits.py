@@ -12,7 +12,8 @@ from graphql_api.caching import NEWEST_COLUMN, NEWEST_SQL, with_newest
 from graphql_api.context import ApiContext
 from graphql_api.currency import converted, divine_rate_column, divine_rates
 from graphql_api.db import fetch_all
-from graphql_api.evaluation import evaluate_hours, spec_fields
+from graphql_api.evaluation import (PROFIT_PER_UNIT, HourRecord, OutcomeRecord, break_even_amount, evaluate_hours,
+                                    spec_fields, stop_members)
 from graphql_api.result_cache import settled, spec_key
 from graphql_api.errors import bad_input, did_you_mean, not_found
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
@@ -21,8 +22,8 @@ from graphql_api.queries.catalog import strategy_type
 from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
                                ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
 from tradewatch.hours import hours_between
-from tradewatch.market.strategy import StrategyResult, StrategySpec
-from tradewatch.market.strategy_window import HourEvaluation
+from tradewatch.market.currency import convert
+from tradewatch.market.strategy import StrategySpec
 from tradewatch.watchlist import MAX_AMOUNT, MAX_WHOLE, MIN_AMOUNT
 
 
@@ -94,8 +95,8 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
     amounts = {spec.name: spec.reroll_cost_amount for spec in ctx.watchlist.strategies}
     nodes = [
         ProfitabilityRow(
-            break_even_reroll_amount=_break_even_amount(r["break_even_reroll_cost"], r["reroll_cost"],
-                                                        amounts.get(r["strategy"])),
+            break_even_reroll_amount=break_even_amount(r["break_even_reroll_cost"], r["reroll_cost"],
+                                                       amounts.get(r["strategy"])),
             strategy=r["strategy"], policy=Policy(r["policy"]), hour=r["observed_hour"],
             input_item=item_of(r["input_item_id"], r["input_item_id"] in ctx.watched),
             input_unit_cost=r["input_unit_cost"], quantity=r["quantity"], reroll_cost=r["reroll_cost"],
@@ -149,41 +150,29 @@ def what_if_spec(base: StrategySpec, *, reroll_cost_amount: float | None, units_
         raise bad_input("strategy", str(exc)) from None
 
 
-def _number(value: float | None) -> float | None:
-    # the core may hand back numpy floats; GraphQL and JSON want plain, finite ones
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
-def _break_even_amount(break_even: float | None, reroll_cost: float, amount: float | None) -> float | None:
-    """The break-even in reroll-item units per reroll: reroll_cost is `amount` units of the reroll
-    item, so the break-even amount scales with it (amount × break-even cost / cost)."""
-    if break_even is None or amount is None or not reroll_cost > 0:
-        return None
-    return _number(break_even * amount / reroll_cost)
-
-
-def _outcome(result: StrategyResult, watched: tuple[str, ...], reroll_cost_amount: float) -> StrategyOutcome:
+def _outcome(record: OutcomeRecord, policy: Policy, family: tuple[str, ...],
+             watched: tuple[str, ...]) -> StrategyOutcome:
+    (input_item, input_unit_cost, quantity, reroll_cost, expected_rerolls, expected_sale_value, profit_per_unit,
+     profit_total, roi, break_even, stop_mask, break_even_amount_) = record
     return StrategyOutcome(
-        break_even_reroll_amount=_break_even_amount(_number(result.break_even_reroll_cost), result.reroll_cost,
-                                                    reroll_cost_amount),
-        policy=Policy(result.policy), input_item=item_of(result.input_item_id, result.input_item_id in watched),
-        input_unit_cost=float(result.input_unit_cost), quantity=int(result.quantity),
-        reroll_cost=float(result.reroll_cost), expected_rerolls=float(result.expected_rerolls),
-        expected_sale_value=float(result.expected_sale_value),
-        expected_profit_per_unit=float(result.expected_profit_per_unit),
-        expected_profit_total=float(result.expected_profit_total), roi=_number(result.roi),
-        break_even_reroll_cost=_number(result.break_even_reroll_cost), stop_set=list(result.stop_set))
+        policy=policy, input_item=item_of(input_item, input_item in watched), input_unit_cost=input_unit_cost,
+        quantity=quantity, reroll_cost=reroll_cost, expected_rerolls=expected_rerolls,
+        expected_sale_value=expected_sale_value, expected_profit_per_unit=profit_per_unit,
+        expected_profit_total=profit_total, roi=roi, break_even_reroll_cost=break_even,
+        stop_set=stop_members(stop_mask, family), break_even_reroll_amount=break_even_amount_)
 
 
-def _evaluated_hour(e: HourEvaluation, watched: tuple[str, ...], reroll_cost_amount: float) -> EvaluatedHour:
-    if e.results:
-        return EvaluatedHour(hour=e.hour, top_k=_outcome(e.results[0], watched, reroll_cost_amount),
-                             optimal=_outcome(e.results[1], watched, reroll_cost_amount),
-                             unavailable_reason=None)
-    return EvaluatedHour(hour=e.hour, top_k=None, optimal=None, unavailable_reason=e.unavailable_reason)
+def _evaluated_hour(record: HourRecord, family: tuple[str, ...], watched: tuple[str, ...], paid_with: str,
+                    unit: str, rate: float | None) -> EvaluatedHour:
+    hour, top_k, optimal, reason = record
+    if top_k is None or optimal is None:
+        return EvaluatedHour(hour=hour, top_k=None, optimal=None, unavailable_reason=reason)
+    return EvaluatedHour(hour=hour, top_k=converted(_outcome(top_k, Policy.TOP_K, family, watched), paid_with, unit, rate),
+                         optimal=converted(_outcome(optimal, Policy.OPTIMAL, family, watched), paid_with, unit, rate),
+                         unavailable_reason=None)
 
 
-async def _evaluations(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> list[HourEvaluation]:
+async def _records(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange) -> list[HourRecord]:
     """Every hour of the range: closed hours from the results cache, the rest computed in a worker."""
     wl = ctx.watchlist
     hours = [h for h in hours_between(span.start, span.end) if h >= span.start]
@@ -194,8 +183,8 @@ async def _evaluations(ctx: ApiContext, league: str, spec: StrategySpec, span: T
         computed = await ctx.workers.run(evaluate_hours, ctx.database_url, ctx.statement_timeout_ms, spec_fields(spec), wl.game,
                                          league, wl.paid_with, missing, deadline=ctx.deadline)
         newest = (await fetch_all(ctx.pool, NEWEST_SQL, rows_as_dicts=False))[0][0]
-        ctx.results.put_many(key, spec, (e for e in computed if settled(e.hour, ctx.grace, newest)))
-        known.update((e.hour, e) for e in computed)
+        ctx.results.put_many(key, (r for r in computed if settled(r[0], ctx.grace, newest)))
+        known.update((r[0], r) for r in computed)
     return [known[h] for h in hours]
 
 
@@ -203,31 +192,34 @@ def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _in_unit(hour: EvaluatedHour, paid_with: str, unit: str, rate: float | None) -> EvaluatedHour:
-    if hour.top_k is None:
-        return hour
-    return replace(hour, top_k=converted(hour.top_k, paid_with, unit, rate),
-                   optimal=converted(hour.optimal, paid_with, unit, rate))
+def _summary(records: list[HourRecord], paid_with: str, unit: str, rates: dict[datetime, float]) -> EvaluationSummary:
+    """The summary straight from the records: no per-hour objects (the common question asks only this)."""
+    done = [r for r in records if r[1] is not None]
+    # whether an hour paid does not depend on the unit; the means are over the hours with a value in it
+    if unit == paid_with:
+        top_k = [r[1][PROFIT_PER_UNIT] for r in done]
+        optimal = [r[2][PROFIT_PER_UNIT] for r in done]
+    else:
+        top_k = [convert(r[1][PROFIT_PER_UNIT], paid_with, unit, rates.get(r[0])) for r in done]
+        optimal = [convert(r[2][PROFIT_PER_UNIT], paid_with, unit, rates.get(r[0])) for r in done]
+    return EvaluationSummary(
+        hours=len(records), hours_evaluated=len(done),
+        profitable_hours_top_k=sum(1 for r in done if r[1][PROFIT_PER_UNIT] > 0),
+        profitable_hours_optimal=sum(1 for r in done if r[2][PROFIT_PER_UNIT] > 0),
+        mean_profit_per_unit_top_k=_mean([v for v in top_k if v is not None]),
+        mean_profit_per_unit_optimal=_mean([v for v in optimal if v is not None]))
 
 
 async def evaluate(ctx: ApiContext, league: str, spec: StrategySpec, span: TimeRange,
-                   unit: str | None = None) -> StrategyEvaluation:
+                   unit: str | None = None, with_hours: bool = True) -> StrategyEvaluation:
+    """The what-if answer; its `hours` (an object per hour and policy) are built only `with_hours`
+    (empty otherwise: the resolver passes whether `hours` is selected)."""
     ctx.cache.read_range(span.end)
     paid_with = ctx.watchlist.paid_with
     unit = unit or paid_with
-    hours = [_evaluated_hour(e, ctx.watched, spec.reroll_cost_amount) for e in await _evaluations(ctx, league, spec, span)]
-    done = [h for h in hours if h.top_k is not None]
+    records = await _records(ctx, league, spec, span)
     rates = await divine_rates(ctx, league, span, unit)
-    hours = [_in_unit(h, paid_with, unit, rates.get(h.hour)) for h in hours]
-    shown = [h for h in hours if h.top_k is not None]
-    # whether an hour paid does not depend on the unit; the means are over the hours with a value in it
-    summary = EvaluationSummary(
-        hours=len(hours), hours_evaluated=len(done),
-        profitable_hours_top_k=sum(1 for h in done if h.top_k.expected_profit_per_unit > 0),
-        profitable_hours_optimal=sum(1 for h in done if h.optimal.expected_profit_per_unit > 0),
-        mean_profit_per_unit_top_k=_mean([h.top_k.expected_profit_per_unit for h in shown
-                                          if h.top_k.expected_profit_per_unit is not None]),
-        mean_profit_per_unit_optimal=_mean([h.optimal.expected_profit_per_unit for h in shown
-                                            if h.optimal.expected_profit_per_unit is not None]))
+    hours = [_evaluated_hour(r, spec.family, ctx.watched, paid_with, unit, rates.get(r[0]))
+             for r in records] if with_hours else []
     return StrategyEvaluation(strategy=strategy_type(spec, ctx.watched), from_=span.start, to=span.end,
-                              summary=summary, hours=hours)
+                              summary=_summary(records, paid_with, unit, rates), hours=hours)

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from graphql_api.admission import Admission
+from graphql_api.admission import BUSY_FLAG, Admission
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.cost import operation_cost
 from graphql_api.errors import ApiError
@@ -154,6 +154,36 @@ def test_a_request_over_its_wall_clock_budget_is_cancelled_with_a_coded_503():
         assert response.json()["errors"][0]["extensions"]["code"] == "TIMEOUT"
     finally:
         served.stop()
+
+
+def _busy_app() -> Starlette:
+    async def busy(request):  # as the view answers when none of the fields could get a worker
+        request.scope.setdefault("state", {})[BUSY_FLAG] = True
+        return JSONResponse({"data": None, "errors": [{"message": "busy", "extensions": {"code": "BUSY"}}]})
+    return Starlette(routes=[Route("/graphql", busy, methods=["POST"])])
+
+
+def test_a_busy_refusal_is_held_before_it_is_sent_and_past_the_cap_of_held_ones_sent_at_once():
+    admission = Admission(_busy_app(), busy_hold=5.0, max_held=1)
+    served = ServedApp(admission)
+    first: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: first.append(httpx.post(served.base + "/graphql", json={}, timeout=30)))
+    try:
+        thread.start()
+        deadline = time.monotonic() + 5
+        while admission.held < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert admission.held == 1 and not first  # the first refusal is being held
+        second = served.client.post("/graphql", json={})
+        assert admission.held == 1 and not first  # the second came back while the first is still held
+        assert second.status_code == 503 and second.headers["retry-after"] == "1"
+        assert second.json()["errors"][0]["extensions"]["code"] == "BUSY"
+        thread.join(20)
+        assert first[0].status_code == 503 and first[0].headers["retry-after"] == "1"
+        assert first[0].json()["errors"][0]["extensions"]["code"] == "BUSY" and admission.held == 0
+    finally:
+        served.stop()
+        thread.join(20)
 
 
 def test_requests_past_the_concurrency_limit_cannot_start_and_get_503():

@@ -7,9 +7,18 @@ expensive request the cost budget accepts: two aliased evaluateStrategy fields (
 time so that no result comes from the cache. A fifth client asks `latestPrices` meanwhile.
 
 Passes when the fifth client's p95 stays <= 50 ms and the four get answers or coded errors
-(BUSY / TIMEOUT with 503 + Retry-After), never a 500 and never a client time-out. The cost
-and the duration of that request alone, and the counts and latencies under load, go to the
-"overload" section of the figures (docs/reliability.md).
+(BUSY / TIMEOUT with 503 + Retry-After, a BUSY held `limits.BUSY_HOLD_SECONDS` by the server),
+never a 500 and never a client time-out. The cost and the duration of that request alone, and
+the counts and latencies under load, go to the "overload" section of the figures
+(docs/reliability.md).
+
+The p95 bound is judged only on a machine fit to judge it: the same client at the same pace,
+without abuse, measured just before and just after the abuse (together), must have a p95 of at
+most half the bound (`FIT_QUIET_P95_MS`). Then a p95 over the bound under abuse is the server's doing
+and fails the test; on a machine too loaded for that (other work sharing the cores) the test
+reports an expected failure naming both figures, never a pass. The quiet figure does not move
+with what the server does under abuse, so the check cannot be passed by a slow server: before
+issue 16's changes it measured 78 ms under abuse with 20 ms quiet, which fails here.
 """
 
 from __future__ import annotations
@@ -36,6 +45,8 @@ CLIENT = Path(__file__).resolve().parents[1] / "helpers" / "overload_client.py"
 SECONDS = int(os.environ.get("TRADEWATCH_OVERLOAD_SECONDS", "30"))
 ABUSERS = 4
 P95_LIMIT_MS = 50.0
+FIT_QUIET_P95_MS = P95_LIMIT_MS / 2  # the machine's own p95 without abuse up to which the bound is judged
+QUIET_SECONDS = 4.0  # before and after the abuse each: ~150 requests together
 CLIENT_TIMEOUT = 30.0  # longer than the server's 10 s request budget: a time-out here is a failure
 
 HEAVY = """query Heavy($from31: DateTime!, $from10: DateTime!, $to: DateTime!, $cost: Float!) {
@@ -108,7 +119,7 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
         assert over.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_EXPENSIVE"  # one field more is too much
         for _ in range(20):  # warm: the latestPrices path, connections
             client.post("/graphql", json={"query": LATEST})
-        quiet = _latest_prices_for(client, 3.0)  # the same client and pace without abuse: what load adds
+        quiet = _latest_prices_for(client, QUIET_SECONDS)  # the same client and pace without abuse: what load adds
 
     # the four abusers run in a process of their own: as threads here they would share this
     # interpreter's GIL with the measuring client, and its latencies would be theirs too
@@ -127,6 +138,8 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
         if abusers.poll() is None:
             abusers.kill()
             abusers.wait(10)
+    with httpx.Client(base_url=server, timeout=CLIENT_TIMEOUT) as client:
+        quiet_after = _latest_prices_for(client, QUIET_SECONDS)  # the machine's share at the end of the abuse
     outcomes, heavy_ms, failures = Counter(report["outcomes"]), report["answered_ms"], report["failures"]
 
     p50, p95, p99 = (_percentile(latencies, q) for q in (0.5, 0.95, 0.99))
@@ -142,21 +155,26 @@ def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_acce
                         "a fifth asking latestPrices every 50 ms")
     figures.record("overload", "latestPrices p50 / p95 / p99 under abuse",
                    f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms", note=f"{len(latencies)} requests; bound p95 <= {P95_LIMIT_MS:g} ms")
+    quiet_p95 = _percentile(quiet + quiet_after, 0.95)
+    fit = quiet_p95 <= FIT_QUIET_P95_MS
     figures.record("overload", "latestPrices p50 / p95 without abuse, same run",
-                   f"{_percentile(quiet, 0.5):.1f} / {_percentile(quiet, 0.95):.1f} ms",
-                   note=f"{len(quiet)} requests just before, same client and pace: the machine's own share")
+                   f"{_percentile(quiet, 0.5):.1f} / {_percentile(quiet, 0.95):.1f} ms before, "
+                   f"{_percentile(quiet_after, 0.5):.1f} / {_percentile(quiet_after, 0.95):.1f} ms after",
+                   note=f"{len(quiet)} + {len(quiet_after)} requests, same client and pace: the machine's own share; "
+                        f"the bound is judged when their p95 ({quiet_p95:.1f} ms) <= {FIT_QUIET_P95_MS:g} ms "
+                        f"({'met' if p95 <= P95_LIMIT_MS else 'over, judged: fails' if fit else 'over, not judged: machine too loaded'}; load average "
+                        f"{os.getloadavg()[0]:.1f})")
     figures.record("overload", "abusive requests", served, note=", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())))
     if heavy_ms:
         figures.record("overload", "abusive requests answered: median duration", round(statistics.median(heavy_ms)), "ms")
     figures.record("overload", "status 500 / client time-outs", f"{len(failures)}", note="bound 0")
     assert not failures, failures[:5]
     assert outcomes["answered"] > 0  # the pool did work, not only refuse
-    if p95 > P95_LIMIT_MS:
-        # Met at a low load average (38.7 ms at 1.7), not at 13-18 on 2 shared cores (162-337 ms,
-        # p50 18-20 ms without abuse in the same runs). Refusals are no longer the cause: a known
-        # request is refused in admission for ~75 µs of CPU (bench/refusals.py). What is left is
-        # the answered heavy requests' own work on the event loop (the cached request alone takes
-        # 32 ms unloaded, 150-290 ms at load 17: the 500-row page and the per-hour objects) and
-        # the machine's share of CPU. Reported as an expected failure, visibly, until met; the
-        # asserts above (no 500, no time-out, work done) stay hard.
-        pytest.xfail(f"latestPrices p95 {p95:.0f} ms > {P95_LIMIT_MS:g} ms under abuse (p50 {p50:.0f} ms)")
+    if p95 > P95_LIMIT_MS and not fit:
+        # The machine's own p95 without abuse is over half the bound: other work shares the cores,
+        # and what the abuse adds cannot be told from that. Visible as an expected failure, never a
+        # pass; the asserts above (no 500, no time-out, work done) stay hard.
+        pytest.xfail(f"latestPrices p95 {p95:.0f} ms > {P95_LIMIT_MS:g} ms under abuse, on a machine whose own "
+                     f"p95 without abuse is {quiet_p95:.0f} ms (> {FIT_QUIET_P95_MS:g} ms: too loaded to judge)")
+    assert p95 <= P95_LIMIT_MS, (f"latestPrices p95 {p95:.1f} ms under abuse > {P95_LIMIT_MS:g} ms (p50 {p50:.1f} ms), "
+                                 f"on a machine whose own p95 without abuse is {quiet_p95:.1f} ms")
