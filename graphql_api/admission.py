@@ -11,11 +11,12 @@ An ASGI middleware around `/graphql`:
   answer, before Strawberry parses its body, validates or executes anything: clients that
   ignore `Retry-After` send hundreds of these a second, and each cost the event loop a whole
   GraphQL request; now it is a dictionary lookup and the cost walk of a cached document;
-* a BUSY refusal for want of worker slots (either of the two above) is held for
-  `limits.BUSY_HOLD_SECONDS` before it is sent (at most `limits.MAX_HELD_REFUSALS` at a time):
-  Retry-After asks for a second, and a client that retries at once anyway is slowed to a few
-  requests a second per connection instead of hundreds (measured under four such clients, the
-  refusals took a quarter of the event loop and a core of the machine);
+* a BUSY refusal is sent at once; but a client (by address) that asks again before the
+  `Retry-After` of its last BUSY refusal has passed gets its next refusal for want of worker
+  slots (either of the two above) after `limits.BUSY_HOLD_SECONDS` (at most
+  `limits.MAX_HELD_REFUSALS` held at a time, the rest at once): such a client is slowed to a
+  few requests a second instead of hundreds (measured under four of them, their refusals took
+  a quarter of the event loop and a core of the machine), one that obeys is never held;
 * every request has a wall-clock budget (`limits.REQUEST_BUDGET_SECONDS`): its deadline is
   handed to the resolvers (`ApiContext.deadline`, and on to worker jobs), and a request still
   running at the deadline is cancelled and answered with HTTP 503 and a coded `TIMEOUT`.
@@ -35,6 +36,7 @@ from graphql_api import limits
 from graphql_api.cost import busy, operation_profile
 
 BUSY_FLAG = "tw_busy"
+_REMEMBERED_CLIENTS = 4096  # addresses whose last BUSY refusal is remembered (bounded memory)
 DEADLINE = "tw_deadline"
 
 
@@ -109,10 +111,23 @@ class Admission:
         self.max_held = max_held
         self.active = 0
         self.held = 0
+        self._refused: OrderedDict[str, float] = OrderedDict()  # client address → its last BUSY refusal
 
-    async def _hold(self) -> None:
-        """The pause before a BUSY refusal for want of workers (none when too many are held already)."""
-        if self.busy_hold <= 0 or self.held >= self.max_held:
+    def _came_back_early(self, scope) -> bool:
+        """Whether this client was refused BUSY less than `retry_after` s ago (and note this refusal)."""
+        client = scope.get("client")
+        address = str(client[0]) if client else "?"
+        now = time.monotonic()
+        last = self._refused.pop(address, None)
+        self._refused[address] = now
+        while len(self._refused) > _REMEMBERED_CLIENTS:
+            self._refused.popitem(last=False)
+        return last is not None and now - last < self.retry_after
+
+    async def _hold(self, scope) -> None:
+        """The pause before a BUSY refusal for want of workers, for a client that did not wait as asked
+        (none when too many are held already)."""
+        if not self._came_back_early(scope) or self.busy_hold <= 0 or self.held >= self.max_held:
             return
         self.held += 1
         try:
@@ -139,7 +154,7 @@ class Admission:
             body, receive = await _buffered(receive)
             message = _early_busy(scope["app"].state, body)
             if message is not None:
-                await self._hold()
+                await self._hold(scope)
                 await self._refuse(send, "BUSY", message)
                 return
         state = scope.setdefault("state", {})
@@ -151,7 +166,7 @@ class Admission:
             if message["type"] == "http.response.start":
                 started = True
                 if state.get(BUSY_FLAG):
-                    await self._hold()
+                    await self._hold(scope)
                     headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"retry-after"]
                     message = {**message, "status": 503,
                                "headers": headers + [(b"retry-after", str(self.retry_after).encode())]}

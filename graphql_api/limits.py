@@ -43,10 +43,11 @@ REQUEST_BUDGET_SECONDS = 10.0
 # Requests handled at once; past this a request cannot start: HTTP 503 with Retry-After.
 MAX_CONCURRENT_REQUESTS = 64
 RETRY_AFTER_SECONDS = 1
-# A request refused BUSY for want of worker slots is answered after this pause (at most
-# MAX_HELD_REFUSALS at a time, the rest at once): a client that ignores Retry-After and asks
-# again at once then sends a few requests a second per connection instead of hundreds, and
-# neither its requests nor its CPU crowd out the cheap requests of everyone else.
+# A client refused BUSY for want of worker slots that asks again before its Retry-After has
+# passed gets its next such refusal after this pause (at most MAX_HELD_REFUSALS at a time, the
+# rest at once): it then sends a few requests a second instead of hundreds, and neither its
+# requests nor its CPU crowd out the cheap requests of everyone else. A client that waits as
+# asked is answered at once.
 BUSY_HOLD_SECONDS = 0.25
 MAX_HELD_REFUSALS = 32
 # evaluateStrategy results kept in memory, per (strategy parameters, hour) of closed hours.

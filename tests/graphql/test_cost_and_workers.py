@@ -75,7 +75,8 @@ def test_the_budget_is_configurable(serve, history):
     refused = served.gql(_evaluations(1, 7, history.start))
     assert refused["errors"][0]["extensions"] == {"code": "QUERY_TOO_EXPENSIVE", "cost": 169, "budget": 50}
     accepted = served.data(_evaluations(1, 1, history.start + timedelta(days=1)))
-    assert accepted["e0"]["summary"]["hoursEvaluated"] == 24
+    # run, not refused: the simulated market leaves an hour unpriceable at some times of day
+    assert 20 < accepted["e0"]["summary"]["hoursEvaluated"] <= 24
 
 
 @pytest.mark.parametrize("raw, problem", [("lots", "not a whole number"), ("0", "between 1"), ("-5", "between 1"),
@@ -163,27 +164,47 @@ def _busy_app() -> Starlette:
     return Starlette(routes=[Route("/graphql", busy, methods=["POST"])])
 
 
-def test_a_busy_refusal_is_held_before_it_is_sent_and_past_the_cap_of_held_ones_sent_at_once():
+def test_a_busy_refusal_is_sent_at_once_and_held_only_for_a_client_that_did_not_wait_as_asked():
     admission = Admission(_busy_app(), busy_hold=5.0, max_held=1)
     served = ServedApp(admission)
-    first: list[httpx.Response] = []
-    thread = threading.Thread(target=lambda: first.append(httpx.post(served.base + "/graphql", json={}, timeout=30)))
+    held: list[httpx.Response] = []
+    thread = threading.Thread(target=lambda: held.append(httpx.post(served.base + "/graphql", json={}, timeout=30)))
     try:
-        thread.start()
+        started = time.monotonic()
+        first = served.client.post("/graphql", json={})  # a client's first refusal: at once
+        assert time.monotonic() - started < 2 and admission.held == 0
+        assert first.status_code == 503 and first.headers["retry-after"] == "1"
+        assert first.json()["errors"][0]["extensions"]["code"] == "BUSY"
+        thread.start()  # the same address again within its Retry-After: held
         deadline = time.monotonic() + 5
         while admission.held < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
-        assert admission.held == 1 and not first  # the first refusal is being held
-        second = served.client.post("/graphql", json={})
-        assert admission.held == 1 and not first  # the second came back while the first is still held
-        assert second.status_code == 503 and second.headers["retry-after"] == "1"
-        assert second.json()["errors"][0]["extensions"]["code"] == "BUSY"
+        assert admission.held == 1 and not held  # the early comer's refusal is being held
+        third = served.client.post("/graphql", json={})
+        assert admission.held == 1 and not held  # past the cap of held ones: sent at once
+        assert third.status_code == 503 and third.headers["retry-after"] == "1"
+        assert third.json()["errors"][0]["extensions"]["code"] == "BUSY"
         thread.join(20)
-        assert first[0].status_code == 503 and first[0].headers["retry-after"] == "1"
-        assert first[0].json()["errors"][0]["extensions"]["code"] == "BUSY" and admission.held == 0
+        assert held[0].status_code == 503 and held[0].headers["retry-after"] == "1"
+        assert held[0].json()["errors"][0]["extensions"]["code"] == "BUSY" and admission.held == 0
     finally:
         served.stop()
         thread.join(20)
+
+
+def test_a_client_that_waits_its_retry_after_is_never_held():
+    admission = Admission(_busy_app(), busy_hold=5.0, retry_after=1)
+    served = ServedApp(admission)
+    try:
+        assert served.client.post("/graphql", json={}).status_code == 503
+        admission._refused = {k: v - 1.5 for k, v in admission._refused.items()}  # its last refusal 1.5 s ago
+        from collections import OrderedDict
+        admission._refused = OrderedDict(admission._refused)
+        started = time.monotonic()
+        assert served.client.post("/graphql", json={}).status_code == 503
+        assert time.monotonic() - started < 2 and admission.held == 0
+    finally:
+        served.stop()
 
 
 def test_requests_past_the_concurrency_limit_cannot_start_and_get_503():
