@@ -41,6 +41,7 @@ import re
 import shutil
 import statistics
 import subprocess
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import tempfile
 import time
 from datetime import datetime, timedelta, timezone
@@ -182,10 +183,18 @@ def install_postgraphile(folder: Path = POSTGRAPHILE_DIR) -> Path:
 
 def start_postgraphile(cli: Path, url: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
+    # node-postgres knows no `passfile=` parameter (the embedded server's URLs name their password file
+    # that way) but reads the file named by PGPASSFILE
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    env = dict(os.environ)
+    if "passfile" in query:
+        env["PGPASSFILE"] = query.pop("passfile")[0]
+        url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
     proc = subprocess.Popen([str(cli), "--connection", url, "--schema", "warehouse", "--host", "127.0.0.1",
                              "--port", str(port), "--append-plugins", "postgraphile-plugin-connection-filter",
                              "--disable-query-log", "--disable-graphiql"], cwd=cli.parent.parent.parent,
-                            stdout=subprocess.DEVNULL, start_new_session=True)
+                            stdout=subprocess.DEVNULL, start_new_session=True, env=env)
     base = f"http://127.0.0.1:{port}"
     _wait_until_answering(base, proc, "PostGraphile")
     return proc, base

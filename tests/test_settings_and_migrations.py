@@ -108,3 +108,22 @@ def test_migrations_apply_to_the_embedded_default_when_no_url_is_set(server_dir,
             assert conn.execute("SELECT count(*) FROM warehouse.rate_limit_hits WHERE limiter_key='kept'").fetchone()[0] == 1
     finally:
         server.stop()
+
+
+def test_0014_indexes_one_items_hours_of_a_market_and_its_downgrade_drops_it(empty_database_url):
+    from alembic import command
+
+    from tradewatch.warehouse.migrate import _config
+
+    def series_index() -> str | None:
+        with psycopg.connect(empty_database_url) as conn:
+            row = conn.execute("SELECT indexdef FROM pg_indexes WHERE schemaname = 'warehouse' "
+                               "AND indexname = 'price_snapshots_series'").fetchone()
+        return row[0] if row else None
+
+    upgrade(empty_database_url)
+    assert "(game, league, paid_with, item_id, observed_hour)" in series_index()
+    command.downgrade(_config(empty_database_url), "0013")
+    assert series_index() is None
+    upgrade(empty_database_url)
+    assert series_index() is not None
