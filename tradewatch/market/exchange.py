@@ -45,63 +45,69 @@ class ExchangePrice(NamedTuple):
     quote_highest_stock: float | None
 
 
-def _number(stats: Any, path: str) -> float | None:
-    value = stats.get(path) if stats.__class__ is dict else None
-    # ints and finite floats only (bool is an int subclass: excluded by the exact class test)
-    if value.__class__ is int or (value.__class__ is float and math.isfinite(value)):
-        return value
-    return None
+def _numbers(stats: Any, a: str, b: str) -> tuple[float | None, float | None]:
+    """The values of both sides of a stats object: ints and finite floats, else None."""
+    if stats.__class__ is not dict:
+        return None, None
+    va, vb = stats.get(a), stats.get(b)
+    # exact class tests: bool is an int subclass and is excluded; `v - v` is nan for inf and nan
+    if va.__class__ is not int and (va.__class__ is not float or va - va != 0.0):
+        va = None
+    if vb.__class__ is not int and (vb.__class__ is not float or vb - vb != 0.0):
+        vb = None
+    return va, vb
 
 
-def price_from_ratio(ratio: Any, item: str, quote: str) -> float | None:
-    """Quote units per item unit at a ratio dict; None when either side is 0 or missing (no trade)."""
-    r_item, r_quote = _number(ratio, item), _number(ratio, quote)
-    if not r_item or not r_quote or r_item <= 0 or r_quote <= 0:
+def per_unit(item_amount: float | None, quote_amount: float | None) -> float | None:
+    """Quote units per item unit (a volume-weighted price, or a price at a ratio); None when either
+    side is 0, negative or missing (no trade), or the quotient is not a finite positive number."""
+    if not item_amount or not quote_amount or item_amount <= 0 or quote_amount <= 0:
         return None
-    price = r_quote / r_item
-    return price if math.isfinite(price) and price > 0 else None
-
-
-def vwap(item_volume: float | None, quote_volume: float | None) -> float | None:
-    if not item_volume or not quote_volume or item_volume <= 0 or quote_volume <= 0:
-        return None
-    price = quote_volume / item_volume
+    price = quote_amount / item_amount
     return price if math.isfinite(price) and price > 0 else None
 
 
 def market_prices(market: Mapping[str, Any]) -> list[ExchangePrice]:
     """The rows a market gives: one per side whose other side is chaos or divine (0, 1 or 2).
 
-    Runs for every market of every stored hour (~1,500 an hour): kept lean on purpose.
+    Runs for every market of every stored hour (~1,500 an hour, thousands of hours in a
+    backfill): each stats object is read once for both sides, ratios only when something traded.
     """
     try:
         league, pair = market["league"], market["market_pair"]
         a, b = pair
     except (KeyError, TypeError, ValueError):
         raise MalformedMarket("a market without league or a two-path market_pair") from None
-    if a not in QUOTES and b not in QUOTES:
+    quote_a = QUOTES.get(a)
+    if quote_a is None and b not in QUOTES:
         return []
     if league.__class__ is not str or a.__class__ is not str or b.__class__ is not str:
         raise MalformedMarket("a market whose league or market_pair is not text")
+    quote_b = QUOTES.get(b)
     market_id = market.get("market_id") or f"{a}|{b}"
-    volumes = market.get("volume_traded")
-    lowest, highest = market.get("lowest_ratio"), market.get("highest_ratio")
-    low_stock, high_stock = market.get("lowest_stock"), market.get("highest_stock")
+    volume = _numbers(market.get("volume_traded"), a, b)
+    low_stock = _numbers(market.get("lowest_stock"), a, b)
+    high_stock = _numbers(market.get("highest_stock"), a, b)
+    lowest = highest = None
     rows = []
-    for item, quote, item_first in ((a, b, True), (b, a, False)):
-        currency = QUOTES.get(quote)
+    # side i is the item, side j the quote: (a priced in b) when b is a quote, (b priced in a) when a is
+    for i, item, currency in ((0, a, quote_b), (1, b, quote_a)):
         if currency is None:
             continue
-        item_volume, quote_volume = _number(volumes, item) or 0, _number(volumes, quote) or 0
-        price = vwap(item_volume, quote_volume)
+        j = 1 - i
+        item_volume, quote_volume = volume[i] or 0, volume[j] or 0
+        price = per_unit(item_volume, quote_volume)
         if price is None:
             low = high = None  # nothing traded: no executed price at all
         else:
-            at_lowest, at_highest = price_from_ratio(lowest, item, quote), price_from_ratio(highest, item, quote)
+            if lowest is None:
+                lowest = _numbers(market.get("lowest_ratio"), a, b)
+                highest = _numbers(market.get("highest_ratio"), a, b)
+            at_lowest, at_highest = per_unit(lowest[i], lowest[j]), per_unit(highest[i], highest[j])
             # item first: the price is 1 / (a per b), so the ratio's extremes swap
-            low, high = (at_highest, at_lowest) if item_first else (at_lowest, at_highest)
+            low, high = (at_highest, at_lowest) if i == 0 else (at_lowest, at_highest)
         rows.append(ExchangePrice(
             league, market_id, item, currency, price, low, high, item_volume, quote_volume,
-            _number(low_stock, item), _number(high_stock, item), _number(low_stock, quote), _number(high_stock, quote),
+            low_stock[i], high_stock[i], low_stock[j], high_stock[j],
         ))
     return rows

@@ -182,12 +182,11 @@ def build_prices_asset(realm: str):
         seconds = time.perf_counter() - started
         hours = report.hours_with_documents
         if len(context.partition_keys) <= PER_PARTITION_METADATA_LIMIT:
-            for hour in hours:
-                rate = report.chaos_per_divine
-                values = {"rows": report.rows_by_hour.get(hour, 0)}
-                for (league, h), value in rate.items():
-                    if h == hour and value is not None:
-                        values[f"{league}/chaos_per_divine"] = MetadataValue.float(value)
+            per_hour: dict[datetime, dict] = {hour: {"rows": report.rows_by_hour.get(hour, 0)} for hour in hours}
+            for (league, h), value in report.chaos_per_divine.items():  # once, not once per hour
+                if value is not None and h in per_hour:
+                    per_hour[h][f"{league}/chaos_per_divine"] = MetadataValue.float(value)
+            for hour, values in per_hour.items():
                 context.add_asset_metadata(values, partition_key=partition_key(hour))
         without = [partition_key(h) for h in report.hours_without_documents]
         return MaterializeResult(
