@@ -37,6 +37,7 @@ import hashlib
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zlib_ng import zlib_ng
@@ -123,13 +124,14 @@ def _untokenized(body: bytes) -> bytes | None:
     return b"".join(out)
 
 
-def _tokenized(stream: bytes) -> bytes:
-    """The body a `zlib-jwt` stream (before zlib) was made from; ValueError when it is malformed."""
+def _rebuilt(stream: bytes, token: Callable[[bytes, int, int, int, int, int], bytes]) -> bytes:
+    """The body of a `zlib-jwt` stream (before zlib), each token written as
+    `token(stream, tag, start, n_header, n_payload, n_signature)` gives it; ValueError when the
+    stream is malformed."""
     out: list[bytes] = []
     append = out.append
     find = stream.find
     lengths = _LENGTHS.unpack_from
-    b2a = binascii.b2a_base64
     end = len(stream)
     pos = 0
     while (at := find(_NUL, pos)) >= 0:
@@ -146,73 +148,48 @@ def _tokenized(stream: bytes) -> bytes:
         if at + 8 > end:
             raise ValueError(f"the token at byte {at} is cut off")
         n_header, n_payload, n_signature = lengths(stream, at + 2)
-        padded_header, padded_payload = (n_header + 2) // 3 * 3, (n_payload + 2) // 3 * 3
         start = at + 8
-        decoded_end = start + padded_header + padded_payload
-        pos = decoded_end + n_signature
+        pos = start + (n_header + 2) // 3 * 3 + (n_payload + 2) // 3 * 3 + n_signature
         if pos > end:
             raise ValueError(f"the token at byte {at} is cut off")
-        if tag == _TAG_SIGNATURE_DECODED:
-            text = b2a(stream[start:pos], newline=False).translate(_TO_URL).rstrip(b"=")
-            signature = text[(padded_header + padded_payload) // 3 * 4:]
-        else:
-            text = b2a(stream[start:decoded_end], newline=False).translate(_TO_URL)
-            signature = stream[decoded_end:pos]
-        payload_at = padded_header // 3 * 4
-        append(text[:(4 * n_header + 2) // 3])
-        append(b".")
-        append(text[payload_at:payload_at + (4 * n_payload + 2) // 3])
-        append(b".")
-        append(signature)
+        append(token(stream, tag, start, n_header, n_payload, n_signature))
     append(stream[pos:])
     return b"".join(out)
+
+
+def _token_text(stream: bytes, tag: int, start: int, n_header: int, n_payload: int, n_signature: int) -> bytes:
+    """A token's text as it was received, from its decoded bytes (see the stream's layout above)."""
+    padded_header, padded_payload = (n_header + 2) // 3 * 3, (n_payload + 2) // 3 * 3
+    decoded_end = start + padded_header + padded_payload
+    end = decoded_end + n_signature
+    if tag == _TAG_SIGNATURE_DECODED:
+        text = binascii.b2a_base64(stream[start:end], newline=False).translate(_TO_URL).rstrip(b"=")
+        signature = text[(padded_header + padded_payload) // 3 * 4:]
+    else:
+        text = binascii.b2a_base64(stream[start:decoded_end], newline=False).translate(_TO_URL)
+        signature = stream[decoded_end:end]
+    payload_at = padded_header // 3 * 4
+    return b".".join((text[:(4 * n_header + 2) // 3], text[payload_at:payload_at + (4 * n_payload + 2) // 3],
+                      signature))
+
+
+def _no_text(stream: bytes, tag: int, start: int, n_header: int, n_payload: int, n_signature: int) -> bytes:
+    return b""
+
+
+def _tokenized(stream: bytes) -> bytes:
+    """The body a `zlib-jwt` stream (before zlib) was made from; ValueError when it is malformed."""
+    return _rebuilt(stream, _token_text)
 
 
 def _blanked(stream: bytes) -> bytes:
     """The body a `zlib-jwt` stream was made from with every decoded token left out (an empty string
     where it was); ValueError when the stream is malformed."""
-    out: list[bytes] = []
-    append = out.append
-    find = stream.find
-    lengths = _LENGTHS.unpack_from
-    end = len(stream)
-    pos = 0
-    while (at := find(_NUL, pos)) >= 0:
-        append(stream[pos:at])
-        if at + 1 == end:
-            raise ValueError(f"the stream ends inside an escape at byte {at}")
-        tag = stream[at + 1]
-        if tag == 0:
-            append(_NUL)
-            pos = at + 2
-            continue
-        if tag not in (_TAG_SIGNATURE_DECODED, _TAG_SIGNATURE_TEXT) or at + 8 > end:
-            raise ValueError(f"a malformed token at byte {at}")
-        n_header, n_payload, n_signature = lengths(stream, at + 2)
-        pos = at + 8 + (n_header + 2) // 3 * 3 + (n_payload + 2) // 3 * 3 + n_signature
-        if pos > end:
-            raise ValueError(f"the token at byte {at} is cut off")
-    append(stream[pos:])
-    return b"".join(out)
+    return _rebuilt(stream, _no_text)
 
 
-def without_tokens(data: bytes, compression: str) -> bytes:
-    """A stored body with its decoded JWTs left out (`"whisper_token": ""`), for readers that parse the
-    JSON and never look at the tokens (pricing): the same JSON otherwise, without re-encoding a token's
-    base64. Not the received bytes, so never checked against the SHA-256: `unpack` gives those."""
-    if compression != ZLIB_JWT:
-        return decompress(data, compression)
-    try:
-        return _blanked(zlib_ng.decompress(data))
-    except zlib_ng.error as exc:
-        raise StoredBodyCorrupt(f"a stored body does not decompress ({exc}); restore the row from a backup") from None
-    except (ValueError, struct.error) as exc:
-        raise StoredBodyCorrupt(f"a stored {ZLIB_JWT} body is malformed ({exc}); restore the row from a backup") \
-            from None
-
-
-def decompress(data: bytes, compression: str) -> bytes:
-    """The bytes a stored body was made from (not checked: `unpack` checks them against the SHA-256)."""
+def _read(data: bytes, compression: str, rebuild: Callable[[bytes], bytes]) -> bytes:
+    """Inflate a stored body; a `zlib-jwt` one then goes through `rebuild` (its tokens as text, or left out)."""
     if compression not in COMPRESSIONS:
         raise StoredBodyCorrupt(f"unknown compression {compression!r} of a stored body; this version reads "
                                 f"{' and '.join(map(repr, COMPRESSIONS))}: upgrade TradeWatch or restore the row "
@@ -224,10 +201,22 @@ def decompress(data: bytes, compression: str) -> bytes:
     if compression == ZLIB:
         return inflated
     try:
-        return _tokenized(inflated)
+        return rebuild(inflated)
     except (ValueError, struct.error) as exc:
         raise StoredBodyCorrupt(f"a stored {ZLIB_JWT} body is malformed ({exc}); restore the row from a backup") \
             from None
+
+
+def without_tokens(data: bytes, compression: str) -> bytes:
+    """A stored body with its decoded JWTs left out (`"whisper_token": ""`), for readers that parse the
+    JSON and never look at the tokens (pricing): the same JSON otherwise, without re-encoding a token's
+    base64. Not the received bytes, so never checked against the SHA-256: `unpack` gives those."""
+    return _read(data, compression, _blanked)
+
+
+def decompress(data: bytes, compression: str) -> bytes:
+    """The bytes a stored body was made from (not checked: `unpack` checks them against the SHA-256)."""
+    return _read(data, compression, _tokenized)
 
 
 def checksum(body: bytes) -> bytes:
