@@ -107,3 +107,21 @@ def test_a_book_stored_later_replaces_the_exchange_pricing_of_its_hour(pool, dat
     compute_snapshots(pool, watchlist, START, START + HOUR)
     report = compute_profitability(pool, watchlist, START, START + HOUR)
     assert report.deleted == 2 and {r["price_source"] for r in _rows(database_url).values()} == {"book"}
+
+
+def test_a_window_is_evaluated_in_chunks_with_the_same_rows_and_report(pool, database_url, watchlist, monkeypatch):
+    from tradewatch.warehouse import profitability
+
+    simulate_history(pool, watchlist, START, START + 9 * HOUR, workers=1)
+    compute_snapshots(pool, watchlist, START, START + 9 * HOUR)
+    with psycopg.connect(database_url) as conn:  # hours 9 and 10 have no book: from the exchange
+        for h in (9, 10):
+            _exchange(conn, START + h * HOUR, {A: 1.0, B: 8.0, C: 10.0, LIFE: 1.0})
+    whole = compute_profitability(pool, watchlist, START, START + 11 * HOUR)
+    rows = {k: v | {"computed_at": None} for k, v in _rows(database_url).items()}
+    monkeypatch.setattr(profitability, "CHUNK", 4 * HOUR)  # chunks of 4, 4 and 3 hours: two boundaries
+    chunked = compute_profitability(pool, watchlist, START, START + 11 * HOUR)
+    assert {k: v | {"computed_at": None} for k, v in _rows(database_url).items()} == rows
+    assert len(rows) == chunked.rows == whole.rows and chunked.deleted == whole.rows
+    assert (chunked.hours_with_snapshots, chunked.hours_from_exchange) == (whole.hours_with_snapshots, 2)
+    assert chunked.results == whole.results and chunked.unavailable == whole.unavailable

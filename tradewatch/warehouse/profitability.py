@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg_pool import ConnectionPool
 
@@ -30,6 +30,7 @@ from tradewatch.watchlist import Watchlist
 
 __all__ = ["ProfitabilityReport", "compute_profitability"]
 
+CHUNK = timedelta(days=7)  # hours evaluated at a time (memory stays flat over a year)
 _COLUMNS = (
     "game, league, paid_with, strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, "
     "reroll_cost, expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi, "
@@ -83,23 +84,49 @@ def compute_profitability(
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = ProfitabilityReport(start=start, end=end)
     game, league, paid_with = watchlist.game, watchlist.league, watchlist.paid_with
+    with pool.connection() as reader, pool.connection() as writer, writer.transaction(), writer.cursor() as cur:
+        report.deleted = cur.execute(
+            "DELETE FROM warehouse.reroll_profitability WHERE game = %s AND league = %s AND paid_with = %s "
+            "AND observed_hour >= %s AND observed_hour < %s",
+            (game, league, paid_with, start, end),
+        ).rowcount
+        with cur.copy(f"COPY warehouse.reroll_profitability ({_COLUMNS}) FROM STDIN") as copy:
+            # a chunk of hours at a time: a year's books would take half a GB at once; one transaction
+            # still replaces the whole window
+            chunk_start = start
+            while chunk_start < end:
+                chunk_end = min(end, chunk_start + CHUNK)
+                for row in _chunk_rows(reader, watchlist, chunk_start, chunk_end, report):
+                    copy.write_row(row)
+                chunk_start = chunk_end
+    gaps = sum(len(v) for v in report.unavailable.values())
+    log(f"reroll profitability {partition_key(start)}…{partition_key(end)}: {report.rows} rows written "
+        f"({report.hours_with_snapshots} hours from books, {report.hours_from_exchange} from executed prices), "
+        f"{report.deleted} replaced, {gaps} strategy-hours unavailable")
+    return report
+
+
+def _chunk_rows(conn, watchlist: Watchlist, start: datetime, end: datetime,
+                report: ProfitabilityReport) -> list[tuple]:
+    """The rows of the hours [start, end), noted in `report` as they are made."""
+    game, league, paid_with = watchlist.game, watchlist.league, watchlist.paid_with
     needed = depth_needed(watchlist.strategies)
-    with pool.connection() as conn:
-        rows = conn.execute(
-            "SELECT observed_hour, item_id, robust_min_price, book::text, simulated FROM warehouse.price_snapshots "
-            "WHERE game = %s AND league = %s AND paid_with = %s AND observed_hour >= %s AND observed_hour < %s "
-            "AND item_id = ANY(%s) ORDER BY observed_hour",
-            (game, league, paid_with, start, end, sorted(needed)),
-        ).fetchall()
-        books = books_by_hour((hour, item, price, book) for hour, item, price, book, _ in rows)
-        simulated_hours = {hour for hour, *_, simulated in rows if simulated}
-        # executed prices are quoted in chaos or divine only
-        executed = _exchange_rows(conn, watchlist, sorted(needed), start, end, sorted(books)) \
-            if paid_with in CURRENCIES else []
-    report.hours_with_snapshots = len(books)
+    rows = conn.execute(
+        "SELECT observed_hour, item_id, robust_min_price, book::text, simulated FROM warehouse.price_snapshots "
+        "WHERE game = %s AND league = %s AND paid_with = %s AND observed_hour >= %s AND observed_hour < %s "
+        "AND item_id = ANY(%s) ORDER BY observed_hour",
+        (game, league, paid_with, start, end, sorted(needed)),
+    ).fetchall()
+    books = books_by_hour((hour, item, price, book) for hour, item, price, book, _ in rows)
+    simulated_hours = {hour for hour, *_, simulated in rows if simulated}
+    del rows
+    # executed prices are quoted in chaos or divine only
+    executed = _exchange_rows(conn, watchlist, sorted(needed), start, end, sorted(books)) \
+        if paid_with in CURRENCIES else []
+    report.hours_with_snapshots += len(books)
     from_exchange = exchange_books(((hour, item, price) for hour, item, price, _ in executed), needed)
     simulated_hours |= {hour for hour, *_, simulated in executed if simulated}
-    report.hours_from_exchange = len(from_exchange)
+    report.hours_from_exchange += len(from_exchange)
 
     out: list[tuple] = []
     for evaluation in evaluate_window(watchlist.strategies, {**books, **from_exchange}):
@@ -113,22 +140,8 @@ def compute_profitability(
                         r.quantity, r.reroll_cost, r.expected_rerolls, r.expected_sale_value,
                         r.expected_profit_per_unit, r.expected_profit_total, r.roi, r.break_even_reroll_cost,
                         list(r.stop_set), hour in simulated_hours, "exchange" if hour in from_exchange else "book"))
-
-    with pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-        report.deleted = cur.execute(
-            "DELETE FROM warehouse.reroll_profitability WHERE game = %s AND league = %s AND paid_with = %s "
-            "AND observed_hour >= %s AND observed_hour < %s",
-            (game, league, paid_with, start, end),
-        ).rowcount
-        with cur.copy(f"COPY warehouse.reroll_profitability ({_COLUMNS}) FROM STDIN") as copy:
-            for row in out:
-                copy.write_row(row)
-    report.rows = len(out)
-    gaps = sum(len(v) for v in report.unavailable.values())
-    log(f"reroll profitability {partition_key(start)}…{partition_key(end)}: {report.rows} rows written "
-        f"({report.hours_with_snapshots} hours from books, {report.hours_from_exchange} from executed prices), "
-        f"{report.deleted} replaced, {gaps} strategy-hours unavailable")
-    return report
+    report.rows += len(out)
+    return out
 
 
 def _exchange_rows(conn, watchlist: Watchlist, items: list[str], start: datetime, end: datetime,
