@@ -243,7 +243,8 @@ def run(days: int, mode: str, server_url: str, database_url: str | None = None, 
     with pool.connection() as conn:
         events = conn.execute("SELECT dagster_event_type, count(*) FROM event_logs WHERE run_id = %s "
                               "GROUP BY 1 ORDER BY 2 DESC", (run_record.dagster_run.run_id,)).fetchall()
-    print(f"backfill ({mode}): one run, {backfill_s:.1f} s wall; {n_snap} snapshot rows, {n_prof} profitability rows; "
+    goal = {30: " (goal <= 15 s)", 365: " (goal <= 60 s)"}.get(days, "")
+    print(f"backfill ({mode}): one run, {backfill_s:.1f} s wall{goal}; {n_snap} snapshot rows, {n_prof} profitability rows; "
           f"{materializations} price_snapshots partitions materialized")
     for step, seconds in steps.items():
         print(f"  step {step}: {seconds:.1f} s")
