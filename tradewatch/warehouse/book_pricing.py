@@ -1,9 +1,9 @@
 """Pricing stored raw responses, the CPU part of `snapshots.compute_snapshots`, kept light to import.
 
 Worker processes (spawned, one per core) import this module and nothing heavier: the stored
-body is decompressed without its whisper tokens, which pricing never reads (`tradewatch.raw_bodies`),
-parsed (orjson) and priced with the one
-order-book implementation (`tradewatch.market.pricing`).
+body is decompressed without its whisper tokens, which pricing never reads
+(`tradewatch.raw_bodies.without_tokens`), parsed (orjson) and priced with the one order-book
+implementation (`tradewatch.market.pricing`).
 """
 
 from __future__ import annotations

@@ -15,11 +15,11 @@ Currency Exchange has none; `analytics.exchange_divine_price` prefers the exchan
 
 Speed (a year is 8,760 hours × 21 items ≈ 184k responses of ~30 kB each): the stored
 bodies are compressed (~4 kB, `zlib-jwt`), so PostgreSQL only ships bytes; decompressing
-(tokens re-encoded included), parsing (orjson) and pricing is CPU work done in worker
-processes, one per core, on chunks of rows (`tradewatch.warehouse.parallel`), while this
-process streams the priced rows from a server-side cursor into a COPY on a second
+(without the whisper tokens, which pricing never reads), parsing (orjson) and pricing is CPU
+work done in worker processes, one per core, on chunks of rows (`tradewatch.warehouse.parallel`),
+while this process streams the priced rows from a server-side cursor into a COPY on a second
 connection: memory stays flat for a year. The derivation does not recompute each body's
-SHA-256 (zlib's own check catches a damaged stream, the token restoration a malformed one;
+SHA-256 (zlib's own check catches a damaged stream, the stream walk a malformed one;
 `raw_store.read_body`, used for audits, proves the bytes).
 """
 
