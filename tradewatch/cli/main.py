@@ -137,10 +137,22 @@ def cmd_simulate_history(args: argparse.Namespace) -> int:
     end = floor_hour(utc_now())
     start = end - timedelta(days=args.days)
     print(f"simulating {partition_key(start)} … {partition_key(end - timedelta(hours=1))} "
-          f"({len(watchlist.items)} items, league {watchlist.league}) into {redact(url)}", file=sys.stderr)
-    written = simulate_history(get_pool(url), watchlist, start, end, seed=args.seed,
-                               progress=_ProgressBar("simulate-history"))
-    print(f"{written} simulated responses written (simulated = true); stored hours and items were kept as they were")
+          f"({len(watchlist.items)} items and the divine book, league {watchlist.league}) into {redact(url)}",
+          file=sys.stderr)
+    pool = get_pool(url)
+    written = simulate_history(pool, watchlist, start, end, seed=args.seed, progress=_ProgressBar("simulate-history"))
+    print(f"{written} simulated responses written (the watched items' books and the book of divine paid in chaos, "
+          "simulated = true); stored hours and items were kept as they were")
+    if args.currency_exchange:
+        from tradewatch.cli.simulated_history import simulate_currency_exchange_history
+        from tradewatch.market.currency import REALM_OF_GAME
+
+        realm = REALM_OF_GAME.get(watchlist.game, "pc")
+        hours = simulate_currency_exchange_history(pool, start, end, realm)
+        print(f"{hours} simulated Currency Exchange hours of realm {realm} written and priced (exchange_prices); "
+              "stored hours were kept as they were")
+    print(f"next: backfill the derived assets over these hours, e.g. tradewatch backfill --from "
+          f"{start.strftime('%Y-%m-%dT%H:00')} --to {end.strftime('%Y-%m-%dT%H:00')} --wait")
     return 0
 
 
@@ -248,9 +260,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = verbs.add_parser(
         "simulate-history",
-        help="write N days of simulated hourly raw responses (trade_sim's market model), ending at the current hour")
+        help="write N days of simulated hourly raw responses (trade_sim's market model: the watched items and "
+             "the divine book, as the hourly fetch stores them), ending at the current hour")
     history.add_argument("--days", type=int, required=True, help="how many days back from the current hour")
     history.add_argument("--seed", type=int, default=7, help="the market model's seed (default 7)")
+    history.add_argument("--currency-exchange", action="store_true",
+                         help="also write the Currency Exchange history of the same hours (the simulator's documents) "
+                              "and price it (exchange_prices)")
     history.set_defaults(func=cmd_simulate_history)
 
     exchange = verbs.add_parser("exchange", help="GGG's Currency Exchange history as stored")
