@@ -156,6 +156,30 @@ def cmd_simulate_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dagster(args: argparse.Namespace) -> int:
+    """Dagster's own CLI against this installation's instance: the one the UI of `tradewatch demo` /
+    `tradewatch run` shows (DAGSTER_HOME and TRADEWATCH_DAGSTER_PG_URL set as they set them)."""
+    import subprocess
+
+    from tradewatch.cli.local_stack import BIN, ROOT, service_environment
+    from tradewatch.database import resolve_database_url
+    from tradewatch.settings import load_settings
+
+    arguments = list(args.arguments)
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    if not arguments:
+        raise TradeWatchError("give the dagster command to run, e.g. tradewatch dagster -- asset materialize "
+                              "-m tradewatch_assets.definitions --select price_snapshots --partition 2026-11-20-13:00")
+    settings = load_settings()
+    env = service_environment(resolve_database_url(settings), settings.home)
+    executable = BIN / "dagster"
+    if not executable.exists():
+        raise TradeWatchError(f"{executable} is missing: run `make install` (Dagster comes with the pinned dependencies)")
+    # the repository root: workspace.yaml and dagster.yaml are found the same way as from the demo
+    return subprocess.run([str(executable), *arguments], env=env, cwd=ROOT).returncode
+
+
 def cmd_exchange_show(args: argparse.Namespace) -> int:
     from tradewatch.cli.dagster_remote import parse_hour
     from tradewatch.currency_exchange.raw_store import read_document
@@ -275,6 +299,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--hour", required=True, help="the hour, ISO (e.g. 2026-08-19T06:00; no offset = UTC)")
     show.add_argument("--realm", default="pc", choices=["pc", "poe2", "xbox", "sony"], help="the realm (default pc)")
     show.set_defaults(func=cmd_exchange_show)
+
+    dagster = verbs.add_parser(
+        "dagster", help="run Dagster's CLI against this installation's instance (the one the UI shows): "
+                        "tradewatch dagster -- asset materialize -m tradewatch_assets.definitions ...",
+        description="Runs .venv/bin/dagster with DAGSTER_HOME (TRADEWATCH_HOME/dagster_home), "
+                    "TRADEWATCH_DAGSTER_PG_URL and TRADEWATCH_DATABASE_URL set as `tradewatch demo` and "
+                    "`tradewatch run` set them (the embedded PostgreSQL is started if needed), so its runs land "
+                    "in the instance the Dagster UI shows. Everything after `--` goes to dagster.")
+    dagster.add_argument("arguments", nargs=argparse.REMAINDER, help="dagster's arguments, after --")
+    dagster.set_defaults(func=cmd_dagster)
 
     serve = verbs.add_parser("serve", help="run the GraphQL API (/graphql, /health, /export/price-series.csv)")
     serve.add_argument("--port", type=port, default=8000, help="port to listen on (default 8000)")
