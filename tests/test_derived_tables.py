@@ -278,7 +278,7 @@ def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == "tradewatch_api"
         assert conn.execute("SELECT count(*) FROM warehouse.price_snapshots").fetchone()[0] == 21
-        assert conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses").fetchone()[0] == 21
+        assert conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses").fetchone()[0] == 22  # and the divine book
         assert conn.execute("SELECT count(*) FROM analytics.price_history").fetchone()[0] == 21
         for statement in (
             "DELETE FROM warehouse.price_snapshots",
