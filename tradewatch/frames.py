@@ -83,8 +83,6 @@ def _currency(currency: str | None, wl: Watchlist) -> str:
     return currency
 
 
-
-
 def prices(items: str | Iterable[str] | None = None, league: str | None = None, from_: datetime | str | None = None,
            to: datetime | str | None = None, bucket: Bucket = "hour", currency: str | None = None, *,
            url: str | None = None, watchlist: Watchlist | None = None) -> pd.DataFrame:
