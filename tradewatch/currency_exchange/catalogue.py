@@ -180,6 +180,17 @@ def catalogue_index(game: str) -> CatalogueIndex:
     return CatalogueIndex(game, load_catalogue(game))
 
 
+def name_of(game: str, item_id: str) -> str | None:
+    """The display name of a catalogue id (or path) of `game`, else of the other game; a path
+    neither lists gets its derived name; None for an id no catalogue knows."""
+    for g in (game, *[other for other in GAMES if other != game]):
+        index = catalogue_index(g)
+        item = index.by_id.get(item_id) or index.by_path.get(item_id)
+        if item is not None:
+            return item.name
+    return derived_name(item_id) if is_metadata_path(item_id) else None
+
+
 def resolve_item(game: str, text: str, items: CatalogueIndex | Iterable[CatalogueItem] | None = None,
                  unlisted_paths: bool = False) -> CatalogueItem:
     """The item `text` names: a catalogue id (`exalted`), a metadata path or an exact display name
