@@ -143,13 +143,17 @@ class CatalogueIndex:
         return self._choices
 
     def suggestions(self, text: str, n: int = 3) -> list[str]:
+        if len(text) > MAX_PATH_LENGTH:  # no typo is that long, and difflib's cost grows with the length
+            return []
         folded = {c.casefold(): c for c in self.choices()}
         close = difflib.get_close_matches(text.casefold(), list(folded), n=n, cutoff=0.6)
         if not close and len(text) >= 3:  # "exalt": a part of a name is as good a hint
             close = [c for c in folded if text.casefold() in c][:n]
         return [folded[c] for c in close]
 
-    def resolve(self, text: str, unlisted_paths: bool = False) -> CatalogueItem:
+    def resolve(self, text: str, unlisted_paths: bool = False, hints: bool = True) -> CatalogueItem:
+        """The item `text` names (see `resolve_item`); `hints=False` skips the close matches (a
+        caller that tries other places first need not pay for difflib)."""
         item = self.by_id.get(text) or self.by_path.get(text)
         if item is not None:
             return item
@@ -163,7 +167,7 @@ class CatalogueIndex:
                                 "or metadata paths instead", text, [i.id for i in found])
         if unlisted_paths and is_metadata_path(text.strip()):
             return unlisted_item(self.game, text.strip())
-        hints = self.suggestions(text)
+        hints = self.suggestions(text) if hints else []
         hint = f"; did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
         raise UnknownItem(f"unknown {self.game} item {_shown(text)}: it is no catalogue id, metadata path or item "
                           f"name{hint} (ids look like 'divine', paths like 'Metadata/Items/Currency/CurrencyModValues', "
