@@ -77,7 +77,7 @@ def test_priced_by_the_writer_every_market_has_a_catalogue_name(database_url, po
                 fetched_at=HOUR + timedelta(hours=2), attempt=1, response_bytes=len(body), next_change_id=next_id,
                 market_count=markets)))
         report = compute_exchange_prices(pool, realm, HOUR, HOUR + timedelta(hours=1), workers=1)
-        assert report.new_catalogue_paths == len(UNLISTED[realm])
+        assert report.new_catalogue_paths == len(UNLISTED[realm]) and report.uncatalogued_paths == set(UNLISTED[realm])
     with psycopg.connect(database_url) as conn:
         unnamed = conn.execute(
             "SELECT count(*) FROM analytics.exchange_prices WHERE item_name LIKE 'Metadata/%%'").fetchone()[0]
