@@ -75,8 +75,9 @@ class Query:
                                   + cost_note('items'))
     def items(self, info: Info, search: str | None = None, category: str | None = None,
               realm: str | None = None) -> list[Item]:
-        game = game_of_realm(exchange.checked_realm(realm)) if realm is not None else None
-        return catalog.items(info.context, search, category, game)
+        if realm is None:
+            return catalog.items(info.context, search, category)
+        return catalog.items(info.context, search, category, game_of_realm(exchange.checked_realm(realm)))
 
     @strawberry.field(description="The newest stored snapshot of each item with its change over 24 h and 7 d "
                                   "(the overview). `items` default: every watched item."

@@ -119,6 +119,8 @@ async def exchange_items(ctx: ApiContext, game: str, values: list[str] | None) -
         for position, value in missing.items():
             try:
                 found[position] = extra.resolve(value, hints=False)
+            except AmbiguousItem as exc:
+                raise bad_input(f"items[{position}]", str(exc)) from None
             except UnknownItem:
                 raise not_found(f"items[{position}]", _unknown(value, game, ctx.watched, index)) from None
     out: list[CatalogueItem] = []
