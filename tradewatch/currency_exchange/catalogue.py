@@ -120,15 +120,15 @@ class CatalogueIndex:
         self.items = tuple(items)
         self.by_id: dict[str, CatalogueItem] = {}
         self.by_path: dict[str, CatalogueItem] = {}
-        self.by_folded: dict[str, list[CatalogueItem]] = {}  # lower-cased id, path or name → items
+        self.by_name: dict[str, list[CatalogueItem]] = {}  # case-folded name → the items of that name
+        self._folded: dict[str, CatalogueItem] = {}  # case-folded id or path → item
         for item in self.items:
             self.by_id.setdefault(item.id, item)
             self.by_path.setdefault(item.metadata_path, item)
+            self.by_name.setdefault(_fold(item.name), []).append(item)
         for item in self.items:
-            for text in {item.id.casefold(), item.metadata_path.casefold(), item.name.casefold()}:
-                found = self.by_folded.setdefault(text, [])
-                if item not in found:
-                    found.append(item)
+            self._folded.setdefault(item.id.casefold(), item)
+            self._folded.setdefault(item.metadata_path.casefold(), item)
         self._choices: list[str] | None = None
 
     def choices(self) -> list[str]:
@@ -154,11 +154,13 @@ class CatalogueIndex:
     def resolve(self, text: str, unlisted_paths: bool = False, hints: bool = True) -> CatalogueItem:
         """The item `text` names (see `resolve_item`); `hints=False` skips the close matches (a
         caller that tries other places first need not pay for difflib)."""
+        # exact id or path, then the name (case-insensitive), then an id or path in another case
         item = self.by_id.get(text) or self.by_path.get(text)
         if item is not None:
             return item
-        stripped = " ".join(text.split()).casefold()
-        found = self.by_folded.get(stripped) or self.by_folded.get(text.strip().casefold())
+        found = self.by_name.get(_fold(text))
+        if not found and text.strip().casefold() in self._folded:
+            found = [self._folded[text.strip().casefold()]]
         if found:
             if len(found) == 1:
                 return found[0]
@@ -172,6 +174,11 @@ class CatalogueIndex:
         raise UnknownItem(f"unknown {self.game} item {_shown(text)}: it is no catalogue id, metadata path or item "
                           f"name{hint} (ids look like 'divine', paths like 'Metadata/Items/Currency/CurrencyModValues', "
                           "names like 'Divine Orb')", text, hints)
+
+
+def _fold(text: str) -> str:
+    """A name as compared: case-insensitive, runs of white space as one space."""
+    return " ".join(text.split()).casefold()
 
 
 def _shown(text: str) -> str:
