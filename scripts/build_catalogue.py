@@ -40,6 +40,7 @@ def compact(reference: dict) -> str:
     rows = [json.dumps({field: item.get(field) for field in FIELDS}, ensure_ascii=False, sort_keys=False)
             for item in items]
     header = json.dumps({"game": reference["game"], "description": reference.get("game_description"), "built": reference["built"], "licence": reference.get("licence"),
+                         "provenance": "catalogue/SOURCES.md (the reference's README: sources, method, gaps)",
                          "fields": list(FIELDS), "count": len(items)}, ensure_ascii=False)
     # one item a line: a refreshed catalogue shows up as a readable diff
     return header[:-1] + ', "items": [\n' + ",\n".join(rows) + "\n]}\n"

@@ -15,7 +15,7 @@ def items(ctx: ApiContext, search: str | None, category: str | None, game: str |
     """The watched items matching `search` (name or id, case-insensitive substring) and `category`;
     then, when `game` is given or no watched item matches a search, the matching items of the
     exchange catalogue (of `game`, default the watchlist's), closest names first, at most 200."""
-    needle = " ".join((search or "").split()).lower()
+    needle = (search or "").strip().lower()
     wanted_category = (category or "").strip().lower()
     found = []
     for item_id in ctx.watched:
