@@ -51,6 +51,16 @@ GROUP BY p.realm, p.item_key, p.league, p.observed_hour
 HAVING sum(p.volume) > 0
 """
 
+# a league's first and last traded hour only ever widen: a window re-run never narrows them
+LEAGUES_SQL = """
+INSERT INTO warehouse.market_leagues (realm, league, first_hour, last_hour)
+SELECT realm, league, min(observed_hour), max(observed_hour) FROM warehouse.market_hourly
+WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+GROUP BY realm, league
+ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.first_hour, EXCLUDED.first_hour),
+                                          last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
+"""
+
 # the newest hour of the realm the exchange prices hold (an index scan from the newest end)
 NEWEST_SQL = """
 SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s
@@ -101,6 +111,7 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
             "DELETE FROM warehouse.market_hourly WHERE realm = %(realm)s AND observed_hour >= %(start)s "
             "AND observed_hour < %(end)s", params).rowcount
         report.rows = conn.execute(HOURLY_SQL, params).rowcount
+        conn.execute(LEAGUES_SQL, params)
     return report
 
 
