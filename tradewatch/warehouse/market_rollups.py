@@ -18,19 +18,19 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_storage_key
-from tradewatch.market.exchange import CHAOS_PATH
+from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
 from tradewatch.market_overview.windows import WINDOW, WINDOWS, MarketFigures, WindowSums, figures
 
 CHAOS_KEY = item_storage_key(CHAOS_PATH)  # the chaos orb is the unit, not an item of the overview
+DIVINE_KEY = item_storage_key(DIVINE_PATH)
 
 # A market counts in a unit's value when it traded (a price) and is in that unit or its
-# league-hour has a rate; the rate is the view `divinePrice` and every conversion read.
+# league-hour has a rate. The rate is the one of analytics.exchange_divine_price (what
+# `divinePrice` and every conversion read): the exchange's divine|chaos market of the hour
+# where it has a row, else the order book's; written out here as two lookups by primary key
+# (LATERAL with OFFSET 0, so they are not pulled up: always parameterized index probes), because on fresh, unanalyzed rows the planner
+# joined the view (or a CTE of its rates) as a nested loop over every rate: 13-90 s for 200 hours.
 HOURLY_SQL = """
-WITH rates AS (
-    SELECT league, observed_hour, chaos_per_divine AS rate
-    FROM analytics.exchange_divine_price
-    WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
-      AND chaos_per_divine IS NOT NULL)
 INSERT INTO warehouse.market_hourly (realm, item_key, league, observed_hour, volume, chaos_units, chaos_value,
                                      divine_units, divine_value, markets)
 SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume),
@@ -44,7 +44,15 @@ SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume),
                 FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0),
        count(*)
 FROM warehouse.exchange_prices p
-LEFT JOIN rates r ON r.league = p.league AND r.observed_hour = p.observed_hour
+LEFT JOIN LATERAL (
+    SELECT true AS found, d.vwap_price FROM warehouse.exchange_prices d
+    WHERE d.realm = p.realm AND d.league = p.league AND d.item_key = %(divine)s AND d.quote_currency = 'chaos'
+      AND d.observed_hour = p.observed_hour OFFSET 0) d ON true
+LEFT JOIN LATERAL (
+    SELECT b.chaos_per_divine FROM warehouse.book_divine_prices b
+    WHERE d.found IS NULL AND b.game = CASE WHEN p.realm = 'poe2' THEN 'poe2' ELSE 'poe1' END
+      AND b.league = p.league AND b.observed_hour = p.observed_hour OFFSET 0) b ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN d.found THEN d.vwap_price ELSE b.chaos_per_divine END AS rate) r
 WHERE p.realm = %(realm)s AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
   AND p.item_key <> %(chaos)s
 GROUP BY p.realm, p.item_key, p.league, p.observed_hour
@@ -105,7 +113,7 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
     if not start < end:
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = HourlyReport(realm, start, end)
-    params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY}
+    params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY}
     with pool.connection() as conn, conn.transaction():
         report.deleted = conn.execute(
             "DELETE FROM warehouse.market_hourly WHERE realm = %(realm)s AND observed_hour >= %(start)s "
