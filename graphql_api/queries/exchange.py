@@ -60,7 +60,7 @@ class ExchangePriceSeries:
 # of the range through the hour index (~1,500 markets an hour) and throw away all but a few.
 SERIES_SQL = """
 WITH b AS (
-    SELECT x.item_id, {bucket} AS t,
+    SELECT CASE WHEN x.item_id = ANY(%(items)s) THEN x.item_id ELSE x.item_path END AS item_id, {bucket} AS t,
            sum(p.quote_volume) / nullif(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL), 0) AS vwap,
            min(p.min_price) AS min_price, max(p.max_price) AS max_price,
            sum(p.volume) AS volume, sum(p.quote_volume) AS quote_volume, count(*) AS hours
@@ -70,8 +70,8 @@ WITH b AS (
         WHERE p.realm = %(realm)s AND p.league = %(league)s AND p.item_key = x.item_key
           AND p.quote_currency = %(currency)s AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
         OFFSET 0) p  -- OFFSET 0: kept a subquery (a pulled-up join would plan as above)
-    WHERE x.item_id = ANY(%(items)s)
-    GROUP BY x.item_id, t)
+    WHERE x.item_id = ANY(%(items)s) OR x.item_path = ANY(%(items)s)  -- a mapped item asked for by its path too
+    GROUP BY 1, t)
 SELECT item_id, count(*) AS points,
        json_agg(t ORDER BY t)::text AS time, json_agg(vwap ORDER BY t)::text AS vwap,
        json_agg(min_price ORDER BY t)::text AS min_price, json_agg(max_price ORDER BY t)::text AS max_price,
