@@ -241,3 +241,57 @@ def test_bad_market_arguments_are_clear_errors(api):
             "realm": "PC", "league": "Settlers", "currency": "CHAOS", "order": "VALUE_DESC", "search": None,
             "category": None, "after": None, **variables}}).json()
         assert "errors" in body and needle in body["errors"][0]["message"], body
+
+
+# ---- the dashboard's market and item pages, in headless Chromium --------------------------------
+
+@pytest.fixture(scope="module")
+def browser_page():
+    chromium = os.environ.get("TRADEWATCH_CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(chromium):
+        pytest.fail(f"{chromium} is missing: run `make system-deps` (or set TRADEWATCH_CHROMIUM)", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"], timeout=30_000)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context.set_default_timeout(15_000)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        yield page, errors
+        browser.close()
+
+
+def test_the_market_page_shows_the_items_by_name_and_links_to_item_pages(backfilled, api, browser_page):
+    page, errors = browser_page
+    _, rows = _all_rows(api, realm="PC", league="Settlers")
+    page.goto(f"{api.base}/dashboard/market?realm=PC&league=Settlers", wait_until="load")
+    page.wait_for_selector("body[data-state=ready]")
+    names = page.locator("#market tbody a.item-name").all_inner_texts()
+    assert names == [r["item"]["name"] for r in rows[:100]]  # value order, first page
+    assert not any(n.startswith("Metadata/") for n in names)
+    low = page.locator("#market tbody td.low-confidence").count()
+    assert low == sum(r["lowConfidence"] for r in rows[:100])
+    # search narrows the rows to the names containing the text
+    needle = rows[0]["item"]["name"][:4]
+    page.fill("#search", needle)
+    page.wait_for_function("n => [...document.querySelectorAll('#market tbody a.item-name')]"
+                           ".every(a => a.textContent.toLowerCase().includes(n.toLowerCase()))", arg=needle)
+    assert "search=" in page.url
+    # the first row's name opens its item page, which names it and draws its chart
+    page.locator("#market tbody a.item-name").first.click()
+    page.wait_for_selector("body[data-state=ready]")
+    assert page.locator("#item-name").inner_text() == rows[0]["item"]["name"] or needle.lower() in \
+        page.locator("#item-name").inner_text().lower()
+    page.wait_for_selector("#price-chart .main-svg")
+    assert page.locator("#leagues tbody tr").count() >= 1
+    assert page.locator("#market-link").get_attribute("href").startswith("/dashboard/market")
+    assert not errors, errors
+
+
+def test_the_watchlist_dashboard_links_to_the_market_page(api):
+    html = api.client.get("/dashboard").text
+    assert 'href="/dashboard/market"' in html
+    assert api.client.get("/dashboard/item/Metadata/Items/Currency/CurrencyAddModToRare").status_code == 200
