@@ -295,3 +295,23 @@ def test_the_watchlist_dashboard_links_to_the_market_page(api):
     html = api.client.get("/dashboard").text
     assert 'href="/dashboard/market"' in html
     assert api.client.get("/dashboard/item/Metadata/Items/Currency/CurrencyAddModToRare").status_code == 200
+
+
+def test_the_range_is_checked_before_anything_runs():
+    from tradewatch.cli.exchange_backfill import exchange_range
+    from tradewatch.errors import TradeWatchError
+
+    now = datetime(2026, 12, 7, 10, 30, tzinfo=timezone.utc)
+    r = exchange_range("poe2", "2025-01-01", "2025-01-02T06", False, now=now)
+    assert (r.first_key, r.last_key, r.hours) == ("2025-01-01-00:00", "2025-01-02-05:00", 30)
+    everything = exchange_range("pc", None, None, True, now=now)
+    assert everything.first_key == "2024-07-26-20:00" and everything.end == datetime(2026, 12, 7, 10, tzinfo=timezone.utc)
+    for args, needle in ((("pc", "2020-01-01", "2025-01-01", False), "first published hour 2024-07-26-20:00"),
+                         (("poe2", "2024-12-01", "2025-01-01", False), "2024-12-06-19:00"),
+                         (("pc", "2026-12-01", "2026-12-08", False), "at the latest"),
+                         (("pc", "2025-01-02", "2025-01-01", False), "must be before"),
+                         (("pc", "2025-01-01", None, False), "give --from and --to"),
+                         (("pc", "2025-01-01", "2025-01-02", True), "either --all or --from/--to"),
+                         (("pc", "2025-01-01T10:30", "2025-01-02", False), "whole hour")):
+        with pytest.raises(TradeWatchError, match=needle):
+            exchange_range(*args, now=now)
