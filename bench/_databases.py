@@ -31,16 +31,17 @@ __all__ = ["SERVER_VARIABLE", "bench_server", "database_name", "fresh_database",
 
 
 @contextmanager
-def bench_server(configured: str | None = None) -> Iterator[str]:
+def bench_server(configured: str | None = None, keep_in: Path | None = None) -> Iterator[str]:
     """The URL of a maintenance database: `configured`, else TRADEWATCH_BENCH_DATABASE_URL, else
-    an embedded PostgreSQL of this run (stopped and its directory removed on exit)."""
+    an embedded PostgreSQL of this run, stopped on exit. Its data lives in a temporary directory
+    removed on exit, or in `keep_in`, kept for the next run (a benchmark that keeps its data)."""
     configured = configured or os.environ.get(SERVER_VARIABLE)
     if configured:
         yield configured
         return
     from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
 
-    folder = Path(tempfile.mkdtemp(prefix="tw_bench_pg_"))
+    folder = keep_in if keep_in is not None else Path(tempfile.mkdtemp(prefix="tw_bench_pg_"))
     server = EmbeddedPostgres(folder / "pg", free_port())
     try:
         server.start()
@@ -50,7 +51,8 @@ def bench_server(configured: str | None = None) -> Iterator[str]:
 
         close_pools()  # the pools of this process, before their server goes
         server.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+        if keep_in is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextmanager
