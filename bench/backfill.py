@@ -168,7 +168,7 @@ def run(days: int, mode: str, url: str, skip_simulate: bool = False) -> None:
         start, end = backfill_range(days)
     first, last = partition_key(start), partition_key(end - timedelta(hours=1))
     hours = days * 24
-    print(f"{days} day{"s" if days != 1 else ""} = {hours} partitions × {len(watchlist.items)} items, {first} … {last}; database {redact(url)}")
+    print(f"{days} day{'s' if days != 1 else ''} = {hours} partitions × {len(watchlist.items)} items, {first} … {last}; database {redact(url)}")
 
     t0 = time.perf_counter()
     written = 0 if skip_simulate else simulate_history(pool, watchlist, start, end, progress=_progress)
