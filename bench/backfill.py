@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -117,7 +117,7 @@ def _latest_metadata(instance, asset: str, key: str):
     return event.asset_materialization.metadata[key].value if event else None
 
 
-def backfill_range(days: int, newest=None) -> tuple:
+def backfill_range(days: int, newest: datetime | None = None) -> tuple[datetime, datetime]:
     """[start, end) of the newest `days` days up to `newest` (default: the newest complete hour);
     refused (SizeRefused) when it starts before the code location's first partition."""
     first = load_settings().history_start
@@ -168,7 +168,8 @@ def run(days: int, mode: str, url: str, skip_simulate: bool = False) -> None:
         start, end = backfill_range(days)
     first, last = partition_key(start), partition_key(end - timedelta(hours=1))
     hours = days * 24
-    print(f"{days} day{'s' if days != 1 else ''} = {hours} partitions × {len(watchlist.items)} items, {first} … {last}; database {redact(url)}")
+    print(f"{days} day{'s' if days != 1 else ''} = {hours} partitions × {len(watchlist.items)} items, "
+          f"{first} … {last}; database {redact(url)}")
 
     t0 = time.perf_counter()
     written = 0 if skip_simulate else simulate_history(pool, watchlist, start, end, progress=_progress)
