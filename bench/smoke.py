@@ -1,8 +1,8 @@
 """`make bench-smoke`: every benchmark at its smallest size, each checked for the figures it prints.
 
-    .venv/bin/python bench/smoke.py [--jobs 2] [--only NAME]
+    .venv/bin/python bench/smoke.py [--jobs 3] [--only NAME]
 
-Not a measurement (the sizes are too small and two run at once): it proves that each script
+Not a measurement (the sizes are too small and three run at once): it proves that each script
 under bench/ still runs on a fresh clone and still prints its figures, the load average and the
 commit, so that a change that breaks a benchmark turns the test command red at once instead of
 when someone next needs the figure. bench/backfill.py runs as a user's default run does, on an
@@ -57,7 +57,7 @@ def _figures_file(scratch: Path) -> Path:
     return path
 
 
-# the longest first, so that two at a time finish together
+# the longest first, so that those run at once finish together
 SMOKES = (
     Smoke("demo_startup.py", ("--history-days", "1", "--starts", "1"),
           (rf"cold start: URLs printed after {NUMBER} s, API answered at {NUMBER} s with latest prices for [1-9]\d* items",
@@ -127,7 +127,7 @@ def _run(smoke: Smoke, env: dict[str, str], scratch: Path) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=2, help="benchmarks run at once (default 2)")
+    parser.add_argument("--jobs", type=int, default=3, help="benchmarks run at once (default 3: most of a smoke run is waiting on process starts)")
     parser.add_argument("--only", help="only the scripts whose name contains this")
     args = parser.parse_args(argv)
     if args.jobs < 1:
