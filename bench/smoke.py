@@ -127,7 +127,8 @@ def _run(smoke: Smoke, env: dict[str, str], scratch: Path) -> Outcome:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--jobs", type=int, default=3, help="benchmarks run at once (default 3: most of a smoke run is waiting on process starts)")
+    parser.add_argument("--jobs", type=int, default=3,
+                        help="benchmarks run at once (default 3: much of a smoke run waits on process starts)")
     parser.add_argument("--only", help="only the scripts whose name contains this")
     args = parser.parse_args(argv)
     if args.jobs < 1:
