@@ -4,7 +4,7 @@ hourly snapshots (plus the profitability and Currency Exchange rows of the same 
 
     .venv/bin/python bench/graphql.py [--database-url URL] [--duration 3] [--connections 4]
                                       [--no-postgraphile] [--no-what-if] [--only NAME]
-    .venv/bin/python bench/graphql.py --smoke     # the smallest run (bench-smoke), about 20 s
+    .venv/bin/python bench/graphql.py --smoke     # the smallest run (bench-smoke), 20-30 s
 
 Root fields: a 30-day hourly priceSeries of one item, a page of 100 snapshots, latestPrices of
 21 items, a 30-day hourly exchangePrices of one item, a page of 100 profitability rows. Both
@@ -30,8 +30,9 @@ Figures measured on a shared machine are pessimistic for both servers alike; the
 the commit are printed under the table.
 
 `--smoke` checks that the bench runs, not how fast: 31 days of history in a fresh database
-(dropped afterwards), one 1-second wrk run per shape and server (its req/s is on 1 connection), evaluateStrategy over 7 days once, and PostGraphile
-only when build/postgraphile already holds it (it is not installed from npm in smoke mode).
+(dropped afterwards), one 1-second wrk run per shape and server (its req/s is on 1 connection),
+evaluateStrategy over 7 days once, and PostGraphile only when build/postgraphile already holds it
+(it is not installed from npm in smoke mode).
 """
 
 from __future__ import annotations
