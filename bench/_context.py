@@ -43,11 +43,16 @@ def _loads(values: tuple[float, float, float]) -> str:
 
 @dataclass
 class RunContext:
-    """Taken when a benchmark starts; `line()` at its end says what the machine and code were."""
+    """Taken when a benchmark starts (the code it runs is the commit checked out then); `line()`
+    at its end says what the machine and the code were."""
 
-    load_at_start: tuple[float, float, float] = field(default_factory=load_average)
     folder: Path = ROOT
+    load_at_start: tuple[float, float, float] = field(default_factory=load_average)
+    commit: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.commit = commit(self.folder)
 
     def line(self) -> str:
         return (f"load average (1, 5, 15 min) at start {_loads(self.load_at_start)}, at end {_loads(load_average())} "
-                f"on {os.cpu_count()} cores; commit {commit(self.folder)}")
+                f"on {os.cpu_count()} cores; commit {self.commit}")
