@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 
 from graphql_api.admission import Admission, KnownDocuments
 from graphql_api.auth import ApiKeyMiddleware
+from graphql_api.contract import VERSION_HEADER, SchemaVersionHeader
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.leagues import LiveLeagues
 from graphql_api.dashboard import dashboard_routes
@@ -85,12 +86,13 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
             workers.shutdown()
             await pool.close()
 
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
+    middleware = [Middleware(SchemaVersionHeader),  # outermost: even a refused request names the version
+                  Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
     if settings.cors_origins:
         middleware.append(Middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
-            expose_headers=["ETag"], max_age=600))
+            expose_headers=["ETag", VERSION_HEADER], max_age=600))
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
     middleware.append(Middleware(RequestSizeMiddleware, max_body_bytes=settings.max_body_bytes,

@@ -22,6 +22,7 @@ from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
 from graphql_api import limits, runtime
+from graphql_api.contract import SCHEMA_VERSION
 from graphql_api.caching import NEWEST_SQL, SETTLED_MAX_AGE, etag_of, matches
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
@@ -102,7 +103,7 @@ class TradeWatchGraphQL(GraphQL):
         return ctx
 
     async def process_result(self, request: Request, result: ExecutionResult) -> dict:  # type: ignore[override]
-        out: dict = {"data": result.data}
+        out: dict = {"data": result.data, "extensions": {"schemaVersion": SCHEMA_VERSION}}
         if result.errors:
             out["errors"] = [format_error(e) for e in result.errors]
             context = getattr(request.state, "tw_context", None)
