@@ -32,6 +32,7 @@ from graphql_api.graphiql import graphiql_routes
 from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
 from graphql_api.limits import BODY_TIMEOUT_SECONDS
+from graphql_api.persisted import queries_in_scripts
 from graphql_api.request_size import RequestSizeMiddleware
 from graphql_api.result_cache import ResultCache
 from graphql_api.schema import build_schema, schema
@@ -101,6 +102,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     graphql = TradeWatchGraphQL(schema if settings.introspection else build_schema(introspection=False), watchlist,
                                 graphiql=settings.graphiql, grace=grace, private=private,
                                 max_variable_values=settings.max_variable_values)
+    graphql.persisted.preload(queries_in_scripts())
     app = Starlette(
         routes=[Route("/health", health), Route("/export/price-series.csv", price_series_csv),
                 Route("/graphql", graphql, methods=["GET", "POST"]), Mount("/graphql", graphql),
