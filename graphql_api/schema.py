@@ -24,7 +24,8 @@ from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mas
 from graphql_api.json_rows import row_plan, selected_names
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
-from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, prices, profits
+from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, market, prices, profits
+from graphql_api.queries.market import MarketItem, MarketOrder, MarketPage, Realm
 from graphql_api.queries.exchange import ExchangeCurrency, ExchangePriceSeries
 from graphql_api.currency import divine_price, resolve_currency
 from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
@@ -247,6 +248,32 @@ class Query:
                                listed=None if listed is None else r["league"] in listed) for r in spans),
                 *(StoredLeague(name=name, source="trade", first_hour=None, last_hour=None, is_default=name == default,
                                listed=True) for name in live or ())]
+
+    @strawberry.field(description=(
+        "The whole Currency Exchange market of a league, like poe.ninja's overview: every item that traded in "
+        "the league within the 7 days to the realm's newest stored hour, with its price, 24 h and 7 d change, "
+        "volume, value, sparkline and confidence flag (definitions on `MarketRow`). `search` matches the name "
+        "(case-insensitive substring), `category` the catalogue's category (see `categories`). Cursor-paged: "
+        f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. Read from rollups kept by Dagster.")
+        + cost_note('market'))
+    async def market(self, info: Info, realm: Realm = Realm.PC, league: LeagueArg = None,
+                     category: str | None = None, search: str | None = None,
+                     order_by: MarketOrder = MarketOrder.VALUE_DESC, currency: Currency = Currency.CHAOS,
+                     first: int | None = 100, after: str | None = None) -> MarketPage:
+        size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
+        return await market.market(info.context, realm, league, category, search, order_by, currency, size, after)
+
+    @strawberry.field(description=("One Currency Exchange item: its catalogue entry, every league it traded in with "
+                                   "its price there, and the markets (pairs) it trades in. `id`: a catalogue id "
+                                   "(trade id or metadata path), a metadata path or the exact name.")
+                      + cost_note('marketItem'))
+    async def market_item(self, info: Info, id: strawberry.ID, realm: Realm = Realm.PC) -> MarketItem:
+        return await market.market_item(info.context, str(id), realm)
+
+    @strawberry.field(description="The catalogue's item categories of a realm's game (the `category` of `market`)."
+                                  + cost_note('categories'))
+    async def categories(self, info: Info, realm: Realm = Realm.PC) -> list[str]:
+        return await market.categories(info.context, realm)
 
 
 @strawberry.type(description="A league with stored data in one source, or (`trade`) one the trade site lists now.")
