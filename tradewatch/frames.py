@@ -12,7 +12,9 @@ TRADEWATCH_READER_DATABASE_URL, else TRADEWATCH_API_DATABASE_URL, else the wareh
 (TRADEWATCH_DATABASE_URL or the embedded server). Sessions are read-only whatever the role.
 
 Prices in chaos or divine are converted with the league-hour's divine price in chaos (the
-Currency Exchange's `chaos|divine` vwap); an hour without that price has no converted value.
+Currency Exchange's `chaos|divine` vwap, else the order book of divine paid in chaos) by the
+warehouse's one conversion, `analytics.convert_price`; an hour without a usable rate has no
+converted value.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pandas as pd
 
 from tradewatch.database import resolve_database_url
 from tradewatch.hours import HOUR, floor_hour, utc_now
-from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
+from tradewatch.market.currency import CURRENCIES
 from tradewatch.settings import Settings, load_settings
 from tradewatch.warehouse.db import connect
 from tradewatch.watchlist import Watchlist, watchlist_from_settings
@@ -81,11 +83,6 @@ def _currency(currency: str | None, wl: Watchlist) -> str:
     return currency
 
 
-def _rate_sql(price: str, currency: str, paid_with: str) -> str:
-    """`price` (in `paid_with`) in `currency`, with the hour's divine price `d.chaos_per_divine`."""
-    if currency == paid_with:
-        return price
-    return f"{price} * d.chaos_per_divine" if currency == "chaos" else f"{price} / d.chaos_per_divine"
 
 
 def prices(items: str | Iterable[str] | None = None, league: str | None = None, from_: datetime | str | None = None,
@@ -102,7 +99,8 @@ def prices(items: str | Iterable[str] | None = None, league: str | None = None, 
     start, end = _span(from_, to)
 
     def p(column: str) -> str:
-        return _rate_sql(f"s.{column}", currency, wl.paid_with)
+        # the stored column in the stored unit, else the view's `<column>_<currency>` (analytics.convert_price)
+        return f"s.{column}" if currency == wl.paid_with else f"s.{column}_{currency}"
 
     sql = f"""
         WITH h AS (
@@ -110,8 +108,6 @@ def prices(items: str | Iterable[str] | None = None, league: str | None = None, 
                    {p('robust_min_price')} AS robust_min_price, {p('avg_price')} AS avg_price,
                    s.bought, s.total_stock, s.listing_count
             FROM analytics.price_history s
-            LEFT JOIN analytics.exchange_divine_price d
-                   ON d.realm = %(realm)s AND d.league = s.league AND d.observed_hour = s.observed_hour
             WHERE s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
               AND s.item_id = ANY(%(items)s) AND s.observed_hour >= %(start)s AND s.observed_hour < %(end)s)
         SELECT item_id, date_trunc(%(unit)s, observed_hour) AS hour,
@@ -125,7 +121,7 @@ def prices(items: str | Iterable[str] | None = None, league: str | None = None, 
                (array_agg(listing_count ORDER BY observed_hour DESC))[1] AS listing_count,
                count(*) AS hours
         FROM h GROUP BY item_id, date_trunc(%(unit)s, observed_hour)"""
-    frame = _read(sql, {"realm": REALM_OF_GAME.get(wl.game, "pc"), "game": wl.game, "league": league,
+    frame = _read(sql, {"game": wl.game, "league": league,
                         "paid": wl.paid_with, "items": ids, "start": start, "end": end, "unit": bucket}, url)
     frame["currency"] = currency
     return _typed(frame, floats=("open", "high", "low", "close", "robust_close", "avg_price"),
