@@ -17,13 +17,13 @@ watched items' executed prices read its trade ids.
 Written against 0014; the lead re-points `down_revision` to 0015 when that is merged.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 """
 
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
