@@ -26,7 +26,7 @@ from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
 from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, market, prices, profits
 from graphql_api.queries.market import MarketItem, MarketOrder, MarketPage, Realm
-from graphql_api.queries.exchange import ExchangeCurrency, ExchangePriceSeries
+from graphql_api.queries.exchange import ExchangeAlign, ExchangeCurrency, ExchangePriceSeries
 from graphql_api.currency import divine_price, resolve_currency
 from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
@@ -138,14 +138,18 @@ class Query:
     async def exchange_prices(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
                               currency: ExchangeCurrency = ExchangeCurrency.CHAOS, from_: FromArg = None,
                               to: ToArg = None, bucket: Bucket = Bucket.HOUR,
-                              realm: str = "pc") -> list[ExchangePriceSeries]:
+                              realm: str = "pc", align_by: Annotated[ExchangeAlign, strawberry.argument(
+                                  description="DATE: UTC calendar buckets; LEAGUE_DAY: buckets counted from the "
+                                              "league's first hour in the feed (`leagueStart`, `age`), to compare "
+                                              "leagues at the same league age.")] = ExchangeAlign.DATE
+                              ) -> list[ExchangePriceSeries]:
         wl = info.context.watchlist
         if items is not None and not items:
             raise bad_input("items", "is an empty list; leave it out for the watched items")
         ids = exchange.exchange_item_ids([str(i) for i in items], wl.items, wl.game) if items else list(wl.items)
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         return await exchange.exchange_prices(info.context, realm, await checked_league(info.context, league), ids,
-                                              currency, span, bucket)
+                                              currency, span, bucket, align_by)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}."

@@ -53,6 +53,8 @@ class AlertRule(BaseModel):
     profit_per_unit_above: float | None = None
     currency: Literal["chaos", "divine"] | None = None
     source: Literal["book", "exchange"] = "book"
+    # an exchange rule never fires on a low-confidence price (tradewatch.market_overview.windows) unless this is true
+    allow_low_confidence: bool = False
 
     @field_validator("name")
     @classmethod

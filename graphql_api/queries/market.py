@@ -23,6 +23,7 @@ from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input, did_you_mean, not_found
 from graphql_api.inputs import decode_cursor, encode_cursor, is_clean_text, league_name
 from graphql_api.types import Currency, PageInfo
+from tradewatch.currency_exchange.catalogue import UnknownItem, game_of_realm, resolve_item
 from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, WindowSums, low_confidence
 
 LOW_CONFIDENCE_RULE = (f"true when the item traded in fewer than {MIN_HOURS} of the 24 hours of W0, in fewer than "
@@ -303,10 +304,8 @@ async def market_item(ctx: ApiContext, item_id: str, realm: Realm) -> MarketItem
 
 def _unknown_item(realm: Realm, text: str) -> str:
     """The catalogue's own 'did you mean' message for an unknown item."""
-    from tradewatch.currency_exchange.catalogue import UnknownItem, game_of_realm, load_catalogue, resolve_item
-
     try:
-        resolve_item(game_of_realm(realm.value), text, load_catalogue(game_of_realm(realm.value)))
+        resolve_item(game_of_realm(realm.value), text)
     except UnknownItem as exc:
         return str(exc)
     return f"{text[:100]!r} has not traded on the Currency Exchange of realm {realm.name}"

@@ -90,15 +90,21 @@ def _range_tags(r: ExchangeRange) -> dict[str, str]:
 
 
 def _failure_reason(result) -> str:
-    """The failed steps' messages of an in-process result (first lines)."""
+    """The failed steps' reasons of an in-process result: a Failure's description, else the innermost error's
+    first line (Dagster wraps what the asset raised in its own "Error occurred while executing op")."""
     reasons = []
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data and event.step_failure_data.error:
-            message = (event.step_failure_data.user_failure_data.description
-                       if event.step_failure_data.user_failure_data and
-                       event.step_failure_data.user_failure_data.description
-                       else event.step_failure_data.error.message)
-            reasons.append(f"{event.step_key}: {' '.join(str(message).strip().splitlines()[:2])}")
+        if not event.is_step_failure or not event.step_failure_data:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:
+            message = data.user_failure_data.description
+        else:
+            error = data.error
+            while error is not None and error.cause is not None:
+                error = error.cause
+            message = error.message if error is not None else "failed"
+        reasons.append(f"{event.step_key}: {str(message).strip().splitlines()[0] if str(message).strip() else message}")
     return "; ".join(reasons)[:1200] or "the run failed"
 
 

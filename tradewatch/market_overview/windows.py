@@ -17,6 +17,7 @@ would call "a handful".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 
 WINDOWS = 8  # W0 … W7
@@ -107,3 +108,14 @@ def figures(windows: list[WindowSums]) -> MarketFigures:
     return MarketFigures(volume24h=w0.volume, hours24h=w0.hours,
                          low_confidence=low_confidence(w0, by_unit["chaos"].price if by_unit["chaos"].price is not None
                                                         else by_unit["divine"].price), **by_unit)
+
+
+def trailing_low_confidence(units_by_hour: Mapping[datetime, float], hours: Iterable[datetime]) -> dict[datetime, bool]:
+    """For each of `hours`: the confidence rule over the 24 hours ending with it, from the units the item traded
+    in each hour (an hour with a price; alert rules read this before comparing an exchange price)."""
+    out = {}
+    for hour in hours:
+        window = [units_by_hour.get(hour - timedelta(hours=h), 0.0) for h in range(24)]
+        sums = WindowSums(volume=sum(window), hours=sum(1 for u in window if u > 0))
+        out[hour] = sums.hours < MIN_HOURS or sums.volume < MIN_UNITS
+    return out

@@ -18,19 +18,19 @@ from datetime import datetime
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_storage_key
-from tradewatch.market.exchange import CHAOS_PATH
+from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
 from tradewatch.market_overview.windows import WINDOW, WINDOWS, MarketFigures, WindowSums, figures
 
 CHAOS_KEY = item_storage_key(CHAOS_PATH)  # the chaos orb is the unit, not an item of the overview
+DIVINE_KEY = item_storage_key(DIVINE_PATH)
 
 # A market counts in a unit's value when it traded (a price) and is in that unit or its
-# league-hour has a rate; the rate is the view `divinePrice` and every conversion read.
+# league-hour has a rate. The rate is the one of analytics.exchange_divine_price (what
+# `divinePrice` and every conversion read): the exchange's divine|chaos market of the hour
+# where it has a row, else the order book's; written out here as two lookups by primary key
+# (LATERAL with OFFSET 0, so they are not pulled up: always parameterized index probes), because on fresh, unanalyzed rows the planner
+# joined the view (or a CTE of its rates) as a nested loop over every rate: 13-90 s for 200 hours.
 HOURLY_SQL = """
-WITH rates AS (
-    SELECT league, observed_hour, chaos_per_divine AS rate
-    FROM analytics.exchange_divine_price
-    WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
-      AND chaos_per_divine IS NOT NULL)
 INSERT INTO warehouse.market_hourly (realm, item_key, league, observed_hour, volume, chaos_units, chaos_value,
                                      divine_units, divine_value, markets)
 SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume),
@@ -44,11 +44,29 @@ SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume),
                 FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0),
        count(*)
 FROM warehouse.exchange_prices p
-LEFT JOIN rates r ON r.league = p.league AND r.observed_hour = p.observed_hour
+LEFT JOIN LATERAL (
+    SELECT true AS found, d.vwap_price FROM warehouse.exchange_prices d
+    WHERE d.realm = p.realm AND d.league = p.league AND d.item_key = %(divine)s AND d.quote_currency = 'chaos'
+      AND d.observed_hour = p.observed_hour OFFSET 0) d ON true
+LEFT JOIN LATERAL (
+    SELECT b.chaos_per_divine FROM warehouse.book_divine_prices b
+    WHERE d.found IS NULL AND b.game = CASE WHEN p.realm = 'poe2' THEN 'poe2' ELSE 'poe1' END
+      AND b.league = p.league AND b.observed_hour = p.observed_hour OFFSET 0) b ON true
+CROSS JOIN LATERAL (SELECT CASE WHEN d.found THEN d.vwap_price ELSE b.chaos_per_divine END AS rate) r
 WHERE p.realm = %(realm)s AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
   AND p.item_key <> %(chaos)s
 GROUP BY p.realm, p.item_key, p.league, p.observed_hour
 HAVING sum(p.volume) > 0
+"""
+
+# a league's first and last traded hour only ever widen: a window re-run never narrows them
+LEAGUES_SQL = """
+INSERT INTO warehouse.market_leagues (realm, league, first_hour, last_hour)
+SELECT realm, league, min(observed_hour), max(observed_hour) FROM warehouse.market_hourly
+WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+GROUP BY realm, league
+ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.first_hour, EXCLUDED.first_hour),
+                                          last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
 """
 
 # the newest hour of the realm the exchange prices hold (an index scan from the newest end)
@@ -95,23 +113,26 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
     if not start < end:
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = HourlyReport(realm, start, end)
-    params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY}
+    params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY}
     with pool.connection() as conn, conn.transaction():
         report.deleted = conn.execute(
             "DELETE FROM warehouse.market_hourly WHERE realm = %(realm)s AND observed_hour >= %(start)s "
             "AND observed_hour < %(end)s", params).rowcount
         report.rows = conn.execute(HOURLY_SQL, params).rowcount
+        conn.execute(LEAGUES_SQL, params)
     return report
 
 
 def window_sums(rows) -> dict[tuple[str, int], list[WindowSums]]:
     """(league, item key) → its eight windows' sums, from WINDOWS_SQL's rows."""
     out: dict[tuple[str, int], list[WindowSums]] = {}
-    for league, key, w, volume, hours, chaos_units, chaos_value, divine_units, divine_value in rows:
-        if not 0 <= w < WINDOWS:
-            continue
-        sums = out.setdefault((league, key), [WindowSums()] * WINDOWS)
-        sums[w] = WindowSums(volume, hours, chaos_units, chaos_value, divine_units, divine_value)
+    empty = [WindowSums()] * WINDOWS
+    for league, key, w, *values in rows:
+        if 0 <= w < WINDOWS:
+            sums = out.get((league, key))
+            if sums is None:
+                sums = out[(league, key)] = empty.copy()
+            sums[w] = WindowSums(*values)
     return out
 
 
@@ -135,6 +156,8 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
         if hour is None:
             conn.execute("DELETE FROM warehouse.market_state WHERE realm = %s", (realm,))
             return report
+        # ~200k hourly rows into ~30k groups: hashed in memory rather than sorted through temp files
+        conn.execute("SET LOCAL work_mem = '64MB'")
         rows = conn.execute(WINDOWS_SQL, {"realm": realm, "hour": hour, "since": hour - WINDOW * WINDOWS}).fetchall()
         out = []
         for (league, key), sums in window_sums(rows).items():
@@ -145,7 +168,7 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             report.leagues[league] = report.leagues.get(league, 0) + 1
             report.low_confidence += f.low_confidence
         with conn.cursor() as cur:
-            with cur.copy(f"COPY warehouse.market_latest ({LATEST_COLUMNS}) FROM STDIN") as copy:
+            with cur.copy(f"COPY warehouse.market_latest ({LATEST_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(LATEST_TYPES)
                 for row in out:
                     copy.write_row(row)

@@ -7,8 +7,6 @@ latest table is rebuilt for the realm's newest stored hour. PC's keys are bare, 
 get their name as a prefix (`poe2/exchange_market_latest`), as the source's assets.
 """
 
-from __future__ import annotations
-
 import time
 
 from dagster import (AssetExecutionContext, AssetKey, AutomationCondition, BackfillPolicy, MaterializeResult,

@@ -10,6 +10,8 @@
   newest stored hour (W0 = the 24 hours ending with it … W7): price, changes, value,
   sparkline in chaos and in divine, volume, hours traded, the confidence flag.
 * `warehouse.market_state`: per realm, the hour `market_latest` was built for.
+* `warehouse.market_leagues`: per realm and league, the first and last hour anything traded
+  (league age for `exchangePrices(alignBy: LEAGUE_DAY)`, without scanning a league's history).
 
 Revision ID: 0017
 Revises: 0016
@@ -80,11 +82,23 @@ def upgrade() -> None:
         )
         """
     )
-    op.execute(f"GRANT SELECT ON warehouse.market_hourly, warehouse.market_latest, warehouse.market_state "
-               f"TO {API}")
+    op.execute(
+        f"""
+        CREATE TABLE warehouse.market_leagues (
+            realm      text        NOT NULL CHECK (realm IN {REALMS}),
+            league     text        NOT NULL,
+            first_hour timestamptz NOT NULL,
+            last_hour  timestamptz NOT NULL,
+            PRIMARY KEY (realm, league)
+        )
+        """
+    )
+    op.execute(f"GRANT SELECT ON warehouse.market_hourly, warehouse.market_latest, warehouse.market_state, "
+               f"warehouse.market_leagues TO {API}")
 
 
 def downgrade() -> None:
+    op.execute("DROP TABLE warehouse.market_leagues")
     op.execute("DROP TABLE warehouse.market_state")
     op.execute("DROP TABLE warehouse.market_latest")
     op.execute("DROP TABLE warehouse.market_hourly")
