@@ -315,3 +315,27 @@ def test_the_range_is_checked_before_anything_runs():
                          (("pc", "2025-01-01T10:30", "2025-01-02", False), "whole hour")):
         with pytest.raises(TradeWatchError, match=needle):
             exchange_range(*args, now=now)
+
+
+def test_exchange_prices_by_league_day_count_buckets_from_the_league_start(backfilled, api):
+    url = backfilled[0]
+    _, rows = _all_rows(api, realm="PC", league="Settlers")
+    item = rows[0]["item"]
+    query = """query($item: ID!, $align: ExchangeAlign!) { exchangePrices(league: "Settlers", items: [$item],
+        from: "2025-03-01T00:00Z", to: "2025-03-10T00:00Z", bucket: DAY, alignBy: $align) {
+        points time volume leagueStart age } }"""
+    (by_age,) = _data(api, query, {"item": item["metadataPath"], "align": "LEAGUE_DAY"})["exchangePrices"]
+    with psycopg.connect(url) as conn:
+        start = conn.execute("SELECT min(observed_hour) FROM warehouse.exchange_prices WHERE realm = 'pc' "
+                             "AND league = 'Settlers'").fetchone()[0]
+        units = conn.execute(
+            "SELECT floor(extract(epoch FROM p.observed_hour - %s) / 86400)::int, sum(p.volume) "
+            "FROM warehouse.exchange_prices p JOIN warehouse.exchange_catalogue c ON c.game = 'poe1' "
+            "AND c.item_key = p.item_key WHERE p.realm = 'pc' AND p.league = 'Settlers' AND c.id = %s "
+            "AND p.quote_currency = 'chaos' GROUP BY 1 ORDER BY 1", (start, item["id"])).fetchall()
+    assert datetime.fromisoformat(by_age["leagueStart"]) == start
+    assert by_age["age"] == [a for a, _ in units]
+    assert all(_close(a, b) for a, (_, b) in zip(by_age["volume"], units))
+    assert [datetime.fromisoformat(t) for t in by_age["time"]] == [start + a * timedelta(days=1) for a in by_age["age"]]
+    (by_date,) = _data(api, query, {"item": item["metadataPath"], "align": "DATE"})["exchangePrices"]
+    assert by_date["age"] is None and by_date["leagueStart"] is None

@@ -60,7 +60,7 @@
               first: 100, after: $after) {
       hour totalCount pageInfo { hasNextPage endCursor }
       nodes { item { id name category image named } price change24h change7d volume24h value24h lowConfidence sparkline } }
-    d: market(realm: $realm, league: $league, category: $category, search: $search, orderBy: NAME_ASC,
+    d: market(realm: $realm, league: $league, category: $category, search: $search, orderBy: $order,
               currency: DIVINE, first: 500) { nodes { item { id } price } } }`;
 
   function url() {

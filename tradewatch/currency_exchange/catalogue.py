@@ -120,15 +120,15 @@ class CatalogueIndex:
         self.items = tuple(items)
         self.by_id: dict[str, CatalogueItem] = {}
         self.by_path: dict[str, CatalogueItem] = {}
-        self.by_folded: dict[str, list[CatalogueItem]] = {}  # lower-cased id, path or name → items
+        self.by_name: dict[str, list[CatalogueItem]] = {}  # case-folded name → the items of that name
+        self._folded: dict[str, CatalogueItem] = {}  # case-folded id or path → item
         for item in self.items:
             self.by_id.setdefault(item.id, item)
             self.by_path.setdefault(item.metadata_path, item)
+            self.by_name.setdefault(_fold(item.name), []).append(item)
         for item in self.items:
-            for text in {item.id.casefold(), item.metadata_path.casefold(), item.name.casefold()}:
-                found = self.by_folded.setdefault(text, [])
-                if item not in found:
-                    found.append(item)
+            self._folded.setdefault(item.id.casefold(), item)
+            self._folded.setdefault(item.metadata_path.casefold(), item)
         self._choices: list[str] | None = None
 
     def choices(self) -> list[str]:
@@ -143,18 +143,24 @@ class CatalogueIndex:
         return self._choices
 
     def suggestions(self, text: str, n: int = 3) -> list[str]:
+        if len(text) > MAX_PATH_LENGTH:  # no typo is that long, and difflib's cost grows with the length
+            return []
         folded = {c.casefold(): c for c in self.choices()}
         close = difflib.get_close_matches(text.casefold(), list(folded), n=n, cutoff=0.6)
         if not close and len(text) >= 3:  # "exalt": a part of a name is as good a hint
             close = [c for c in folded if text.casefold() in c][:n]
         return [folded[c] for c in close]
 
-    def resolve(self, text: str, unlisted_paths: bool = False) -> CatalogueItem:
+    def resolve(self, text: str, unlisted_paths: bool = False, hints: bool = True) -> CatalogueItem:
+        """The item `text` names (see `resolve_item`); `hints=False` skips the close matches (a
+        caller that tries other places first need not pay for difflib)."""
+        # exact id or path, then the name (case-insensitive), then an id or path in another case
         item = self.by_id.get(text) or self.by_path.get(text)
         if item is not None:
             return item
-        stripped = " ".join(text.split()).casefold()
-        found = self.by_folded.get(stripped) or self.by_folded.get(text.strip().casefold())
+        found = self.by_name.get(_fold(text))
+        if not found and text.strip().casefold() in self._folded:
+            found = [self._folded[text.strip().casefold()]]
         if found:
             if len(found) == 1:
                 return found[0]
@@ -163,11 +169,16 @@ class CatalogueIndex:
                                 "or metadata paths instead", text, [i.id for i in found])
         if unlisted_paths and is_metadata_path(text.strip()):
             return unlisted_item(self.game, text.strip())
-        hints = self.suggestions(text)
+        hints = self.suggestions(text) if hints else []
         hint = f"; did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
         raise UnknownItem(f"unknown {self.game} item {_shown(text)}: it is no catalogue id, metadata path or item "
                           f"name{hint} (ids look like 'divine', paths like 'Metadata/Items/Currency/CurrencyModValues', "
                           "names like 'Divine Orb')", text, hints)
+
+
+def _fold(text: str) -> str:
+    """A name as compared: case-insensitive, runs of white space as one space."""
+    return " ".join(text.split()).casefold()
 
 
 def _shown(text: str) -> str:
@@ -178,6 +189,17 @@ def _shown(text: str) -> str:
 def catalogue_index(game: str) -> CatalogueIndex:
     """The packaged catalogue of `game`, indexed (built once per process)."""
     return CatalogueIndex(game, load_catalogue(game))
+
+
+def name_of(game: str, item_id: str) -> str | None:
+    """The display name of a catalogue id (or path) of `game`, else of the other game; a path
+    neither lists gets its derived name; None for an id no catalogue knows."""
+    for g in (game, *[other for other in GAMES if other != game]):
+        index = catalogue_index(g)
+        item = index.by_id.get(item_id) or index.by_path.get(item_id)
+        if item is not None:
+            return item.name
+    return derived_name(item_id) if is_metadata_path(item_id) else None
 
 
 def resolve_item(game: str, text: str, items: CatalogueIndex | Iterable[CatalogueItem] | None = None,

@@ -32,7 +32,7 @@ import orjson
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_key, item_storage_key
-from tradewatch.currency_exchange.catalogue import game_of_realm
+from tradewatch.currency_exchange.catalogue import catalogue_index, game_of_realm
 from tradewatch.raw_bodies import decompress
 from tradewatch.hours import hours_between, partition_key
 from tradewatch.market.exchange import DIVINE_PATH, MalformedMarket, market_prices
@@ -60,6 +60,7 @@ class ExchangePricesReport:
     rows_by_hour: dict[datetime, int] = field(default_factory=dict)
     chaos_per_divine: dict[tuple[str, datetime], float | None] = field(default_factory=dict)
     new_catalogue_paths: int = 0  # rows the window added to warehouse.exchange_catalogue
+    uncatalogued_paths: set[str] = field(default_factory=set)  # paths the packaged catalogue of the game lacks
 
     @property
     def hours_without_documents(self) -> list[datetime]:
@@ -223,10 +224,14 @@ def compute_exchange_prices(pool: ConnectionPool, realm: str, start: datetime, e
                     if started:
                         copy.write(COPY_TRAILER)
             _upsert_items(writer, items)
-            report.new_catalogue_paths = add_feed_paths(writer, game_of_realm(realm), items)
+            game = game_of_realm(realm)
+            report.new_catalogue_paths = add_feed_paths(writer, game, items)
+            known = catalogue_index(game).by_path
+            report.uncatalogued_paths = {path for path in items if path not in known}
     log(f"exchange prices {realm} {partition_key(start)}…{partition_key(end)}: {report.rows} rows from "
         f"{len(report.hours_with_documents)} stored hours, {report.deleted} replaced, "
-        f"{len(report.unmapped_items)} unmapped item paths")
+        f"{len(report.unmapped_items)} unmapped item paths, {len(report.uncatalogued_paths)} not in the catalogue "
+        f"({report.new_catalogue_paths} new, named from their path)")
     return report
 
 
