@@ -172,3 +172,27 @@ def test_the_export_command_writes_one_file_per_day(warehouse, tmp_path):
                           "--to", "2026-11-03", "--out", str(tmp_path)], env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode != 0 and "--from 'yesterday' is not a date" in bad.stderr
+
+
+def test_the_daily_dumps_asset_writes_a_days_files_into_the_dump_dir(warehouse, tmp_path, monkeypatch):
+    from dagster import materialize
+
+    from tradewatch_assets.dumps.assets import build_daily_dumps_asset
+    from tradewatch_assets.resources import WarehouseResource
+
+    monkeypatch.setenv("TRADEWATCH_DUMP_DIR", str(tmp_path))
+    result = materialize([build_daily_dumps_asset("pc")], partition_key=DAY.isoformat(),
+                         resources={"warehouse": WarehouseResource(database_url=warehouse)})
+    assert result.success
+    metadata = result.asset_materializations_for_node("daily_dumps")[0].metadata
+    assert metadata["exchange_rows"].value > 0 and metadata["market_rows"].value > 0
+    exchange = pd.read_parquet(tmp_path / "exchange" / "pc" / LEAGUE / f"{DAY.isoformat()}.parquet")
+    _same_rows(exchange[["hour", "item_id", "quote_currency", "vwap", "volume", "quote_volume", "item_name"]],
+               _warehouse_exchange(warehouse, DAY).assign(hour=lambda f: pd.to_datetime(f["hour"], utc=True)),
+               ["hour", "item_id", "quote_currency"])
+
+    monkeypatch.delenv("TRADEWATCH_DUMP_DIR")
+    failed = materialize([build_daily_dumps_asset("pc")], partition_key=DAY.isoformat(), raise_on_error=False,
+                         resources={"warehouse": WarehouseResource(database_url=warehouse)})
+    assert not failed.success
+    assert "TRADEWATCH_DUMP_DIR is not set" in str(failed.all_events)

@@ -109,39 +109,52 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 _EXCHANGE_SQL = """
+WITH day AS MATERIALIZED (  -- the item's day across its markets, for the confidence flag
+    SELECT item_key, count(DISTINCT observed_hour) AS hours, sum(volume) AS units
+    FROM warehouse.exchange_prices
+    WHERE realm = %(realm)s AND league = %(league)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+      AND volume > 0
+    GROUP BY item_key
+), rates AS MATERIALIZED (  -- the day's 24 rates, read once (a join of the view per row plans badly)
+    SELECT observed_hour, chaos_per_divine FROM analytics.exchange_divine_price
+    WHERE realm = %(realm)s AND league = %(league)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+)
 SELECT p.observed_hour AS hour, p.realm, p.league, c.id AS item_id, c.name AS item_name, c.category,
        c.item_path AS metadata_path, c.named, p.quote_currency, p.vwap_price AS vwap, p.min_price, p.max_price,
        p.volume, p.quote_volume, d.chaos_per_divine,
        analytics.convert_price(p.vwap_price, p.quote_currency, 'chaos', d.chaos_per_divine) AS price_chaos,
        analytics.convert_price(p.vwap_price, p.quote_currency, 'divine', d.chaos_per_divine) AS price_divine,
-       (count(DISTINCT p.observed_hour) OVER w < %(min_hours)s OR sum(p.volume) OVER w < %(min_units)s)
-           AS low_confidence
+       coalesce(day.hours < %(min_hours)s OR day.units < %(min_units)s, true) AS low_confidence
 FROM warehouse.exchange_prices p
-JOIN warehouse.exchange_catalogue c ON c.game = warehouse.realm_game(p.realm) AND c.item_key = p.item_key
-LEFT JOIN analytics.exchange_divine_price d
-       ON d.realm = p.realm AND d.league = p.league AND d.observed_hour = p.observed_hour
+JOIN warehouse.exchange_catalogue c ON c.game = warehouse.realm_game(%(realm)s) AND c.item_key = p.item_key
+LEFT JOIN day ON day.item_key = p.item_key
+LEFT JOIN rates d ON d.observed_hour = p.observed_hour
 WHERE p.realm = %(realm)s AND p.league = %(league)s AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
-WINDOW w AS (PARTITION BY p.item_key)
 ORDER BY p.observed_hour, c.id, p.quote_currency
 """
-# count(DISTINCT) is not allowed in a window: hours are counted in a subquery instead
-_EXCHANGE_SQL = _EXCHANGE_SQL.replace(
-    "count(DISTINCT p.observed_hour) OVER w",
-    "(SELECT count(DISTINCT h.observed_hour) FROM warehouse.exchange_prices h WHERE h.realm = p.realm "
-    "AND h.league = p.league AND h.item_key = p.item_key AND h.observed_hour >= %(start)s "
-    "AND h.observed_hour < %(end)s AND h.volume > 0)")
 
 _SNAPSHOTS_SQL = """
-SELECT s.observed_hour AS hour, s.game, s.league, s.item_id, s.item_name, s.paid_with, s.min_price,
-       s.robust_min_price, s.avg_price, s.listing_count, s.total_stock, s.chaos_per_divine,
-       s.min_price_chaos, s.min_price_divine, s.robust_min_price_chaos, s.robust_min_price_divine,
-       s.avg_price_chaos, s.avg_price_divine, w.simulated
-FROM analytics.price_history s
-JOIN warehouse.price_snapshots w ON (w.game, w.league, w.paid_with, w.observed_hour, w.item_id)
-                                  = (s.game, s.league, s.paid_with, s.observed_hour, s.item_id)
+WITH rates AS MATERIALIZED (  -- the day's 24 rates, read once, as analytics.price_history reads them
+    SELECT observed_hour, chaos_per_divine FROM analytics.exchange_divine_price
+    WHERE realm = %(realm)s AND league = %(league)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
+)
+SELECT s.observed_hour AS hour, s.game, s.league, s.item_id,
+       COALESCE(i.item_name, initcap(replace(s.item_id, '-', ' '))) AS item_name, s.paid_with, s.min_price,
+       s.robust_min_price, s.avg_price, s.listing_count, s.total_stock::double precision, d.chaos_per_divine,
+       analytics.convert_price(s.min_price, s.paid_with, 'chaos', d.chaos_per_divine) AS min_price_chaos,
+       analytics.convert_price(s.min_price, s.paid_with, 'divine', d.chaos_per_divine) AS min_price_divine,
+       analytics.convert_price(s.robust_min_price, s.paid_with, 'chaos', d.chaos_per_divine) AS robust_min_price_chaos,
+       analytics.convert_price(s.robust_min_price, s.paid_with, 'divine', d.chaos_per_divine)
+           AS robust_min_price_divine,
+       analytics.convert_price(s.avg_price, s.paid_with, 'chaos', d.chaos_per_divine) AS avg_price_chaos,
+       analytics.convert_price(s.avg_price, s.paid_with, 'divine', d.chaos_per_divine) AS avg_price_divine,
+       s.simulated
+FROM warehouse.price_snapshots s
+LEFT JOIN warehouse.items i ON i.game = s.game AND i.item_id = s.item_id
+LEFT JOIN rates d ON d.observed_hour = s.observed_hour
 WHERE s.game = warehouse.realm_game(%(realm)s) AND s.league = %(league)s
   AND s.observed_hour >= %(start)s AND s.observed_hour < %(end)s
-ORDER BY s.observed_hour, s.item_id
+ORDER BY s.observed_hour, s.item_id, s.paid_with
 """
 
 _MARKET_SQL = """
@@ -154,7 +167,7 @@ SELECT %(start)s::timestamptz AS day, m.realm, m.league, c.id AS item_id, c.name
        count(*)::int AS hours,
        (count(*) < %(min_hours)s OR sum(m.volume) < %(min_units)s OR sum(m.chaos_units) = 0) AS low_confidence
 FROM warehouse.market_hourly m
-JOIN warehouse.exchange_catalogue c ON c.game = warehouse.realm_game(m.realm) AND c.item_key = m.item_key
+JOIN warehouse.exchange_catalogue c ON c.game = warehouse.realm_game(%(realm)s) AND c.item_key = m.item_key
 WHERE m.realm = %(realm)s AND m.league = %(league)s AND m.observed_hour >= %(start)s AND m.observed_hour < %(end)s
 GROUP BY m.realm, m.league, c.id, c.name, c.category, c.named
 ORDER BY c.id
