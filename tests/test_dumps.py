@@ -196,3 +196,10 @@ def test_the_daily_dumps_asset_writes_a_days_files_into_the_dump_dir(warehouse, 
                          resources={"warehouse": WarehouseResource(database_url=warehouse)})
     assert not failed.success
     assert "TRADEWATCH_DUMP_DIR is not set" in str(failed.all_events)
+
+
+def test_the_readme_documents_every_column_of_every_kind_in_order():
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for kind, columns in COLUMNS.items():
+        rows = "\n".join(f"| `{c.name}` | {c.type} | {c.meaning} |" for c in columns)
+        assert rows in readme, f"the README's table of --what {kind} differs from tradewatch.dumps.COLUMNS"
