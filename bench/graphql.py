@@ -67,6 +67,7 @@ from graphql_api.queries.exchange import SERIES_SQL as EXCHANGE_SQL  # noqa: E40
 from graphql_api.queries.prices import LATEST_SQL  # noqa: E402
 from tests.helpers.databases import with_database  # noqa: E402
 from tests.helpers.servers import free_port, stop_process_group  # noqa: E402
+from tradewatch.bulk_exchange.catalog import item_category, item_name  # noqa: E402
 from tradewatch.cli.api_server import uvicorn_arguments  # noqa: E402
 from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
@@ -438,7 +439,9 @@ def cases(watchlist) -> dict[str, Case]:
         "latest prices + 24 h / 7 d changes": Case(
             {"query": "{ latestPrices { item { id name } hour minPrice robustMinPrice avgPrice listingCount "
                       "totalStock change24h change7d lowConfidence } }"},
-            None, LATEST_SQL, {**p, "items": items}, _latest_tw, _latest_pg, shared=False),
+            None, LATEST_SQL, {**p, "items": items, "names": [item_name(i) for i in items],
+                               "categories": [item_category(i) for i in items]},
+            _latest_tw, _latest_pg, shared=False),
         "exchangePrices 30-day hourly, 1 item": Case(
             {"query": '{ exchangePrices(items: ["%s"], from: "%s", to: "%s") { item { id } time vwap minPrice '
                       'maxPrice volume quoteVolume } }' % (greed, month, end)},
