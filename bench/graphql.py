@@ -293,18 +293,19 @@ def wrk(base: str, body: dict, seconds: float, connections: int) -> dict:
     return figures
 
 
-def measure(fn, n: int) -> dict:
-    for _ in range(max(10, n // 10)):  # warm-up: pools, prepared statements, caches
+def measure(fn, seconds: float) -> dict:
+    """p50, p95 (ms) and calls/s of `fn` called one at a time for `seconds` (after a short warm-up)."""
+    for _ in range(10):  # warm-up: prepared statements, caches
         fn()
     times = []
     started = time.perf_counter()
-    for _ in range(n):
+    while time.perf_counter() - started < seconds:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
     total = time.perf_counter() - started
     times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(len(times) * 0.95) - 1], "rps": n / total}
+    return {"p50": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)], "rps": len(times) / total}
 
 
 SNAPSHOT_SQL = """SELECT item_id, observed_hour, observed_at, listing_count, total_stock, min_price, robust_min_price,
@@ -510,9 +511,14 @@ def _median(figures: list[dict]) -> dict:
     return {k: statistics.median(f[k] for f in figures) for k in ("p50", "p95", "rps")}
 
 
-def measure_servers(servers: dict[str, str], case: Case, seconds: float, rounds: int, connections: int) -> dict:
-    """Per server: the median over `rounds` of p50, p95 (1 connection) and req/s (`connections`); each
-    round measures every server once, the order turning one place per round."""
+FLOOR = "floor"
+
+
+def measure_servers(servers: dict[str, str], case: Case, floor, seconds: float, rounds: int,
+                    connections: int) -> dict:
+    """Per server, and for the floor (`floor()`, one query and its JSON in this process): the median over
+    `rounds` of p50, p95 (1 connection) and req/s (`connections`; the floor: one at a time). Each round
+    measures every one once, the order turning one place per round."""
     if case.postgraphile is None:
         servers = {"TradeWatch": servers["TradeWatch"]}
     bodies = {label: case.tradewatch if label == "TradeWatch" else case.postgraphile for label in servers}
@@ -524,10 +530,13 @@ def measure_servers(servers: dict[str, str], case: Case, seconds: float, rounds:
                 raise SystemExit(f"{label} answers other rows than TradeWatch ({len(rows)} against "
                                  f"{len(reference)}): the queries are not equivalent")
         wrk(base, bodies[label], 1, connections)  # warm-up: pools, prepared statements, caches, the JIT
-    figures: dict[str, list[dict]] = {label: [] for label in servers}
-    labels = list(servers)
+    figures: dict[str, list[dict]] = {label: [] for label in (*servers, FLOOR)}
+    labels = list(figures)
     for n in range(rounds):
         for label in labels[n % len(labels):] + labels[:n % len(labels)]:
+            if label == FLOOR:
+                figures[label].append(measure(floor, seconds))
+                continue
             latency = wrk(servers[label], bodies[label], seconds, 1)
             throughput = wrk(servers[label], bodies[label], seconds, connections)
             figures[label].append({"p50": latency["p50_ms"], "p95": latency["p95_ms"], "rps": throughput["rps"]})
@@ -541,7 +550,6 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of wrk per figure")
     parser.add_argument("--rounds", type=int, default=2, help="turns of every server per shape (median taken)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (and threads) for req/s")
-    parser.add_argument("--requests", type=int, default=300, help="floor queries per measurement")
     parser.add_argument("--no-postgraphile", action="store_true", help="TradeWatch and the floor only")
     parser.add_argument("--no-postgraphile4", action="store_true", help="leave PostGraphile 4 out")
     parser.add_argument("--no-what-if", action="store_true", help="skip evaluateStrategy")
@@ -550,14 +558,14 @@ def main() -> None:
                         help=f"{SMOKE_DAYS} days of history, 1 s per figure, one round, PostGraphile only when "
                              "installed already: checks that the bench runs")
     args = parser.parse_args()
-    for name in ("duration", "rounds", "connections", "requests"):
+    for name in ("duration", "rounds", "connections"):
         if getattr(args, name) <= 0:
             raise SystemExit(f"--{name} must be positive, not {getattr(args, name)}")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH: install it (apt-get install wrk)")
     days = SMOKE_DAYS if args.smoke else DAYS
     if args.smoke:
-        args.duration, args.rounds, args.requests = 1.0, 1, 50
+        args.duration, args.rounds = 1.0, 1
     node_servers = [] if args.no_postgraphile else [POSTGRAPHILE5] + ([] if args.no_postgraphile4 else [POSTGRAPHILE4])
     if args.smoke:
         for server in [s for s in node_servers if not s.installed()]:
@@ -589,9 +597,11 @@ def main() -> None:
             for name, case in cases(watchlist).items():
                 if args.only and args.only not in name:
                     continue
-                floor = measure(lambda case=case: json.dumps(conn.execute(case.sql, case.params).fetchall(),
-                                                             default=str), args.requests)
-                found = measure_servers(servers, case, args.duration, args.rounds, args.connections)
+                found = measure_servers(
+                    servers, case, lambda case=case: json.dumps(conn.execute(case.sql, case.params).fetchall(),
+                                                                default=str),
+                    args.duration, args.rounds, args.connections)
+                floor = found.pop(FLOOR)
                 rows.append((name, case, found, floor))
                 print(f"{name}: {found}, floor {floor} (load {load_average()})", file=sys.stderr, flush=True)
         if not args.no_what_if:
@@ -611,8 +621,8 @@ def print_table(rows: list, node_labels: list[str], args, started_load: str) -> 
     print(f"\ncommit {commit()}; load average {started_load} at the start, {load_average()} at the end "
           f"({os.cpu_count()} cores)")
     print(f"wrk: p50/p95 on 1 connection, req/s on {args.connections} connections ({args.connections} threads), "
-          f"median of {args.rounds} rounds of {args.duration:g} s, servers taking turns; floor: psycopg + "
-          f"json.dumps, one at a time")
+          f"median of {args.rounds} rounds of {args.duration:g} s, servers and floor taking turns; floor: psycopg + "
+          f"json.dumps in the bench's process, one at a time")
     short = {"TradeWatch": "TW", "PostGraphile 5": "PG5", "PostGraphile 4": "PG4"}
     labels = ["TradeWatch", *node_labels]
     header = f"{'shape':36}" + "".join(f" | {short[l] + ' p50':>9} {'p95':>7} {'req/s':>6}" for l in labels)

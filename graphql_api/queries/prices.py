@@ -4,6 +4,7 @@ also joins the Currency Exchange's executed prices of warehouse.exchange_prices 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from graphql_api import limits
 from graphql_api.caching import NEWEST_COLUMN, with_newest
@@ -13,7 +14,7 @@ from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql, text_array
-from graphql_api.types import (Bucket, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
+from graphql_api.types import (Bucket, Item, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
                                SnapshotOrder, item_of)
 from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
 
@@ -75,6 +76,15 @@ LATEST_JSON = {"item": {**item_columns("p.item_id"), "name": "p.item_name", "cat
                "paidWith": "%(unit)s::text", "simulated": "p.simulated"}
 
 
+@lru_cache(maxsize=256)
+def _latest_items(item_ids: tuple[str, ...], watched: tuple[str, ...]) -> tuple[tuple[Item, ...], dict[str, str]]:
+    """The items and their statement parameters: the same few lists come in every request, so they are
+    built once (json_rows.text_array)."""
+    items = tuple(item_of(i, i in watched) for i in item_ids)
+    return items, {"items": text_array(item_ids), "names": text_array(tuple(i.name for i in items)),
+                   "categories": text_array(tuple(i.category for i in items))}
+
+
 def _change(now: float | None, then: float | None) -> float | None:
     return (now - then) / then if now is not None and then else None
 
@@ -87,12 +97,10 @@ async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str], unit:
     (the field names asked for; None: all) leaves out the changes nobody asked for."""
     ctx.cache.read_live()  # "now" moves every hour
     wl = ctx.watchlist
-    items = [item_of(i, i in ctx.watched) for i in item_ids]
+    items, item_params = _latest_items(tuple(item_ids), ctx.watched)
     sql = from_snapshots(latest_sql(selected is None or "change24h" in selected,
                                     selected is None or "change7d" in selected), ctx, unit)
-    params = {"items": text_array(tuple(item_ids)), "names": text_array(tuple(i.name for i in items)),
-              "categories": text_array(tuple(i.category for i in items)), "game": wl.game, "league": league,
-              "paid": wl.paid_with}
+    params = {**item_params, "game": wl.game, "league": league, "paid": wl.paid_with}
     if plan is not None:
         built = (await fetch_all(ctx.pool, f"SELECT json_agg({plan.json} ORDER BY p.n)::text AS nodes, "
                                            f"bool_and({plan.clean}) AS clean FROM ({sql}) p",
