@@ -7,15 +7,16 @@ of hourly snapshots (plus the profitability and Currency Exchange rows of the sa
                                       [--smoke]
 
 Shapes: a 30-day hourly series of one item, a page of 100 snapshots, the latest prices of 21
-items (the three the issues compare), a 30-day hourly exchangePrices of one item and a page of 100
-profitability rows. Every server is asked the same question with the same columns and rows (the
+items (the three the issues compare; PostGraphile cannot compute the 24 h / 7 d changes, so they
+are a shape of TradeWatch and the floor alone), a 30-day hourly exchangePrices of one item and a
+page of 100 profitability rows. Every server is asked the same question with the same columns and rows (the
 bench checks the rows of the answers agree before measuring), over HTTP, by `wrk` with one body:
 one connection for the latency (p50, p95), `--connections` connections (and as many wrk threads)
 for the throughput (req/s). The servers take turns: each round measures every server once, the
 next round in another order, and the figure is the median over the rounds, so load from elsewhere
 on the machine falls on all of them alike. The floor is the same rows fetched with psycopg and
-`json.dumps` in this process, one at a time. The load average and the commit are printed with
-the table. Goals (issue 24): TradeWatch's p50 <= 0.8 x PostGraphile 5's and its req/s >= 1.25 x;
+`json.dumps` in this process, one at a time, for as long and in the same turns. The load average
+and the commit are printed with the table. Goals (issue 24): TradeWatch's p50 <= 0.8 x PostGraphile 5's and its req/s >= 1.25 x;
 latest prices <= 3 x the floor, a page of 100 <= 2.5 x. Then evaluateStrategy over 7 and 31 days,
 cold (a reroll cost not asked before: every hour computed) and cached (the same request again).
 
