@@ -574,7 +574,7 @@ def main() -> None:
                   file=sys.stderr)
             node_servers.remove(server)
     watchlist = load_watchlist()
-    started_load = load_average()
+    started_load, measured_commit = load_average(), commit()  # the code the servers run: as it is now
     embedded = None
     server_url = args.database_url
     if not server_url:
@@ -613,13 +613,13 @@ def main() -> None:
             stop_process_group(proc)
         if embedded is not None:
             embedded.stop()
-    print_table(rows, [s.label for s in node_servers], args, started_load)
+    print_table(rows, [s.label for s in node_servers], args, started_load, measured_commit)
     for line in _WHAT_IF_RESULTS:
         print(line)
 
 
-def print_table(rows: list, node_labels: list[str], args, started_load: str) -> None:
-    print(f"\ncommit {commit()}; load average {started_load} at the start, {load_average()} at the end "
+def print_table(rows: list, node_labels: list[str], args, started_load: str, measured_commit: str) -> None:
+    print(f"\ncommit {measured_commit}; load average {started_load} at the start, {load_average()} at the end "
           f"({os.cpu_count()} cores)")
     print(f"wrk: p50/p95 on 1 connection, req/s on {args.connections} connections ({args.connections} threads), "
           f"median of {args.rounds} rounds of {args.duration:g} s, servers and floor taking turns; floor: psycopg + "
