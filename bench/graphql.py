@@ -299,14 +299,16 @@ def measure(fn, seconds: float) -> dict:
     for _ in range(10):  # warm-up: prepared statements, caches
         fn()
     times = []
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     while time.perf_counter() - started < seconds:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
     total = time.perf_counter() - started
+    cpu = (time.process_time() - cpu) * 1000 / len(times)
     times.sort()
-    return {"p50": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)], "rps": len(times) / total}
+    return {"p50": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)],
+            "rps": len(times) / total, "cpu": cpu}
 
 
 SNAPSHOT_SQL = """SELECT item_id, observed_hour, observed_at, listing_count, total_stock, min_price, robust_min_price,
@@ -509,28 +511,52 @@ def commit() -> str:
 
 
 def _median(figures: list[dict]) -> dict:
-    return {k: statistics.median(f[k] for f in figures) for k in ("p50", "p95", "rps")}
+    return {k: statistics.median(f[k] for f in figures) for k in ("p50", "p95", "rps", "cpu") if k in figures[0]}
 
 
 FLOOR = "floor"
 
 
-def measure_servers(servers: dict[str, str], case: Case, floor, seconds: float, rounds: int,
+@dataclass(frozen=True)
+class Served:
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's process and its children (user + system)."""
+        import psutil
+
+        try:
+            process = psutil.Process(self.pid)
+            total = sum(process.cpu_times()[:2])
+            for child in process.children(recursive=True):
+                try:
+                    total += sum(child.cpu_times()[:2])
+                except psutil.NoSuchProcess:
+                    pass
+            return total
+        except psutil.NoSuchProcess:
+            return math.nan
+
+
+def measure_servers(servers: dict[str, Served], case: Case, floor, seconds: float, rounds: int,
                     connections: int) -> dict:
     """Per server, and for the floor (`floor()`, one query and its JSON in this process): the median over
-    `rounds` of p50, p95 (1 connection) and req/s (`connections`; the floor: one at a time). Each round
-    measures every one once, the order turning one place per round."""
+    `rounds` of p50, p95 (1 connection), req/s (`connections`; the floor: one at a time) and the server's
+    own CPU time per request during the req/s run (`cpu`, ms; PostgreSQL's share not included: much the
+    same for all, and less sensitive to the machine's load than the times). Each round measures every
+    one once, the order turning one place per round."""
     if case.postgraphile is None:
         servers = {"TradeWatch": servers["TradeWatch"]}
     bodies = {label: case.tradewatch if label == "TradeWatch" else case.postgraphile for label in servers}
-    reference = case.tw_rows(answer(servers["TradeWatch"], case.tradewatch))
-    for label, base in servers.items():
+    reference = case.tw_rows(answer(servers["TradeWatch"].base, case.tradewatch))
+    for label, served in servers.items():
         if label != "TradeWatch":
-            rows = case.pg_rows(answer(base, bodies[label]))
+            rows = case.pg_rows(answer(served.base, bodies[label]))
             if not same_rows(reference, rows):
                 raise SystemExit(f"{label} answers other rows than TradeWatch ({len(rows)} against "
                                  f"{len(reference)}): the queries are not equivalent")
-        wrk(base, bodies[label], 1, connections)  # warm-up: pools, prepared statements, caches, the JIT
+        wrk(served.base, bodies[label], 1, connections)  # warm-up: pools, prepared statements, caches, the JIT
     figures: dict[str, list[dict]] = {label: [] for label in (*servers, FLOOR)}
     labels = list(figures)
     for n in range(rounds):
@@ -538,9 +564,13 @@ def measure_servers(servers: dict[str, str], case: Case, floor, seconds: float, 
             if label == FLOOR:
                 figures[label].append(measure(floor, seconds))
                 continue
-            latency = wrk(servers[label], bodies[label], seconds, 1)
-            throughput = wrk(servers[label], bodies[label], seconds, connections)
-            figures[label].append({"p50": latency["p50_ms"], "p95": latency["p95_ms"], "rps": throughput["rps"]})
+            served = servers[label]
+            latency = wrk(served.base, bodies[label], seconds, 1)
+            cpu = served.cpu_seconds()
+            throughput = wrk(served.base, bodies[label], seconds, connections)
+            cpu = (served.cpu_seconds() - cpu) * 1000 / max(1, throughput["requests"])
+            figures[label].append({"p50": latency["p50_ms"], "p95": latency["p95_ms"], "rps": throughput["rps"],
+                                   "cpu": cpu})
     return {label: _median(found) for label, found in figures.items()}
 
 
@@ -589,11 +619,11 @@ def main() -> None:
             server.install()
         api, base = start_api(url)
         procs.append(api)
-        servers = {"TradeWatch": base}
+        servers = {"TradeWatch": Served(base, api.pid)}
         for server in node_servers:
             proc, server_base = server.start(url)
             procs.append(proc)
-            servers[server.label] = server_base
+            servers[server.label] = Served(server_base, proc.pid)
         with psycopg.connect(url, autocommit=True) as conn:
             for name, case in cases(watchlist).items():
                 if args.only and args.only not in name:
@@ -606,7 +636,7 @@ def main() -> None:
                 rows.append((name, case, found, floor))
                 print(f"{name}: {found}, floor {floor} (load {load_average()})", file=sys.stderr, flush=True)
         if not args.no_what_if:
-            what_if(base, days)
+            what_if(servers["TradeWatch"].base, days)
             print_what_if(url)
     finally:
         for proc in procs:
@@ -622,16 +652,18 @@ def print_table(rows: list, node_labels: list[str], args, started_load: str, mea
     print(f"\ncommit {measured_commit}; load average {started_load} at the start, {load_average()} at the end "
           f"({os.cpu_count()} cores)")
     print(f"wrk: p50/p95 on 1 connection, req/s on {args.connections} connections ({args.connections} threads), "
-          f"median of {args.rounds} rounds of {args.duration:g} s, servers and floor taking turns; floor: psycopg + "
-          f"json.dumps in the bench's process, one at a time")
+          f"median of {args.rounds} rounds of {args.duration:g} s, servers and floor taking turns; cpu: the server "
+          f"process's own CPU time per request in the req/s run; floor: psycopg + json.dumps in the bench's "
+          f"process, one at a time")
     short = {"TradeWatch": "TW", "PostGraphile 5": "PG5", "PostGraphile 4": "PG4"}
     labels = ["TradeWatch", *node_labels]
-    header = f"{'shape':36}" + "".join(f" | {short[l] + ' p50':>9} {'p95':>7} {'req/s':>6}" for l in labels)
-    print(header + f" | {'floor':>7} | goals")
+    header = f"{'shape':36}" + "".join(f" | {short[l] + ' p50':>9} {'p95':>7} {'req/s':>6} {'cpu':>6}" for l in labels)
+    print(header + f" | {'floor':>7} {'cpu':>6} | goals")
     for name, case, found, floor in rows:
-        cells = "".join(f" | {found[l]['p50']:7.2f}ms {found[l]['p95']:5.2f}ms {found[l]['rps']:6.0f}" if l in found
-                        else f" | {'-':>9} {'-':>7} {'-':>6}" for l in labels)
-        print(f"{name:36}{cells} | {floor['p50']:5.2f}ms | "
+        cells = "".join(f" | {found[l]['p50']:7.2f}ms {found[l]['p95']:5.2f}ms {found[l]['rps']:6.0f} "
+                        f"{found[l]['cpu']:4.2f}ms" if l in found else f" | {'-':>9} {'-':>7} {'-':>6} {'-':>6}"
+                        for l in labels)
+        print(f"{name:36}{cells} | {floor['p50']:5.2f}ms {floor['cpu']:4.2f}ms | "
               f"{verdict(name, case, found['TradeWatch'], found.get('PostGraphile 5'), floor)}")
 
 

@@ -1,7 +1,8 @@
 """Row lists built as JSON by PostgreSQL for exactly the selected fields (snapshot and
-profitability pages), handed to the response without per-field completion.
+profitability pages, latestPrices), handed to the response without per-field completion.
 
-`row_plan(info, columns)` reads the selection under the connection's `nodes` the way
+`row_plan(info, columns)` reads the selection under the connection's `nodes` (or, with
+`list_field=None`, of the field's own list) the way
 graphql-core collects it (aliases, fragments, `@include`/`@skip` with the request's variables,
 `__typename`) and, when every selected field is plain, compiles it into one
 `json_build_object(...)` expression per row plus a `clean` condition: true when each value
@@ -16,7 +17,10 @@ list of String/ID, or a nested object whose fields are listed the same way. Anyt
 `nodes` selected under two response keys, or a page whose `clean` is false, takes the normal
 path, so errors and their paths stay exactly those of graphql-core. Values differ from the
 normal path only in the spelling of numbers (PostgreSQL writes 500 where orjson writes 500.0):
-the same JSON values.
+the same JSON values. A plan is compiled once per selection (the field nodes of the request's
+cached document and the Boolean variables `@include`/`@skip` may read) and kept: `_PLANS`.
+Lists of strings the statements take in every request (the watched items) are passed as array
+text built once (`text_array`), not adapted element by element each time.
 """
 
 from __future__ import annotations
@@ -34,9 +38,11 @@ from graphql.execution.collect_fields import collect_sub_fields
 # An object's columns: GraphQL field name -> SQL expression over the row, or a nested object's columns
 Columns = Mapping[str, "str | Columns"]
 
-# Python's datetime.isoformat() in a UTC session: microseconds only when there are any
-_TIME = ("(CASE WHEN date_trunc('second', {e}) = {e} THEN to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') "
-         "ELSE to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') END)")
+# Python's datetime.isoformat() in a UTC session: microseconds only when there are any. A whole
+# second is PostgreSQL's own JSON of the time (ISO 8601 with +00:00 in a UTC session, and cheaper than
+# to_char); the rest need to_char for all six digits (PostgreSQL's JSON trims trailing zeros).
+_TIME = ("(CASE WHEN date_trunc('second', {e}) = {e} THEN to_json({e}) "
+         "ELSE to_json(to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')) END)")
 _JSON_SCALARS = frozenset({"FloatColumn", "IntColumn", "TimeColumn", "Ladder", "JSON"})
 
 
