@@ -18,6 +18,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, ValidationCache
 
 from graphql_api import limits
+from graphql_api.arguments import fast_argument_types
 from graphql_api.completion import RowCompletionContext
 from graphql_api.context import Info
 from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
@@ -318,4 +319,5 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
     )
 
 
+fast_argument_types(Query)  # after the schema is built from the annotations: see graphql_api/arguments.py
 schema = build_schema()
