@@ -3,7 +3,7 @@
 Names (all optional; listed in `.env.example`):
 
 * `TRADEWATCH_API_DATABASE_URL` — the URL the API reads with; meant for the read-only
-  role `tradewatch_reader`. Default: the warehouse URL (`TRADEWATCH_DATABASE_URL` or the
+  role `tradewatch_api` (migration 0004). Default: the warehouse URL (`TRADEWATCH_DATABASE_URL` or the
   embedded server). Connections are read-only and time-limited whatever the role.
 * `TRADEWATCH_API_STATEMENT_TIMEOUT_MS` — PostgreSQL `statement_timeout` (default 5000).
 * `TRADEWATCH_API_KEYS` — comma-separated keys; when set, every request but `/health`

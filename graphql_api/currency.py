@@ -1,10 +1,11 @@
 """Prices in chaos or divine: the `currency` argument of the price fields and `divinePrice`.
 
 Snapshots are stored in the watchlist's currency (`paid_with`). For another unit, the price
-fields read `warehouse.price_snapshots` through `converted_snapshots`, the same columns with
-every price multiplied (divine → chaos) or divided (chaos → divine) by the hour's divine price
-in chaos from `analytics.exchange_divine_price`; PostgreSQL pulls the subquery up into each
-statement, so the filters still use the snapshot indexes. The `book` ladder stays as stored.
+fields read `warehouse.price_snapshots` through `snapshots_source`, the same columns with every
+price converted by the warehouse's one conversion, `analytics.convert_price` (migration 0015),
+with the hour's divine price in chaos from `analytics.exchange_divine_price` (null where that
+rate is missing or unusable); PostgreSQL inlines the function and pulls the subquery up into
+each statement, so the filters still use the snapshot indexes. The `book` ladder stays as stored.
 
 The profitability fields convert after the strategy math (`converted`): every money field of
 an outcome with its hour's divine price (`divine_rate_column` in SQL, `divine_rates` for a
@@ -24,7 +25,7 @@ from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange
 from graphql_api.types import Bucket, Currency, DivinePriceSeries
-from tradewatch.market.currency import REALM_OF_GAME, convert
+from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME, convert
 
 _PRICES = ("min_price", "robust_min_price", "avg_price", "spent")
 _OTHERS = ("game", "league", "paid_with", "observed_hour", "item_id", "observed_at", "listing_count", "total_stock",
@@ -47,9 +48,11 @@ def snapshots_source(ctx: ApiContext, unit: str) -> str:
     paid_with = ctx.watchlist.paid_with
     if unit == paid_with:
         return "warehouse.price_snapshots"
-    operator = "*" if (paid_with, unit) == ("divine", "chaos") else "/"
+    if {paid_with, unit} != set(CURRENCIES):  # resolve_currency refused it before; never a stray literal in SQL
+        raise ValueError(f"cannot convert {paid_with!r} to {unit!r}: only chaos and divine convert")
     realm = REALM_OF_GAME.get(ctx.watchlist.game, "pc")
-    prices = ", ".join(f"s.{c} {operator} d.chaos_per_divine AS {c}" for c in _PRICES)
+    prices = ", ".join(f"analytics.convert_price(s.{c}, '{paid_with}', '{unit}', d.chaos_per_divine) AS {c}"
+                       for c in _PRICES)
     return (f"(SELECT {', '.join('s.' + c for c in _OTHERS)}, {prices} FROM warehouse.price_snapshots s "
             f"LEFT JOIN analytics.exchange_divine_price d ON d.realm = '{realm}' AND d.league = s.league "
             "AND d.observed_hour = s.observed_hour)")

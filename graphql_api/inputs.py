@@ -14,6 +14,7 @@ from typing import Any, Sequence
 from graphql_api.errors import ApiError, bad_input, did_you_mean, not_found, shown
 from graphql_api import limits
 from tradewatch.bulk_exchange.catalog import known_ids
+from tradewatch.currency_exchange.catalogue import UnknownItem, catalogue_index
 from tradewatch.hours import HOUR, floor_hour, utc_now
 from tradewatch.settings import has_control_character, is_league_name
 
@@ -60,11 +61,24 @@ def _closest_id(value: str, watched: Sequence[str], known: frozenset[str] | None
     return did_you_mean(value, watched) or (did_you_mean(value, sorted(known)) if known else "")
 
 
+def _catalogue_trade_id(value: str, game: str) -> str | None:
+    """The trade id of the catalogue item a metadata path or display name gives, if any."""
+    try:
+        return catalogue_index(game).resolve(value, hints=False).trade_id
+    except UnknownItem:
+        return None
+
+
 def item_ids(values: Sequence[str], argument: str, watched: Sequence[str], game: str) -> list[str]:
-    """Known item ids, de-duplicated in the given order; an unknown id is NOT_FOUND."""
+    """Known item ids (given as ids, or as the exchange catalogue's metadata paths or display names),
+    de-duplicated in the given order; an unknown id is NOT_FOUND."""
     known = known_ids(game)
     out: list[str] = []
     for index, value in enumerate(values):
+        if value not in watched and (known is None or value not in known):
+            trade_id = _catalogue_trade_id(value, game) if len(value) <= 200 else None
+            if trade_id is not None and (trade_id in watched or (known is not None and trade_id in known)):
+                value = trade_id
         if value not in watched and (known is None or value not in known):
             where = argument if len(values) == 1 and argument == "item" else f"{argument}[{index}]"
             raise not_found(where, f"unknown item id {shown(value)}{_closest_id(value, watched, known)}; the "

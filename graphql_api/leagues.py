@@ -47,28 +47,31 @@ ORDER BY 1
 _cache: dict[tuple[int, str], tuple[float, list[str]]] = {}
 
 
-async def stored_leagues(ctx: ApiContext) -> list[str]:
-    """Every league with book or exchange data (for the watchlist's game), cached for a minute."""
+async def stored_leagues(ctx: ApiContext, realm: str | None = None) -> list[str]:
+    """Every league with book or exchange data (for the watchlist's game, or the game and exchange
+    data of `realm`), cached for a minute."""
+    from tradewatch.currency_exchange.catalogue import game_of_realm
     from tradewatch.market.currency import REALM_OF_GAME
 
-    key = (id(ctx.pool), ctx.watchlist.game)
+    realm = realm or REALM_OF_GAME.get(ctx.watchlist.game, "pc")
+    game = ctx.watchlist.game if realm == REALM_OF_GAME.get(ctx.watchlist.game) else game_of_realm(realm)
+    key = (id(ctx.pool), game, realm)
     hit = _cache.get(key)
     if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
         return hit[1]
-    rows = await fetch_all(ctx.pool, STORED_SQL, {"game": ctx.watchlist.game,
-                                                  "realm": REALM_OF_GAME.get(ctx.watchlist.game, "pc")},
-                           rows_as_dicts=False)
+    rows = await fetch_all(ctx.pool, STORED_SQL, {"game": game, "realm": realm}, rows_as_dicts=False)
     leagues = [r[0] for r in rows]
     _cache[key] = (time.monotonic(), leagues)
     return leagues
 
 
-async def checked_league(ctx: ApiContext, league: str | None) -> str:
-    """The league to read (default: the watchlist's); NOT_FOUND when another one has no stored data."""
+async def checked_league(ctx: ApiContext, league: str | None, realm: str | None = None) -> str:
+    """The league to read (default: the watchlist's); NOT_FOUND when another one has no stored data
+    (of the watchlist's game, or of `realm` when a field reads another realm's exchange)."""
     name = league_name(league, ctx.watchlist.league)
     if name == ctx.watchlist.league:
         return name
-    stored = await stored_leagues(ctx)
+    stored = await stored_leagues(ctx, realm)
     if name in stored:
         return name
     # the watchlist's league counts too: on a fresh install nothing is stored yet

@@ -27,9 +27,11 @@ from graphql_api.json_rows import row_plan, selected_names
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
 from graphql_api.prepared import PreparedDocuments, PreparedPath
-from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, prices, profits
-from graphql_api.queries.exchange import ExchangeCurrency, ExchangePriceSeries
+from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, market, prices, profits
+from graphql_api.queries.market import MarketItem, MarketOrder, MarketPage, Realm
+from graphql_api.queries.exchange import ExchangeAlign, ExchangeCurrency, ExchangePriceSeries
 from graphql_api.currency import divine_price, resolve_currency
+from tradewatch.currency_exchange.catalogue import game_of_realm
 from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
                                RawResponseConnection, SnapshotConnection, SnapshotOrder, Strategy,
                                StrategyEvaluation, WeightInput, SCALAR_MAP)
@@ -69,10 +71,17 @@ def _items_argument(info: Info, argument: str, values: list[strawberry.ID] | Non
                              f"{limits.REQUEST_BUDGET_SECONDS:g} s (TIMEOUT past that).")
 class Query:
     @strawberry.field(description="The watched items with their human names; `search` matches the name or id "
-                                  "(case-insensitive substring), `category` the trade site's group (e.g. Essences)."
+                                  "(case-insensitive substring), `category` the trade site's group (e.g. Essences). "
+                                  "With `realm`, or when a `search` matches no watched item, the matching items of "
+                                  "the Currency Exchange catalogue follow (PoE 1 for pc/xbox/sony, PoE 2 for poe2; "
+                                  "default: the watchlist's game), exact names first, at most "
+                                  f"{catalog.MAX_CATALOGUE_ITEMS}: `items(search: \"Exalted\")` finds the Exalted Orb."
                                   + cost_note('items'))
-    def items(self, info: Info, search: str | None = None, category: str | None = None) -> list[Item]:
-        return catalog.items(info.context, search, category)
+    def items(self, info: Info, search: str | None = None, category: str | None = None,
+              realm: str | None = None) -> list[Item]:
+        if realm is None:
+            return catalog.items(info.context, search, category)
+        return catalog.items(info.context, search, category, game_of_realm(exchange.checked_realm(realm)))
 
     @strawberry.field(description="The newest stored snapshot of each item with its change over 24 h and 7 d "
                                   "(the overview). `items` default: every watched item."
@@ -135,20 +144,28 @@ class Query:
         return await divine_price(info.context, await checked_league(info.context, league), span, bucket)
 
     @strawberry.field(description=f"Executed prices from GGG's Currency Exchange history per bucket (VWAP, min, max, "
-                                  f"volumes) as columns, beside the book's `priceSeries`. `items`: trade ids or, "
-                                  f"for items without one, metadata paths (default: the watched items; at most "
-                                  f"{limits.MAX_SERIES_ITEMS}); at most {limits.MAX_SERIES_POINTS} buckets per item.")
+                                  f"volumes) as columns, beside the book's `priceSeries`. `items`: any item of the "
+                                  f"realm's catalogue, by id (the trade id, e.g. exalted, else the metadata path), "
+                                  f"metadata path or display name (case-insensitive, e.g. \"Exalted Orb\"); default: "
+                                  f"the watched items; at most {limits.MAX_SERIES_ITEMS}. At most "
+                                  f"{limits.MAX_SERIES_POINTS} buckets per item.")
     async def exchange_prices(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
                               currency: ExchangeCurrency = ExchangeCurrency.CHAOS, from_: FromArg = None,
                               to: ToArg = None, bucket: Bucket = Bucket.HOUR,
-                              realm: str = "pc") -> list[ExchangePriceSeries]:
-        wl = info.context.watchlist
+                              realm: str = "pc", align_by: Annotated[ExchangeAlign, strawberry.argument(
+                                  description="DATE: UTC calendar buckets; LEAGUE_DAY: buckets counted from the "
+                                              "league's first hour in the feed (`leagueStart`, `age`), to compare "
+                                              "leagues at the same league age.")] = ExchangeAlign.DATE
+                              ) -> list[ExchangePriceSeries]:
         if items is not None and not items:
             raise bad_input("items", "is an empty list; leave it out for the watched items")
-        ids = exchange.exchange_item_ids([str(i) for i in items], wl.items, wl.game) if items else list(wl.items)
+        if items is not None and len(items) > limits.MAX_SERIES_ITEMS:
+            raise bad_input("items", f"{len(items)} items are more than {limits.MAX_SERIES_ITEMS}")
+        game = game_of_realm(exchange.checked_realm(realm))
+        wanted = await exchange.exchange_items(info.context, game, [str(i) for i in items] if items else None)
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
-        return await exchange.exchange_prices(info.context, realm, await checked_league(info.context, league), ids,
-                                              currency, span, bucket)
+        return await exchange.exchange_prices(info.context, realm, await checked_league(info.context, league, realm),
+                                              wanted, currency, span, bucket, align_by)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}."
@@ -251,6 +268,32 @@ class Query:
                                listed=None if listed is None else r["league"] in listed) for r in spans),
                 *(StoredLeague(name=name, source="trade", first_hour=None, last_hour=None, is_default=name == default,
                                listed=True) for name in live or ())]
+
+    @strawberry.field(description=(
+        "The whole Currency Exchange market of a league, like poe.ninja's overview: every item that traded in "
+        "the league within the 7 days to the realm's newest stored hour, with its price, 24 h and 7 d change, "
+        "volume, value, sparkline and confidence flag (definitions on `MarketRow`). `search` matches the name "
+        "(case-insensitive substring), `category` the catalogue's category (see `categories`). Cursor-paged: "
+        f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. Read from rollups kept by Dagster.")
+        + cost_note('market'))
+    async def market(self, info: Info, realm: Realm = Realm.PC, league: LeagueArg = None,
+                     category: str | None = None, search: str | None = None,
+                     order_by: MarketOrder = MarketOrder.VALUE_DESC, currency: Currency = Currency.CHAOS,
+                     first: int | None = 100, after: str | None = None) -> MarketPage:
+        size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
+        return await market.market(info.context, realm, league, category, search, order_by, currency, size, after)
+
+    @strawberry.field(description=("One Currency Exchange item: its catalogue entry, every league it traded in with "
+                                   "its price there, and the markets (pairs) it trades in. `id`: a catalogue id "
+                                   "(trade id or metadata path), a metadata path or the exact name.")
+                      + cost_note('marketItem'))
+    async def market_item(self, info: Info, id: strawberry.ID, realm: Realm = Realm.PC) -> MarketItem:
+        return await market.market_item(info.context, str(id), realm)
+
+    @strawberry.field(description="The catalogue's item categories of a realm's game (the `category` of `market`)."
+                                  + cost_note('categories'))
+    async def categories(self, info: Info, realm: Realm = Realm.PC) -> list[str]:
+        return await market.categories(info.context, realm)
 
 
 @strawberry.type(description="A league with stored data in one source, or (`trade`) one the trade site lists now.")

@@ -12,6 +12,7 @@ import orjson
 import strawberry
 
 from tradewatch.bulk_exchange.catalog import item_category, item_name
+from tradewatch.currency_exchange.catalogue import name_of
 
 
 def _raw_json(value: object) -> object:
@@ -96,7 +97,10 @@ class Item:
 @lru_cache(maxsize=4096)
 def item_of(item_id: str, watched: bool) -> Item:
     """One shared Item per id: rows point at it instead of resolving names per row."""
-    return Item(id=strawberry.ID(item_id), name=item_name(item_id), category=item_category(item_id), watched=watched)
+    category = item_category(item_id)
+    # the trade site's static names the watched groups; the exchange catalogue every other item
+    name = item_name(item_id) if category is not None else (name_of("poe1", item_id) or item_name(item_id))
+    return Item(id=strawberry.ID(item_id), name=name, category=category, watched=watched)
 
 
 @strawberry.type

@@ -181,16 +181,19 @@ def test_simulated_history_is_marked_and_never_overwrites_a_real_observation(poo
         insert_response(conn, RawKey("poe1", "Standard", "divine"), START + HOUR, GREED,
                         _response(real_body, GREED, "divine", START + HOUR))
     written = simulate_history(pool, watchlist, START, START + 3 * HOUR, workers=2)
-    assert written == 3 * len(watchlist.items) - 1
+    books = len(watchlist.items) + 1  # and the book of divine paid in chaos, as the hourly fetch stores it
+    assert written == 3 * books - 1
     with psycopg.connect(database_url) as conn:
-        rows = select_raw(conn, "observed_hour, item_id, simulated, response_body, status_code, request_body")
-    assert len(rows) == 3 * len(watchlist.items)
-    for hour, item, simulated, body, status, request in rows:
+        rows = select_raw(conn, "observed_hour, item_id, simulated, response_body, status_code, request_body, paid_with")
+    assert len(rows) == 3 * books
+    for hour, item, simulated, body, status, request, paid_with in rows:
         if (hour, item) == (START + HOUR, GREED):
             assert simulated is False and body == real_body
         else:
             assert simulated is True and status == 200 and "result" in body
-            assert request == exchange_body("divine", item)
+            assert request == exchange_body(paid_with, item)
+            assert (item, paid_with) == ("divine", "chaos") or (item in watchlist.items and paid_with == "divine")
+    assert sum(item == "divine" for _, item, *_ in rows) == 3
     assert simulate_history(pool, watchlist, START, START + 3 * HOUR, workers=1) == 0  # gaps only
 
 
@@ -202,12 +205,12 @@ def test_the_simulate_history_command_ends_at_the_current_hour_with_a_progress_b
     monkeypatch.setenv("TRADEWATCH_DATABASE_URL", database_url)
     assert main(["simulate-history", "--days", "1"]) == 0
     out = capsys.readouterr()
-    assert "504 simulated responses written" in out.out and "100%" in out.err
+    assert "528 simulated responses written" in out.out and "100%" in out.err  # 24 hours x (21 items + divine)
     with psycopg.connect(database_url) as conn:
         first, last, n = conn.execute("SELECT min(observed_hour), max(observed_hour), count(*) "
                                       "FROM warehouse.raw_trade_responses WHERE simulated").fetchone()
     now = floor_hour(utc_now())
-    assert (n, last, first) == (504, now - HOUR, now - 24 * HOUR)
+    assert (n, last, first) == (528, now - HOUR, now - 24 * HOUR)
 
 
 # --- Tableau views and the reader role ---------------------------------------------------------
@@ -275,7 +278,7 @@ def test_the_api_role_reads_what_the_api_serves_and_cannot_write(pool, database_
     with psycopg.connect(url, autocommit=True) as conn:
         assert conn.execute("SELECT current_user").fetchone()[0] == "tradewatch_api"
         assert conn.execute("SELECT count(*) FROM warehouse.price_snapshots").fetchone()[0] == 21
-        assert conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses").fetchone()[0] == 21
+        assert conn.execute("SELECT count(*) FROM warehouse.raw_trade_responses").fetchone()[0] == 22  # and the divine book
         assert conn.execute("SELECT count(*) FROM analytics.price_history").fetchone()[0] == 21
         for statement in (
             "DELETE FROM warehouse.price_snapshots",

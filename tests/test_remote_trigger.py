@@ -106,7 +106,7 @@ def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster
     current = floor_hour(now)
     first, end = current - 5 * HOUR, current - 2 * HOUR  # three stored past hours
     pool = get_pool(database_url)
-    assert simulate_history(pool, watchlist_from_settings(load_settings()), first, end, workers=1) == 63
+    assert simulate_history(pool, watchlist_from_settings(load_settings()), first, end, workers=1) == 66  # 3 x 22 books
 
     # both at once, as two operators would: the backfill waits for the daemon's next tick
     backfill = _tradewatch("backfill", "--from", _hour_arg(first), "--to", _hour_arg(end), "--wait", url=url)

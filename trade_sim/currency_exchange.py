@@ -176,7 +176,7 @@ def _candidates(realm: str) -> tuple[_Candidate, ...]:
         liquid = item.trade_id is not None
         weight = (30.0 if item.kind == "essence" and "deafening" in (item.trade_id or "") else
                   20.0 if item.kind in ("currency", "lifeforce") and liquid else
-                  6.0 if liquid else 1.0)
+                  6.0 if liquid else 1.0) * item.popularity
         sigma = 0.015 if liquid else 0.04
         out.append(_candidate(item, chaos, weight, item.turnover, sigma))
         # Divine markets are thinner and cover fewer items.

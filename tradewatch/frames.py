@@ -11,8 +11,13 @@ and units, and returns a DataFrame indexed by the UTC hour (`DatetimeIndex`, tz 
 TRADEWATCH_READER_DATABASE_URL, else TRADEWATCH_API_DATABASE_URL, else the warehouse URL
 (TRADEWATCH_DATABASE_URL or the embedded server). Sessions are read-only whatever the role.
 
+An item is given as a catalogue id (`exalted`), a metadata path or a display name ("Exalted
+Orb", case-insensitive); an unknown one raises `UnknownItem` with the closest names.
+
 Prices in chaos or divine are converted with the league-hour's divine price in chaos (the
-Currency Exchange's `chaos|divine` vwap); an hour without that price has no converted value.
+Currency Exchange's `chaos|divine` vwap, else the order book of divine paid in chaos) by the
+warehouse's one conversion, `analytics.convert_price`; an hour without a usable rate has no
+converted value.
 """
 
 from __future__ import annotations
@@ -22,9 +27,10 @@ from typing import Iterable, Literal
 
 import pandas as pd
 
+from tradewatch.currency_exchange.catalogue import game_of_realm, resolve_item
 from tradewatch.database import resolve_database_url
 from tradewatch.hours import HOUR, floor_hour, utc_now
-from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
+from tradewatch.market.currency import CURRENCIES
 from tradewatch.settings import Settings, load_settings
 from tradewatch.warehouse.db import connect
 from tradewatch.watchlist import Watchlist, watchlist_from_settings
@@ -74,18 +80,28 @@ def _context(league: str | None, watchlist: Watchlist | None) -> tuple[Watchlist
     return wl, (league or wl.league)
 
 
+def _as_list(items: str | Iterable[str]) -> list[str]:
+    return [items] if isinstance(items, str) else list(items)
+
+
+def _book_ids(items: str | Iterable[str], wl: Watchlist) -> list[str]:
+    """Watched ids of `items` (ids, or the catalogue's paths and names of watched items)."""
+    out = []
+    for text in _as_list(items):
+        item_id = text if text in wl.items else resolve_item(wl.game, text).trade_id
+        if item_id not in wl.items:
+            raise ValueError(f"{text!r} is not a watched item: its book is not fetched (the watchlist's items: "
+                             f"{', '.join(wl.items[:3])}, ...); exchange_prices() reads any item")
+        if item_id not in out:
+            out.append(item_id)
+    return out
+
+
 def _currency(currency: str | None, wl: Watchlist) -> str:
     currency = (currency or wl.paid_with).lower()
     if currency != wl.paid_with and currency not in CURRENCIES:
         raise ValueError(f"currency {currency!r} must be chaos or divine")
     return currency
-
-
-def _rate_sql(price: str, currency: str, paid_with: str) -> str:
-    """`price` (in `paid_with`) in `currency`, with the hour's divine price `d.chaos_per_divine`."""
-    if currency == paid_with:
-        return price
-    return f"{price} * d.chaos_per_divine" if currency == "chaos" else f"{price} / d.chaos_per_divine"
 
 
 def prices(items: str | Iterable[str] | None = None, league: str | None = None, from_: datetime | str | None = None,
@@ -98,11 +114,12 @@ def prices(items: str | Iterable[str] | None = None, league: str | None = None, 
     if bucket not in _BUCKETS:
         raise ValueError(f"bucket {bucket!r} must be one of {', '.join(_BUCKETS)}")
     currency = _currency(currency, wl)
-    ids = [items] if isinstance(items, str) else list(items or wl.items)
+    ids = _book_ids(items, wl) if items else list(wl.items)
     start, end = _span(from_, to)
 
     def p(column: str) -> str:
-        return _rate_sql(f"s.{column}", currency, wl.paid_with)
+        # the stored column in the stored unit, else the view's `<column>_<currency>` (analytics.convert_price)
+        return f"s.{column}" if currency == wl.paid_with else f"s.{column}_{currency}"
 
     sql = f"""
         WITH h AS (
@@ -110,8 +127,6 @@ def prices(items: str | Iterable[str] | None = None, league: str | None = None, 
                    {p('robust_min_price')} AS robust_min_price, {p('avg_price')} AS avg_price,
                    s.bought, s.total_stock, s.listing_count
             FROM analytics.price_history s
-            LEFT JOIN analytics.exchange_divine_price d
-                   ON d.realm = %(realm)s AND d.league = s.league AND d.observed_hour = s.observed_hour
             WHERE s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
               AND s.item_id = ANY(%(items)s) AND s.observed_hour >= %(start)s AND s.observed_hour < %(end)s)
         SELECT item_id, date_trunc(%(unit)s, observed_hour) AS hour,
@@ -125,7 +140,7 @@ def prices(items: str | Iterable[str] | None = None, league: str | None = None, 
                (array_agg(listing_count ORDER BY observed_hour DESC))[1] AS listing_count,
                count(*) AS hours
         FROM h GROUP BY item_id, date_trunc(%(unit)s, observed_hour)"""
-    frame = _read(sql, {"realm": REALM_OF_GAME.get(wl.game, "pc"), "game": wl.game, "league": league,
+    frame = _read(sql, {"game": wl.game, "league": league,
                         "paid": wl.paid_with, "items": ids, "start": start, "end": end, "unit": bucket}, url)
     frame["currency"] = currency
     return _typed(frame, floats=("open", "high", "low", "close", "robust_close", "avg_price"),
@@ -137,21 +152,28 @@ def exchange_prices(items: str | Iterable[str] | None = None, league: str | None
                     realm: str = "pc", *, url: str | None = None,
                     watchlist: Watchlist | None = None) -> pd.DataFrame:
     """Like `exchangePrices`: the Currency Exchange's executed prices quoted in `currency` (the
-    market item|currency), volume in item units; `items` default: every item that traded."""
+    market item|currency), volume in item units; `items` (any item of the realm's catalogue, or a
+    metadata path it lacks) default: every item that traded. `item_id` is the catalogue id, `item_name`
+    the catalogue name (for a path the catalogue lacks, one derived from the path)."""
     wl, league = _context(league, watchlist)
     if currency not in CURRENCIES:
         raise ValueError(f"currency {currency!r} must be chaos or divine")
-    ids = [items] if isinstance(items, str) else (list(items) if items is not None else None)
+    game = game_of_realm(realm)
+    wanted = [resolve_item(game, text, unlisted_paths=True) for text in _as_list(items)] if items is not None else None
     start, end = _span(from_, to)
+    # by path (the catalogue's key), or by the id stored with the row (a path the catalogue spells otherwise)
     sql = """
-        SELECT observed_hour AS hour, item_id, item_name, quote_currency AS currency, vwap_price, min_price,
-               max_price, volume, quote_volume, chaos_per_divine
-        FROM analytics.exchange_prices
-        WHERE realm = %(realm)s AND league = %(league)s AND quote_currency = %(currency)s
-          AND observed_hour >= %(start)s AND observed_hour < %(end)s
-          AND (%(items)s::text[] IS NULL OR item_id = ANY(%(items)s))"""
-    frame = _read(sql, {"realm": realm, "league": league, "currency": currency, "start": start, "end": end,
-                        "items": ids}, url)
+        SELECT e.observed_hour AS hour, COALESCE(c.item_id, e.item_id) AS item_id, e.item_name,
+               e.quote_currency AS currency, e.vwap_price, e.min_price, e.max_price, e.volume, e.quote_volume,
+               e.chaos_per_divine
+        FROM analytics.exchange_prices e
+        LEFT JOIN analytics.exchange_catalogue c ON c.game = %(game)s AND c.item_path = e.item_path
+        WHERE e.realm = %(realm)s AND e.league = %(league)s AND e.quote_currency = %(currency)s
+          AND e.observed_hour >= %(start)s AND e.observed_hour < %(end)s
+          AND (%(ids)s::text[] IS NULL OR e.item_path = ANY(%(paths)s) OR e.item_id = ANY(%(ids)s))"""
+    frame = _read(sql, {"realm": realm, "game": game, "league": league, "currency": currency, "start": start,
+                        "end": end, "ids": None if wanted is None else [i.id for i in wanted],
+                        "paths": None if wanted is None else [i.metadata_path for i in wanted]}, url)
     return _typed(frame, floats=("vwap_price", "min_price", "max_price", "volume", "quote_volume",
                                  "chaos_per_divine"), texts=("item_id", "item_name", "currency"))
 

@@ -17,9 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from tradewatch.bulk_exchange.catalog import known_ids
+from tradewatch.bulk_exchange.catalog import item_name, known_ids
+from tradewatch.currency_exchange.catalogue import CatalogueItem, UnknownItem, game_of_realm, resolve_item
 from tradewatch.errors import ConfigError
-from tradewatch.market.currency import CURRENCIES
+from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
 from tradewatch.market.strategy import DEAFENING_ESSENCES, StrategySpec
 from tradewatch.settings import Settings, is_league_name
 
@@ -37,7 +38,10 @@ class AlertRule(BaseModel):
 
     A book rule (`item`, `below` or `above`) compares the hour's robust minimum price of the
     order book (`source: book`, the default) or the executed vwap of the Currency Exchange
-    (`source: exchange`), in `currency` (default: the watchlist's `paid_with`). A strategy
+    (`source: exchange`), in `currency` (default: the watchlist's `paid_with`). `item` is a
+    catalogue id, metadata path or display name ("Exalted Orb"), stored as the catalogue id; a
+    book rule's item must be watched, an exchange rule's may be any item of the exchange, of the
+    rule's `realm` and `league` (default: the watchlist's game and league). A strategy
     rule (`strategy`, `profit_per_unit_above`) compares the expected profit per unit of the
     strategy under `policy`.
     """
@@ -53,6 +57,10 @@ class AlertRule(BaseModel):
     profit_per_unit_above: float | None = None
     currency: Literal["chaos", "divine"] | None = None
     source: Literal["book", "exchange"] = "book"
+    realm: Literal["pc", "poe2", "xbox", "sony"] | None = None  # exchange rules: the feed realm
+    league: str | None = None  # exchange rules: the league, default the watchlist's
+    # an exchange rule never fires on a low-confidence price (tradewatch.market_overview.windows) unless this is true
+    allow_low_confidence: bool = False
 
     @field_validator("name")
     @classmethod
@@ -88,6 +96,11 @@ class AlertRule(BaseModel):
             if self.below is not None or self.above is not None or self.source != "book":
                 raise ValueError("a strategy rule takes `profit_per_unit_above` (and `policy`), "
                                  "not `below`/`above`/`source`")
+        if (self.realm is not None or self.league is not None) and self.source != "exchange":
+            raise ValueError("`realm` and `league` are for exchange rules (`source: exchange`); a book or strategy "
+                             "rule watches the watchlist's league")
+        if self.league is not None and not is_league_name(self.league):
+            raise ValueError(f"league {self.league!r} must be the league's name as the trade site spells it")
         return self
 
     @property
@@ -121,6 +134,24 @@ class Watchlist:
     def alert_currency(self, rule: AlertRule) -> str:
         """The currency of a rule's threshold: its own, else what the watchlist pays with."""
         return rule.currency or self.paid_with
+
+    def alert_realm(self, rule: AlertRule) -> str:
+        """The feed realm an exchange rule reads: its own, else the watchlist game's."""
+        return rule.realm or REALM_OF_GAME[self.game]
+
+    def alert_league(self, rule: AlertRule) -> str:
+        return rule.league or self.league
+
+    def alert_item(self, rule: AlertRule) -> CatalogueItem:
+        """The catalogue entry of an item rule (of the rule's realm for an exchange rule)."""
+        if rule.item is None:
+            raise ValueError(f"rule {rule.name!r} watches a strategy, not an item")
+        game = game_of_realm(self.alert_realm(rule)) if rule.source == "exchange" else self.game
+        try:
+            return resolve_item(game, rule.item, unlisted_paths=True)
+        except UnknownItem:  # a watched id the catalogue does not list (checked at load time)
+            return CatalogueItem(game=game, metadata_path=rule.item, id=rule.item, name=item_name(rule.item),
+                                 trade_id=rule.item)
 
 
 def _mistake(where: str, problem: str) -> PydanticCustomError:
@@ -313,10 +344,7 @@ def _alert(raw: Any, index: int, game: str, items: tuple[str, ...],
             raise _mistake(f"{where}.{error['loc'][0]}", f"unknown key; allowed: {sorted(AlertRule.model_fields)}") from None
         raise _mistake(*_first_mistake(exc, where)) from None
     if rule.item is not None:
-        _item_id(rule.item, where + ".item", game)
-        if rule.source == "book" and rule.item not in items:
-            raise _mistake(where + ".item", f"{rule.item!r} is not in `items`: its book price is not fetched "
-                                            "(add it, or use `source: exchange`)")
+        rule = rule.model_copy(update={"item": _rule_item(rule, where + ".item", game, items)})
     elif rule.strategy not in {s.name for s in strategies}:
         raise _mistake(where + ".strategy", f"unknown strategy {rule.strategy!r}; configured: "
                                             f"{sorted(s.name for s in strategies)}")
@@ -327,6 +355,32 @@ def _alert(raw: Any, index: int, game: str, items: tuple[str, ...],
         raise _mistake(where + ".currency", f"prices are paid in {paid_with!r}, which cannot be converted to "
                                             f"{currency}; leave `currency` out")
     return rule
+
+
+def _rule_item(rule: AlertRule, where: str, game: str, items: tuple[str, ...]) -> str:
+    """The catalogue id of a rule's item (given as id, metadata path or name). A book rule's item
+    must be watched; an exchange rule's may be any item of its realm's catalogue, or a metadata
+    path the catalogue lacks (the feed may carry it)."""
+    text = rule.item
+    if rule.source == "book" and text in items:
+        return text
+    exchange = rule.source == "exchange"
+    if exchange:
+        game = game_of_realm(rule.realm or REALM_OF_GAME[game])
+    try:
+        item = resolve_item(game, text, unlisted_paths=exchange)
+    except UnknownItem as exc:
+        hint = f"; did you mean {' or '.join(repr(s) for s in exc.suggestions)}?" if exc.suggestions else ""
+        if exc.__class__ is not UnknownItem:  # a name several items share
+            raise _mistake(where, str(exc)) from None
+        raise _mistake(where, f"unknown item id {text!r}: no {game} catalogue id, metadata path or item name"
+                              f"{hint}") from None
+    if exchange:
+        return item.id
+    if item.trade_id not in items:
+        raise _mistake(where, f"{text!r} ({item.name}) is not in `items`: its book price is not fetched "
+                              "(add it, or use `source: exchange`)")
+    return item.trade_id
 
 
 class _WatchlistFile(_Entry):

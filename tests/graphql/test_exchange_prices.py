@@ -59,7 +59,8 @@ def test_exchange_prices_are_columns_of_executed_prices(api):
     assert (divine["minPrice"], divine["maxPrice"]) == ([196.0], [201.0])
     assert (divine["volume"], divine["quoteVolume"]) == ([65361], [13001051])
     series = _data(api, query, {"items": [cortex, "chaos"], "currency": "DIVINE"})["exchangePrices"]
-    assert [s["item"]["id"] for s in series] == [cortex, "chaos"]
+    # an item's id is its catalogue id: the trade id where it has one (the path asked for resolves to it)
+    assert [s["item"]["id"] for s in series] == ["synthesising-fragment", "chaos"]
     assert series[0]["vwap"][0] == pytest.approx(16 / 299)  # 299 Cortex for 16 divine
     assert series[1]["minPrice"][0] == pytest.approx(1 / 201)
     empty = _data(api, query, {"items": ["deafening-essence-of-greed"], "currency": "CHAOS"})["exchangePrices"]

@@ -57,9 +57,13 @@ class History(NamedTuple):
 
 @contextmanager
 def history_database(server_url: str, watchlist, prefix: str, days: int, seed: int,
-                     mutate: Callable | None = None, end: datetime | None = None) -> Iterator[History]:
+                     mutate: Callable | None = None, end: datetime | None = None,
+                     divine_book: bool = False) -> Iterator[History]:
     """A migrated database with `days` of simulated hours up to `end` (default: the hour before
     the last full one), and the snapshots and profitability computed from them; dropped on exit.
+
+    Without the hourly book of divine paid in chaos unless `divine_book`: the tests of prices in
+    chaos and divine place the divine rates they judge (exchange or book) on hours they choose.
 
     `mutate(pool, start, end)` runs between the simulation and the derived tables, to change
     the raw rows they are computed from (the GraphQL tests cut gaps into the coverage)."""
@@ -77,7 +81,7 @@ def history_database(server_url: str, watchlist, prefix: str, days: int, seed: i
         end = end if end is not None else floor_hour(utc_now()) - timedelta(hours=1)
         start = end - timedelta(days=days)
         pool = get_pool(url)
-        simulate_history(pool, watchlist, start, end, seed=seed)
+        simulate_history(pool, watchlist, start, end, seed=seed, divine_book=divine_book)
         if mutate is not None:
             mutate(pool, start, end)
         compute_snapshots(pool, watchlist, start, end)

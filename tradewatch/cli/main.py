@@ -137,11 +137,47 @@ def cmd_simulate_history(args: argparse.Namespace) -> int:
     end = floor_hour(utc_now())
     start = end - timedelta(days=args.days)
     print(f"simulating {partition_key(start)} … {partition_key(end - timedelta(hours=1))} "
-          f"({len(watchlist.items)} items, league {watchlist.league}) into {redact(url)}", file=sys.stderr)
-    written = simulate_history(get_pool(url), watchlist, start, end, seed=args.seed,
-                               progress=_ProgressBar("simulate-history"))
-    print(f"{written} simulated responses written (simulated = true); stored hours and items were kept as they were")
+          f"({len(watchlist.items)} items and the divine book, league {watchlist.league}) into {redact(url)}",
+          file=sys.stderr)
+    pool = get_pool(url)
+    written = simulate_history(pool, watchlist, start, end, seed=args.seed, progress=_ProgressBar("simulate-history"))
+    print(f"{written} simulated responses written (the watched items' books and the book of divine paid in chaos, "
+          "simulated = true); stored hours and items were kept as they were")
+    if args.currency_exchange:
+        from tradewatch.cli.simulated_history import simulate_currency_exchange_history
+        from tradewatch.market.currency import REALM_OF_GAME
+
+        realm = REALM_OF_GAME.get(watchlist.game, "pc")
+        hours = simulate_currency_exchange_history(pool, start, end, realm)
+        print(f"{hours} simulated Currency Exchange hours of realm {realm} written and priced (exchange_prices); "
+              "stored hours were kept as they were")
+    print(f"next: backfill the derived assets over these hours, e.g. tradewatch backfill --from "
+          f"{start.strftime('%Y-%m-%dT%H:00')} --to {end.strftime('%Y-%m-%dT%H:00')} --wait")
     return 0
+
+
+def cmd_dagster(args: argparse.Namespace) -> int:
+    """Dagster's own CLI against this installation's instance: the one the UI of `tradewatch demo` /
+    `tradewatch run` shows (DAGSTER_HOME and TRADEWATCH_DAGSTER_PG_URL set as they set them)."""
+    import subprocess
+
+    from tradewatch.cli.local_stack import BIN, ROOT, service_environment
+    from tradewatch.database import resolve_database_url
+    from tradewatch.settings import load_settings
+
+    arguments = list(args.arguments)
+    if arguments[:1] == ["--"]:
+        arguments = arguments[1:]
+    if not arguments:
+        raise TradeWatchError("give the dagster command to run, e.g. tradewatch dagster -- asset materialize "
+                              "-m tradewatch_assets.definitions --select price_snapshots --partition 2026-11-20-13:00")
+    settings = load_settings()
+    env = service_environment(resolve_database_url(settings), settings.home)
+    executable = BIN / "dagster"
+    if not executable.exists():
+        raise TradeWatchError(f"{executable} is missing: run `make install` (Dagster comes with the pinned dependencies)")
+    # the repository root: workspace.yaml and dagster.yaml are found the same way as from the demo
+    return subprocess.run([str(executable), *arguments], env=env, cwd=ROOT).returncode
 
 
 def cmd_exchange_show(args: argparse.Namespace) -> int:
@@ -161,6 +197,13 @@ def cmd_exchange_show(args: argparse.Namespace) -> int:
     sys.stdout.buffer.write(document)  # byte for byte as received: no newline added
     sys.stdout.buffer.flush()
     return 0
+
+
+def cmd_exchange_backfill(args: argparse.Namespace) -> int:
+    from tradewatch.cli.exchange_backfill import exchange_backfill_command
+
+    return exchange_backfill_command(args.realm, args.start, args.end, args.all, args.local, args.dagster_url,
+                                     args.wait, args.timeout)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -248,9 +291,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     history = verbs.add_parser(
         "simulate-history",
-        help="write N days of simulated hourly raw responses (trade_sim's market model), ending at the current hour")
+        help="write N days of simulated hourly raw responses (trade_sim's market model: the watched items and "
+             "the divine book, as the hourly fetch stores them), ending at the current hour")
     history.add_argument("--days", type=int, required=True, help="how many days back from the current hour")
     history.add_argument("--seed", type=int, default=7, help="the market model's seed (default 7)")
+    history.add_argument("--currency-exchange", action="store_true",
+                         help="also write the Currency Exchange history of the same hours (the simulator's documents) "
+                              "and price it (exchange_prices)")
     history.set_defaults(func=cmd_simulate_history)
 
     exchange = verbs.add_parser("exchange", help="GGG's Currency Exchange history as stored")
@@ -259,6 +306,31 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--hour", required=True, help="the hour, ISO (e.g. 2026-08-19T06:00; no offset = UTC)")
     show.add_argument("--realm", default="pc", choices=["pc", "poe2", "xbox", "sony"], help="the realm (default pc)")
     show.set_defaults(func=cmd_exchange_show)
+    cx_backfill = exchange_verbs.add_parser(
+        "backfill", help="fetch, price and roll up the market over a range: raw_currency_exchange, exchange_prices "
+                         "and the market rollups, one single-run backfill (or, with --local, in this process)")
+    cx_backfill.add_argument("--realm", required=True, choices=["pc", "poe2", "xbox", "sony"], help="the realm")
+    cx_backfill.add_argument("--from", dest="start", default=None, metavar="FROM",
+                             help="first hour, ISO date or hour (e.g. 2026-11-20 or 2026-11-20T13:00; no offset = UTC)")
+    cx_backfill.add_argument("--to", dest="end", default=None, metavar="TO",
+                             help="end of the range, not included (e.g. 2026-11-21 = up to 2026-11-20T23:00)")
+    cx_backfill.add_argument("--all", action="store_true",
+                             help="the realm's whole history: its first published hour to the last ended hour")
+    cx_backfill.add_argument("--local", action="store_true",
+                             help="run in this process against DAGSTER_HOME's instance and return when done "
+                                  "(exit 0 on success, 1 with the reason)")
+    _add_remote_options(cx_backfill, timeout=3 * 3600)
+    cx_backfill.set_defaults(func=cmd_exchange_backfill)
+
+    dagster = verbs.add_parser(
+        "dagster", help="run Dagster's CLI against this installation's instance (the one the UI shows): "
+                        "tradewatch dagster -- asset materialize -m tradewatch_assets.definitions ...",
+        description="Runs .venv/bin/dagster with DAGSTER_HOME (TRADEWATCH_HOME/dagster_home), "
+                    "TRADEWATCH_DAGSTER_PG_URL and TRADEWATCH_DATABASE_URL set as `tradewatch demo` and "
+                    "`tradewatch run` set them (the embedded PostgreSQL is started if needed), so its runs land "
+                    "in the instance the Dagster UI shows. Everything after `--` goes to dagster.")
+    dagster.add_argument("arguments", nargs=argparse.REMAINDER, help="dagster's arguments, after --")
+    dagster.set_defaults(func=cmd_dagster)
 
     serve = verbs.add_parser("serve", help="run the GraphQL API (/graphql, /health, /export/price-series.csv)")
     serve.add_argument("--port", type=port, default=8000, help="port to listen on (default 8000)")

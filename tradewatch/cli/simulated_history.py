@@ -6,6 +6,11 @@ are written into `warehouse.raw_trade_responses` exactly as live ingestion store
 simulated hour is never mistaken for an observed one. Hours and items already stored
 (real or simulated) are skipped.
 
+Each hour holds what the hourly fetch stores: the book of every watched item and the book of
+divine paid in chaos (`tradewatch.bulk_exchange.ingest.ingest_divine_book`), so the snapshots
+of simulated hours carry a divine price in chaos and every chaos/divine conversion has a rate.
+`simulate_currency_exchange_history` writes the Currency Exchange documents of the same hours.
+
 The market model lives in `trade_sim` (which the core does not otherwise depend on):
 it is imported only when `simulate_history` runs without an explicit `respond`.
 Generating a book costs about 0.5 ms, so the work is spread over worker processes
@@ -24,6 +29,7 @@ from typing import Any
 from psycopg_pool import ConnectionPool
 
 from tradewatch.hours import hours_between
+from tradewatch.bulk_exchange.ingest import DIVINE_ITEM, divine_book_key
 from tradewatch.bulk_exchange.raw_store import BulkRawRow, RawKey, insert_responses_bulk
 from tradewatch.bulk_exchange.client import exchange_body, exchange_path
 from tradewatch.raw_bodies import pack
@@ -34,10 +40,12 @@ __all__ = ["SIMULATED_FETCH_OFFSET", "simulate_history"]
 # A simulated hour is "fetched" when the hourly schedule would fetch it (:05).
 SIMULATED_FETCH_OFFSET = timedelta(minutes=5)
 # Hours per COPY batch: big enough to amortize a round trip, small enough to keep memory low
-# (21 items x ~36 kB per book x 24 h ≈ 18 MB).
+# (22 books x ~36 kB per book x 24 h ≈ 19 MB).
 _BATCH_HOURS = 24
 
 Respond = Callable[[dict[str, Any], datetime], dict[str, Any]]
+# the books of one hour still to write: per key (game, league, paid_with), the items
+HourPlan = tuple[datetime, tuple[tuple[RawKey, tuple[str, ...]], ...], int, str]
 
 
 def _trade_sim_respond(league: str, seed: int) -> Respond:
@@ -49,11 +57,15 @@ def _trade_sim_respond(league: str, seed: int) -> Respond:
     return respond
 
 
-def _hour_rows(args: tuple[RawKey, datetime, tuple[str, ...], int, str]) -> list[BulkRawRow]:
-    """Every missing item of one hour as ready-to-COPY rows (runs in a worker process)."""
-    key, hour, items, seed, path = args
-    respond = _trade_sim_respond(key.league, seed)
-    return [_row(key, hour, item, respond, path) for item in items]
+def _hour_rows(plan: HourPlan, respond: Respond | None = None) -> list[tuple[RawKey, BulkRawRow]]:
+    """Every missing book of one hour as ready-to-COPY rows with their key (runs in a worker process
+    unless `respond` is given)."""
+    hour, books, seed, path = plan
+    rows = []
+    for key, items in books:
+        model = respond or _trade_sim_respond(key.league, seed)
+        rows += [(key, _row(key, hour, item, model, path)) for item in items]
+    return rows
 
 
 def _row(key: RawKey, hour: datetime, item: str, respond: Respond, path: str) -> BulkRawRow:
@@ -85,23 +97,30 @@ def simulate_history(
     progress: Callable[[int, int], None] | None = None,
     respond: Respond | None = None,
     workers: int | None = None,
+    divine_book: bool = True,
 ) -> int:
-    """Write simulated raw responses for every watched item and hour in [start, end).
+    """Write simulated raw responses for every watched item and hour in [start, end), and the
+    hour's book of divine paid in chaos as the hourly fetch does (unless `divine_book` is false).
 
-    Returns how many responses were written. (hour, item) pairs already stored are left
-    alone, so real observations are never overwritten and a re-run only fills gaps.
+    Returns how many responses were written (divine books included). (hour, item) pairs already
+    stored are left alone, so real observations are never overwritten and a re-run only fills gaps.
     `progress(hours_done, hours_total)` is called after every committed batch.
     `respond(request_body, hour)` replaces the market model (tests); with it, the work
     stays in this process. `workers` defaults to the CPU count (1 disables the pool).
     """
-    key = RawKey(watchlist.game, watchlist.league, watchlist.paid_with)
+    keys = {RawKey(watchlist.game, watchlist.league, watchlist.paid_with): tuple(watchlist.items)}
+    if divine_book:
+        divine = divine_book_key(watchlist)
+        # a watchlist paying chaos for divine has the book among its items already
+        keys[divine] = tuple(dict.fromkeys(keys.get(divine, ()) + (DIVINE_ITEM,)))
     path = exchange_path(watchlist.game, watchlist.league)
-    stored = _stored(pool, key, start, end)
-    plan = []
+    stored = {key: _stored(pool, key, start, end) for key in keys}
+    plan: list[HourPlan] = []
     for hour in hours_between(start, end):
-        missing = tuple(i for i in watchlist.items if (hour, i) not in stored)
-        if missing:
-            plan.append((key, hour, missing, seed, path))
+        books = tuple((key, missing) for key, items in keys.items()
+                      if (missing := tuple(i for i in items if (hour, i) not in stored[key])))
+        if books:
+            plan.append((hour, books, seed, path))
     total_hours = len(hours_between(start, end))
     skipped_hours = total_hours - len(plan)
     if progress:
@@ -112,8 +131,8 @@ def simulate_history(
     workers = workers or min(os.cpu_count() or 1, 4)
     written = 0
 
-    def batches(results: Iterator[list[BulkRawRow]]) -> Iterator[list[BulkRawRow]]:
-        batch: list[BulkRawRow] = []
+    def batches(results: Iterator[list[tuple[RawKey, BulkRawRow]]]) -> Iterator[list[tuple[RawKey, BulkRawRow]]]:
+        batch: list[tuple[RawKey, BulkRawRow]] = []
         hours = 0
         for rows in results:
             batch.extend(rows)
@@ -124,19 +143,22 @@ def simulate_history(
         if batch:
             yield batch
 
-    def write(results: Iterator[list[BulkRawRow]]) -> None:
+    def write(results: Iterator[list[tuple[RawKey, BulkRawRow]]]) -> None:
         nonlocal written
         done = skipped_hours
         for batch in batches(results):
-            with pool.connection() as conn:  # one transaction per batch: an interruption keeps what is done
-                written += insert_responses_bulk(conn, key, batch, simulated=True)
-            done += len({r.hour for r in batch})
+            with pool.connection() as conn:  # one commit per key and batch: an interruption keeps what is done
+                for key in keys:
+                    rows = [row for k, row in batch if k == key]
+                    if rows:
+                        written += insert_responses_bulk(conn, key, rows, simulated=True)
+            done += len({row.hour for _, row in batch})
             if progress:
                 progress(done, total_hours)
 
     if respond is not None or workers == 1:
-        model = respond or _trade_sim_respond(key.league, seed)
-        write([_row(key, hour, item, model, path) for item in items] for key, hour, items, _, path in plan)
+        model = respond or _trade_sim_respond(watchlist.league, seed)
+        write(_hour_rows(hour_plan, model) for hour_plan in plan)
     else:
         with ProcessPoolExecutor(max_workers=workers) as executor:
             write(executor.map(_hour_rows, plan, chunksize=8))

@@ -1,7 +1,13 @@
 """Chaos and divine: converting a price between the two with a league-hour's divine price in chaos.
 
 The rate (`chaos_per_divine`) is the Currency Exchange's executed `chaos|divine` vwap of that
-league and hour. Pure: a missing or unusable rate gives no value (None), never a guess.
+league and hour (else the order book of divine paid in chaos). Pure: a missing, zero, negative or
+non-finite rate gives no value (None), never a guess.
+
+Its SQL twin is `analytics.convert_price` (migration 0015), which the views, the API's
+`currency` argument and `tradewatch.frames` use; `tests/test_price_conversion.py` holds the two
+equal. They differ only for a currency other than chaos or divine: SQL answers null (a view cannot
+refuse a row), this raises ValueError.
 """
 
 from __future__ import annotations

@@ -6,8 +6,11 @@ in one transaction. Each rule's series is read from what it watches:
 
 * a book rule: the hour's robust minimum price (`warehouse.price_snapshots`, in the
   watchlist's currency), converted to the rule's currency with the hour's divine price;
-* an exchange rule (`source: exchange`): the executed vwap (`analytics.exchange_prices`),
-  in the rule's currency when that market traded, else converted from the other quote;
+* an exchange rule (`source: exchange`, any catalogue item): the executed vwap
+  (`analytics.exchange_prices`), in the rule's currency when that market traded, else converted
+  from the other quote; an hour whose price is low-confidence (the market overview's rule over
+  the 24 hours ending with it: fewer than 6 hours traded or 10 units) has no value unless the
+  rule sets `allow_low_confidence: true`, so a thin market never fires it;
 * a strategy rule: the expected profit per unit (`warehouse.reroll_profitability`).
 
 The rule's state before the window is that of the last hour before it with a value (true:
@@ -28,9 +31,11 @@ from datetime import datetime, timedelta
 from psycopg_pool import ConnectionPool
 
 from tradewatch.bulk_exchange.catalog import item_name
+from tradewatch.currency_exchange.catalogue import name_of
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch.market.alerts import Crossing, armed_after, crossings
 from tradewatch.market.currency import REALM_OF_GAME, convert
+from tradewatch.market_overview.windows import trailing_low_confidence
 from tradewatch.watchlist import AlertRule, Watchlist
 from tradewatch.webhooks import post_json, redact_webhook, webhook_id
 
@@ -93,7 +98,8 @@ def _series(conn, wl: Watchlist, rule: AlertRule, start: datetime, end: datetime
             ) -> tuple[list[tuple[datetime, float | None]], tuple[datetime, float | None] | None, str]:
     """(hour, value) of [start, end), the last (hour, value) before start, and the source name."""
     currency = wl.alert_currency(rule)
-    realm = REALM_OF_GAME.get(wl.game, "pc")
+    realm, league = REALM_OF_GAME.get(wl.game, "pc"), wl.league
+    keys: list[int] = []
     if rule.strategy is not None:
         sql = ("SELECT observed_hour, expected_profit_per_unit, %(paid)s FROM warehouse.reroll_profitability "
                "WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND strategy = %(strategy)s "
@@ -105,11 +111,18 @@ def _series(conn, wl: Watchlist, rule: AlertRule, start: datetime, end: datetime
                "AND robust_min_price IS NOT NULL")
         source = "book"
     else:
-        sql = ("SELECT observed_hour, vwap_price, quote_currency FROM analytics.exchange_prices "
-               "WHERE realm = %(realm)s AND league = %(league)s AND item_id = %(item)s AND vwap_price IS NOT NULL")
+        # any catalogue item of the rule's realm and league: the rows of its path's key (and of the keys
+        # warehouse.exchange_items gives its trade id, for paths stored under that id)
+        realm, league = wl.alert_realm(rule), wl.alert_league(rule)
+        item = wl.alert_item(rule)
+        keys = [item.item_key, *(r[0] for r in conn.execute(
+            "SELECT item_key FROM warehouse.exchange_items WHERE item_id = %s", (item.id,)))]
+        sql = ("SELECT observed_hour, vwap_price, quote_currency FROM warehouse.exchange_prices "
+               "WHERE realm = %(realm)s AND league = %(league)s AND item_key = ANY(%(keys)s) "
+               "AND vwap_price IS NOT NULL")
         source = "exchange"
-    params = {"game": wl.game, "league": wl.league, "paid": wl.paid_with, "strategy": rule.strategy,
-              "policy": rule.policy, "item": rule.item, "realm": realm, "start": start, "end": end}
+    params = {"game": wl.game, "league": league, "paid": wl.paid_with, "strategy": rule.strategy,
+              "policy": rule.policy, "item": rule.item, "realm": realm, "keys": keys, "start": start, "end": end}
     window = conn.execute(sql + " AND observed_hour >= %(start)s AND observed_hour < %(end)s "
                                 "ORDER BY observed_hour", params).fetchall()
     # an exchange hour has up to two rows (chaos and divine quotes): the newest two cover it
@@ -118,7 +131,7 @@ def _series(conn, wl: Watchlist, rule: AlertRule, start: datetime, end: datetime
     before = [r for r in before if r[0] == before[0][0]] if before else []
     hours = [r[0] for r in window + before]
     needs_rate = any(r[2] != currency for r in window + before)
-    rates = divine_prices(conn, realm, wl.league, min(hours), max(hours) + timedelta(hours=1)) if needs_rate else {}
+    rates = divine_prices(conn, realm, league, min(hours), max(hours) + timedelta(hours=1)) if needs_rate else {}
 
     def per_hour(rows: list[tuple]) -> list[tuple[datetime, float | None]]:
         # the value quoted in the rule's currency where that market traded, else the other one converted
@@ -129,8 +142,28 @@ def _series(conn, wl: Watchlist, rule: AlertRule, start: datetime, end: datetime
         return [(hour, convert(value, quoted_in, currency, rates.get(hour)))
                 for hour, value, quoted_in in sorted(chosen.values())]
 
-    last = per_hour(before)
-    return per_hour(window), (last[-1] if last else None), source
+    series, last = per_hour(window), per_hour(before)
+    if source == "exchange" and not rule.allow_low_confidence and series + last:
+        low = _low_confidence_hours(conn, realm, league, keys, [h for h, _ in series + last])
+        series = [(h, None if low.get(h, True) else v) for h, v in series]
+        last = [(h, None if low.get(h, True) else v) for h, v in last]
+    return series, (last[-1] if last else None), source
+
+
+UNITS_SQL = """
+SELECT observed_hour, sum(volume) FROM warehouse.exchange_prices
+WHERE realm = %(realm)s AND league = %(league)s AND item_key = ANY(%(keys)s)
+  AND observed_hour > %(first)s AND observed_hour <= %(last)s
+GROUP BY 1
+"""
+
+
+def _low_confidence_hours(conn, realm: str, league: str, keys: list[int], hours: list[datetime]
+                          ) -> dict[datetime, bool]:
+    """Hour → whether the item's exchange price of that hour is low-confidence (the 24 hours ending with it)."""
+    units = dict(conn.execute(UNITS_SQL, {"keys": keys, "realm": realm, "league": league,
+                                          "first": min(hours) - timedelta(hours=24), "last": max(hours)}).fetchall())
+    return trailing_low_confidence(units, hours)
 
 
 def compute_alerts(pool: ConnectionPool, watchlist: Watchlist, start: datetime, end: datetime,
@@ -173,11 +206,16 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _item_name(row: AlertRow) -> str:
+    # a catalogue name for any exchange item (a path is never shown); the trade site's for the rest
+    return (name_of(row.game, row.item_id) if row.game in ("poe1", "poe2") else None) or item_name(row.item_id)
+
+
 def alert_payload(row: AlertRow) -> dict:
     """The JSON posted for one crossing: Discord's `content` line and the structured `alert`."""
     hour = row.hour.strftime("%Y-%m-%d %H:00 UTC")
     if row.kind == "price":
-        what = f"{item_name(row.item_id)} ({'executed vwap' if row.source == 'exchange' else 'book price'})"
+        what = f"{_item_name(row)} ({'executed vwap' if row.source == 'exchange' else 'book price'})"
         content = (f"TradeWatch alert {row.rule}: {what} is {_number(row.value)} {row.currency}, {row.comparison} "
                    f"{_number(row.threshold)} {row.currency} — {row.league}, {hour}")
     else:
@@ -189,7 +227,7 @@ def alert_payload(row: AlertRow) -> dict:
         "alert": {
             "rule": row.rule, "game": row.game, "league": row.league, "hour": row.hour.isoformat(),
             "kind": row.kind, "item_id": row.item_id,
-            "item_name": item_name(row.item_id) if row.item_id else None,
+            "item_name": _item_name(row) if row.item_id else None,
             "strategy": row.strategy, "policy": row.policy, "source": row.source, "comparison": row.comparison,
             "threshold": row.threshold, "value": row.value, "currency": row.currency,
         },

@@ -5,7 +5,9 @@ prices every market one side of which is chaos or divine with the pure rules of
 `tradewatch.market.exchange`, and replaces that window of `warehouse.exchange_prices` in
 one transaction (delete + COPY): readers see the old hours or the new ones, never a mix.
 Every league of a document is kept, private leagues included; items are trade ids via the
-shipped catalogue, unknown paths kept under their path and flagged `mapped = false`.
+shipped catalogue, unknown paths kept under their path and flagged `mapped = false`; every path
+of the window gets a `warehouse.exchange_catalogue` row of its realm's game (a path the catalogue
+lacks: a name derived from the path, `named = false`).
 
 Speed (a realistic hour is ~1.4 MB and ~1,500 markets; a backfill is thousands of hours):
 decompressing, parsing and pricing is CPU work, so hours are priced in worker processes
@@ -30,9 +32,11 @@ import orjson
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_key, item_storage_key
+from tradewatch.currency_exchange.catalogue import catalogue_index, game_of_realm
 from tradewatch.raw_bodies import decompress
 from tradewatch.hours import hours_between, partition_key
 from tradewatch.market.exchange import DIVINE_PATH, MalformedMarket, market_prices
+from tradewatch.warehouse.exchange_catalogue import add_feed_paths
 from tradewatch.warehouse.parallel import default_workers, ordered_map
 
 _COLUMNS = ("realm, league, item_key, quote_currency, observed_hour, item_first, vwap_price, min_price, max_price, "
@@ -55,6 +59,8 @@ class ExchangePricesReport:
     unmapped_items: set[str] = field(default_factory=set)
     rows_by_hour: dict[datetime, int] = field(default_factory=dict)
     chaos_per_divine: dict[tuple[str, datetime], float | None] = field(default_factory=dict)
+    new_catalogue_paths: int = 0  # rows the window added to warehouse.exchange_catalogue
+    uncatalogued_paths: set[str] = field(default_factory=set)  # paths the packaged catalogue of the game lacks
 
     @property
     def hours_without_documents(self) -> list[datetime]:
@@ -218,9 +224,14 @@ def compute_exchange_prices(pool: ConnectionPool, realm: str, start: datetime, e
                     if started:
                         copy.write(COPY_TRAILER)
             _upsert_items(writer, items)
+            game = game_of_realm(realm)
+            report.new_catalogue_paths = add_feed_paths(writer, game, items)
+            known = catalogue_index(game).by_path
+            report.uncatalogued_paths = {path for path in items if path not in known}
     log(f"exchange prices {realm} {partition_key(start)}…{partition_key(end)}: {report.rows} rows from "
         f"{len(report.hours_with_documents)} stored hours, {report.deleted} replaced, "
-        f"{len(report.unmapped_items)} unmapped item paths")
+        f"{len(report.unmapped_items)} unmapped item paths, {len(report.uncatalogued_paths)} not in the catalogue "
+        f"({report.new_catalogue_paths} new, named from their path)")
     return report
 
 

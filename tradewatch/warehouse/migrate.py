@@ -9,7 +9,7 @@ from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 
-from tradewatch.warehouse.db import redact, sqlalchemy_psycopg_url
+from tradewatch.warehouse.db import connect, redact, sqlalchemy_psycopg_url
 from tradewatch.errors import TradeWatchError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,7 +45,23 @@ def upgrade(url: str) -> str:
         command.upgrade(_config(url), "head")
     except Exception as exc:
         raise TradeWatchError(f"could not migrate the warehouse at {redact(url)}: {exc}") from exc
+    load_reference_data(url)
     return head_revision()
+
+
+def load_reference_data(url: str) -> None:
+    """The packaged data the schema serves (the exchange catalogue), brought up to date: data, not
+    schema, so a refreshed catalogue reaches a warehouse without a migration of its own."""
+    from tradewatch.warehouse.exchange_catalogue import sync_catalogue
+
+    try:
+        with connect(url) as conn, conn.transaction():
+            # the same lock as the migrations: two concurrent upgrades load one after the other
+            conn.execute("SELECT pg_advisory_xact_lock(727274001)")
+            sync_catalogue(conn)
+    except Exception as exc:
+        raise TradeWatchError(f"could not load the exchange catalogue into the warehouse at {redact(url)}: "
+                              f"{exc}") from exc
 
 
 def require_current(url: str) -> None:

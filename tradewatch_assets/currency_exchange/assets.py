@@ -199,6 +199,7 @@ def build_prices_asset(realm: str):
                 "markets_read": report.markets,
                 "leagues": MetadataValue.json(dict(report.leagues.most_common(50))),
                 "unmapped_item_paths": len(report.unmapped_items),
+                "paths_not_in_catalogue": MetadataValue.json(sorted(report.uncatalogued_paths)[:50]),
                 "compute_seconds": round(seconds, 3),
             },
             check_results=[AssetCheckResult(

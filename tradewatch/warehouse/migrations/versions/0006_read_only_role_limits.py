@@ -11,7 +11,8 @@ For `tradewatch_reader` (Tableau) and `tradewatch_api` (GraphQL):
     revoked from PUBLIC here and granted back to the role running the migrations (the
     ingestion stages raw rows in a temporary table); the database owner keeps it anyway;
   - no `CONNECT` on the maintenance databases `postgres` and `template1` (revoked from
-    PUBLIC there too; the migrating role keeps it, superusers always have it). Other
+    PUBLIC there too; the migrating role keeps it, superusers always have it), unless the
+    warehouse is one of them: its own database stays open to the roles. Other
     databases on the server are not TradeWatch's to change: a WARNING names those the
     roles can still reach through PUBLIC.
 * defaults (a session may change them; the privileges above and the read-only grants of
@@ -77,7 +78,10 @@ def _upgrade_sql() -> str:
             END IF;
 
             IF is_super THEN
-                FOR other IN SELECT datname FROM pg_database WHERE datname IN ({maintenance}) LOOP
+                -- the warehouse itself may be one of them (`postgres`, the default database of most
+                -- servers): the roles keep CONNECT on it, granted above
+                FOR other IN SELECT datname FROM pg_database
+                              WHERE datname IN ({maintenance}) AND datname <> current_database() LOOP
                     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', other.datname, current_user);
                     EXECUTE format('REVOKE CONNECT ON DATABASE %I FROM PUBLIC, {roles}', other.datname);
                 END LOOP;
