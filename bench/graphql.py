@@ -64,7 +64,6 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graphql_api.queries.exchange import SERIES_SQL as EXCHANGE_SQL  # noqa: E402
 from graphql_api.queries.prices import LATEST_SQL  # noqa: E402
 from tests.helpers.databases import with_database  # noqa: E402
 from tests.helpers.servers import free_port, stop_process_group  # noqa: E402
@@ -323,6 +322,10 @@ LATEST_FLOOR_SQL = """SELECT l.* FROM unnest(%(items)s::text[]) AS i(item_id) CR
 SELECT item_id, observed_hour, observed_at, min_price, robust_min_price, avg_price, listing_count, total_stock
 FROM warehouse.price_snapshots s WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s
 AND s.paid_with = %(paid)s ORDER BY s.observed_hour DESC LIMIT 1) l"""
+EXCHANGE_SQL = """SELECT p.observed_hour, p.vwap_price, p.min_price, p.max_price, p.volume, p.quote_volume
+FROM warehouse.exchange_items x JOIN warehouse.exchange_prices p ON p.item_key = x.item_key
+WHERE x.item_id = %(item)s AND p.realm = 'pc' AND p.league = %(league)s AND p.quote_currency = 'chaos'
+AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s ORDER BY p.observed_hour"""
 PROFIT_SQL = """SELECT strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, reroll_cost,
 expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi, break_even_reroll_cost,
 stop_set FROM warehouse.reroll_profitability WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
@@ -453,8 +456,7 @@ def cases(watchlist) -> dict[str, Case]:
                       '"chaos"}, filter: {observedHour: {greaterThanOrEqualTo: "%s", lessThan: "%s"}}, orderBy: '
                       'OBSERVED_HOUR_ASC) { nodes { observedHour vwapPrice minPrice maxPrice volume quoteVolume } } }'
                       % (watchlist.league, key, month, end)},
-            EXCHANGE_SQL, {"unit": "hour", "realm": "pc", "league": watchlist.league, "currency": "chaos",
-                           "items": [greed], "start": END - timedelta(days=30), "end": END},
+            EXCHANGE_SQL, {"league": watchlist.league, "item": greed, "start": END - timedelta(days=30), "end": END},
             _exchange_tw, _exchange_pg, shared=False),
         "profitability page of 100": Case(
             {"query": '{ profitability(from: "%s", to: "%s", first: 100) { nodes { strategy policy hour inputItem '
