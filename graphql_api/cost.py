@@ -40,6 +40,8 @@ RAW_BODY_COST = 1              # per raw response body (~40 kB)
 EVALUATED_HOUR_COST = 1        # per hour of evaluateStrategy (book pricing + both policies), uncached
 INTROSPECTION_COST = 10        # __schema / __type
 BUCKET_HOURS = {"HOUR": 1, "DAY": 24, "WEEK": 168}
+MARKET_BASE = 5                # `market`: one statement over a league's rows of the latest table (~1,500)
+MARKET_ITEM = 5                # `marketItem`: an item's hourly rollup over every league
 
 # The documentation of each field's cost, quoted in the schema's descriptions and the README.
 FIELD_COSTS = {
@@ -56,6 +58,9 @@ FIELD_COSTS = {
     "divinePrice": f"{BASE} + hours / {ROWS_PER_UNIT}",
     "alerts": f"{BASE}",
     "leagues": f"{BASE}",
+    "market": f"{MARKET_BASE} + `first` / {PAGE_ROWS_PER_UNIT}",
+    "marketItem": f"{MARKET_ITEM}",
+    "categories": f"{BASE}",
 }
 
 
@@ -152,6 +157,10 @@ def _field_cost(node: FieldNode, variables: Mapping[str, Any], watched: int,
         # the executed columns join as many Currency Exchange rows as there are book rows
         executed = any(_selects(node.selection_set, f, fragments) for f in ("executedPrice", "executedVolume"))
         return BASE + rows * (2 if executed else 1)
+    if name == "market":
+        return MARKET_BASE + args.int("first", limits.DEFAULT_PAGE, limits.MAX_PAGE) / PAGE_ROWS_PER_UNIT
+    if name == "marketItem":
+        return MARKET_ITEM
     if name == "profitability":
         return BASE + args.int("first", limits.DEFAULT_PAGE, limits.MAX_PAGE) / PAGE_ROWS_PER_UNIT
     if name == "evaluateStrategy":

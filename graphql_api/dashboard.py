@@ -6,6 +6,8 @@ plotly.js bundle that the installed `plotly` wheel ships, served from site-packa
 the page needs no network beyond this server.
 
 * `/dashboard` — the page (`no-cache`: always revalidated, it is tiny);
+* `/dashboard/market?realm=&league=` — the whole Currency Exchange market (`market`);
+* `/dashboard/item/<id>` — one item's page (`marketItem`, `exchangePrices`);
 * `/dashboard/static/{dashboard.js,dashboard.css}` — the page's code, revalidated by ETag;
 * `/dashboard/vendor/plotly-<version>.min.js` — plotly.js; the version is in the path, so
   it can be cached for a year and a plotly upgrade changes the URL.
@@ -27,7 +29,8 @@ from starlette.routing import BaseRoute, Route
 
 PLOTLY_VERSION: str = plotly.__version__
 PLOTLY_URL = f"/dashboard/vendor/plotly-{PLOTLY_VERSION}.min.js"
-ASSETS = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8"}
+ASSETS = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8",
+          "market.js": "text/javascript; charset=utf-8", "item.js": "text/javascript; charset=utf-8"}
 YEAR = 365 * 24 * 3600
 
 # Everything the page loads comes from this server; plotly injects <style> elements and
@@ -59,10 +62,10 @@ def _asset(name: str) -> tuple[bytes, str]:
     return body, hashlib.sha256(body).hexdigest()[:16]
 
 
-@lru_cache(maxsize=1)
-def _page() -> bytes:
+@lru_cache(maxsize=4)
+def _page(name: str = "dashboard.html") -> bytes:
     # the asset URLs carry their content hash, so a new release never runs an old script
-    html = (static_dir() / "dashboard.html").read_text(encoding="utf-8")
+    html = (static_dir() / name).read_text(encoding="utf-8")
     for name in ASSETS:
         html = html.replace("{{" + name + "}}", f"/dashboard/static/{name}?v={_asset(name)[1]}")
     return html.replace("{{plotly.js}}", PLOTLY_URL).encode()
@@ -106,8 +109,22 @@ async def plotly_js(request: Request) -> Response:
                         headers={**headers, "Vary": "Accept-Encoding"})
 
 
+async def market_page(request: Request) -> Response:
+    """`/dashboard/market?realm=&league=`: the whole market (the page reads its arguments itself)."""
+    return Response(_page("market.html"), media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": f"{_scope(request)}, no-cache", **SECURITY_HEADERS})
+
+
+async def item_page(request: Request) -> Response:
+    """`/dashboard/item/<id>`: one item (the id may be a metadata path, slashes and all)."""
+    return Response(_page("item.html"), media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": f"{_scope(request)}, no-cache", **SECURITY_HEADERS})
+
+
 def dashboard_routes() -> list[BaseRoute]:
     """The routes to add to the app's route list."""
     return [Route("/dashboard", dashboard_page, methods=["GET"]),
+            Route("/dashboard/market", market_page, methods=["GET"]),
+            Route("/dashboard/item/{item_id:path}", item_page, methods=["GET"]),
             Route("/dashboard/static/{name}", dashboard_asset, methods=["GET"]),
             Route(PLOTLY_URL, plotly_js, methods=["GET"])]

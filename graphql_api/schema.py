@@ -24,8 +24,9 @@ from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mas
 from graphql_api.json_rows import row_plan, selected_names
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
-from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, prices, profits
-from graphql_api.queries.exchange import ExchangeCurrency, ExchangePriceSeries
+from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, market, prices, profits
+from graphql_api.queries.market import MarketItem, MarketOrder, MarketPage, Realm
+from graphql_api.queries.exchange import ExchangeAlign, ExchangeCurrency, ExchangePriceSeries
 from graphql_api.currency import divine_price, resolve_currency
 from tradewatch.currency_exchange.catalogue import game_of_realm
 from graphql_api.types import (Bucket, Coverage, Currency, DivinePriceSeries, Item, LatestPrice, Policy, PriceSeries, ProfitabilityConnection,
@@ -147,7 +148,11 @@ class Query:
     async def exchange_prices(self, info: Info, league: LeagueArg = None, items: list[strawberry.ID] | None = None,
                               currency: ExchangeCurrency = ExchangeCurrency.CHAOS, from_: FromArg = None,
                               to: ToArg = None, bucket: Bucket = Bucket.HOUR,
-                              realm: str = "pc") -> list[ExchangePriceSeries]:
+                              realm: str = "pc", align_by: Annotated[ExchangeAlign, strawberry.argument(
+                                  description="DATE: UTC calendar buckets; LEAGUE_DAY: buckets counted from the "
+                                              "league's first hour in the feed (`leagueStart`, `age`), to compare "
+                                              "leagues at the same league age.")] = ExchangeAlign.DATE
+                              ) -> list[ExchangePriceSeries]:
         if items is not None and not items:
             raise bad_input("items", "is an empty list; leave it out for the watched items")
         if items is not None and len(items) > limits.MAX_SERIES_ITEMS:
@@ -156,7 +161,7 @@ class Query:
         wanted = await exchange.exchange_items(info.context, game, [str(i) for i in items] if items else None)
         span = time_range(from_, to, limits.MAX_PAGED_RANGE)
         return await exchange.exchange_prices(info.context, realm, await checked_league(info.context, league, realm),
-                                              wanted, currency, span, bucket)
+                                              wanted, currency, span, bucket, align_by)
 
     @strawberry.field(description=f"Stored reroll profitability, cursor-paged (keyset on hour, strategy, policy). "
                                   f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}."
@@ -259,6 +264,32 @@ class Query:
                                listed=None if listed is None else r["league"] in listed) for r in spans),
                 *(StoredLeague(name=name, source="trade", first_hour=None, last_hour=None, is_default=name == default,
                                listed=True) for name in live or ())]
+
+    @strawberry.field(description=(
+        "The whole Currency Exchange market of a league, like poe.ninja's overview: every item that traded in "
+        "the league within the 7 days to the realm's newest stored hour, with its price, 24 h and 7 d change, "
+        "volume, value, sparkline and confidence flag (definitions on `MarketRow`). `search` matches the name "
+        "(case-insensitive substring), `category` the catalogue's category (see `categories`). Cursor-paged: "
+        f"`first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. Read from rollups kept by Dagster.")
+        + cost_note('market'))
+    async def market(self, info: Info, realm: Realm = Realm.PC, league: LeagueArg = None,
+                     category: str | None = None, search: str | None = None,
+                     order_by: MarketOrder = MarketOrder.VALUE_DESC, currency: Currency = Currency.CHAOS,
+                     first: int | None = 100, after: str | None = None) -> MarketPage:
+        size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
+        return await market.market(info.context, realm, league, category, search, order_by, currency, size, after)
+
+    @strawberry.field(description=("One Currency Exchange item: its catalogue entry, every league it traded in with "
+                                   "its price there, and the markets (pairs) it trades in. `id`: a catalogue id "
+                                   "(trade id or metadata path), a metadata path or the exact name.")
+                      + cost_note('marketItem'))
+    async def market_item(self, info: Info, id: strawberry.ID, realm: Realm = Realm.PC) -> MarketItem:
+        return await market.market_item(info.context, str(id), realm)
+
+    @strawberry.field(description="The catalogue's item categories of a realm's game (the `category` of `market`)."
+                                  + cost_note('categories'))
+    async def categories(self, info: Info, realm: Realm = Realm.PC) -> list[str]:
+        return await market.categories(info.context, realm)
 
 
 @strawberry.type(description="A league with stored data in one source, or (`trade`) one the trade site lists now.")

@@ -318,8 +318,27 @@ def test_an_exchange_rule_compares_the_executed_vwap_in_its_currency_converting_
             for quote, price in (("chaos", chaos), ("divine", divine)):
                 if price is not None:
                     insert_exchange_price(conn, "Standard", hour, GREED, "Metadata/greed", quote, price, 1)
-    wl = _watchlist([{"name": "greed-cx", "item": GREED, "below": 0.02, "currency": "divine", "source": "exchange"}])
+    # one unit an hour is a thin market: the rule asks to be compared all the same
+    wl = _watchlist([{"name": "greed-cx", "item": GREED, "below": 0.02, "currency": "divine", "source": "exchange",
+                      "allow_low_confidence": True}])
     compute_alerts(pool, wl, START, START + 4 * HOUR)
     # divine values: 0.025, 0.01 (fires), 0.009 (its own quote; still true), 0.025
     assert _stored(database_url) == [("greed-cx", START + HOUR, pytest.approx(0.01), 0.02, "divine", "Standard",
                                       "exchange")]
+
+
+def test_an_exchange_rule_never_fires_on_a_low_confidence_price_unless_it_asks_to(pool, database_url):
+    # greed trades 1 unit an hour for 10 hours (thin), then 5 units an hour: from the hour when the 24 hours
+    # ending with it hold 6 traded hours and 10 units, the price is no longer low-confidence
+    _divine_prices(database_url, [200] * 16)
+    with psycopg.connect(database_url) as conn:
+        for i, hour in enumerate(hours(16)):
+            insert_exchange_price(conn, "Standard", hour, GREED, "Metadata/greed", "chaos", 2.0 if i != 5 else 9.0,
+                                  1 if i < 10 else 5)
+    thin = {"name": "greed-cheap", "item": GREED, "below": 3.0, "currency": "chaos", "source": "exchange"}
+    compute_alerts(pool, _watchlist([thin]), START, START + 16 * HOUR)
+    # hours 0-9: at most 10 units in the window until hour 9 (10 units, 10 hours): hour 9 is the first confident one
+    assert [(r[0], r[1]) for r in _stored(database_url)] == [("greed-cheap", START + 9 * HOUR)]
+    compute_alerts(pool, _watchlist([{**thin, "allow_low_confidence": True}]), START, START + 16 * HOUR)
+    # asked for: fires at once, and again after hour 5 re-armed it
+    assert [(r[0], r[1]) for r in _stored(database_url)] == [("greed-cheap", START), ("greed-cheap", START + 6 * HOUR)]

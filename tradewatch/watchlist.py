@@ -59,6 +59,8 @@ class AlertRule(BaseModel):
     source: Literal["book", "exchange"] = "book"
     realm: Literal["pc", "poe2", "xbox", "sony"] | None = None  # exchange rules: the feed realm
     league: str | None = None  # exchange rules: the league, default the watchlist's
+    # an exchange rule never fires on a low-confidence price (tradewatch.market_overview.windows) unless this is true
+    allow_low_confidence: bool = False
 
     @field_validator("name")
     @classmethod

@@ -30,6 +30,13 @@ class ExchangeCurrency(Enum):
     DIVINE = "divine"
 
 
+@strawberry.enum(description="How buckets are counted: by calendar date (UTC), or from the league's first hour in the "
+                             "feed, to compare leagues at the same league age.")
+class ExchangeAlign(Enum):
+    DATE = "date"
+    LEAGUE_DAY = "league_day"
+
+
 @strawberry.type(description=(
     "One item's executed prices on the in-game Currency Exchange, in columns: entry i of every column "
     "belongs to bucket time[i]; buckets without any stored hour are left out. Built in PostgreSQL."))
@@ -45,6 +52,11 @@ class ExchangePriceSeries:
     volume: FloatColumn = strawberry.field(description="Item units traded in the bucket.")  # type: ignore[valid-type]
     quote_volume: FloatColumn = strawberry.field(description="Quote units paid for them.")  # type: ignore[valid-type]
     hours: IntColumn = strawberry.field(description="How many stored hours the bucket holds.")  # type: ignore[valid-type]
+    league_start: datetime | None = strawberry.field(default=None, description=(
+        "With `alignBy: LEAGUE_DAY`: the league's first hour in the feed, where bucket 0 starts; else null."))
+    age: IntColumn | None = strawberry.field(default=None, description=(  # type: ignore[valid-type]
+        "With `alignBy: LEAGUE_DAY`: each bucket's number counted from the league's first hour (0 = the first "
+        "24 hours for DAY); else null."))
 
 
 # The item keys first, then each key's hours from the primary key (realm, league, item_key,
@@ -59,7 +71,7 @@ WITH w AS (
     SELECT x.item_id, x.item_key FROM warehouse.exchange_items x
     WHERE %(legacy)s AND x.item_id = ANY(%(items)s)),
 b AS (
-    SELECT w.item_id, date_trunc(%(unit)s, p.observed_hour, 'UTC') AS t,
+    SELECT w.item_id, {bucket} AS t,
            sum(p.quote_volume) / nullif(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL), 0) AS vwap,
            min(p.min_price) AS min_price, max(p.max_price) AS max_price,
            sum(p.volume) AS volume, sum(p.quote_volume) AS quote_volume, count(*) AS hours
@@ -74,9 +86,16 @@ SELECT item_id, count(*) AS points,
        json_agg(t ORDER BY t)::text AS time, json_agg(vwap ORDER BY t)::text AS vwap,
        json_agg(min_price ORDER BY t)::text AS min_price, json_agg(max_price ORDER BY t)::text AS max_price,
        json_agg(volume ORDER BY t)::text AS volume, json_agg(quote_volume ORDER BY t)::text AS quote_volume,
-       json_agg(hours ORDER BY t)::text AS hours
+       json_agg(hours ORDER BY t)::text AS hours,
+       json_agg((extract(epoch FROM t - %(origin)s::timestamptz) / extract(epoch FROM %(stride)s::interval))::bigint
+                ORDER BY t)::text AS age
 FROM b GROUP BY item_id
 """
+DATE_BUCKET = "date_trunc(%(unit)s, p.observed_hour, 'UTC')"
+# buckets from the league's first hour: date_bin counts strides from that origin
+LEAGUE_BUCKET = "date_bin(%(stride)s::interval, p.observed_hour, %(origin)s::timestamptz)"
+STRIDES = {Bucket.HOUR: "1 hour", Bucket.DAY: "1 day", Bucket.WEEK: "7 days"}
+LEAGUE_START_SQL = "SELECT first_hour FROM warehouse.market_leagues WHERE realm = %(realm)s AND league = %(league)s"
 
 # Paths first seen in the feed (not in the packaged catalogue) have their rows in the warehouse only.
 FIND_SQL = """
@@ -149,7 +168,8 @@ def checked_realm(realm: str) -> str:
 
 
 async def exchange_prices(ctx: ApiContext, realm: str, league: str, items: list[CatalogueItem],
-                          currency: ExchangeCurrency, span: TimeRange, bucket: Bucket) -> list[ExchangePriceSeries]:
+                          currency: ExchangeCurrency, span: TimeRange, bucket: Bucket,
+                          align: ExchangeAlign = ExchangeAlign.DATE) -> list[ExchangePriceSeries]:
     checked_realm(realm)
     if len(items) > limits.MAX_SERIES_ITEMS:
         raise bad_input("items", f"{len(items)} items are more than {limits.MAX_SERIES_ITEMS}")
@@ -157,21 +177,32 @@ async def exchange_prices(ctx: ApiContext, realm: str, league: str, items: list[
     if points > limits.MAX_SERIES_POINTS + 1:
         raise bad_input("to", f"the range holds about {points:.0f} {bucket.name} buckets per item, more than "
                               f"{limits.MAX_SERIES_POINTS}; use a coarser `bucket` or a shorter range")
+    origin = None
+    if align is ExchangeAlign.LEAGUE_DAY:
+        found = await fetch_all(ctx.pool, LEAGUE_START_SQL, {"realm": realm, "league": league}, rows_as_dicts=False)
+        if not found:
+            raise not_found("league", f"league {league[:100]!r} has no Currency Exchange history of realm {realm} "
+                                      "in the market rollups; materialize exchange_market_hourly for it, or use "
+                                      "`alignBy: DATE`")
+        origin = found[0][0]
     ctx.cache.read_range(span.end)
     resolved = [i for i in items if i.metadata_path]
-    rows = await fetch_all(ctx.pool, with_newest(SERIES_SQL), {
+    sql = SERIES_SQL.replace("{bucket}", LEAGUE_BUCKET if origin is not None else DATE_BUCKET)
+    rows = await fetch_all(ctx.pool, with_newest(sql), {
         "unit": bucket.value, "realm": realm, "league": league, "currency": currency.value,
         "items": [i.id for i in resolved], "keys": [i.item_key for i in resolved],
-        "legacy": game_of_realm(realm) == "poe1", "start": span.start, "end": span.end})
+        "legacy": game_of_realm(realm) == "poe1", "start": span.start, "end": span.end,
+        "stride": STRIDES[bucket], "origin": origin or span.start})
     ctx.cache.saw_newest_of(rows)
     by_item = {r["item_id"]: r for r in rows}
     out = []
     for item in items:
         r = by_item.get(item.id) if item.metadata_path else None
         r = r or {"points": 0, "time": "[]", "vwap": "[]", "min_price": "[]", "max_price": "[]",
-                                     "volume": "[]", "quote_volume": "[]", "hours": "[]"}
+                                     "volume": "[]", "quote_volume": "[]", "hours": "[]", "age": "[]"}
         out.append(ExchangePriceSeries(
             item=exchange_item(item, ctx.watched), currency=currency, bucket=bucket, points=r["points"],
             time=r["time"], vwap=r["vwap"], min_price=r["min_price"], max_price=r["max_price"], volume=r["volume"],
-            quote_volume=r["quote_volume"], hours=r["hours"]))
+            quote_volume=r["quote_volume"], hours=r["hours"], league_start=origin,
+            age=(r["age"] if r["points"] else "[]") if origin is not None else None))
     return out

@@ -367,7 +367,7 @@ class DagsterRemote:
                 raise TradeWatchError(f"asset {name} has no partitions at {_shown(self.url)}")
             if start < parse_partition_key(first[0]):
                 raise TradeWatchError(
-                    f"--from {partition_key(start)} lies before the history's first hour {first[0]} "
+                    f"--from {partition_key(start)} lies before the history's first hour {first[0]} of {name} "
                     f"(TRADEWATCH_HISTORY_START of the code location); start at {first[0]} or later")
             if end - HOUR > parse_partition_key(last[0]):
                 raise TradeWatchError(f"--to {end:%Y-%m-%dT%H:00} lies after the last partition {last[0]} that "
@@ -385,6 +385,33 @@ class DagsterRemote:
             "partitionsByAssets": [{"assetKey": {"path": [name]}, "partitions": {"range": span}} for name in names],
             "title": f"tradewatch backfill {span['start']} … {span['end']}",
             "tags": [{"key": "tradewatch/trigger", "value": "backfill"}],
+        }
+        result = self._graphql(_LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
+        if result["__typename"] != "LaunchBackfillSuccess":
+            raise self._error(f"launching the backfill of {', '.join(names)} for {span['start']} … {span['end']}",
+                              result)
+        return result["backfillId"]
+
+    def launch_asset_backfill(self, paths: Sequence[Sequence[str]], start: datetime, end: datetime, *,
+                              title: str) -> str:
+        """Launch one backfill of the assets at `paths` (key paths, e.g. ["poe2", "exchange_prices"]) over the
+        hours [start, end), after checking the webserver defines them with partitions covering the range."""
+        entries = self._locations()
+        if any(e["loadStatus"] != "LOADED" for e in entries):
+            self.wait_until_ready(self.timeout)
+        nodes = {"/".join(n["assetKey"]["path"]): n for n in self._graphql(_ASSETS)["assetNodes"]}
+        names = ["/".join(p) for p in paths]
+        missing = [n for n in names if n not in nodes]
+        if missing:
+            raise TradeWatchError(f"the Dagster webserver at {_shown(self.url)} does not define {', '.join(missing)}: "
+                                  "is that realm in its TRADEWATCH_CX_REALMS, and is it serving TradeWatch's "
+                                  "workspace.yaml?")
+        self._check_history(nodes, names, start, end)
+        span = {"start": partition_key(start), "end": partition_key(end - HOUR)}  # Dagster's range is inclusive
+        params = {
+            "partitionsByAssets": [{"assetKey": {"path": list(p)}, "partitions": {"range": span}} for p in paths],
+            "title": f"{title} {span['start']} … {span['end']}",
+            "tags": [{"key": "tradewatch/trigger", "value": "exchange-backfill"}],
         }
         result = self._graphql(_LAUNCH_BACKFILL, {"params": params})["launchPartitionBackfill"]
         if result["__typename"] != "LaunchBackfillSuccess":

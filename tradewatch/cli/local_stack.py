@@ -500,6 +500,7 @@ def run_services(ports: Ports, with_simulator: bool, history_days: int = 7) -> i
             f"  Dagster UI   {dagster_url}\n"
             f"  GraphiQL     {api_url}/graphql\n"
             f"  dashboard    {api_url}/dashboard\n"
+            f"  market       {api_url}/dashboard/market\n"
             f"  trade API    {trade_api_url}{' (simulator)' if with_simulator else ''}\n"
             f"  league       {watchlist.league} ({watchlist.game}, {len(watchlist.items)} items)\n"
             f"  database     {redact(url)}\n"

@@ -199,6 +199,13 @@ def cmd_exchange_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_exchange_backfill(args: argparse.Namespace) -> int:
+    from tradewatch.cli.exchange_backfill import exchange_backfill_command
+
+    return exchange_backfill_command(args.realm, args.start, args.end, args.all, args.local, args.dagster_url,
+                                     args.wait, args.timeout)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.importer import import_from_string
@@ -299,6 +306,21 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--hour", required=True, help="the hour, ISO (e.g. 2026-08-19T06:00; no offset = UTC)")
     show.add_argument("--realm", default="pc", choices=["pc", "poe2", "xbox", "sony"], help="the realm (default pc)")
     show.set_defaults(func=cmd_exchange_show)
+    cx_backfill = exchange_verbs.add_parser(
+        "backfill", help="fetch, price and roll up the market over a range: raw_currency_exchange, exchange_prices "
+                         "and the market rollups, one single-run backfill (or, with --local, in this process)")
+    cx_backfill.add_argument("--realm", required=True, choices=["pc", "poe2", "xbox", "sony"], help="the realm")
+    cx_backfill.add_argument("--from", dest="start", default=None, metavar="FROM",
+                             help="first hour, ISO date or hour (e.g. 2026-11-20 or 2026-11-20T13:00; no offset = UTC)")
+    cx_backfill.add_argument("--to", dest="end", default=None, metavar="TO",
+                             help="end of the range, not included (e.g. 2026-11-21 = up to 2026-11-20T23:00)")
+    cx_backfill.add_argument("--all", action="store_true",
+                             help="the realm's whole history: its first published hour to the last ended hour")
+    cx_backfill.add_argument("--local", action="store_true",
+                             help="run in this process against DAGSTER_HOME's instance and return when done "
+                                  "(exit 0 on success, 1 with the reason)")
+    _add_remote_options(cx_backfill, timeout=3 * 3600)
+    cx_backfill.set_defaults(func=cmd_exchange_backfill)
 
     dagster = verbs.add_parser(
         "dagster", help="run Dagster's CLI against this installation's instance (the one the UI shows): "

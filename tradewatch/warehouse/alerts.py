@@ -6,8 +6,11 @@ in one transaction. Each rule's series is read from what it watches:
 
 * a book rule: the hour's robust minimum price (`warehouse.price_snapshots`, in the
   watchlist's currency), converted to the rule's currency with the hour's divine price;
-* an exchange rule (`source: exchange`): the executed vwap (`analytics.exchange_prices`),
-  in the rule's currency when that market traded, else converted from the other quote;
+* an exchange rule (`source: exchange`, any catalogue item): the executed vwap
+  (`analytics.exchange_prices`), in the rule's currency when that market traded, else converted
+  from the other quote; an hour whose price is low-confidence (the market overview's rule over
+  the 24 hours ending with it: fewer than 6 hours traded or 10 units) has no value unless the
+  rule sets `allow_low_confidence: true`, so a thin market never fires it;
 * a strategy rule: the expected profit per unit (`warehouse.reroll_profitability`).
 
 The rule's state before the window is that of the last hour before it with a value (true:
@@ -32,6 +35,7 @@ from tradewatch.currency_exchange.catalogue import name_of
 from tradewatch.hours import floor_hour, partition_key, utc_now
 from tradewatch.market.alerts import Crossing, armed_after, crossings
 from tradewatch.market.currency import REALM_OF_GAME, convert
+from tradewatch.market_overview.windows import trailing_low_confidence
 from tradewatch.watchlist import AlertRule, Watchlist
 from tradewatch.webhooks import post_json, redact_webhook, webhook_id
 
@@ -138,8 +142,28 @@ def _series(conn, wl: Watchlist, rule: AlertRule, start: datetime, end: datetime
         return [(hour, convert(value, quoted_in, currency, rates.get(hour)))
                 for hour, value, quoted_in in sorted(chosen.values())]
 
-    last = per_hour(before)
-    return per_hour(window), (last[-1] if last else None), source
+    series, last = per_hour(window), per_hour(before)
+    if source == "exchange" and not rule.allow_low_confidence and series + last:
+        low = _low_confidence_hours(conn, realm, league, keys, [h for h, _ in series + last])
+        series = [(h, None if low.get(h, True) else v) for h, v in series]
+        last = [(h, None if low.get(h, True) else v) for h, v in last]
+    return series, (last[-1] if last else None), source
+
+
+UNITS_SQL = """
+SELECT observed_hour, sum(volume) FROM warehouse.exchange_prices
+WHERE realm = %(realm)s AND league = %(league)s AND item_key = ANY(%(keys)s)
+  AND observed_hour > %(first)s AND observed_hour <= %(last)s
+GROUP BY 1
+"""
+
+
+def _low_confidence_hours(conn, realm: str, league: str, keys: list[int], hours: list[datetime]
+                          ) -> dict[datetime, bool]:
+    """Hour → whether the item's exchange price of that hour is low-confidence (the 24 hours ending with it)."""
+    units = dict(conn.execute(UNITS_SQL, {"keys": keys, "realm": realm, "league": league,
+                                          "first": min(hours) - timedelta(hours=24), "last": max(hours)}).fetchall())
+    return trailing_low_confidence(units, hours)
 
 
 def compute_alerts(pool: ConnectionPool, watchlist: Watchlist, start: datetime, end: datetime,

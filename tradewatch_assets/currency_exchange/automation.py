@@ -3,7 +3,7 @@
 A schedule at :01 of every hour asks for the hour that just ended (the raw asset then
 polls, bounded by `publish_wait_minutes`, until GGG publishes it: seconds to ~5 minutes
 after the hour). `exchange_prices` is eager: once the raw partition lands, its prices
-are derived by the automation sensor.
+are derived by the automation sensor, and so (eager too) are the market rollups below them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dagster import (AssetSelection, AutomationConditionSensorDefinition, Defaul
 
 from tradewatch.hours import floor_hour, partition_key
 from tradewatch_assets.currency_exchange.assets import prices_key, raw_key
+from tradewatch_assets.currency_exchange.market import hourly_key, latest_key
 
 
 def hourly_fetch_schedule(realm: str, raw_asset):
@@ -32,7 +33,7 @@ def hourly_fetch_schedule(realm: str, raw_asset):
 def prices_automation_sensor(realms: tuple[str, ...]) -> AutomationConditionSensorDefinition:
     return AutomationConditionSensorDefinition(
         "currency_exchange_automation",
-        target=AssetSelection.assets(*[prices_key(r) for r in realms]),
+        target=AssetSelection.assets(*[key for r in realms for key in (prices_key(r), hourly_key(r), latest_key(r))]),
         default_status=DefaultSensorStatus.RUNNING,
         minimum_interval_seconds=30,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from tradewatch.settings import Settings
 from tradewatch_assets.currency_exchange.assets import build_prices_asset, build_raw_asset
 from tradewatch_assets.currency_exchange.automation import hourly_fetch_schedule, prices_automation_sensor
+from tradewatch_assets.currency_exchange.market import build_market_hourly_asset, build_market_latest_asset
 from tradewatch_assets.currency_exchange.resources import CurrencyExchangeResource
 
 
@@ -22,7 +23,8 @@ def currency_exchange_parts(settings: Settings) -> CurrencyExchangeParts:
     parts = CurrencyExchangeParts()
     for realm in settings.cx_realms:
         raw = build_raw_asset(realm)
-        parts.assets += [raw, build_prices_asset(realm)]
+        parts.assets += [raw, build_prices_asset(realm), build_market_hourly_asset(realm),
+                         build_market_latest_asset(realm)]
         job, schedule = hourly_fetch_schedule(realm, raw)
         parts.jobs.append(job)
         parts.schedules.append(schedule)

@@ -1,0 +1,175 @@
+"""The market rollups on a real PostgreSQL: the hourly rollup and the latest table answer the
+overview's definitions, computed here directly from the exchange-price rows the test inserts."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta, timezone
+
+import psycopg
+import pytest
+
+from tradewatch.currency_exchange.catalog import item_storage_key
+from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
+from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, figures, window_of, WindowSums
+from tradewatch.warehouse.market_rollups import compute_market_hourly, compute_market_latest
+
+HOUR = timedelta(hours=1)
+NEWEST = datetime(2025, 3, 10, 12, tzinfo=timezone.utc)
+FIRST = NEWEST - 200 * HOUR
+EXALTED = "Metadata/Items/Currency/CurrencyAddModToRare"
+THIN = "Metadata/Items/Currency/CurrencyProbeUnlisted1"
+OLD = "Metadata/Items/Currency/CurrencyOnlyInW7"
+PATHS = {CHAOS_PATH: "chaos", DIVINE_PATH: "divine", EXALTED: "exalted", THIN: THIN, OLD: OLD}
+LEAGUES = ("Mercenaries", "Standard")
+
+
+def _insert(url: str) -> list[tuple]:
+    """Rows of exchange_prices: (league, path, quote, hour, vwap, volume, quote_volume)."""
+    rng = random.Random(22)
+    rows = []
+    hour = FIRST
+    while hour <= NEWEST:
+        for league in LEAGUES:
+            rate_hour = hour.hour % 7 != 3  # some league-hours have no divine trade: no rate
+            if rate_hour:
+                v = rng.uniform(5, 50)
+                rows.append((league, DIVINE_PATH, "chaos", hour, None, v, v * rng.uniform(150, 210)))
+            # chaos priced in divine: the unit itself, never a row of the overview
+            v = rng.uniform(100, 900)
+            rows.append((league, CHAOS_PATH, "divine", hour, None, v, v / 180))
+            for quote in ("chaos", "divine"):
+                v = rng.uniform(1, 40)
+                q = v * (rng.uniform(10, 14) if quote == "chaos" else rng.uniform(0.05, 0.08))
+                rows.append((league, EXALTED, quote, hour, None, v, q))
+            if league == "Mercenaries" and hour.hour % 9 == 0:  # rarely traded
+                rows.append((league, THIN, "divine", hour, None, 1.0, rng.uniform(1, 3)))
+            if league == "Standard" and hour.hour % 5 == 0:  # a market that existed but nothing traded
+                rows.append((league, THIN, "chaos", hour, None, 0.0, 0.0))
+        if NEWEST - hour >= 7 * 24 * HOUR and hour.hour == 4:  # traded only in W7
+            rows.append(("Standard", OLD, "chaos", hour, None, 3.0, 30.0))
+        hour += HOUR
+    rows = [(league, path, quote, hour, (q / v if v > 0 and q > 0 else None), v, q)
+            for league, path, quote, hour, _, v, q in rows]
+    with psycopg.connect(url) as conn:
+        conn.execute("INSERT INTO warehouse.exchange_items (item_key, item_path, item_id, mapped) "
+                     "SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::boolean[])",
+                     ([item_storage_key(p) for p in PATHS], list(PATHS), list(PATHS.values()), [True] * len(PATHS)))
+        with conn.cursor().copy("COPY warehouse.exchange_prices (realm, league, item_key, quote_currency, observed_hour, "
+                                "item_first, vwap_price, volume, quote_volume) FROM STDIN") as copy:
+            for league, path, quote, hour, vwap, v, q in rows:
+                copy.write_row(("pc", league, item_storage_key(path), quote, hour, True, vwap, v, q))
+    return rows
+
+
+def _expected(rows: list[tuple]) -> dict[tuple[str, str], dict]:
+    """The overview's figures straight from the definitions (no rollup involved)."""
+    rates = {(league, hour): q / v for league, path, quote, hour, vwap, v, q in rows
+             if path == DIVINE_PATH and quote == "chaos" and vwap is not None}
+    acc: dict = {}
+    for league, path, quote, hour, vwap, v, q in rows:
+        if path == CHAOS_PATH:
+            continue
+        w = int((NEWEST - hour) / timedelta(hours=24))
+        if w > 7:
+            continue
+        a = acc.setdefault((league, path), {"volume": [0.0] * 8, "hours": [set() for _ in range(8)],
+                                            **{u: [[0.0, 0.0] for _ in range(8)] for u in ("chaos", "divine")}})
+        a["volume"][w] += v
+        if v > 0:
+            a["hours"][w].add(hour)
+        if vwap is None:
+            continue
+        rate = rates.get((league, hour))
+        for unit in ("chaos", "divine"):
+            if quote == unit:
+                value = q
+            elif rate is None:
+                continue
+            else:
+                value = q * rate if unit == "chaos" else q / rate
+            a[unit][w][0] += value
+            a[unit][w][1] += v
+    out = {}
+    for key, a in acc.items():
+        if not any(a["volume"][w] > 0 for w in range(7)):
+            continue
+        e = {"volume24h": a["volume"][0]}
+        for unit in ("chaos", "divine"):
+            prices = [value / units if units > 0 else None for value, units in a[unit]]
+            e[unit] = {
+                "price": prices[0],
+                "change24h": None if prices[0] is None or prices[1] is None else prices[0] / prices[1] - 1,
+                "change7d": None if prices[0] is None or prices[7] is None else prices[0] / prices[7] - 1,
+                "value24h": a[unit][0][0] if a[unit][0][1] > 0 else None,
+                "sparkline": [prices[w] for w in range(6, -1, -1)]}
+        e["low_confidence"] = (len(a["hours"][0]) < MIN_HOURS or a["volume"][0] < MIN_UNITS
+                               or e["chaos"]["price"] is None and e["divine"]["price"] is None)
+        out[key] = e
+    return out
+
+
+def _close(a, b) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a == pytest.approx(b, rel=1e-9)
+
+
+def test_latest_market_answers_the_definitions_from_the_exchange_rows(database_url, pool):
+    rows = _insert(database_url)
+    hourly = compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
+    assert hourly.rows > 0 and hourly.deleted == 0
+    latest = compute_market_latest(pool, "pc")
+    assert latest.hour == NEWEST
+    expected = _expected(rows)
+    keys = {item_storage_key(p): p for p in PATHS}
+    with psycopg.connect(database_url) as conn:
+        got = conn.execute("SELECT league, item_key, volume24h, low_confidence, chaos_price, chaos_change24h, "
+                           "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, "
+                           "divine_change7d, divine_value24h, divine_sparkline, hour FROM warehouse.market_latest"
+                           ).fetchall()
+        state = conn.execute("SELECT hour, rows FROM warehouse.market_state WHERE realm = 'pc'").fetchone()
+    assert state == (NEWEST, len(expected))
+    assert {(r[0], keys[r[1]]) for r in got} == set(expected)
+    # the chaos orb and the item seen only in W7 are not rows; the thin item is, flagged
+    assert (("Standard", OLD) not in expected and ("Mercenaries", CHAOS_PATH) not in expected
+            and ("Mercenaries", THIN) in expected)
+    for r in got:
+        e = expected[(r[0], keys[r[1]])]
+        assert r[14] == NEWEST
+        assert _close(r[2], e["volume24h"]) and r[3] == e["low_confidence"]
+        for unit, (price, c24, c7, value, spark) in (("chaos", r[4:9]), ("divine", r[9:14])):
+            x = e[unit]
+            assert _close(price, x["price"]) and _close(c24, x["change24h"]) and _close(c7, x["change7d"])
+            assert _close(value, x["value24h"])
+            assert len(spark) == 7 and all(_close(a, b) for a, b in zip(spark, x["sparkline"]))
+            assert _close(spark[-1], price)
+    thin = expected[("Mercenaries", THIN)]
+    assert thin["low_confidence"] and not expected[("Mercenaries", EXALTED)]["low_confidence"]
+
+
+def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_url, pool):
+    _insert(database_url)
+    compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
+    with psycopg.connect(database_url) as conn:
+        before = conn.execute("SELECT * FROM warehouse.market_hourly ORDER BY 1, 2, 3, 4").fetchall()
+    again = compute_market_hourly(pool, "pc", NEWEST - 10 * HOUR, NEWEST + HOUR)
+    assert again.deleted == again.rows > 0
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT * FROM warehouse.market_hourly ORDER BY 1, 2, 3, 4").fetchall() == before
+
+
+def test_an_empty_realm_has_no_latest_market(pool):
+    report = compute_market_latest(pool, "poe2")
+    assert report.hour is None and report.rows == 0
+
+
+def test_windows_count_back_from_the_newest_hour():
+    assert window_of(NEWEST, NEWEST) == 0
+    assert window_of(NEWEST, NEWEST - 23 * HOUR) == 0
+    assert window_of(NEWEST, NEWEST - 24 * HOUR) == 1
+    assert window_of(NEWEST, NEWEST - 191 * HOUR) == 7
+    assert window_of(NEWEST, NEWEST - 192 * HOUR) is None and window_of(NEWEST, NEWEST + HOUR) is None
+    f = figures([WindowSums(20, 10, 20, 200, 20, 1), WindowSums(10, 8, 10, 50, 10, 0.5)])
+    assert f.chaos.price == 10 and f.chaos.change24h == 1.0 and f.chaos.change7d is None
+    assert f.chaos.sparkline == (None,) * 5 + (5.0, 10.0) and not f.low_confidence

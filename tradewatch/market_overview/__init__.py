@@ -1,0 +1,1 @@
+"""The market overview's math (pure; no I/O): 24-hour windows, prices, changes, confidence."""
