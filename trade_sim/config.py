@@ -72,6 +72,9 @@ class SimConfig:
     # there is served from it instead of being generated (same bytes), keeping the simulator's
     # cost out of a benchmark's measured path. Empty: always generate.
     cx_cache_dir: str = ""
+    # A file to which every feed request appends one line `<realm> <id or -> <status>`: lets a
+    # benchmark in another process count which hours a client fetched. Empty: no such file.
+    cx_request_log: str = ""
     # Oldest hour of history (what a request without an id answers); earlier ids are 404.
     # xbox and sony share PC's first hour.
     cx_first_hour: datetime = datetime(2024, 7, 26, 20, tzinfo=timezone.utc)

@@ -18,6 +18,7 @@ injected faults of the shared fault knobs (own seeded sequence), then the bearer
 | no id | the realm's oldest hour (`cx_first_hour`, `cx_first_hour_poe2`) |
 | missing/unknown/expired token (when required) | 401 `{"error":{"code":8,"message":"Unauthorized"}}` |
 
+With `cx_request_log` every feed request appends `<realm> <id> <status>` to that file.
 With `cx_cache_dir` a published hour prebuilt there (`trade_sim.cx_cache`) is served from disk,
 the same bytes. With `cx_gzip` a client sending `Accept-Encoding: gzip` gets the body gzipped, as from the
 CDN (the decoded bytes are the document). With `fixed_hour` set, "now" is that hour: every earlier hour is published, it and later ones
@@ -177,9 +178,24 @@ async def _feed(request: Request) -> Response:
         rl_headers = decision.headers
     fault = faults.draw()
     response = await _answer(request, config, rl_headers, fault)
+    if config.cx_request_log:
+        _log_request(config.cx_request_log, request, response.status_code)
     if fault.delay > 0:
         await asyncio.sleep(fault.delay)
     return response
+
+
+_LOG_LOCK = threading.Lock()
+
+
+def _log_request(path: str, request: Request, status: int) -> None:
+    """One line per feed request, `<realm> <id or -> <status>`, appended whole (one write under a lock)."""
+    first = request.path_params.get("first")
+    second = request.path_params.get("second")
+    realm, ident = ("pc", first) if second is None and first not in REALMS else (first or "pc", second)
+    line = f"{realm} {ident or '-'} {status}\n"
+    with _LOG_LOCK, open(path, "a", encoding="utf-8") as log:
+        log.write(line)
 
 
 def _target(request: Request, config: SimConfig) -> tuple[str, int] | None:
