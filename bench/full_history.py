@@ -190,9 +190,10 @@ def _backfill(realm: str, start: datetime, end: datetime, env: dict[str, str], l
     return proc.returncode, sampler, time.perf_counter() - started
 
 
-def _runs(home: Path) -> list[dict[str, Any]]:
+def _runs(env: dict[str, str]) -> list[dict[str, Any]]:
     """The Dagster runs of the instance, oldest first: id, assets, start/end (unix), status, step durations."""
-    os.environ["DAGSTER_HOME"] = str(home)
+    for name in ("DAGSTER_HOME", "TRADEWATCH_DAGSTER_PG_URL"):
+        os.environ[name] = env[name]
     from dagster import DagsterInstance
 
     out = []
@@ -277,9 +278,11 @@ def _api(url: str, realm: str, end: datetime, queries: int) -> dict[str, Any]:
             "SELECT league FROM warehouse.market_latest WHERE realm = %s GROUP BY league ORDER BY count(*) DESC",
             (realm,)).fetchall()]
         by_start = [r[0] for r in conn.execute(
-            "SELECT league FROM warehouse.exchange_prices WHERE realm = %s AND league NOT LIKE '%%(PL%%' "
-            "AND league NOT IN ('Standard', 'Hardcore', 'Ruthless', 'Hardcore Ruthless') "
-            "GROUP BY league HAVING count(DISTINCT hour) > 24 ORDER BY min(hour) DESC LIMIT 3", (realm,)).fetchall()]
+            # the newest three challenge leagues (not their variants, private or permanent leagues)
+            "SELECT league FROM warehouse.market_hourly WHERE realm = %s AND league NOT LIKE '%%(PL%%' "
+            "AND league !~ '^(Hardcore|HC|Ruthless) ' AND league NOT IN ('Standard', 'Hardcore', 'Ruthless') "
+            "GROUP BY league HAVING count(DISTINCT observed_hour) > 24 ORDER BY min(observed_hour) DESC LIMIT 3",
+            (realm,)).fetchall()]
     if not leagues:
         raise SystemExit("the market holds no league: the rollups were not built")
     league = leagues[0]
@@ -432,7 +435,7 @@ def run(server_url: str, realm: str, hours: int | None, keep_db: str | None, que
             report["backfill"] = {
                 "command wall s": round(wall, 1), "CPU s (process tree)": round(sum(sampler.cpu.values()), 1),
                 "peak RSS MB (process tree)": round(sampler.peak() / 1e6, 1),
-                "phases": _phases(_runs(work / "dagster_home"), sampler, realm),
+                "phases": _phases(_runs(env), sampler, realm),
                 "hours stored": n, "markets": int(markets or 0), "exchange_prices rows": prices,
                 "received MB": round((received or 0) / 1e6, 1), "stored MB": round((stored or 0) / 1e6, 1),
                 "stored / received": round((stored or 0) / max(received or 1, 1), 4)}
@@ -510,7 +513,7 @@ def _verdicts(report: dict[str, Any]) -> dict[str, Any]:
     measured = {
         "raw wall s": phases.get("raw", {}).get("wall s"), "derived wall s": phases.get("derived", {}).get("wall s"),
         "stored / received": b.get("stored / received"),
-        "database GB": report.get("sizes", {}).get("database MB", 0) / 1000 or None,
+        "database GB": round(report.get("sizes", {}).get("database MB", 0) / 1000, 3) or None,
         "peak RSS MB": b.get("peak RSS MB (process tree)"),
         "market first page p50 ms": api.get("market first page", {}).get("p50 ms"),
         "market search p50 ms": api.get("market search", {}).get("p50 ms"),
