@@ -164,3 +164,16 @@ def test_cache_command_refuses_bad_input(tmp_path, capsys) -> None:
     assert "--hours must be >= 1" in capsys.readouterr().err
     assert cx_cache.main(["--dir", str(tmp_path), "--seed", "x"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_request_log_names_each_feed_request_with_its_realm_hour_and_status(start_sim, tmp_path) -> None:
+    log = tmp_path / "requests.log"
+    server = start_sim(cx_markets_per_hour=SMALL, cx_request_log=str(log),
+                       fixed_hour=datetime(2026, 3, 7, tzinfo=timezone.utc))
+    hour = int(datetime(2026, 3, 6, 12, tzinfo=timezone.utc).timestamp())
+    assert requests.get(f"{server.url}{CX}/{hour}", timeout=10).status_code == 200
+    assert requests.get(f"{server.url}{CX}/poe2/{hour}", timeout=10).status_code == 200
+    assert requests.get(f"{server.url}{CX}/{hour + 1}", timeout=10).status_code == 404
+    assert requests.get(f"{server.url}{CX}/{hour + 86400}", timeout=10).status_code == 404  # not published
+    assert log.read_text().splitlines() == [f"pc {hour} 200", f"poe2 {hour} 200", f"pc {hour + 1} 404",
+                                            f"pc {hour + 86400} 404"]
