@@ -4,6 +4,7 @@ hourly snapshots (plus the profitability and Currency Exchange rows of the same 
 
     .venv/bin/python bench/graphql.py [--database-url URL] [--duration 3] [--connections 4]
                                       [--no-postgraphile] [--no-what-if] [--only NAME]
+    .venv/bin/python bench/graphql.py --smoke     # the smallest run (bench-smoke), 20-30 s
 
 Root fields: a 30-day hourly priceSeries of one item, a page of 100 snapshots, latestPrices of
 21 items, a 30-day hourly exchangePrices of one item, a page of 100 profitability rows. Both
@@ -21,9 +22,17 @@ database with postgraphile-plugin-connection-filter. TradeWatch runs under uvico
 as deployed); PostGraphile under node (one process).
 
 The history is generated in SQL (price walks and ~25-rung books, the real column shapes) into a
-database `tw_bench_graphql`, kept for the next run. Without --database-url (or
-TRADEWATCH_TEST_DATABASE_URL) an embedded PostgreSQL under .tradewatch/bench-pg is used.
-Figures measured on a shared machine are pessimistic for both servers alike.
+database `tw_bench_graphql`, kept for the next run. Its hours end on a fixed date (END below, in
+the past), so that the kept database stays valid. The server is the one --database-url or
+TRADEWATCH_BENCH_DATABASE_URL names (a maintenance database URL), else an embedded PostgreSQL
+whose data is kept under .tradewatch/bench-pg (bench/_databases.py).
+Figures measured on a shared machine are pessimistic for both servers alike; the load average and
+the commit are printed under the table.
+
+`--smoke` checks that the bench runs, not how fast: 31 days of history in a fresh database
+(dropped afterwards), one 1-second wrk run per shape and server (its req/s is on 1 connection),
+evaluateStrategy over 7 days once, and PostGraphile only when build/postgraphile already holds it
+(it is not installed from npm in smoke mode).
 """
 
 from __future__ import annotations
@@ -41,6 +50,7 @@ import re
 import shutil
 import statistics
 import subprocess
+from contextlib import ExitStack
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import tempfile
 import time
@@ -54,16 +64,16 @@ sys.path.insert(0, str(ROOT))
 
 from graphql_api.queries.exchange import SERIES_SQL as EXCHANGE_SQL  # noqa: E402
 from graphql_api.queries.prices import LATEST_SQL  # noqa: E402
-from tests.helpers.databases import with_database  # noqa: E402
+from bench._context import RunContext  # noqa: E402
+from bench._databases import bench_server, fresh_database, kept_database, with_database  # noqa: E402
 from tests.helpers.servers import free_port, stop_process_group  # noqa: E402
-from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
 
 DB = "tw_bench_graphql"
 DAYS = 365
+SMOKE_DAYS = 31  # the longest span a shape asks for (the 31-day what-if)
 END = datetime(2026, 1, 1, tzinfo=timezone.utc)  # fixed, so a kept database stays valid
-START = END - timedelta(days=DAYS)
 POSTGRAPHILE = {"postgraphile": "4.14.1", "postgraphile-plugin-connection-filter": "2.3.0"}
 POSTGRAPHILE_DIR = ROOT / "build" / "postgraphile"
 WRK_SCRIPT = Path(__file__).resolve().parent / "graphql_post.lua"
@@ -124,15 +134,13 @@ def _fill(conn, table: str, expected: int, sql: str | tuple[str, ...], params: d
     print(f"... done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
-def prepare(server_url: str, watchlist) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB}"')
-    url = with_database(server_url, DB)
+def prepare(url: str, watchlist, days: int = DAYS) -> str:
+    """The database at `url`, migrated and holding `days` of history up to END (filled when it does not)."""
     upgrade(url)
-    hours = DAYS * 24
+    hours = days * 24
     items = list(watchlist.items)
-    common = {"league": watchlist.league, "paid": watchlist.paid_with, "items": items, "start": START, "end": END}
+    common = {"league": watchlist.league, "paid": watchlist.paid_with, "items": items,
+              "start": END - timedelta(days=days), "end": END}
     strategies = [s.name for s in watchlist.strategies]
     with psycopg.connect(url, autocommit=True) as conn:
         _fill(conn, "price_snapshots", hours * len(items), FILL_SQL, common)
@@ -225,8 +233,11 @@ def wrk(base: str, body: dict, seconds: float, connections: int) -> dict:
     return figures
 
 
-def measure_server(base: str, body: dict, seconds: float, connections: int) -> dict:
+def measure_server(base: str, body: dict, seconds: float, connections: int, smoke: bool = False) -> dict:
     check_answer(base, body)
+    if smoke:  # one short run: the figures only need to come out, not to be right
+        latency = wrk(base, body, seconds, 1)
+        return {"p50": latency["p50_ms"], "p95": latency["p95_ms"], "rps": latency["rps"]}
     wrk(base, body, 1, 1)  # warm-up: pools, prepared statements, caches, the JIT
     latency = wrk(base, body, seconds, 1)
     throughput = wrk(base, body, seconds, connections)
@@ -335,27 +346,39 @@ def verdict(name: str, tw: dict, pg: dict | None, floor: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=os.environ.get("TRADEWATCH_TEST_DATABASE_URL"))
+    parser.add_argument("--database-url", help="a maintenance database URL (default TRADEWATCH_BENCH_DATABASE_URL, "
+                        "else an embedded PostgreSQL kept under .tradewatch/bench-pg)")
     parser.add_argument("--duration", type=float, default=3.0, help="seconds of wrk per measurement")
     parser.add_argument("--connections", type=int, default=4, help="wrk connections for the req/s figure")
     parser.add_argument("--requests", type=int, default=300, help="floor queries per measurement")
     parser.add_argument("--no-postgraphile", action="store_true", help="TradeWatch and the floor only")
     parser.add_argument("--no-what-if", action="store_true", help="skip evaluateStrategy")
     parser.add_argument("--only", help="only the root fields whose name contains this")
+    parser.add_argument("--smoke", action="store_true", help="the smallest run: checks the bench works, "
+                        f"{SMOKE_DAYS} days in a fresh database, 1 s per figure")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not on PATH: install it (apt-get install wrk)")
+        raise SystemExit("wrk is not on PATH: install it (apt-get install wrk, or `make system-deps`)")
+    if args.duration <= 0 or args.connections < 1 or args.requests < 1:
+        parser.error("--duration, --connections and --requests must be positive")
+    if args.smoke:
+        args.duration, args.requests, args.connections = 1.0, 20, 1
+        if not args.no_postgraphile and not (POSTGRAPHILE_DIR / "node_modules").is_dir():
+            print(f"smoke: PostGraphile skipped, {POSTGRAPHILE_DIR / 'node_modules'} is absent (a full run installs "
+                  "it from npm); TradeWatch and the SQL floor only", flush=True)
+            args.no_postgraphile = True
+    context = RunContext()
     watchlist = load_watchlist()
-    embedded = None
-    server_url = args.database_url
-    if not server_url:
-        embedded = EmbeddedPostgres(ROOT / ".tradewatch" / "bench-pg", free_port())
-        embedded.start()
-        server_url = embedded.url("postgres")
     procs: list[subprocess.Popen] = []
     rows = []
-    try:
-        url = prepare(server_url, watchlist)
+    with ExitStack() as stack:
+        server_url = stack.enter_context(bench_server(args.database_url, keep_in=ROOT / ".tradewatch" / "bench-pg"))
+        if args.smoke:
+            url = prepare(stack.enter_context(fresh_database(server_url, "tw_bench_graphql_smoke")), watchlist,
+                          SMOKE_DAYS)
+        else:
+            url = prepare(kept_database(with_database(server_url, DB)), watchlist)
+        stack.callback(lambda: [stop_process_group(proc) for proc in procs])
         api, base = start_api(url)
         procs.append(api)
         pg_base = None
@@ -368,18 +391,13 @@ def main() -> None:
                     continue
                 floor = measure(lambda sql=sql, params=params: json.dumps(conn.execute(sql, params).fetchall(),
                                                                           default=str), args.requests)
-                tw = measure_server(base, tw_body, args.duration, args.connections)
-                pg = measure_server(pg_base, pg_body, args.duration, args.connections) if pg_base else None
+                tw = measure_server(base, tw_body, args.duration, args.connections, args.smoke)
+                pg = measure_server(pg_base, pg_body, args.duration, args.connections, args.smoke) if pg_base else None
                 rows.append((name, tw, pg, floor))
                 print(f"{name}: TradeWatch {tw}, PostGraphile {pg}, floor {floor}", file=sys.stderr, flush=True)
         if not args.no_what_if:
-            what_if(base)
+            what_if(base, repeats=1 if args.smoke else 3, spans=(7,) if args.smoke else (7, 31))
             print_what_if(url)
-    finally:
-        for proc in procs:
-            stop_process_group(proc)
-        if embedded is not None:
-            embedded.stop()
     print(f"\nwrk: p50/p95 on 1 connection, req/s on {args.connections}; floor: psycopg + json.dumps, one at a time"
           f" ({os.cpu_count()} cores)")
     print(f"{'query':38} {'TW p50':>8} {'p95':>7} {'req/s':>6} | {'PG p50':>8} {'p95':>7} {'req/s':>6} | "
@@ -392,6 +410,7 @@ def main() -> None:
         print()
         for line in _WHAT_IF_RESULTS:
             print(line)
+    print(context.line())
 
 
 WHAT_IF = ("query($f: DateTime!, $t: DateTime!, $c: Float!) { evaluateStrategy(from: $f, to: $t, "
@@ -399,11 +418,11 @@ WHAT_IF = ("query($f: DateTime!, $t: DateTime!, $c: Float!) { evaluateStrategy(f
 _WHAT_IF_RESULTS: list[str] = []
 
 
-def what_if(base: str, repeats: int = 3) -> None:
+def what_if(base: str, repeats: int = 3, spans: tuple[int, ...] = (7, 31)) -> None:
     """evaluateStrategy over 7 and 31 days: cold (a fresh reroll cost) and cached (the same again)."""
     with httpx.Client(base_url=base, timeout=60) as client:
         cost = 1.0
-        for days in (7, 31):
+        for days in spans:
             variables = {"f": (END - timedelta(days=days)).isoformat(), "t": END.isoformat()}
             cold, cached = [], []
             for _ in range(repeats):
