@@ -44,6 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,12 @@ import psutil  # noqa: E402
 import psycopg  # noqa: E402
 import requests  # noqa: E402
 
-from tests.helpers.databases import create_database, drop_database, with_database, with_user  # noqa: E402
+from bench._context import RunContext  # noqa: E402
+from bench._databases import bench_server, fresh_database, kept_database, with_database  # noqa: E402
+from tests.helpers.databases import with_user  # noqa: E402
 from tests.helpers.servers import ServedApp, free_port  # noqa: E402
 from tradewatch.cli.exchange_backfill import asset_path  # noqa: E402
 from tradewatch.warehouse.db import psycopg2_url  # noqa: E402
-from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 
 HOUR = timedelta(hours=1)
@@ -413,14 +415,8 @@ def run(server_url: str, realm: str, hours: int | None, keep_db: str | None, que
     request_log = work / "sim_requests.log"
     sim, cx_url = _start_sim(request_log)
     try:
-        if keep_db:
-            with psycopg.connect(server_url, autocommit=True) as conn:
-                if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (keep_db,)).fetchone():
-                    conn.execute(f'CREATE DATABASE "{keep_db}"')
-            name, url = keep_db, with_database(server_url, keep_db)
-        else:
-            name, url = create_database(server_url, "tw_bench_full")
-        try:
+        with (nullcontext(kept_database(with_database(server_url, keep_db))) if keep_db
+              else fresh_database(server_url, "tw_bench_full")) as url:
             upgrade(url)
             env = _environment(url, cx_url, work / "dagster_home")
             code, sampler, wall = _backfill(realm, start, end, env, work / "backfill.log")
@@ -451,9 +447,6 @@ def run(server_url: str, realm: str, hours: int | None, keep_db: str | None, que
             print(f"dagster partition status: {report['dagster partition status']}", flush=True)
             if keep_db:
                 print(f"kept database: {url}", flush=True)
-        finally:
-            if not keep_db:
-                drop_database(server_url, name)
         if resume_hours:
             report["resume"] = _resume(server_url, realm, end, min(resume_hours, len(all_hours)), cx_url,
                                        request_log, work)
@@ -466,8 +459,7 @@ def run(server_url: str, realm: str, hours: int | None, keep_db: str | None, que
 def _resume(server_url: str, realm: str, end: datetime, hours: int, cx_url: str, request_log: Path,
             work: Path) -> dict[str, Any]:
     start = end - hours * HOUR
-    name, url = create_database(server_url, "tw_bench_resume")
-    try:
+    with fresh_database(server_url, "tw_bench_resume") as url:
         upgrade(url)
         env = _environment(url, cx_url, work / "dagster_home_resume")
 
@@ -495,16 +487,6 @@ def _resume(server_url: str, realm: str, end: datetime, hours: int, cx_url: str,
         result["exact"] = (code is None and code2 == 0 and refetched == 0 and check["duplicates"] == 0
                            and check["lost"] == 0 and check["bodies differing"] == 0)
         return result
-    finally:
-        drop_database(server_url, name)
-
-
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _verdicts(report: dict[str, Any]) -> dict[str, Any]:
@@ -554,21 +536,22 @@ def main() -> None:
     configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
     if args.keep_db and not configured:
         parser.error("--keep-db needs TRADEWATCH_BENCH_DATABASE_URL (an embedded server is gone after the run)")
+    from trade_sim import SimConfig
+    from trade_sim.cx_cache import history_hours
+
+    whole = history_hours(args.realm, SimConfig())
+    if args.hours is not None and args.hours > len(whole):
+        parser.error(f"--hours {args.hours}: realm {args.realm}'s history has {len(whole)} complete hours (since "
+                     f"{datetime.fromtimestamp(whole[0], timezone.utc):%Y-%m-%d %H:00} UTC); ask for at most "
+                     f"{len(whole)}, or leave --hours out for all of it")
+    context = RunContext()
     work = Path(tempfile.mkdtemp(prefix="tw_bench_full_"))
-    server = None
-    if configured is None:
-        server = EmbeddedPostgres(work / "pg", free_port())
-        server.start()
-        configured = server.url("postgres")
-    try:
-        report = run(configured, args.realm, args.hours, args.keep_db, args.queries, args.resume_hours, args.jobs, work)
-    finally:
-        if server is not None:
-            server.stop()
+    with bench_server(configured) as server_url:
+        report = run(server_url, args.realm, args.hours, args.keep_db, args.queries, args.resume_hours, args.jobs, work)
     report["goals"] = _verdicts(report)
     report["load average"] = [round(x, 2) for x in os.getloadavg()]
     report["cores"] = os.cpu_count()
-    report["commit"] = _commit()
+    report["commit"] = context.commit
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(report, indent=1, default=str))
     for goal, verdict in report["goals"].items():
@@ -576,8 +559,7 @@ def main() -> None:
         print(f"{goal:30s} {verdict['measured']!s:>10} (goal <= {verdict['goal']}) "
               f"{'' if verdict['met'] is None else 'met' if verdict['met'] else 'NOT met'}"
               + ("" if projected is None else f"; {projected} projected to {report['full history hours']} hours"))
-    print(f"load average {' '.join(map(str, report['load average']))} on {report['cores']} cores; commit "
-          f"{report['commit']}; figures in {OUT}", flush=True)
+    print(f"figures in {OUT}\n{context.line()}", flush=True)
 
 
 if __name__ == "__main__":
