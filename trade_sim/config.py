@@ -63,6 +63,18 @@ class SimConfig:
         "Ruthless,Kalguur Bulk Traders (PL12345),Mapping Crew (PL40712)"
     )
     cx_leagues_poe2: str = "Runes of Aldur,HC Runes of Aldur,Standard,Hardcore,Aldur Flippers (PL3021)"
+    # True: the leagues of each hour come from the realm's league calendar (trade_sim.cx_calendar:
+    # launches every ~4 months with their variants, empty hours before a launch, volume rising over
+    # a league's first week then decaying, private leagues coming and going) instead of the fixed
+    # cx_leagues lists, which then only name the trade site's leagues.
+    cx_calendar: bool = False
+    # A folder of prebuilt documents (`python -m trade_sim.cx_prebuild`): a published hour found
+    # there is served from it instead of being generated (same bytes), keeping the simulator's
+    # cost out of a benchmark's measured path. Empty: always generate.
+    cx_cache_dir: str = ""
+    # A file to which every feed request appends one line `<realm> <id or -> <status>`: lets a
+    # benchmark in another process count which hours a client fetched. Empty: no such file.
+    cx_request_log: str = ""
     # Oldest hour of history (what a request without an id answers); earlier ids are 404.
     # xbox and sony share PC's first hour.
     cx_first_hour: datetime = datetime(2024, 7, 26, 20, tzinfo=timezone.utc)

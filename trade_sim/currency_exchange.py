@@ -8,7 +8,10 @@ lowest_ratio, highest_ratio`; every stat a dict keyed by the pair's two metadata
 integers only, ratios reduced integer fractions.
 
 What the model does (the traps of the real feed included):
-- every league of the realm in one document; each league trades its own subset of the
+- every league of the realm in one document: the fixed `cx_leagues` lists, or with
+  `cx_calendar` the realm's league calendar (`cx_calendar`: launches with their variants, empty
+  hours before a launch, volume rising over a league's first week then decaying, private
+  leagues coming and going); each league trades its own subset of the
   catalogue (`cx_catalogue`), weighted by popularity, and markets that did not trade are
   absent; about `cx_markets_per_hour` markets per PC hour, varying with the hour of day;
 - the pair order is fixed per pair but not canonical: chaos is first in some pairs and second
@@ -39,7 +42,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import market
+from . import cx_calendar, market
 from .config import SimConfig, hour_set
 from .cx_catalogue import CHAOS, DIVINE, EXALTED, CxItem, catalogue
 
@@ -112,8 +115,16 @@ def currency_exchange_document(
     # Normalised here too: tests may assign a plain set of ints or datetimes at runtime.
     if t in hour_set("cx_empty_hours", config.cx_empty_hours):
         return empty_document(t + 3600)
-    return _document(realm, t // 3600, config.seed, config.cx_markets_per_hour,
-                     realm_leagues(realm, config), first_hour(realm, config) // 3600)
+    h, first = t // 3600, first_hour(realm, config) // 3600
+    if config.cx_calendar:
+        if cx_calendar.is_empty_hour(realm, h, first):
+            return empty_document(t + 3600)
+        leagues = cx_calendar.leagues_at(realm, h, first)
+        factor = cx_calendar.market_factor(realm, h, first)
+    else:
+        leagues = tuple((name, league_weight(name)) for name in realm_leagues(realm, config))
+        factor = 1.0
+    return _document(realm, h, config.seed, config.cx_markets_per_hour, leagues, first, factor)
 
 
 # --------------------------------------------------------------------------- candidates
@@ -362,27 +373,30 @@ def _league_numbers(
     return np.stack(columns, axis=1).astype(np.int64).tolist()
 
 
-def _market_count(realm: str, h: int, seed: int, per_hour: int, first: int) -> int:
+def _market_count(realm: str, h: int, seed: int, per_hour: int, first: int, factor: float = 1.0) -> int:
     diurnal = 1.0 + 0.12 * math.sin(2 * math.pi * ((h % 24) - 9) / 24)
     jitter = 1.0 + 0.12 * (_u(f"cxn|{realm}|{h}|{seed}") - 0.5)
     # The feed started small: 109 markets in the first PC hour, 232 in the next.
     ramp = min(1.0, 0.07 * 2.2 ** min(8, max(0, h - first)))
-    return round(per_hour * _REALM_SCALE[realm] * diurnal * jitter * ramp)
+    return round(per_hour * _REALM_SCALE[realm] * diurnal * jitter * ramp * factor)
 
 
 @lru_cache(maxsize=_CACHE_SIZE)
 def _document(
-    realm: str, h: int, seed: int, per_hour: int, leagues: tuple[str, ...], first: int
+    realm: str, h: int, seed: int, per_hour: int, leagues: tuple[tuple[str, float], ...], first: int,
+    factor: float,
 ) -> bytes:
+    """`leagues` are (name, weight): a league's weight sets its share of the hour's markets and,
+    capped at 1, its volumes; `factor` scales the hour's number of markets."""
     model = _realm(realm)
     candidates = model.candidates
-    weights = [league_weight(name) for name in leagues]
+    weights = [weight for _, weight in leagues]
     total_weight = sum(weights) or 1.0
-    total = _market_count(realm, h, seed, per_hour, first)
+    total = _market_count(realm, h, seed, per_hour, first, factor)
     activity = 1.0 + 0.25 * math.sin(2 * math.pi * ((h % 24) - 9) / 24)
     values = _hour_values(model, h, seed)
     parts: list[str] = []
-    for league, weight in zip(leagues, weights):
+    for league, weight in leagues:
         n = min(len(candidates), round(total * weight / total_weight))
         if n <= 0:
             continue

@@ -18,7 +18,9 @@ injected faults of the shared fault knobs (own seeded sequence), then the bearer
 | no id | the realm's oldest hour (`cx_first_hour`, `cx_first_hour_poe2`) |
 | missing/unknown/expired token (when required) | 401 `{"error":{"code":8,"message":"Unauthorized"}}` |
 
-With `cx_gzip` a client sending `Accept-Encoding: gzip` gets the body gzipped, as from the
+With `cx_request_log` every feed request appends `<realm> <id> <status>` to that file.
+With `cx_cache_dir` a published hour prebuilt there (`trade_sim.cx_cache`) is served from disk,
+the same bytes. With `cx_gzip` a client sending `Accept-Encoding: gzip` gets the body gzipped, as from the
 CDN (the decoded bytes are the document). With `fixed_hour` set, "now" is that hour: every earlier hour is published, it and later ones
 are not. The token endpoint takes the client-credentials form (`client_id`, `client_secret`,
 `grant_type=client_credentials`, `scope=service:cxapi`) and answers GGG's shape with
@@ -43,6 +45,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from . import cx_cache
 from .config import SimConfig, hour_set
 from .currency_exchange import REALMS, currency_exchange_document, empty_document, first_hour
 from .faults import FaultDraw, FaultInjector
@@ -175,9 +178,24 @@ async def _feed(request: Request) -> Response:
         rl_headers = decision.headers
     fault = faults.draw()
     response = await _answer(request, config, rl_headers, fault)
+    if config.cx_request_log:
+        _log_request(config.cx_request_log, request, response.status_code)
     if fault.delay > 0:
         await asyncio.sleep(fault.delay)
     return response
+
+
+_LOG_LOCK = threading.Lock()
+
+
+def _log_request(path: str, request: Request, status: int) -> None:
+    """One line per feed request, `<realm> <id or -> <status>`, appended whole (one write under a lock)."""
+    first = request.path_params.get("first")
+    second = request.path_params.get("second")
+    realm, ident = ("pc", first) if second is None and first not in REALMS else (first or "pc", second)
+    line = f"{realm} {ident or '-'} {status}\n"
+    with _LOG_LOCK, open(path, "a", encoding="utf-8") as log:
+        log.write(line)
 
 
 def _target(request: Request, config: SimConfig) -> tuple[str, int] | None:
@@ -224,13 +242,22 @@ async def _answer(
         status = 404 if config.cx_unpublished_style == "404" else 200
         return json_response(empty_document(hour), status, headers)
     served = hour - _STALE_SHIFT if hour in hour_set("cx_stale_hours", config.cx_stale_hours) else hour
-    moment = datetime.fromtimestamp(served, timezone.utc)
-    # Building a document takes tens of ms: keep the event loop free for other requests.
-    body = await run_in_threadpool(currency_exchange_document, moment, realm, config)
+    wants_gzip = config.cx_gzip and "gzip" in request.headers.get("accept-encoding", "").lower()
+    headers["Cache-Control"] = _PUBLISHED_CACHE
+    packed = cx_cache.load(realm, served, config) if fault.kind != "truncated_json" else None
+    if packed is not None and wants_gzip:
+        headers["Content-Encoding"] = "gzip"
+        headers["Vary"] = "Accept-Encoding"
+        return json_response(packed, 200, headers)
+    if packed is not None:
+        body = await run_in_threadpool(gzip.decompress, packed)
+    else:
+        moment = datetime.fromtimestamp(served, timezone.utc)
+        # Building a document takes tens of ms: keep the event loop free for other requests.
+        body = await run_in_threadpool(currency_exchange_document, moment, realm, config)
     if fault.kind == "truncated_json":
         body = body[: len(body) // 2]
-    headers["Cache-Control"] = _PUBLISHED_CACHE
-    if config.cx_gzip and "gzip" in request.headers.get("accept-encoding", "").lower():
+    if wants_gzip:
         body = await run_in_threadpool(gzip.compress, body, 1, mtime=0)
         headers["Content-Encoding"] = "gzip"
         headers["Vary"] = "Accept-Encoding"
