@@ -34,6 +34,7 @@ sys.path = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from bench._context import RunContext  # noqa: E402
 from tests.helpers.databases import create_database, drop_database, with_database, with_user  # noqa: E402
 from tests.helpers.servers import ServedApp, free_port  # noqa: E402
 from tradewatch.warehouse.db import close_pools, get_pool  # noqa: E402
@@ -42,6 +43,7 @@ from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 
 START = datetime(2025, 3, 1, tzinfo=timezone.utc)
 HOUR = timedelta(hours=1)
+CONTEXT = RunContext()  # the load average at the start, the commit
 GOALS_MS = {"market first page": 25, "market search": 25, "marketItem": 15, "exchangePrices 30 d hourly": 10}
 
 
@@ -157,7 +159,7 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
         api.stop()
     for name, ms in figures.items():
         print(f"{name:28s} p50 {ms:6.1f} ms (goal <= {GOALS_MS[name]} ms)", flush=True)
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
+    print(CONTEXT.line(), flush=True)
 
 
 def main() -> None:
