@@ -1,0 +1,60 @@
+"""The market overview kept current incrementally: per-window sums and a state that says they are valid.
+
+* `warehouse.market_windows`: per realm, league, item and window (W0 … W7 relative to
+  `market_state.hour`), the sums the overview's figures come from: units traded, hours traded,
+  and per unit (chaos, divine) the units and value counted in its price. `numeric`, so that adding
+  the hour entering a window and subtracting the one leaving it is exact: the table after any number
+  of hourly steps equals the one a full rebuild sums (float sums would drift, and a window whose
+  hours all left would keep a residue that reads as a price). Only windows in which the item traded.
+* `warehouse.market_state.windows_valid`: false when an hourly rollup rewrote an hour the windows
+  already counted (a re-run or a backfill of the last 192 hours); the next latest run then
+  rebuilds the windows in full instead of stepping them.
+* `warehouse.market_latest.hour` is dropped: the hour is `market_state.hour` (one row per realm), so
+  an hourly step rewrites only the rows whose figures changed, not every row.
+
+Revision ID: 0020
+Revises: 0017
+"""
+
+from alembic import op
+
+revision = "0020"
+down_revision = "0017"
+branch_labels = None
+depends_on = None
+
+API = "tradewatch_api"
+REALMS = "('pc', 'poe2', 'xbox', 'sony')"
+
+
+def upgrade() -> None:
+    op.execute(
+        f"""
+        CREATE TABLE warehouse.market_windows (
+            realm        text     NOT NULL CHECK (realm IN {REALMS}),
+            league       text     NOT NULL,
+            item_key     bigint   NOT NULL,
+            w            smallint NOT NULL CHECK (w BETWEEN 0 AND 7),
+            volume       numeric  NOT NULL,
+            hours        integer  NOT NULL,
+            chaos_units  numeric  NOT NULL,
+            chaos_value  numeric  NOT NULL,
+            divine_units numeric  NOT NULL,
+            divine_value numeric  NOT NULL,
+            PRIMARY KEY (realm, league, item_key, w)
+        )
+        """
+    )
+    op.execute("ALTER TABLE warehouse.market_state ADD COLUMN windows_valid boolean NOT NULL DEFAULT false")
+    op.execute("ALTER TABLE warehouse.market_latest DROP COLUMN hour")
+    op.execute(f"GRANT SELECT ON warehouse.market_windows TO {API}")
+
+
+def downgrade() -> None:
+    op.execute("ALTER TABLE warehouse.market_latest ADD COLUMN hour timestamptz")
+    op.execute("UPDATE warehouse.market_latest m SET hour = s.hour FROM warehouse.market_state s "
+               "WHERE s.realm = m.realm")
+    op.execute("DELETE FROM warehouse.market_latest WHERE hour IS NULL")
+    op.execute("ALTER TABLE warehouse.market_latest ALTER COLUMN hour SET NOT NULL")
+    op.execute("ALTER TABLE warehouse.market_state DROP COLUMN windows_valid")
+    op.execute("DROP TABLE warehouse.market_windows")
