@@ -164,7 +164,7 @@ ONCE = "Metadata/Items/Currency/CurrencyTradedOnce"
 def _tables(url: str) -> tuple[list, list, tuple]:
     with psycopg.connect(url) as conn:
         return (conn.execute("SELECT * FROM warehouse.market_latest ORDER BY realm, league, item_key").fetchall(),
-                conn.execute("SELECT * FROM warehouse.market_windows ORDER BY realm, league, item_key, w").fetchall(),
+                conn.execute("SELECT * FROM warehouse.market_windows ORDER BY realm, league, item_key").fetchall(),
                 conn.execute("SELECT hour, rows, windows_valid FROM warehouse.market_state").fetchone())
 
 

@@ -85,55 +85,62 @@ NEWEST_SQL = """
 SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s
 """
 
-# The windows of every (league, item) in full, summed as numeric (exact; see migration 0020)
-FULL_WINDOWS_SQL = """
-INSERT INTO warehouse.market_windows (realm, league, item_key, w, volume, hours, chaos_units, chaos_value,
-                                      divine_units, divine_value)
-SELECT %(realm)s, league, item_key, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int,
-       sum(volume::numeric), count(*), sum(chaos_units::numeric), sum(chaos_value::numeric),
-       sum(divine_units::numeric), sum(divine_value::numeric)
-FROM warehouse.market_hourly
-WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '192 hours' AND observed_hour <= %(hour)s
-GROUP BY 2, 3, 4
+# the window sums of market_windows, one array entry per window (W0 first; see migration 0020)
+SUMS = ("volume", "hours", "chaos_units", "chaos_value", "divine_units", "divine_value")
+
+
+def _per_window(expression: str, total: str) -> str:
+    """ARRAY[W0 … W7] of `total` over the rows whose window `w` is each index (0 where none)."""
+    return "ARRAY[" + ", ".join(f"coalesce({total.format(e=expression, i=i)}, 0)" for i in range(WINDOWS)) + "]"
+
+
+def _arrays(sign: str | None) -> str:
+    """The six sums' arrays over hourly rows `h`, each row counted once (or `sign` times: +1 or −1)."""
+    times = f"{sign} * " if sign else ""
+    return ", ".join(_per_window(f"{times}h.{c}::numeric", "sum({e}) FILTER (WHERE w = {i})") if c != "hours"
+                     else _per_window(sign or "1", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)
+
+
+_RETURNING = "RETURNING league, item_key, " + ", ".join(f"{c}::float8[]" if c != "hours" else c for c in SUMS)
+
+# The windows of every (league, item) in full, summed as numeric (exact)
+FULL_WINDOWS_SQL = f"""
+INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
+SELECT %(realm)s, h.league, h.item_key, {_arrays(None)}
+FROM (SELECT *, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int AS w
+      FROM warehouse.market_hourly
+      WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '192 hours'
+        AND observed_hour <= %(hour)s) h
+GROUP BY h.league, h.item_key
+{_RETURNING}
 """
 
 # One step from the windows of hour `old` to those of `new` (0 < new − old <= 24 h). An hourly row at t moves
 # from window k − 1 to window k exactly when old − 24k h < t <= new − 24k h (k = 0: it enters W0; k = 8: it
 # leaves W7), so only those nine slices of hours are read: + the row in window k, − it in window k − 1.
-STEP_WINDOWS_SQL = """
-INSERT INTO warehouse.market_windows AS m (realm, league, item_key, w, volume, hours, chaos_units, chaos_value,
-                                           divine_units, divine_value)
-SELECT %(realm)s, h.league, h.item_key, s.w, sum(s.sign * h.volume::numeric), sum(s.sign)::int,
-       sum(s.sign * h.chaos_units::numeric), sum(s.sign * h.chaos_value::numeric),
-       sum(s.sign * h.divine_units::numeric), sum(s.sign * h.divine_value::numeric)
+STEP_WINDOWS_SQL = f"""
+INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
+SELECT %(realm)s, h.league, h.item_key, {_arrays("s.sign")}
 FROM generate_series(0, 8) AS k
 JOIN warehouse.market_hourly h ON h.realm = %(realm)s
      AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
      AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours'
 CROSS JOIN LATERAL (VALUES (k, 1), (k - 1, -1)) AS s(w, sign)
 WHERE s.w BETWEEN 0 AND 7
-GROUP BY h.league, h.item_key, s.w
-ON CONFLICT (realm, league, item_key, w) DO UPDATE SET
-    volume = m.volume + EXCLUDED.volume, hours = m.hours + EXCLUDED.hours,
-    chaos_units = m.chaos_units + EXCLUDED.chaos_units, chaos_value = m.chaos_value + EXCLUDED.chaos_value,
-    divine_units = m.divine_units + EXCLUDED.divine_units, divine_value = m.divine_value + EXCLUDED.divine_value
-RETURNING league, item_key
+GROUP BY h.league, h.item_key
+ON CONFLICT (realm, league, item_key) DO UPDATE SET
+{(',' + chr(10)).join(f"    {c} = ARRAY[" + ", ".join(f"m.{c}[{i}] + EXCLUDED.{c}[{i}]" for i in range(1, WINDOWS + 1)) + "]"
+                      for c in SUMS)}
+{_RETURNING}
 """
 
-# a window whose hours all left it holds exact zeros: not kept (the full rebuild has no such row)
+# an item whose hours all left W7 holds exact zeros: not kept (a full rebuild has no such row)
 EMPTY_WINDOWS_SQL = """
 DELETE FROM warehouse.market_windows m
 USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
-WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND m.hours = 0
+WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND m.hours = '{0,0,0,0,0,0,0,0}'
 """
 
-_SUMS = "w, volume::float8, hours, chaos_units::float8, chaos_value::float8, divine_units::float8, divine_value::float8"
-ALL_SUMS_SQL = f"SELECT league, item_key, {_SUMS} FROM warehouse.market_windows WHERE realm = %(realm)s"
-SOME_SUMS_SQL = f"""
-SELECT m.league, m.item_key, {_SUMS.replace('w, ', 'm.w, ')} FROM warehouse.market_windows m
-JOIN unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
-  ON m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key
-"""
 DELETE_SOME_LATEST_SQL = """
 DELETE FROM warehouse.market_latest m
 USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
@@ -188,16 +195,8 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
 
 
 def window_sums(rows) -> dict[tuple[str, int], list[WindowSums]]:
-    """(league, item key) → its eight windows' sums, from WINDOWS_SQL's rows."""
-    out: dict[tuple[str, int], list[WindowSums]] = {}
-    empty = [WindowSums()] * WINDOWS
-    for league, key, w, *values in rows:
-        if 0 <= w < WINDOWS:
-            sums = out.get((league, key))
-            if sums is None:
-                sums = out[(league, key)] = empty.copy()
-            sums[w] = WindowSums(*values)
-    return out
+    """(league, item key) → its eight windows' sums, from market_windows rows (league, key, six arrays)."""
+    return {(league, key): [WindowSums(*values) for values in zip(*arrays)] for league, key, *arrays in rows}
 
 
 def _row(realm: str, league: str, key: int, f: MarketFigures) -> tuple:
@@ -250,12 +249,17 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             return report
         if state is not None and state[2] and timedelta(0) < hour - state[0] <= MAX_STEP:
             report.mode = "step"
-            changed = conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour}).fetchall()
-            keys = {"leagues": [r[0] for r in changed], "keys": [r[1] for r in changed], "realm": realm}
-            conn.execute(EMPTY_WINDOWS_SQL, keys)
-            sums = window_sums(conn.execute(SOME_SUMS_SQL, keys).fetchall())
+            # a few thousand rows: the planner's estimates (and JIT for them) cost more than the work
+            conn.execute("SET LOCAL jit = off")
+            conn.execute("SET LOCAL work_mem = '64MB'")
+            sums = window_sums(conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour}).fetchall())
+            keys = {"leagues": [k[0] for k in sums], "keys": [k[1] for k in sums], "realm": realm}
+            empty = [k for k, windows in sums.items() if not any(w.hours for w in windows)]
+            if empty:
+                conn.execute(EMPTY_WINDOWS_SQL, {"leagues": [k[0] for k in empty], "keys": [k[1] for k in empty],
+                                                 "realm": realm})
             removed = conn.execute(DELETE_SOME_LATEST_SQL, keys).rowcount
-            report.changed = len(set(zip(keys["leagues"], keys["keys"])))
+            report.changed = len(sums)
             rows = state[1] - removed + _write_latest(conn, realm, sums, report)
         else:
             report.mode = "rebuild"
@@ -263,8 +267,8 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             conn.execute("DELETE FROM warehouse.market_windows WHERE realm = %s", (realm,))
             # ~200k hourly rows into ~60k groups: hashed in memory rather than sorted through temp files
             conn.execute("SET LOCAL work_mem = '64MB'")
-            conn.execute(FULL_WINDOWS_SQL, params)
-            sums = window_sums(conn.execute(ALL_SUMS_SQL, params).fetchall())
+            conn.execute("SET LOCAL jit = off")
+            sums = window_sums(conn.execute(FULL_WINDOWS_SQL, params).fetchall())
             report.changed = len(sums)
             rows = _write_latest(conn, realm, sums, report)
         conn.execute(

@@ -1,11 +1,13 @@
 """The market overview kept current incrementally: per-window sums and a state that says they are valid.
 
-* `warehouse.market_windows`: per realm, league, item and window (W0 … W7 relative to
-  `market_state.hour`), the sums the overview's figures come from: units traded, hours traded,
-  and per unit (chaos, divine) the units and value counted in its price. `numeric`, so that adding
-  the hour entering a window and subtracting the one leaving it is exact: the table after any number
-  of hourly steps equals the one a full rebuild sums (float sums would drift, and a window whose
-  hours all left would keep a residue that reads as a price). Only windows in which the item traded.
+* `warehouse.market_windows`: per realm, league and item, the sums the overview's figures come
+  from, one array entry per window (W0 … W7 relative to `market_state.hour`): units traded, hours
+  traded, and per unit (chaos, divine) the units and value counted in its price. One row per item
+  (an hourly step touches nearly every window of every active item: one row update each, not
+  eight). `numeric`, so that adding the hour entering a window and subtracting the one leaving it
+  is exact: the table after any number of hourly steps equals the one a full rebuild sums (float
+  sums would drift, and a window whose hours all left would keep a residue that reads as a
+  price). Only items that traded in one of the eight windows.
 * `warehouse.market_state.windows_valid`: false when an hourly rollup rewrote an hour the windows
   already counted (a re-run or a backfill of the last 192 hours); the next latest run then
   rebuilds the windows in full instead of stepping them.
@@ -31,17 +33,16 @@ def upgrade() -> None:
     op.execute(
         f"""
         CREATE TABLE warehouse.market_windows (
-            realm        text     NOT NULL CHECK (realm IN {REALMS}),
-            league       text     NOT NULL,
-            item_key     bigint   NOT NULL,
-            w            smallint NOT NULL CHECK (w BETWEEN 0 AND 7),
-            volume       numeric  NOT NULL,
-            hours        integer  NOT NULL,
-            chaos_units  numeric  NOT NULL,
-            chaos_value  numeric  NOT NULL,
-            divine_units numeric  NOT NULL,
-            divine_value numeric  NOT NULL,
-            PRIMARY KEY (realm, league, item_key, w)
+            realm        text      NOT NULL CHECK (realm IN {REALMS}),
+            league       text      NOT NULL,
+            item_key     bigint    NOT NULL,
+            volume       numeric[] NOT NULL CHECK (cardinality(volume) = 8),
+            hours        integer[] NOT NULL CHECK (cardinality(hours) = 8),
+            chaos_units  numeric[] NOT NULL CHECK (cardinality(chaos_units) = 8),
+            chaos_value  numeric[] NOT NULL CHECK (cardinality(chaos_value) = 8),
+            divine_units numeric[] NOT NULL CHECK (cardinality(divine_units) = 8),
+            divine_value numeric[] NOT NULL CHECK (cardinality(divine_value) = 8),
+            PRIMARY KEY (realm, league, item_key)
         )
         """
     )
