@@ -141,6 +141,16 @@ USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
 WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND m.hours = '{0,0,0,0,0,0,0,0}'
 """
 
+# the rows of a step go through a temporary table: updated in place (HOT, fillfactor 50, migration 0020), so a
+# league's rows stay on the pages a rebuild wrote them to and `market` reads a few pages, not one per row
+STEP_TABLE_SQL = """
+CREATE TEMPORARY TABLE market_latest_step (LIKE warehouse.market_latest) ON COMMIT DROP
+"""
+UPSERT_LATEST_SQL = """
+INSERT INTO warehouse.market_latest AS m SELECT * FROM market_latest_step
+ON CONFLICT (realm, league, item_key) DO UPDATE SET {updates}
+RETURNING (m.xmax = 0) AS inserted
+"""
 DELETE_SOME_LATEST_SQL = """
 DELETE FROM warehouse.market_latest m
 USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
@@ -153,6 +163,9 @@ LATEST_COLUMNS = ("realm, league, item_key, volume24h, hours24h, low_confidence,
 
 LATEST_TYPES = ["text", "text", "int8", "float8", "int4", "bool", "float8", "float8", "float8", "float8",
                 "float8[]", "float8", "float8", "float8", "float8", "float8[]"]
+
+UPSERT_LATEST_SQL = UPSERT_LATEST_SQL.replace("{updates}", ", ".join(
+    f"{c} = EXCLUDED.{c}" for c in LATEST_COLUMNS.split(", ") if c not in ("realm", "league", "item_key")))
 
 # A step is worth it while it reads fewer hours than a rebuild (9 slices of the gap against 192 hours).
 MAX_STEP = WINDOW
@@ -206,21 +219,25 @@ def _row(realm: str, league: str, key: int, f: MarketFigures) -> tuple:
             d.price, d.change24h, d.change7d, d.value24h, list(d.sparkline))
 
 
-def _write_latest(conn, realm: str, sums: dict[tuple[str, int], list[WindowSums]], report: LatestReport) -> int:
-    """COPY the latest rows of `sums`' keys (those that traded within W0 … W6); the number written."""
-    written = 0
+def _latest_rows(realm: str, sums: dict[tuple[str, int], list[WindowSums]], report: LatestReport) -> list[tuple]:
+    """The latest rows of `sums`' keys that traded within W0 … W6, in (league, item) order."""
+    out = []
+    for (league, key), windows in sorted(sums.items()):
+        if not any(s.volume > 0 for s in windows[:WINDOWS - 1]):  # traded only in W7: not a row
+            continue
+        f = figures(windows)
+        out.append(_row(realm, league, key, f))
+        report.leagues[league] = report.leagues.get(league, 0) + 1
+        report.low_confidence += f.low_confidence
+    return out
+
+
+def _copy(conn, table: str, rows: list[tuple]) -> None:
     with conn.cursor() as cur:
-        with cur.copy(f"COPY warehouse.market_latest ({LATEST_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+        with cur.copy(f"COPY {table} ({LATEST_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(LATEST_TYPES)
-            for (league, key), windows in sums.items():
-                if not any(s.volume > 0 for s in windows[:WINDOWS - 1]):  # traded only in W7: not a row
-                    continue
-                f = figures(windows)
-                copy.write_row(_row(realm, league, key, f))
-                written += 1
-                report.leagues[league] = report.leagues.get(league, 0) + 1
-                report.low_confidence += f.low_confidence
-    return written
+            for row in rows:
+                copy.write_row(row)
 
 
 def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | None = None) -> LatestReport:
@@ -253,14 +270,20 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             conn.execute("SET LOCAL jit = off")
             conn.execute("SET LOCAL work_mem = '64MB'")
             sums = window_sums(conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour}).fetchall())
-            keys = {"leagues": [k[0] for k in sums], "keys": [k[1] for k in sums], "realm": realm}
             empty = [k for k, windows in sums.items() if not any(w.hours for w in windows)]
             if empty:
                 conn.execute(EMPTY_WINDOWS_SQL, {"leagues": [k[0] for k in empty], "keys": [k[1] for k in empty],
                                                  "realm": realm})
-            removed = conn.execute(DELETE_SOME_LATEST_SQL, keys).rowcount
             report.changed = len(sums)
-            rows = state[1] - removed + _write_latest(conn, realm, sums, report)
+            rows = _latest_rows(realm, sums, report)
+            kept = {(r[1], r[2]) for r in rows}
+            gone = [k for k in sums if k not in kept]  # traded in W7 only now, or not at all
+            removed = conn.execute(DELETE_SOME_LATEST_SQL, {"realm": realm, "leagues": [k[0] for k in gone],
+                                                            "keys": [k[1] for k in gone]}).rowcount if gone else 0
+            conn.execute(STEP_TABLE_SQL)
+            _copy(conn, "market_latest_step", rows)
+            added = sum(r[0] for r in conn.execute(UPSERT_LATEST_SQL).fetchall())
+            count = state[1] - removed + added
         else:
             report.mode = "rebuild"
             conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
@@ -270,12 +293,14 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             conn.execute("SET LOCAL jit = off")
             sums = window_sums(conn.execute(FULL_WINDOWS_SQL, params).fetchall())
             report.changed = len(sums)
-            rows = _write_latest(conn, realm, sums, report)
+            rows = _latest_rows(realm, sums, report)
+            _copy(conn, "warehouse.market_latest", rows)
+            count = len(rows)
         conn.execute(
             "INSERT INTO warehouse.market_state (realm, hour, rows, windows_valid, computed_at) "
             "VALUES (%s, %s, %s, true, now()) ON CONFLICT (realm) DO UPDATE SET hour = EXCLUDED.hour, "
-            "rows = EXCLUDED.rows, windows_valid = true, computed_at = now()", (realm, hour, rows))
-        report.rows = rows
+            "rows = EXCLUDED.rows, windows_valid = true, computed_at = now()", (realm, hour, count))
+        report.rows = count
     return report
 
 
