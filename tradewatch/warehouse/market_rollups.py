@@ -119,14 +119,20 @@ GROUP BY h.league, h.item_key
 # from window k − 1 to window k exactly when old − 24k h < t <= new − 24k h (k = 0: it enters W0; k = 8: it
 # leaves W7), so only those nine slices of hours are read: + the row in window k, − it in window k − 1.
 STEP_WINDOWS_SQL = f"""
+WITH moved AS MATERIALIZED (  -- each slice read once (else the planner scans it once per sign)
+    SELECT k, h.league, h.item_key, {', '.join(f"h.{c}::numeric" for c in SUMS if c != "hours")}
+    FROM generate_series(0, 8) AS k
+    JOIN warehouse.market_hourly h ON h.realm = %(realm)s
+         AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
+         AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours'),
+d AS (  -- per item and window first (a few rows per item), then one row of arrays per item
+    SELECT h.league, h.item_key, s.w, sum(s.sign) AS hours, {', '.join(f"sum(s.sign * h.{c}) AS {c}" for c in SUMS if c != "hours")}
+    FROM moved h CROSS JOIN LATERAL (VALUES (h.k, 1), (h.k - 1, -1)) AS s(w, sign)
+    WHERE s.w BETWEEN 0 AND 7
+    GROUP BY h.league, h.item_key, s.w)
 INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
-SELECT %(realm)s, h.league, h.item_key, {_arrays("s.sign")}
-FROM generate_series(0, 8) AS k
-JOIN warehouse.market_hourly h ON h.realm = %(realm)s
-     AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
-     AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours'
-CROSS JOIN LATERAL (VALUES (k, 1), (k - 1, -1)) AS s(w, sign)
-WHERE s.w BETWEEN 0 AND 7
+SELECT %(realm)s, h.league, h.item_key, {', '.join(_per_window(f"h.{c}", "sum({e}) FILTER (WHERE w = {i})") if c != "hours" else _per_window("h.hours", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)}
+FROM d AS h
 GROUP BY h.league, h.item_key
 ON CONFLICT (realm, league, item_key) DO UPDATE SET
 {(',' + chr(10)).join(f"    {c} = ARRAY[" + ", ".join(f"m.{c}[{i}] + EXCLUDED.{c}[{i}]" for i in range(1, WINDOWS + 1)) + "]"
