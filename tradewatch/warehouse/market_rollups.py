@@ -94,23 +94,25 @@ def _per_window(expression: str, total: str) -> str:
     return "ARRAY[" + ", ".join(f"coalesce({total.format(e=expression, i=i)}, 0)" for i in range(WINDOWS)) + "]"
 
 
-def _arrays(sign: str | None) -> str:
-    """The six sums' arrays over hourly rows `h`, each row counted once (or `sign` times: +1 or −1)."""
-    times = f"{sign} * " if sign else ""
-    return ", ".join(_per_window(f"{times}h.{c}::numeric", "sum({e}) FILTER (WHERE w = {i})") if c != "hours"
-                     else _per_window(sign or "1", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)
+# the six arrays of an item from its rows `h` of (window w, the window's six sums)
+_ITEM_ARRAYS = ", ".join(_per_window(f"h.{c}", "sum({e}) FILTER (WHERE w = {i})") if c != "hours"
+                         else _per_window("h.hours", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)
 
 
 _RETURNING = "RETURNING league, item_key, " + ", ".join(f"{c}::float8[]" if c != "hours" else c for c in SUMS)
 
 # The windows of every (league, item) in full, summed as numeric (exact)
 FULL_WINDOWS_SQL = f"""
+WITH d AS (  -- per item and window first, then one row of arrays per item (as the step)
+    SELECT league, item_key, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int AS w,
+           count(*) AS hours, {', '.join(f"sum({c}::numeric) AS {c}" for c in SUMS if c != "hours")}
+    FROM warehouse.market_hourly
+    WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '192 hours'
+      AND observed_hour <= %(hour)s
+    GROUP BY 1, 2, 3)
 INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
-SELECT %(realm)s, h.league, h.item_key, {_arrays(None)}
-FROM (SELECT *, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int AS w
-      FROM warehouse.market_hourly
-      WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '192 hours'
-        AND observed_hour <= %(hour)s) h
+SELECT %(realm)s, h.league, h.item_key, {_ITEM_ARRAYS}
+FROM d AS h
 GROUP BY h.league, h.item_key
 {_RETURNING}
 """
@@ -131,7 +133,7 @@ d AS (  -- per item and window first (a few rows per item), then one row of arra
     WHERE s.w BETWEEN 0 AND 7
     GROUP BY h.league, h.item_key, s.w)
 INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
-SELECT %(realm)s, h.league, h.item_key, {', '.join(_per_window(f"h.{c}", "sum({e}) FILTER (WHERE w = {i})") if c != "hours" else _per_window("h.hours", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)}
+SELECT %(realm)s, h.league, h.item_key, {_ITEM_ARRAYS}
 FROM d AS h
 GROUP BY h.league, h.item_key
 ON CONFLICT (realm, league, item_key) DO UPDATE SET
