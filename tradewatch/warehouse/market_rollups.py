@@ -277,7 +277,9 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             # a few thousand rows: the planner's estimates (and JIT for them) cost more than the work
             conn.execute("SET LOCAL jit = off")
             conn.execute("SET LOCAL work_mem = '64MB'")
-            sums = window_sums(conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour}).fetchall())
+            # binary: ~190,000 floats come back, which text would parse one by one
+            sums = window_sums(conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour},
+                                            binary=True).fetchall())
             empty = [k for k, windows in sums.items() if not any(w.hours for w in windows)]
             if empty:
                 conn.execute(EMPTY_WINDOWS_SQL, {"leagues": [k[0] for k in empty], "keys": [k[1] for k in empty],
@@ -299,7 +301,7 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
             # ~200k hourly rows into ~60k groups: hashed in memory rather than sorted through temp files
             conn.execute("SET LOCAL work_mem = '64MB'")
             conn.execute("SET LOCAL jit = off")
-            sums = window_sums(conn.execute(FULL_WINDOWS_SQL, params).fetchall())
+            sums = window_sums(conn.execute(FULL_WINDOWS_SQL, params, binary=True).fetchall())
             report.changed = len(sums)
             rows = _latest_rows(realm, sums, report)
             _copy(conn, "warehouse.market_latest", rows)
