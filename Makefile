@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test install lock bench system-deps reliability
+.PHONY: demo test install lock bench bench-smoke system-deps reliability
 
 # Browser and load-generator for the dashboard and load tests (Debian packages; needs root or sudo).
 SYSTEM_PACKAGES := chromium wrk
@@ -29,12 +29,17 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/tradewatch demo
 
-test: $(VENV)/.installed system-deps
+test: $(VENV)/.installed system-deps bench-smoke
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 bench: $(VENV)/.installed
 	$(PY) bench/rate_limit.py
+
+# Every benchmark under bench/ at its smallest size, each checked for the figures it prints (bench/smoke.py);
+# `make test` runs it once, so a broken benchmark turns the test command red.
+bench-smoke: $(VENV)/.installed system-deps
+	$(PY) bench/smoke.py
 
 # Re-run the reliability suite and regenerate docs/reliability.md from its figures.
 reliability: $(VENV)/.installed system-deps

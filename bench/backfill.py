@@ -19,10 +19,15 @@ fresh one; with `--skip-simulate` its stored raw responses are reused as they ar
 takes minutes): the range ends at the last stored hour, and the derived rows and Dagster's run history
 are dropped before the backfill, so every run starts from the same state.
 
+The range is the newest N days, ending with the newest complete hour; a size reaching before
+the code location's first partition (TRADEWATCH_HISTORY_START) is refused at once.
+
 Prints where the time goes: simulation, the computation inside each step (the assets'
 `compute_seconds` metadata), each step's duration, and the rest (process start, code
-loading, Dagster's events). Uses TRADEWATCH_BENCH_DATABASE_URL (a maintenance database
-URL on a server you own) when set, else an embedded PostgreSQL in a temporary directory.
+loading, Dagster's events), then the load average and the commit. Uses
+TRADEWATCH_BENCH_DATABASE_URL (a maintenance database URL on a server you own) when set, else
+an embedded PostgreSQL in a temporary directory (bench/_databases.py); the fresh database is
+dropped after the run.
 """
 
 from __future__ import annotations
@@ -30,41 +35,29 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from datetime import timedelta
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tradewatch.warehouse.db import get_pool, psycopg2_url  # noqa: E402
-from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from bench._context import RunContext  # noqa: E402
+from bench._databases import bench_server, fresh_database, kept_database  # noqa: E402
+from bench._hours import SizeRefused, newest_complete_hour, newest_range  # noqa: E402
+from tradewatch.warehouse.db import get_pool, psycopg2_url, redact  # noqa: E402
 from tradewatch.cli.simulated_history import simulate_history  # noqa: E402
-from tradewatch.hours import floor_hour, partition_key, utc_now  # noqa: E402
+from tradewatch.hours import parse_partition_key, partition_key  # noqa: E402
+from tradewatch.settings import load_settings  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database(server_url: str) -> str:
-    name = f"tw_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(server_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", "", ""))
 
 
 def _progress(done: int, total: int) -> None:
@@ -124,18 +117,13 @@ def _latest_metadata(instance, asset: str, key: str):
     return event.asset_materialization.metadata[key].value if event else None
 
 
-def _named_database(url: str) -> str:
-    """`url`'s database, created when it does not exist yet."""
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not name or '"' in name:
-        raise SystemExit(f"--database-url needs a database name in its path, e.g. "
-                         f"postgresql://postgres@127.0.0.1:5432/tw_bench_year (got {name!r})")
-    maintenance = urlunsplit((parts.scheme, parts.netloc, "/postgres", parts.query, ""))
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return url
+def backfill_range(days: int, newest: datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of the newest `days` days up to `newest` (default: the newest complete hour);
+    refused (SizeRefused) when it starts before the code location's first partition."""
+    first = load_settings().history_start
+    return newest_range(days, timedelta(days=1), parse_partition_key(first), option="--days",
+                        first_source="TRADEWATCH_HISTORY_START, the first partition of the code location",
+                        newest=newest if newest is not None else newest_complete_hour())
 
 
 # the derived tables a backfill writes (and the alerts that follow them), emptied before a reused run
@@ -156,29 +144,32 @@ def _reset_for_reuse(url: str, days: int):
         if last is None:
             raise SystemExit("--skip-simulate: the database has no stored raw responses; run once without "
                              "--skip-simulate to fill it")
+        try:
+            start, end = backfill_range(days, newest=last)
+        except SizeRefused as exc:
+            raise SystemExit(f"--skip-simulate: {exc}") from None
         conn.execute(f"TRUNCATE {', '.join(_DERIVED)}")
         present = {name for (name,) in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
         dagster_tables = [name for name in _DAGSTER_HISTORY if name in present]
         if dagster_tables:  # Dagster's runs, events and asset records (its schema and settings are kept)
             conn.execute(f"TRUNCATE {', '.join(dagster_tables)}")
-    end = last + timedelta(hours=1)
-    return end - timedelta(days=days), end
+    return start, end
 
 
-def run(days: int, mode: str, server_url: str, database_url: str | None = None, skip_simulate: bool = False) -> None:
-    url = _named_database(database_url) if database_url else _database(server_url)
+def run(days: int, mode: str, url: str, skip_simulate: bool = False) -> None:
+    context = RunContext()
     upgrade(url)
     pool = get_pool(url)
     watchlist = load_watchlist()
     if skip_simulate:
         start, end = _reset_for_reuse(url, days)
     else:
-        end = floor_hour(utc_now())
-        start = end - timedelta(days=days)
+        start, end = backfill_range(days)
     first, last = partition_key(start), partition_key(end - timedelta(hours=1))
     hours = days * 24
-    print(f"{days} days = {hours} partitions × {len(watchlist.items)} items, {first} … {last}; database {url}")
+    print(f"{days} day{'s' if days != 1 else ''} = {hours} partitions × {len(watchlist.items)} items, "
+          f"{first} … {last}; database {redact(url)}")
 
     t0 = time.perf_counter()
     written = 0 if skip_simulate else simulate_history(pool, watchlist, start, end, progress=_progress)
@@ -194,6 +185,14 @@ def run(days: int, mode: str, server_url: str, database_url: str | None = None, 
           f" = {per_row} bytes per stored response (compressed body {body} bytes; goal <= 40 % of 15,750 = 6,300)")
 
     home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
+    try:
+        _backfill(days, mode, url, pool, home, first, last, hours, simulate_s, context)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _backfill(days: int, mode: str, url: str, pool, home: Path, first: str, last: str, hours: int,
+              simulate_s: float, context: RunContext) -> None:
     (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     env = {**os.environ, "DAGSTER_HOME": str(home), "TRADEWATCH_DATABASE_URL": url,
            "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url)}
@@ -264,11 +263,13 @@ def run(days: int, mode: str, server_url: str, database_url: str | None = None, 
     print("  load average (1, 5, 15 min): before the backfill " + " ".join(f"{v:.2f}" for v in load_before)
           + ", after " + " ".join(f"{v:.2f}" for v in os.getloadavg()))
     print(f"TOTAL simulate {simulate_s:.1f} s + backfill {backfill_s:.1f} s = {simulate_s + backfill_s:.1f} s")
+    print(context.line())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--days", type=int, default=30, help="the newest N days, up to the newest complete hour "
+                        "(default 30; 1 is the smallest)")
     parser.add_argument("--mode", choices=["cli", "inprocess"], default="cli")
     parser.add_argument("--database-url", help="use (and keep) this database instead of a fresh one")
     parser.add_argument("--skip-simulate", action="store_true",
@@ -276,16 +277,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.skip_simulate and not args.database_url:
         parser.error("--skip-simulate needs --database-url (the database whose raw responses are reused)")
-    configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
-    if configured or args.database_url:
-        run(args.days, args.mode, configured or "", args.database_url, args.skip_simulate)
-        return
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="tw_bench_pg_")) / "pg", _free_port())
-    server.start()
-    try:
-        run(args.days, args.mode, server.url("postgres"))
-    finally:
-        server.stop()
+    if not args.skip_simulate:  # a reused database's range ends at its last stored hour: checked there
+        try:
+            backfill_range(args.days)
+        except SizeRefused as exc:
+            parser.error(str(exc))
+    with ExitStack() as stack:
+        if args.database_url:
+            try:
+                url = kept_database(args.database_url)
+            except ValueError as exc:
+                parser.error(f"--database-url: {exc}")
+        else:
+            url = stack.enter_context(fresh_database(stack.enter_context(bench_server()), "tw_bench_backfill"))
+        run(args.days, args.mode, url, args.skip_simulate)
 
 
 if __name__ == "__main__":

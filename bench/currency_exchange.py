@@ -2,6 +2,11 @@
 
     python bench/currency_exchange.py                  # 720 hours, dagster CLI, 1,500 markets/hour
     python bench/currency_exchange.py --hours 168 --mode inprocess
+    python bench/currency_exchange.py --hours 1 --markets 100   # the smallest run (bench-smoke)
+
+The range is the newest N hours the feed has published (the last ends at least the simulator's
+publication delay ago): never past the present, and a size reaching before the realm's first
+hour (TRADEWATCH_CX_HISTORY_START, default 2024-07-26-20:00) is refused at once.
 
 1. The simulator runs as its own process (`python -m trade_sim`), serving 1.0–1.6 MB
    documents (1,500 markets per hour on average), like a recent real PC hour.
@@ -12,28 +17,32 @@
    Goal: ≤ 60 s on 2 cores.
 3. `exchange_prices` over the same range, one run. Goal: ≤ 30 s.
 4. The storage ratio (bytes stored / bytes received, and the table's size on disk), and the
-   projection for the full PC history (~20,000 hours): disk, and the time at the default
+   projection for the full PC history (every hour from its first to now, ~20,700): disk, and the time at the default
    polite ceiling against the public copy.
 
 Uses TRADEWATCH_BENCH_DATABASE_URL (a maintenance database URL on a server you own) when set,
-else an embedded PostgreSQL in a temporary directory.
+else an embedded PostgreSQL in a temporary directory (bench/_databases.py). Prints the load
+average and the commit after its figures.
 
     python bench/currency_exchange.py --reuse-db tw_bench_cx_keep   # exchange_prices alone, after a first run
 
 `--reuse-db NAME` keeps the database NAME (on the TRADEWATCH_BENCH_DATABASE_URL server) after the
 run and, when it already holds every raw hour of the range, skips the raw backfill: to iterate on
-`exchange_prices` alone. Each run uses a fresh Dagster home, so the prices run is always a full one.
+`exchange_prices` alone (the range moves with the clock: hours it does not hold yet are fetched).
+Each run uses a fresh Dagster home, so the prices run is always a full one.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from contextlib import ExitStack
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -43,19 +52,42 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers.databases import create_database, drop_database, with_database  # noqa: E402
+from bench._context import RunContext  # noqa: E402
+from bench._databases import bench_server, database_name, fresh_database, kept_database, with_database  # noqa: E402
+from bench._hours import SizeRefused, newest_complete_hour, newest_range  # noqa: E402
 from tests.helpers.servers import free_port  # noqa: E402
-from tradewatch.hours import partition_key  # noqa: E402
+from trade_sim import SimConfig  # noqa: E402
+from tradewatch.hours import HOUR, parse_partition_key, partition_key  # noqa: E402
 from tradewatch.settings import load_settings  # noqa: E402
 from tradewatch.warehouse.db import psycopg2_url  # noqa: E402
-from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
+from tradewatch_assets.currency_exchange.partitions import first_hour  # noqa: E402
 
-START = datetime(2025, 3, 1, tzinfo=timezone.utc)
-FULL_PC_HOURS = 20_000
+REALM = "pc"
 
 
-def _start_sim(markets: int) -> tuple[subprocess.Popen, str]:
+def _bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The realm's first hour (of both the partitions and the simulated feed) and the newest it has published."""
+    sim = SimConfig.from_env()
+    first = max(parse_partition_key(first_hour(REALM)), sim.cx_first_hour)
+    return first, newest_complete_hour(now, published_after=timedelta(seconds=sim.cx_publish_delay_seconds))
+
+
+def hour_range(hours: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """[start, end) of the newest `hours` hours the simulator has published by `now`; refused
+    (SizeRefused) when they reach before the realm's first hour."""
+    first, newest = _bounds(now)
+    return newest_range(hours, HOUR, first, option="--hours", newest=newest,
+                        first_source="the realm's first hour: TRADEWATCH_CX_HISTORY_START and the simulator's")
+
+
+def full_history_hours(now: datetime | None = None) -> int:
+    """How many hours the realm's whole history holds today."""
+    first, newest = _bounds(now)
+    return (newest + HOUR - first) // HOUR
+
+
+def _start_sim(markets: int, probe: datetime) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "trade_sim", "--port", str(port), "--cx-markets-per-hour",
                              str(markets)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -64,7 +96,7 @@ def _start_sim(markets: int) -> tuple[subprocess.Popen, str]:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            requests.get(f"{url}/{int(START.timestamp())}", timeout=5)
+            requests.get(f"{url}/{int(probe.timestamp())}", timeout=5)
             return proc, url
         except requests.ConnectionError:
             time.sleep(0.1)
@@ -117,32 +149,22 @@ def _materialize(mode: str, asset: str, first: str, last: str, env: dict) -> tup
     return time.perf_counter() - started, peak
 
 
-def _reused_database(server_url: str, name: str) -> str:
-    """The URL of database `name`, created when missing (kept after the run)."""
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    return with_database(server_url, name)
-
-
-def _stored_hours(url: str, hours: int) -> int:
+def _stored_hours(url: str, start: datetime, end: datetime) -> int:
     with psycopg.connect(url) as conn:
         return conn.execute(
-            "SELECT count(*) FROM warehouse.raw_currency_exchange WHERE realm = 'pc' "
-            "AND observed_hour >= %s AND observed_hour < %s", (START, START + timedelta(hours=hours))).fetchone()[0]
+            "SELECT count(*) FROM warehouse.raw_currency_exchange WHERE realm = %s "
+            "AND observed_hour >= %s AND observed_hour < %s", (REALM, start, end)).fetchone()[0]
 
 
-def run(hours: int, mode: str, markets: int, in_flight: int, server_url: str, reuse_db: str | None = None) -> None:
-    if reuse_db is None:
-        name, url = create_database(server_url, "tw_bench_cx")
-    else:
-        name, url = reuse_db, _reused_database(server_url, reuse_db)
-    sim, cx_url = _start_sim(markets)
+def run(hours: int, mode: str, markets: int, in_flight: int, url: str, reused: bool = False) -> None:
+    context = RunContext()
+    start, end = hour_range(hours)
+    sim, cx_url = _start_sim(markets, start)
+    home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
     try:
         upgrade(url)
-        first, last = partition_key(START), partition_key(START + timedelta(hours=hours - 1))
-        reuse_raw = reuse_db is not None and _stored_hours(url, hours) == hours
-        home = Path(tempfile.mkdtemp(prefix="tw_bench_dagster_"))
+        first, last = partition_key(start), partition_key(end - HOUR)
+        reuse_raw = reused and _stored_hours(url, start, end) == hours
         (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
         env = {**os.environ, "DAGSTER_HOME": str(home), "TRADEWATCH_DATABASE_URL": url,
                "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(url), "TRADEWATCH_CX_URL": cx_url,
@@ -150,14 +172,17 @@ def run(hours: int, mode: str, markets: int, in_flight: int, server_url: str, re
         os.environ.update(env)
         print(f"{hours} hours {first} … {last}, ~{markets} markets/hour, {in_flight} in flight, mode {mode}")
         if reuse_raw:
-            print(f"raw_currency_exchange: reusing the {hours} hours stored in database {name} (no backfill)")
+            print(f"raw_currency_exchange: reusing the {hours} hours stored in database {database_name(url)} (no backfill)")
             raw_s = None
         else:
             raw_s, raw_rss = _materialize(mode, "raw_currency_exchange", first, last, env)
         with psycopg.connect(url) as conn:
             n, received, stored, markets_total = conn.execute(
                 "SELECT count(*), sum(response_bytes), sum(stored_bytes), sum(market_count) "
-                "FROM warehouse.raw_currency_exchange").fetchone()
+                "FROM warehouse.raw_currency_exchange WHERE realm = %s AND observed_hour >= %s AND observed_hour < %s",
+                (REALM, start, end)).fetchone()
+            if n == 0:
+                raise SystemExit(f"raw_currency_exchange stored none of the hours {first} … {last}: see the run's log")
             table = conn.execute("SELECT pg_total_relation_size('warehouse.raw_currency_exchange')").fetchone()[0]
         if raw_s is not None:
             print(f"raw_currency_exchange: {n} hours in {raw_s:.1f} s wall ({n / raw_s:.1f} hours/s; goal ≤ 60 s for 720); "
@@ -174,32 +199,37 @@ def run(hours: int, mode: str, markets: int, in_flight: int, server_url: str, re
             prices_table = conn.execute("SELECT pg_total_relation_size('warehouse.exchange_prices')").fetchone()[0]
         # the same asset over its first hour alone: the run's fixed cost (CLI start, code loading, run
         # setup), which a 20,000-hour run pays once, not 20,000 / hours times
-        fixed_s, _ = _materialize(mode, "exchange_prices", first, first, env)
+        fixed_s = prices_s if hours == 1 else _materialize(mode, "exchange_prices", first, first, env)[0]
         per_hour = (prices_s - fixed_s) / max(hours - 1, 1)
         print(f"exchange_prices: {rows} rows in {prices_s:.1f} s wall (goal ≤ 30 s for 720 hours; "
-              f"≤ 21.6 s for the full history in ≤ 10 min), {prices_s / hours * 1000:.1f} ms/hour; one hour alone "
-              f"{fixed_s:.1f} s, so {per_hour * 1000:.1f} ms per further hour; table {prices_table / 1e6:.1f} MB; "
+              f"≤ 21.6 s for the full history in ≤ 10 min), {prices_s / hours * 1000:.1f} ms/hour; "
+              + ("one hour alone " if hours > 1 else "")
+              + (f"{fixed_s:.1f} s, so {per_hour * 1000:.1f} ms per further hour; " if hours > 1 else
+                 "(one hour alone: the cost per further hour needs 2 or more); ")
+              + f"table {prices_table / 1e6:.1f} MB; "
               f"peak RSS of the run's processes {prices_rss / 1e6:.0f} MB")
         per_hour_raw, per_hour_prices = table / n, prices_table / hours
+        full = full_history_hours()
         ceiling = load_settings({}, None).cx_max_per_minute
-        print(f"projection for the full PC history ({FULL_PC_HOURS:,} hours): raw {per_hour_raw * FULL_PC_HOURS / 1e9:.1f} GB "
-              f"+ prices {per_hour_prices * FULL_PC_HOURS / 1e9:.1f} GB on disk; "
-              f"fetch at the default polite ceiling ({ceiling}/min) {FULL_PC_HOURS / ceiling / 60:.1f} h; "
+        print(f"projection for the full PC history ({full:,} hours): raw {per_hour_raw * full / 1e9:.1f} GB "
+              f"+ prices {per_hour_prices * full / 1e9:.1f} GB on disk; "
+              f"fetch at the default polite ceiling ({ceiling}/min) {full / ceiling / 60:.1f} h; "
               f"at this run's local speed "
-              + (f"{FULL_PC_HOURS / n * raw_s / 60:.1f} min raw + " if raw_s is not None else "")
-              + f"{FULL_PC_HOURS / hours * prices_s / 60:.1f} min prices (linear), "
-              f"{(fixed_s + per_hour * FULL_PC_HOURS) / 60:.1f} min (one run's fixed cost + {FULL_PC_HOURS:,} × "
-              "the cost per further hour; goal ≤ 10 min)")
+              + (f"{full / n * raw_s / 60:.1f} min raw + " if raw_s is not None else "")
+              + f"{full / hours * prices_s / 60:.1f} min prices (linear)"
+              + (f", {(fixed_s + per_hour * full) / 60:.1f} min (one run's fixed cost + {full:,} × "
+                 "the cost per further hour; goal ≤ 10 min)" if hours > 1 else ""))
+        print(context.line())
     finally:
         sim.kill()
         sim.wait()
-        if reuse_db is None:
-            drop_database(server_url, name)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hours", type=int, default=720)
+    parser.add_argument("--hours", type=int, default=720, help="the newest N published hours (default 720; "
+                        "1 is the smallest)")
     parser.add_argument("--mode", choices=["cli", "inprocess"], default="cli")
     parser.add_argument("--markets", type=int, default=1500, help="markets per hour on average (default 1500)")
     parser.add_argument("--in-flight", type=int, default=8, help="hours fetched at once (default 8)")
@@ -209,15 +239,20 @@ def main() -> None:
     configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
     if args.reuse_db and not configured:
         parser.error("--reuse-db needs TRADEWATCH_BENCH_DATABASE_URL (an embedded server is gone after the run)")
-    if configured:
-        run(args.hours, args.mode, args.markets, args.in_flight, configured, args.reuse_db)
-        return
-    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="tw_bench_pg_")) / "pg", free_port())
-    server.start()
     try:
-        run(args.hours, args.mode, args.markets, args.in_flight, server.url("postgres"))
-    finally:
-        server.stop()
+        hour_range(args.hours)
+    except SizeRefused as exc:
+        parser.error(str(exc))
+    with ExitStack() as stack:
+        server = stack.enter_context(bench_server())
+        if args.reuse_db:
+            try:
+                url = kept_database(with_database(server, args.reuse_db))
+            except ValueError as exc:
+                parser.error(f"--reuse-db: {exc}")
+        else:
+            url = stack.enter_context(fresh_database(server, "tw_bench_cx"))
+        run(args.hours, args.mode, args.markets, args.in_flight, url, reused=bool(args.reuse_db))
 
 
 if __name__ == "__main__":

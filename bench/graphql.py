@@ -1,29 +1,38 @@
-"""Benchmark: the GraphQL API side by side with PostGraphile v4 (the auto-generated GraphQL
-server people point at a Postgres table) and the raw SQL floor, on 365 days x 21 items of
-hourly snapshots (plus the profitability and Currency Exchange rows of the same hours), in one run.
+"""Benchmark: the GraphQL API side by side with PostGraphile 5 (the current auto-generated GraphQL
+server for a PostgreSQL schema, on Grafast), PostGraphile 4 and the SQL floor, on 365 days x 21 items
+of hourly snapshots (plus the profitability and Currency Exchange rows of the same hours), in one run.
 
-    .venv/bin/python bench/graphql.py [--database-url URL] [--duration 3] [--connections 4]
-                                      [--no-postgraphile] [--no-what-if] [--only NAME]
+    .venv/bin/python bench/graphql.py [--database-url URL] [--duration 3] [--rounds 2] [--connections 8]
+                                      [--no-postgraphile] [--no-postgraphile4] [--no-what-if] [--only NAME]
+                                      [--smoke]
 
-Root fields: a 30-day hourly priceSeries of one item, a page of 100 snapshots, latestPrices of
-21 items, a 30-day hourly exchangePrices of one item, a page of 100 profitability rows. Both
-servers are driven by `wrk` over HTTP with the same request body: one connection for the
-latency (p50, p95), `--connections` connections for the throughput (req/s). The floor is the
-same rows fetched with psycopg and `json.dumps` in this process, one at a time. Goals (issue 14):
-every root field at least as fast as PostGraphile in p50 and req/s, aiming at <= 3x the floor;
-the series >= 3x ahead of PostGraphile. Then evaluateStrategy over 7 and 31 days, cold (a
-reroll cost not asked before: every hour computed) and cached (the same request again), and the
-core's evaluation of one hour.
+Shapes: a 30-day hourly series of one item, a page of 100 snapshots, the latest prices of 21
+items (the three the issues compare; PostGraphile cannot compute the 24 h / 7 d changes, so they
+are a shape of TradeWatch and the floor alone), a 30-day hourly exchangePrices of one item and a
+page of 100 profitability rows. Every server is asked the same question with the same columns and rows (the
+bench checks the rows of the answers agree before measuring), over HTTP, by `wrk` with one body:
+one connection for the latency (p50, p95), `--connections` connections (and as many wrk threads)
+for the throughput (req/s). The servers take turns: each round measures every server once, the
+next round in another order, and the figure is the median over the rounds, so load from elsewhere
+on the machine falls on all of them alike. The floor is the same rows fetched with psycopg and
+`json.dumps` in this process, one at a time, for as long and in the same turns. The load average
+and the commit are printed with the table. Goals (issue 24): TradeWatch's p50 <= 0.8 x PostGraphile 5's and its req/s >= 1.25 x;
+latest prices <= 3 x the floor, a page of 100 <= 2.5 x. Then evaluateStrategy over 7 and 31 days,
+cold (a reroll cost not asked before: every hour computed) and cached (the same request again).
 
-PostGraphile is installed by this script from the npm registry into build/postgraphile (versions
-pinned below; `npm` and `wrk` must be on PATH) and serves the schema `warehouse` of the same
-database with postgraphile-plugin-connection-filter. TradeWatch runs under uvicorn (one process,
-as deployed); PostGraphile under node (one process).
+PostGraphile 5 (amber preset + postgraphile-plugin-connection-filter, under Node 22 from the npm
+package `node`) and PostGraphile 4 are installed from the npm registry with `npm ci`, at the
+versions locked in bench/postgraphile/v5 and bench/postgraphile/v4, into build/pg5 and build/pg4
+(`npm` must be on PATH; `wrk` too). Both serve the schema `warehouse` of the same database, in
+production mode, without GraphiQL or query logs. TradeWatch runs under uvicorn with the options
+it is deployed with (tradewatch/cli/api_server.py), one process; each PostGraphile is one node
+process.
 
 The history is generated in SQL (price walks and ~25-rung books, the real column shapes) into a
-database `tw_bench_graphql`, kept for the next run. Without --database-url (or
-TRADEWATCH_TEST_DATABASE_URL) an embedded PostgreSQL under .tradewatch/bench-pg is used.
-Figures measured on a shared machine are pessimistic for both servers alike.
+database `tw_bench_graphql_<migration head>`, kept for the next run. The server is
+--database-url, else TRADEWATCH_BENCH_DATABASE_URL, else TRADEWATCH_TEST_DATABASE_URL, else an
+embedded PostgreSQL under .tradewatch/bench-pg. `--smoke`: 7 days of history, 1 s per figure, one
+round, PostGraphile only when already installed; it checks the bench runs, its figures mean little.
 """
 
 from __future__ import annotations
@@ -35,16 +44,20 @@ from pathlib import Path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import argparse
+import filecmp
 import json
+import math
 import os
 import re
 import shutil
 import statistics
 import subprocess
-from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import tempfile
 import time
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import httpx
 import psycopg
@@ -52,21 +65,21 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from graphql_api.queries.exchange import SERIES_SQL as EXCHANGE_SQL  # noqa: E402
 from graphql_api.queries.prices import LATEST_SQL  # noqa: E402
-from tests.helpers.databases import with_database  # noqa: E402
+from bench._context import RunContext  # noqa: E402
+from bench._databases import bench_server, kept_database, with_database  # noqa: E402
 from tests.helpers.servers import free_port, stop_process_group  # noqa: E402
-from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.bulk_exchange.catalog import item_category, item_name  # noqa: E402
+from tradewatch.cli.api_server import uvicorn_arguments  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
 
-DB = "tw_bench_graphql"
 DAYS = 365
+SMOKE_DAYS = 7
 END = datetime(2026, 1, 1, tzinfo=timezone.utc)  # fixed, so a kept database stays valid
-START = END - timedelta(days=DAYS)
-POSTGRAPHILE = {"postgraphile": "4.14.1", "postgraphile-plugin-connection-filter": "2.3.0"}
-POSTGRAPHILE_DIR = ROOT / "build" / "postgraphile"
 WRK_SCRIPT = Path(__file__).resolve().parent / "graphql_post.lua"
+NODE_PROJECTS = Path(__file__).resolve().parent / "postgraphile"  # package.json + package-lock.json per version
+
 
 FILL_SQL = """
 INSERT INTO warehouse.price_snapshots
@@ -124,15 +137,22 @@ def _fill(conn, table: str, expected: int, sql: str | tuple[str, ...], params: d
     print(f"... done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
-def prepare(server_url: str, watchlist) -> str:
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{DB}"')
-    url = with_database(server_url, DB)
+def database_name(days: int) -> str:
+    """The bench's database: one per migration head (a database of another branch's migrations is
+    never upgraded under it) and size."""
+    from tradewatch.warehouse.migrate import head_revision
+
+    head = head_revision() or "base"
+    return f"tw_bench_graphql_{re.sub(r'[^a-z0-9]', '_', head.lower())}" + ("" if days == DAYS else f"_{days}d")
+
+
+def prepare(server_url: str, watchlist, days: int) -> str:
+    url = kept_database(with_database(server_url, database_name(days)))  # bench/_databases.py: keeps the URL's parameters
     upgrade(url)
-    hours = DAYS * 24
+    hours = days * 24
     items = list(watchlist.items)
-    common = {"league": watchlist.league, "paid": watchlist.paid_with, "items": items, "start": START, "end": END}
+    common = {"league": watchlist.league, "paid": watchlist.paid_with, "items": items,
+              "start": END - timedelta(days=days), "end": END}
     strategies = [s.name for s in watchlist.strategies]
     with psycopg.connect(url, autocommit=True) as conn:
         _fill(conn, "price_snapshots", hours * len(items), FILL_SQL, common)
@@ -143,75 +163,120 @@ def prepare(server_url: str, watchlist) -> str:
     return url
 
 
-def _wait_until_answering(base: str, proc: subprocess.Popen, what: str, seconds: float = 60) -> None:
+def _wait_until_answering(base: str, proc: subprocess.Popen, what: str, seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.post(base + "/graphql", json={"query": "{ __typename }"}, timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     stop_process_group(proc)
     raise SystemExit(f"{what} did not start answering on {base} within {seconds:.0f} s")
 
 
 def start_api(url: str) -> tuple[subprocess.Popen, str]:
+    """TradeWatch under uvicorn with the options it is deployed with (one process)."""
     port = free_port()
     env = dict(os.environ, TRADEWATCH_API_DATABASE_URL=url, TRADEWATCH_DATABASE_URL=url, TRADEWATCH_GRAPHIQL="0")
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "graphql_api.app:app", "--port", str(port),
-                             "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "graphql_api.app:app", "--host", "127.0.0.1",
+                             "--port", str(port), "--log-level", "warning", *uvicorn_arguments()],
+                            cwd=ROOT, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     _wait_until_answering(base, proc, "the API")
     return proc, base
 
 
-def install_postgraphile(folder: Path = POSTGRAPHILE_DIR) -> Path:
-    """PostGraphile's CLI, installed with npm into `folder` at the pinned versions (once)."""
-    installed = True
-    for package, version in POSTGRAPHILE.items():
-        manifest = folder / "node_modules" / package / "package.json"
-        installed &= manifest.exists() and json.loads(manifest.read_text()).get("version") == version
-    if not installed:
+@dataclass(frozen=True)
+class NodeServer:
+    """One PostGraphile version: its locked npm project under bench/postgraphile/<version>,
+    installed into build/<folder>."""
+
+    label: str
+    version: str   # folder under bench/postgraphile
+    folder: str    # under build/
+
+    @property
+    def project(self) -> Path:
+        return NODE_PROJECTS / self.version
+
+    @property
+    def target(self) -> Path:
+        return ROOT / "build" / self.folder
+
+    def installed(self) -> bool:
+        """Whether build/<folder> holds the locked packages (`npm ci` of this very lock succeeded)."""
+        stamp = self.target / ".installed-lock.json"
+        return (self.target / "node_modules").is_dir() and stamp.exists() and filecmp.cmp(
+            stamp, self.project / "package-lock.json", shallow=False)
+
+    def install(self) -> None:
+        """The project's files copied into build/<folder> and, once (again when the lock changed),
+        `npm ci` there."""
+        self.target.mkdir(parents=True, exist_ok=True)
+        for name in os.listdir(self.project):
+            shutil.copy2(self.project / name, self.target / name)
+        if self.installed():
+            return
         if shutil.which("npm") is None:
-            raise SystemExit("npm is not on PATH: install Node.js 18+ (it brings npm), or run with --no-postgraphile")
-        folder.mkdir(parents=True, exist_ok=True)
-        print(f"installing PostGraphile into {folder} ...", file=sys.stderr, flush=True)
-        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund", "--save-exact",
-                        *(f"{p}@{v}" for p, v in POSTGRAPHILE.items())], check=True, stdout=subprocess.DEVNULL)
-    return folder / "node_modules" / ".bin" / "postgraphile"
+            raise SystemExit("npm is not on PATH: install Node.js (it brings npm), or run with --no-postgraphile")
+        print(f"installing {self.label} into {self.target} (npm ci) ...", file=sys.stderr, flush=True)
+        try:
+            subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=self.target, check=True,
+                           stdout=subprocess.DEVNULL, timeout=900)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            raise SystemExit(f"could not install {self.label} with npm ({exc}); run with --no-postgraphile "
+                             f"to measure without it") from None
+        shutil.copy2(self.project / "package-lock.json", self.target / ".installed-lock.json")
+
+    def command(self, url: str, port: int) -> list[str]:
+        modules = self.target / "node_modules"
+        if self.version == "v5":
+            # Node 22 from the npm package `node` (PostGraphile 5 needs >= 22; the system's may be older)
+            return [str(modules / ".bin" / "node"), str(modules / "postgraphile" / "dist" / "cli-run.js"),
+                    "--config", str(self.target / "graphile.config.mjs"), "--connection", url,
+                    "--schema", "warehouse", "--host", "127.0.0.1", "--port", str(port)]
+        return [shutil.which("node") or "node", str(modules / "postgraphile" / "cli.js"), "--connection", url,
+                "--schema", "warehouse", "--host", "127.0.0.1", "--port", str(port),
+                "--append-plugins", "postgraphile-plugin-connection-filter", "--disable-query-log",
+                "--disable-graphiql"]
+
+    def start(self, url: str) -> tuple[subprocess.Popen, str]:
+        port = free_port()
+        # node-postgres knows no `passfile=` parameter (the embedded server's URLs name their password
+        # file that way) but reads the file named by PGPASSFILE
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        env = dict(os.environ, NODE_ENV="production")
+        if "passfile" in query:
+            env["PGPASSFILE"] = query.pop("passfile")[0]
+            url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
+        proc = subprocess.Popen(self.command(url, port), cwd=self.target, stdout=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_answering(base, proc, self.label)
+        return proc, base
 
 
-def start_postgraphile(cli: Path, url: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    # node-postgres knows no `passfile=` parameter (the embedded server's URLs name their password file
-    # that way) but reads the file named by PGPASSFILE
-    parts = urlsplit(url)
-    query = parse_qs(parts.query)
-    env = dict(os.environ)
-    if "passfile" in query:
-        env["PGPASSFILE"] = query.pop("passfile")[0]
-        url = urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
-    proc = subprocess.Popen([str(cli), "--connection", url, "--schema", "warehouse", "--host", "127.0.0.1",
-                             "--port", str(port), "--append-plugins", "postgraphile-plugin-connection-filter",
-                             "--disable-query-log", "--disable-graphiql"], cwd=cli.parent.parent.parent,
-                            stdout=subprocess.DEVNULL, start_new_session=True, env=env)
-    base = f"http://127.0.0.1:{port}"
-    _wait_until_answering(base, proc, "PostGraphile")
-    return proc, base
+POSTGRAPHILE5 = NodeServer("PostGraphile 5", "v5", "pg5")
+POSTGRAPHILE4 = NodeServer("PostGraphile 4", "v4", "pg4")
 
 
-def check_answer(base: str, body: dict) -> None:
+def answer(base: str, body: dict) -> dict:
     response = httpx.post(base + "/graphql", json=body, timeout=30)
     if response.status_code != 200 or b'"errors"' in response.content:
         raise SystemExit(f"{base} answered {response.status_code}: {response.text[:500]}")
+    return response.json()["data"]
 
 
 def wrk(base: str, body: dict, seconds: float, connections: int) -> dict:
-    """p50, p95 (ms) and req/s of `body` POSTed over and over by wrk on `connections` connections."""
+    """p50, p95 (ms) and req/s of `body` POSTed over and over by wrk on `connections` connections
+    (one wrk thread per connection)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
         json.dump(body, file)
     try:
-        out = subprocess.run(["wrk", "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
+        out = subprocess.run(["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
                               "-s", str(WRK_SCRIPT), base + "/graphql", "--", file.name],
                              check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     finally:
@@ -225,26 +290,21 @@ def wrk(base: str, body: dict, seconds: float, connections: int) -> dict:
     return figures
 
 
-def measure_server(base: str, body: dict, seconds: float, connections: int) -> dict:
-    check_answer(base, body)
-    wrk(base, body, 1, 1)  # warm-up: pools, prepared statements, caches, the JIT
-    latency = wrk(base, body, seconds, 1)
-    throughput = wrk(base, body, seconds, connections)
-    return {"p50": latency["p50_ms"], "p95": latency["p95_ms"], "rps": throughput["rps"]}
-
-
-def measure(fn, n: int) -> dict:
-    for _ in range(max(10, n // 10)):  # warm-up: pools, prepared statements, caches
+def measure(fn, seconds: float) -> dict:
+    """p50, p95 (ms) and calls/s of `fn` called one at a time for `seconds` (after a short warm-up)."""
+    for _ in range(10):  # warm-up: prepared statements, caches
         fn()
     times = []
-    started = time.perf_counter()
-    for _ in range(n):
+    started, cpu = time.perf_counter(), time.process_time()
+    while time.perf_counter() - started < seconds:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
     total = time.perf_counter() - started
+    cpu = (time.process_time() - cpu) * 1000 / len(times)
     times.sort()
-    return {"p50": statistics.median(times), "p95": times[int(len(times) * 0.95) - 1], "rps": n / total}
+    return {"p50": statistics.median(times), "p95": times[max(0, int(len(times) * 0.95) - 1)],
+            "rps": len(times) / total, "cpu": cpu}
 
 
 SNAPSHOT_SQL = """SELECT item_id, observed_hour, observed_at, listing_count, total_stock, min_price, robust_min_price,
@@ -254,14 +314,93 @@ LIMIT 100"""
 SERIES_SQL = """SELECT observed_hour, min_price, avg_price, total_stock, listing_count FROM warehouse.price_snapshots
 WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s AND item_id = %(item)s
 AND observed_hour >= %(start)s AND observed_hour < %(end)s ORDER BY observed_hour"""
+# the same columns as the latest-prices case asks: the newest row of each item, one index probe per item
+LATEST_FLOOR_SQL = """SELECT l.* FROM unnest(%(items)s::text[]) AS i(item_id) CROSS JOIN LATERAL (
+SELECT item_id, observed_hour, observed_at, min_price, robust_min_price, avg_price, listing_count, total_stock
+FROM warehouse.price_snapshots s WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s
+AND s.paid_with = %(paid)s ORDER BY s.observed_hour DESC LIMIT 1) l"""
+EXCHANGE_SQL = """SELECT p.observed_hour, p.vwap_price, p.min_price, p.max_price, p.volume, p.quote_volume
+FROM warehouse.exchange_items x JOIN warehouse.exchange_prices p ON p.item_key = x.item_key
+WHERE x.item_id = %(item)s AND p.realm = 'pc' AND p.league = %(league)s AND p.quote_currency = 'chaos'
+AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s ORDER BY p.observed_hour"""
 PROFIT_SQL = """SELECT strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, reroll_cost,
 expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi, break_even_reroll_cost,
 stop_set FROM warehouse.reroll_profitability WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
 AND observed_hour >= %(start)s AND observed_hour < %(end)s ORDER BY observed_hour, strategy, policy LIMIT 100"""
 
 
-def cases(watchlist) -> dict[str, tuple[dict, dict, str, dict]]:
-    """name -> (TradeWatch body, PostGraphile body, floor SQL, its parameters): the same question to each."""
+@dataclass(frozen=True)
+class Case:
+    """One shape: the same question to each server and the floor, and how to read the rows of each
+    answer as (key, value) pairs, so that the bench can check they agree."""
+
+    tradewatch: dict
+    postgraphile: dict | None  # None: a question PostGraphile cannot be asked (TradeWatch and the floor only)
+    sql: str
+    params: dict
+    tw_rows: object      # TradeWatch's data -> [(key, number)]
+    pg_rows: object      # PostGraphile's data -> [(key, number)]
+    shared: bool = True  # one of the shapes the goals of issue 24 name
+
+
+def _t(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _series_tw(data: dict) -> list:
+    series = data["priceSeries"][0]
+    return [(_t(t), p) for t, p in zip(series["time"], series["close"])]
+
+
+def _page_tw(data: dict) -> list:
+    return [((n["item"]["id"], _t(n["hour"])), n["minPrice"]) for n in data["snapshots"]["nodes"]]
+
+
+def _latest_tw(data: dict) -> list:
+    return sorted(((n["item"]["id"], _t(n["hour"])), n["minPrice"]) for n in data["latestPrices"])
+
+
+def _series_pg(data: dict) -> list:
+    return [(_t(n["observedHour"]), n["minPrice"]) for n in data["allPriceSnapshots"]["nodes"]]
+
+
+def _page_pg(data: dict) -> list:
+    return [((n["itemId"], _t(n["observedHour"])), n["minPrice"]) for n in data["allPriceSnapshots"]["nodes"]]
+
+
+def _latest_pg(data: dict) -> list:
+    return sorted(((n["itemId"], _t(n["observedHour"])), n["minPrice"])
+                  for alias in data.values() for n in alias["nodes"])
+
+
+def _exchange_tw(data: dict) -> list:
+    series = data["exchangePrices"][0]
+    return [(_t(t), p) for t, p in zip(series["time"], series["vwap"])]
+
+
+def _exchange_pg(data: dict) -> list:
+    return [(_t(n["observedHour"]), n["vwapPrice"]) for n in data["allExchangePrices"]["nodes"]]
+
+
+def _profit_tw(data: dict) -> list:
+    return [((n["strategy"], n["policy"].lower(), _t(n["hour"])), n["roi"]) for n in data["profitability"]["nodes"]]
+
+
+def _profit_pg(data: dict) -> list:
+    return [((n["strategy"], n["policy"].lower(), _t(n["observedHour"])), n["roi"])
+            for n in data["allRerollProfitabilities"]["nodes"]]
+
+
+def same_rows(a: list, b: list) -> bool:
+    """Whether two answers hold the same rows: the same keys in the same order, numbers equal to 1e-9."""
+    return len(a) == len(b) and all(
+        ka == kb and (va == vb or (va is not None and vb is not None and math.isclose(float(va), float(vb),
+                                                                                     rel_tol=1e-9)))
+        for (ka, va), (kb, vb) in zip(a, b))
+
+
+def cases(watchlist) -> dict[str, Case]:
+    """name -> the same question to each server and the floor."""
     items = list(watchlist.items)
     greed = items[0]
     month, week = (END - timedelta(days=30)).isoformat(), (END - timedelta(days=7)).isoformat()
@@ -274,14 +413,15 @@ def cases(watchlist) -> dict[str, tuple[dict, dict, str, dict]]:
         '{ nodes { itemId observedHour observedAt minPrice robustMinPrice avgPrice listingCount totalStock } }'
         for n, item in enumerate(items))
     return {
-        "30-day hourly series, 1 item": (
+        "30-day hourly series, 1 item": Case(
             {"query": '{ priceSeries(item: "%s", from: "%s", to: "%s") { time open high low close avgPrice stock '
                       'listingCount } }' % (greed, month, end)},
             {"query": '{ allPriceSnapshots(condition: {%s, itemId: "%s"}, filter: {observedHour: '
                       '{greaterThanOrEqualTo: "%s", lessThan: "%s"}}, orderBy: OBSERVED_HOUR_ASC) { nodes { '
                       'observedHour minPrice avgPrice totalStock listingCount } } }' % (cond, greed, month, end)},
-            SERIES_SQL, {**p, "item": greed, "start": END - timedelta(days=30), "end": END}),
-        "page of 100 snapshots": (
+            SERIES_SQL, {**p, "item": greed, "start": END - timedelta(days=30), "end": END},
+            _series_tw, _series_pg),
+        "page of 100 snapshots": Case(
             {"query": '{ snapshots(from: "%s", to: "%s", first: 100) { nodes { item { id } hour observedAt '
                       'listingCount totalStock minPrice robustMinPrice bought spent avgPrice } pageInfo { endCursor '
                       '} } }' % (week, end)},
@@ -289,23 +429,33 @@ def cases(watchlist) -> dict[str, tuple[dict, dict, str, dict]]:
                       'lessThan: "%s"}}, orderBy: [OBSERVED_HOUR_ASC, ITEM_ID_ASC], first: 100) { nodes { itemId '
                       'observedHour observedAt listingCount totalStock minPrice robustMinPrice bought spent avgPrice } '
                       'pageInfo { endCursor } } }' % (cond, week, end)},
-            SNAPSHOT_SQL, {**p, "start": END - timedelta(days=7), "end": END}),
-        "latest prices, 21 items": (
+            SNAPSHOT_SQL, {**p, "start": END - timedelta(days=7), "end": END},
+            _page_tw, _page_pg),
+        # the newest row of each item with the same columns; PostGraphile has no "newest per item", so it
+        # gets one aliased first-1 connection per item, and the changes (which it cannot compute) are not
+        # asked of TradeWatch either (the floor's statement computes them: the dashboard's full question)
+        "latest prices, 21 items": Case(
+            {"query": "{ latestPrices { item { id } hour observedAt minPrice robustMinPrice avgPrice listingCount "
+                      "totalStock } }"},
+            {"query": "{ %s }" % latest_aliases},
+            LATEST_FLOOR_SQL, {**p, "items": items},
+            _latest_tw, _latest_pg),
+        "latest prices + 24 h / 7 d changes": Case(
             {"query": "{ latestPrices { item { id name } hour minPrice robustMinPrice avgPrice listingCount "
                       "totalStock change24h change7d lowConfidence } }"},
-            # PostGraphile has no "newest per item": one aliased first-1 connection per item (no changes)
-            {"query": "{ %s }" % latest_aliases},
-            LATEST_SQL, {**p, "items": items}),
-        "exchangePrices 30-day hourly, 1 item": (
+            None, LATEST_SQL, {**p, "items": items, "names": [item_name(i) for i in items],
+                               "categories": [item_category(i) for i in items]},
+            _latest_tw, _latest_pg, shared=False),
+        "exchangePrices 30-day hourly, 1 item": Case(
             {"query": '{ exchangePrices(items: ["%s"], from: "%s", to: "%s") { item { id } time vwap minPrice '
                       'maxPrice volume quoteVolume } }' % (greed, month, end)},
             {"query": '{ allExchangePrices(condition: {realm: "pc", league: "%s", itemKey: "%d", quoteCurrency: '
                       '"chaos"}, filter: {observedHour: {greaterThanOrEqualTo: "%s", lessThan: "%s"}}, orderBy: '
                       'OBSERVED_HOUR_ASC) { nodes { observedHour vwapPrice minPrice maxPrice volume quoteVolume } } }'
                       % (watchlist.league, key, month, end)},
-            EXCHANGE_SQL, {"unit": "hour", "realm": "pc", "league": watchlist.league, "currency": "chaos",
-                           "items": [greed], "start": END - timedelta(days=30), "end": END}),
-        "profitability page of 100": (
+            EXCHANGE_SQL, {"league": watchlist.league, "item": greed, "start": END - timedelta(days=30), "end": END},
+            _exchange_tw, _exchange_pg, shared=False),
+        "profitability page of 100": Case(
             {"query": '{ profitability(from: "%s", to: "%s", first: 100) { nodes { strategy policy hour inputItem '
                       '{ id } inputUnitCost quantity rerollCost expectedRerolls expectedSaleValue '
                       'expectedProfitPerUnit expectedProfitTotal roi breakEvenRerollCost stopSet } pageInfo { '
@@ -315,83 +465,198 @@ def cases(watchlist) -> dict[str, tuple[dict, dict, str, dict]]:
                       '{ nodes { strategy policy observedHour inputItemId inputUnitCost quantity rerollCost '
                       'expectedRerolls expectedSaleValue expectedProfitPerUnit expectedProfitTotal roi '
                       'breakEvenRerollCost stopSet } pageInfo { endCursor hasNextPage } } }' % (cond, week, end)},
-            PROFIT_SQL, {**p, "start": END - timedelta(days=7), "end": END}),
+            PROFIT_SQL, {**p, "start": END - timedelta(days=7), "end": END},
+            _profit_tw, _profit_pg, shared=False),
     }
 
 
-def verdict(name: str, tw: dict, pg: dict | None, floor: dict) -> str:
-    """The goals of issue 14 for one root field, each with a tick or a cross."""
+FLOOR_GOALS = {"latest prices, 21 items": 3.0, "page of 100 snapshots": 2.5}
+
+
+def verdict(name: str, case: Case, tw: dict, pg5: dict | None, floor: dict) -> str:
+    """The goals of issue 24 for one shape, each with ok or MISSED."""
     out = []
-    if pg is not None:
-        ahead = pg["p50"] / tw["p50"]
-        goal = 3.0 if "series" in name else 1.0
-        out.append(f"p50 {ahead:.2f}x PG (goal >= {goal:g}) {'ok' if ahead >= goal else 'MISSED'}")
-        rps = tw["rps"] / pg["rps"]
-        out.append(f"req/s {rps:.2f}x PG (goal >= {goal:g}) {'ok' if rps >= goal else 'MISSED'}")
+    if pg5 is not None:
+        p50 = tw["p50"] / pg5["p50"]
+        rps = tw["rps"] / pg5["rps"]
+        if case.shared:
+            out.append(f"p50 {p50:.2f}x PG5 (<= 0.8 {'ok' if p50 <= 0.8 else 'MISSED'})")
+            out.append(f"req/s {rps:.2f}x PG5 (>= 1.25 {'ok' if rps >= 1.25 else 'MISSED'})")
+        else:
+            out.append(f"p50 {p50:.2f}x PG5, req/s {rps:.2f}x")
     to_floor = tw["p50"] / floor["p50"]
-    out.append(f"{to_floor:.1f}x floor (aim <= 3) {'ok' if to_floor <= 3 else 'over'}")
+    goal = FLOOR_GOALS.get(name)
+    out.append(f"{to_floor:.1f}x floor" + (f" (<= {goal:g} {'ok' if to_floor <= goal else 'MISSED'})" if goal else ""))
     return "; ".join(out)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
+
+
+def commit() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return (out.stdout.strip() + (" (with uncommitted changes)" if dirty else "")) if out.returncode == 0 \
+            else "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def _median(figures: list[dict]) -> dict:
+    return {k: statistics.median(f[k] for f in figures) for k in ("p50", "p95", "rps", "cpu") if k in figures[0]}
+
+
+FLOOR = "floor"
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server's process and its children (user + system)."""
+        import psutil
+
+        try:
+            process = psutil.Process(self.pid)
+            total = sum(process.cpu_times()[:2])
+            for child in process.children(recursive=True):
+                try:
+                    total += sum(child.cpu_times()[:2])
+                except psutil.NoSuchProcess:
+                    pass
+            return total
+        except psutil.NoSuchProcess:
+            return math.nan
+
+
+def measure_servers(servers: dict[str, Served], case: Case, floor, seconds: float, rounds: int,
+                    connections: int) -> dict:
+    """Per server, and for the floor (`floor()`, one query and its JSON in this process): the median over
+    `rounds` of p50, p95 (1 connection), req/s (`connections`; the floor: one at a time) and the server's
+    own CPU time per request during the req/s run (`cpu`, ms; PostgreSQL's share not included: much the
+    same for all, and less sensitive to the machine's load than the times). Each round measures every
+    one once, the order turning one place per round."""
+    if case.postgraphile is None:
+        servers = {"TradeWatch": servers["TradeWatch"]}
+    bodies = {label: case.tradewatch if label == "TradeWatch" else case.postgraphile for label in servers}
+    reference = case.tw_rows(answer(servers["TradeWatch"].base, case.tradewatch))
+    for label, served in servers.items():
+        if label != "TradeWatch":
+            rows = case.pg_rows(answer(served.base, bodies[label]))
+            if not same_rows(reference, rows):
+                raise SystemExit(f"{label} answers other rows than TradeWatch ({len(rows)} against "
+                                 f"{len(reference)}): the queries are not equivalent")
+        wrk(served.base, bodies[label], 1, connections)  # warm-up: pools, prepared statements, caches, the JIT
+    figures: dict[str, list[dict]] = {label: [] for label in (*servers, FLOOR)}
+    labels = list(figures)
+    for n in range(rounds):
+        for label in labels[n % len(labels):] + labels[:n % len(labels)]:
+            if label == FLOOR:
+                figures[label].append(measure(floor, seconds))
+                continue
+            served = servers[label]
+            latency = wrk(served.base, bodies[label], seconds, 1)
+            cpu = served.cpu_seconds()
+            throughput = wrk(served.base, bodies[label], seconds, connections)
+            cpu = (served.cpu_seconds() - cpu) * 1000 / max(1, throughput["requests"])
+            figures[label].append({"p50": latency["p50_ms"], "p95": latency["p95_ms"], "rps": throughput["rps"],
+                                   "cpu": cpu})
+    return {label: _median(found) for label, found in figures.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--database-url", default=os.environ.get("TRADEWATCH_TEST_DATABASE_URL"))
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds of wrk per measurement")
-    parser.add_argument("--connections", type=int, default=4, help="wrk connections for the req/s figure")
-    parser.add_argument("--requests", type=int, default=300, help="floor queries per measurement")
+    parser.add_argument("--database-url", help="a maintenance database URL (default TRADEWATCH_BENCH_DATABASE_URL, "
+                        "else an embedded PostgreSQL kept under .tradewatch/bench-pg)")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds of wrk per figure")
+    parser.add_argument("--rounds", type=int, default=2, help="turns of every server per shape (median taken)")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (and threads) for req/s")
     parser.add_argument("--no-postgraphile", action="store_true", help="TradeWatch and the floor only")
+    parser.add_argument("--no-postgraphile4", action="store_true", help="leave PostGraphile 4 out")
     parser.add_argument("--no-what-if", action="store_true", help="skip evaluateStrategy")
-    parser.add_argument("--only", help="only the root fields whose name contains this")
+    parser.add_argument("--only", help="only the shapes whose name contains this")
+    parser.add_argument("--smoke", action="store_true",
+                        help=f"{SMOKE_DAYS} days of history, 1 s per figure, one round, PostGraphile only when "
+                             "installed already: checks that the bench runs")
     args = parser.parse_args()
+    for name in ("duration", "rounds", "connections"):
+        if getattr(args, name) <= 0:
+            raise SystemExit(f"--{name} must be positive, not {getattr(args, name)}")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not on PATH: install it (apt-get install wrk)")
+    days = SMOKE_DAYS if args.smoke else DAYS
+    if args.smoke:
+        args.duration, args.rounds = 1.0, 1
+    node_servers = [] if args.no_postgraphile else [POSTGRAPHILE5] + ([] if args.no_postgraphile4 else [POSTGRAPHILE4])
+    if args.smoke:
+        for server in [s for s in node_servers if not s.installed()]:
+            print(f"smoke run: {server.label} is not installed in {server.target}; measuring without it",
+                  file=sys.stderr)
+            node_servers.remove(server)
     watchlist = load_watchlist()
-    embedded = None
-    server_url = args.database_url
-    if not server_url:
-        embedded = EmbeddedPostgres(ROOT / ".tradewatch" / "bench-pg", free_port())
-        embedded.start()
-        server_url = embedded.url("postgres")
+    started_load, measured_commit = load_average(), commit()  # the code the servers run: as it is now
+    context = RunContext()
     procs: list[subprocess.Popen] = []
     rows = []
-    try:
-        url = prepare(server_url, watchlist)
+    with ExitStack() as stack:
+        server_url = stack.enter_context(bench_server(args.database_url, keep_in=ROOT / ".tradewatch" / "bench-pg"))
+        stack.callback(lambda: [stop_process_group(proc) for proc in procs])
+        url = prepare(server_url, watchlist, days)
+        for server in node_servers:
+            server.install()
         api, base = start_api(url)
         procs.append(api)
-        pg_base = None
-        if not args.no_postgraphile:
-            pg_proc, pg_base = start_postgraphile(install_postgraphile(), url)
-            procs.append(pg_proc)
+        servers = {"TradeWatch": Served(base, api.pid)}
+        for server in node_servers:
+            proc, server_base = server.start(url)
+            procs.append(proc)
+            servers[server.label] = Served(server_base, proc.pid)
         with psycopg.connect(url, autocommit=True) as conn:
-            for name, (tw_body, pg_body, sql, params) in cases(watchlist).items():
+            for name, case in cases(watchlist).items():
                 if args.only and args.only not in name:
                     continue
-                floor = measure(lambda sql=sql, params=params: json.dumps(conn.execute(sql, params).fetchall(),
-                                                                          default=str), args.requests)
-                tw = measure_server(base, tw_body, args.duration, args.connections)
-                pg = measure_server(pg_base, pg_body, args.duration, args.connections) if pg_base else None
-                rows.append((name, tw, pg, floor))
-                print(f"{name}: TradeWatch {tw}, PostGraphile {pg}, floor {floor}", file=sys.stderr, flush=True)
+                found = measure_servers(
+                    servers, case, lambda case=case: json.dumps(conn.execute(case.sql, case.params).fetchall(),
+                                                                default=str),
+                    args.duration, args.rounds, args.connections)
+                floor = found.pop(FLOOR)
+                rows.append((name, case, found, floor))
+                print(f"{name}: {found}, floor {floor} (load {load_average()})", file=sys.stderr, flush=True)
         if not args.no_what_if:
-            what_if(base)
+            what_if(servers["TradeWatch"].base, days)
             print_what_if(url)
-    finally:
-        for proc in procs:
-            stop_process_group(proc)
-        if embedded is not None:
-            embedded.stop()
-    print(f"\nwrk: p50/p95 on 1 connection, req/s on {args.connections}; floor: psycopg + json.dumps, one at a time"
-          f" ({os.cpu_count()} cores)")
-    print(f"{'query':38} {'TW p50':>8} {'p95':>7} {'req/s':>6} | {'PG p50':>8} {'p95':>7} {'req/s':>6} | "
-          f"{'floor':>7} | goals")
-    for name, tw, pg, floor in rows:
-        pg_text = f"{pg['p50']:6.2f}ms {pg['p95']:5.2f}ms {pg['rps']:6.0f}" if pg else f"{'-':>8} {'-':>7} {'-':>6}"
-        print(f"{name:38} {tw['p50']:6.2f}ms {tw['p95']:5.2f}ms {tw['rps']:6.0f} | {pg_text} | "
-              f"{floor['p50']:5.2f}ms | {verdict(name, tw, pg, floor)}")
-    if _WHAT_IF_RESULTS:
-        print()
-        for line in _WHAT_IF_RESULTS:
-            print(line)
+    print_table(rows, [s.label for s in node_servers], args, started_load, measured_commit)
+    for line in _WHAT_IF_RESULTS:
+        print(line)
+    print(context.line())
+
+
+def print_table(rows: list, node_labels: list[str], args, started_load: str, measured_commit: str) -> None:
+    print(f"\ncommit {measured_commit}; load average {started_load} at the start, {load_average()} at the end "
+          f"({os.cpu_count()} cores)")
+    print(f"wrk: p50/p95 on 1 connection, req/s on {args.connections} connections ({args.connections} threads), "
+          f"median of {args.rounds} rounds of {args.duration:g} s, servers and floor taking turns; cpu: the server "
+          f"process's own CPU time per request in the req/s run; floor: psycopg + json.dumps in the bench's "
+          f"process, one at a time")
+    short = {"TradeWatch": "TW", "PostGraphile 5": "PG5", "PostGraphile 4": "PG4"}
+    labels = ["TradeWatch", *node_labels]
+    header = f"{'shape':36}" + "".join(f" | {short[l] + ' p50':>9} {'p95':>7} {'req/s':>6} {'cpu':>6}" for l in labels)
+    print(header + f" | {'floor':>7} {'cpu':>6} | goals")
+    for name, case, found, floor in rows:
+        cells = "".join(f" | {found[l]['p50']:7.2f}ms {found[l]['p95']:5.2f}ms {found[l]['rps']:6.0f} "
+                        f"{found[l]['cpu']:4.2f}ms" if l in found else f" | {'-':>9} {'-':>7} {'-':>6} {'-':>6}"
+                        for l in labels)
+        print(f"{name:36}{cells} | {floor['p50']:5.2f}ms {floor['cpu']:4.2f}ms | "
+              f"{verdict(name, case, found['TradeWatch'], found.get('PostGraphile 5'), floor)}")
 
 
 WHAT_IF = ("query($f: DateTime!, $t: DateTime!, $c: Float!) { evaluateStrategy(from: $f, to: $t, "
@@ -399,11 +664,12 @@ WHAT_IF = ("query($f: DateTime!, $t: DateTime!, $c: Float!) { evaluateStrategy(f
 _WHAT_IF_RESULTS: list[str] = []
 
 
-def what_if(base: str, repeats: int = 3) -> None:
-    """evaluateStrategy over 7 and 31 days: cold (a fresh reroll cost) and cached (the same again)."""
+def what_if(base: str, history_days: int, repeats: int = 3) -> None:
+    """evaluateStrategy over 7 and 31 days (those the history holds): cold (a fresh reroll cost) and
+    cached (the same again)."""
     with httpx.Client(base_url=base, timeout=60) as client:
         cost = 1.0
-        for days in (7, 31):
+        for days in (d for d in (7, 31) if d <= history_days):
             variables = {"f": (END - timedelta(days=days)).isoformat(), "t": END.isoformat()}
             cold, cached = [], []
             for _ in range(repeats):

@@ -4,40 +4,32 @@ minimum and the number of 429s, for one process and for two processes sharing th
 
     .venv/bin/python bench/rate_limit.py [--scale 0.05] [--database-url URL]
 
-Without --database-url (or TRADEWATCH_TEST_DATABASE_URL) an embedded PostgreSQL is
-started in a temporary directory.
+The limiter's state lives in a fresh database (dropped afterwards) on the server named by
+--database-url or TRADEWATCH_BENCH_DATABASE_URL (a maintenance database URL), else on an
+embedded PostgreSQL started in a temporary directory (bench/_databases.py). Prints the load
+average and the commit after its figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
-import psycopg
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._context import RunContext  # noqa: E402
+from bench._databases import bench_server, fresh_database  # noqa: E402
 from trade_sim import SimConfig, SimServer  # noqa: E402
-from tradewatch.warehouse.db import close_pools, get_pool  # noqa: E402
-from tradewatch.warehouse.embedded_pg import EmbeddedPostgres  # noqa: E402
+from tradewatch.warehouse.db import get_pool  # noqa: E402
 from tradewatch.warehouse.migrate import upgrade  # noqa: E402
 from tradewatch.rate_limit import PostgresRateLimiter, minimum_duration, parse_rules  # noqa: E402
 from tradewatch.bulk_exchange.client import TradeApiClient  # noqa: E402
 from tradewatch.watchlist import load_watchlist  # noqa: E402
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def exchange_statuses(sim: SimServer) -> list[int]:
@@ -64,21 +56,16 @@ def two_processes(url: str, sim: SimServer, items: list[str]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=0.05, help="time scale of the policy (1 = real)")
-    parser.add_argument("--database-url", default=os.environ.get("TRADEWATCH_TEST_DATABASE_URL"))
+    parser.add_argument("--scale", type=float, default=0.05, help="time scale of the policy (1 = real; "
+                        "0.01 is about the smallest the limiter's polling keeps up with)")
+    parser.add_argument("--database-url", help="a maintenance database URL (default TRADEWATCH_BENCH_DATABASE_URL, "
+                        "else an embedded PostgreSQL)")
     args = parser.parse_args()
+    if args.scale <= 0:
+        parser.error(f"--scale {args.scale}: the policy's time scale must be > 0 (1 = real time)")
     items = list(load_watchlist().items)
-    server = None
-    base = args.database_url
-    if not base:
-        server = EmbeddedPostgres(Path(tempfile.mkdtemp()) / "pg", free_port())
-        server.start()
-        base = server.url("postgres")
-    name = f"tw_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base.rsplit("/", 1)[0] + "/" + name
-    try:
+    context = RunContext()
+    with bench_server(args.database_url) as server, fresh_database(server, "tw_bench_limiter") as url:
         upgrade(url)
         print(f"{len(items)} items, policy scaled x{args.scale}")
         print(f"{'run':<22}{'achieved s':>12}{'minimum s':>12}{'ratio':>8}{'429s':>6}")
@@ -93,12 +80,7 @@ def main() -> None:
                 floor = minimum_duration(rules, len(items))
                 print(f"{label:<22}{elapsed:>12.2f}{floor:>12.2f}{elapsed / floor:>8.3f}"
                       f"{exchange_statuses(sim).count(429):>6}")
-    finally:
-        close_pools()
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if server:
-            server.stop()
+    print(context.line())
 
 
 if __name__ == "__main__":

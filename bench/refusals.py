@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # this folder holds bench/graphql.py: drop it from the path so `import graphql` finds graphql-core
 sys.path[:] = [str(ROOT), str(ROOT / "tests")] + [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 
+from bench._context import RunContext  # noqa: E402
 from graphql_api import limits  # noqa: E402
 from graphql_api.app import create_app  # noqa: E402
 from reliability.test_overload import HEAVY  # noqa: E402
@@ -64,6 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     n = parser.parse_args().requests
+    if n < 10:
+        parser.error(f"--requests {n}: at least 10 (a tenth of them are new query texts)")
+    context = RunContext()
     limits.BUSY_HOLD_SECONDS = 0.0  # before the app's middleware is built (on its first call)
     app = create_app(URL)
     app.state.workers.in_use = app.state.workers.slots  # every slot taken
@@ -77,6 +81,7 @@ def main() -> None:
     figures["a known text, refused in admission"] = asyncio.run(per_refusal_us(app, known))
     for label, us in figures.items():
         print(f"{label:40} {us:8.0f} µs CPU per refusal")
+    print(context.line())
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._context import RunContext  # noqa: E402
 from tradewatch.market import strategy as current_strategy  # noqa: E402
 from tradewatch.market import strategy_window as current_window  # noqa: E402
 from tradewatch.market.strategy import DEAFENING_ESSENCES, StrategySpec  # noqa: E402
@@ -45,6 +46,11 @@ REROLL_ITEM = "primal-lifeforce"
 def load_baseline(commit: str) -> types.SimpleNamespace:
     """The core's pricing, strategy and strategy_window modules as they were at `commit`, as
     a private package (`tw_baseline.market`) next to today's."""
+    known = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
+    if known.returncode != 0:
+        raise SystemExit(f"the baseline commit {commit} is not in this checkout ({ROOT}): a shallow clone or an "
+                         f"unpacked archive lacks it; fetch the history (git fetch --unshallow) or pass "
+                         f"--baseline with a commit it holds")
     folder = Path(tempfile.mkdtemp(prefix="tw-baseline-"))
     package = folder / "tw_baseline" / "market"
     package.mkdir(parents=True)
@@ -146,6 +152,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--baseline", default="54b66ae")
     args = parser.parse_args()
+    if args.hours < 1 or args.repeats < 1:
+        parser.error(f"--hours {args.hours} --repeats {args.repeats}: both must be at least 1")
+    context = RunContext()
     baseline = load_baseline(args.baseline)
     parsed = synthetic_hours(args.hours)
     inputs = {"parsed rows (the API)": parsed, "stored JSON text (the asset)": as_text(parsed),
@@ -158,6 +167,7 @@ def main() -> None:
             new_ms, new_out = per_hour_ms(current_window, _clear_current, spec, books, args.repeats)
             compare(old_out, new_out)
             print(f"{label:28} {books_label:42} {old_ms:8.3f}ms {new_ms:8.3f}ms {old_ms / new_ms:6.1f}x")
+    print(context.line())
 
 
 if __name__ == "__main__":

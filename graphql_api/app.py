@@ -24,6 +24,7 @@ from starlette.routing import Mount, Route
 
 from graphql_api.admission import Admission, KnownDocuments
 from graphql_api.auth import ApiKeyMiddleware
+from graphql_api.contract import VERSION_HEADER, SchemaVersionHeader
 from graphql_api.config import ApiSettings, load_api_settings
 from graphql_api.leagues import LiveLeagues
 from graphql_api.dashboard import dashboard_routes
@@ -31,6 +32,7 @@ from graphql_api.graphiql import graphiql_routes
 from graphql_api.db import create_pool, fetch_all
 from graphql_api.export import price_series_csv
 from graphql_api.limits import BODY_TIMEOUT_SECONDS
+from graphql_api.persisted import queries_in_scripts
 from graphql_api.request_size import RequestSizeMiddleware
 from graphql_api.result_cache import ResultCache
 from graphql_api.schema import build_schema, schema
@@ -85,12 +87,13 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
             workers.shutdown()
             await pool.close()
 
-    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
+    middleware = [Middleware(SchemaVersionHeader),  # outermost: even a refused request names the version
+                  Middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))]
     if settings.cors_origins:
         middleware.append(Middleware(
             CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["content-type", "x-api-key", "authorization", "if-none-match"],
-            expose_headers=["ETag"], max_age=600))
+            expose_headers=["ETag", VERSION_HEADER], max_age=600))
     if settings.api_keys:
         middleware.append(Middleware(ApiKeyMiddleware, keys=settings.api_keys))
     middleware.append(Middleware(RequestSizeMiddleware, max_body_bytes=settings.max_body_bytes,
@@ -99,6 +102,7 @@ def create_app(database_url: str | None = None, *, settings: ApiSettings | None 
     graphql = TradeWatchGraphQL(schema if settings.introspection else build_schema(introspection=False), watchlist,
                                 graphiql=settings.graphiql, grace=grace, private=private,
                                 max_variable_values=settings.max_variable_values)
+    graphql.persisted.preload(queries_in_scripts())
     app = Starlette(
         routes=[Route("/health", health), Route("/export/price-series.csv", price_series_csv),
                 Route("/graphql", graphql, methods=["GET", "POST"]), Mount("/graphql", graphql),

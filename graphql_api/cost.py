@@ -233,32 +233,44 @@ def busy(slots: int) -> GraphQLError:
                         "retry in a second", extensions={"code": "BUSY"})
 
 
+def admit(document, query: Any, operation_name: str | None, variables: Mapping[str, Any] | None, context: Any,
+          budget: Callable[[Any], int]) -> GraphQLError | None:
+    """The error refusing this operation before it runs (over the budget, or BUSY: more worker jobs
+    than the pool has free), or None, the cost then noted on the context. The one check of the cost
+    limiter and of the prepared path (graphql_api/prepared.py)."""
+    watchlist = getattr(context, "watchlist", None)
+    watched = len(watchlist.items) if watchlist is not None else 0
+    limit = budget(context)
+    spent, jobs = operation_profile(document, operation_name, variables, watched)
+    workers = getattr(context, "workers", None)
+    documents = getattr(context, "documents", None)
+    if jobs and documents is not None and isinstance(query, str):
+        # validated (execution starts only then): admission may refuse it early next time
+        documents.remember(query, operation_name, document)
+    if spent > limit:
+        return too_expensive(spent, limit)
+    if jobs and workers is not None and workers.free() < jobs:
+        # it could not run whole: refuse it before any of its fields reads anything
+        return busy(workers.slots)
+    if context is not None and hasattr(context, "cost"):
+        context.cost = spent
+    return None
+
+
 def cost_limiter(budget: Callable[[Any], int]) -> type[SchemaExtension]:
     """A schema extension rejecting, before execution, a request costing more than `budget(context)`,
     or needing more worker jobs than the pool has free (BUSY: the view answers HTTP 503)."""
 
     class CostLimiter(SchemaExtension):
+        budget_of = staticmethod(budget)  # read by the prepared path, which runs the same check
+
         def on_execute(self):
             ctx = self.execution_context
             document = ctx.graphql_document
             if document is not None and not ctx.result:
-                context = ctx.context
-                watchlist = getattr(context, "watchlist", None)
-                watched = len(watchlist.items) if watchlist is not None else 0
-                limit = budget(context)
-                spent, jobs = operation_profile(document, ctx.operation_name, ctx.variables, watched)
-                workers = getattr(context, "workers", None)
-                documents = getattr(context, "documents", None)
-                if jobs and documents is not None and isinstance(ctx.query, str):
-                    # validated (execution starts only then): admission may refuse it early next time
-                    documents.remember(ctx.query, ctx.operation_name, document)
-                if spent > limit:
-                    ctx.result = GraphQLExecutionResult(data=None, errors=[too_expensive(spent, limit)])
-                elif jobs and workers is not None and workers.free() < jobs:
-                    # it could not run whole: refuse it before any of its fields reads anything
-                    ctx.result = GraphQLExecutionResult(data=None, errors=[busy(workers.slots)])
-                elif context is not None and hasattr(context, "cost"):
-                    context.cost = spent
+                refusal = admit(document, ctx.query, ctx.operation_name, ctx.variables, ctx.context, budget)
+                if refusal is not None:
+                    ctx.result = GraphQLExecutionResult(data=None, errors=[refusal])
             yield
 
     return CostLimiter

@@ -1,7 +1,8 @@
 """Row lists built as JSON by PostgreSQL for exactly the selected fields (snapshot and
-profitability pages), handed to the response without per-field completion.
+profitability pages, latestPrices), handed to the response without per-field completion.
 
-`row_plan(info, columns)` reads the selection under the connection's `nodes` the way
+`row_plan(info, columns)` reads the selection under the connection's `nodes` (or, with
+`list_field=None`, of the field's own list) the way
 graphql-core collects it (aliases, fragments, `@include`/`@skip` with the request's variables,
 `__typename`) and, when every selected field is plain, compiles it into one
 `json_build_object(...)` expression per row plus a `clean` condition: true when each value
@@ -16,13 +17,18 @@ list of String/ID/Float, or a nested object whose fields are listed the same way
 `nodes` selected under two response keys, or a page whose `clean` is false, takes the normal
 path, so errors and their paths stay exactly those of graphql-core. Values differ from the
 normal path only in the spelling of numbers (PostgreSQL writes 500 where orjson writes 500.0):
-the same JSON values.
+the same JSON values. A plan is compiled once per selection (the field nodes of the request's
+cached document and the Boolean variables `@include`/`@skip` may read) and kept: `_PLANS`.
+Lists of strings the statements take in every request (the watched items) are passed as array
+text built once (`text_array`), not adapted element by element each time.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from graphql import (FieldNode, GraphQLEnumType, GraphQLList, GraphQLNonNull, GraphQLObjectType, GraphQLOutputType,
@@ -32,16 +38,31 @@ from graphql.execution.collect_fields import collect_sub_fields
 # An object's columns: GraphQL field name -> SQL expression over the row, or a nested object's columns
 Columns = Mapping[str, "str | Columns"]
 
-# Python's datetime.isoformat() in a UTC session: microseconds only when there are any
-_TIME = ("(CASE WHEN date_trunc('second', {e}) = {e} THEN to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS\"+00:00\"') "
-         "ELSE to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"') END)")
+# Python's datetime.isoformat() in a UTC session: microseconds only when there are any. A whole
+# second is PostgreSQL's own JSON of the time (ISO 8601 with +00:00 in a UTC session, and cheaper than
+# to_char); the rest need to_char for all six digits (PostgreSQL's JSON trims trailing zeros).
+_TIME = ("(CASE WHEN date_trunc('second', {e}) = {e} THEN to_json({e}) "
+         "ELSE to_json(to_char({e}, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')) END)")
 _JSON_SCALARS = frozenset({"FloatColumn", "IntColumn", "TimeColumn", "Ladder", "JSON"})
 
 
 def item_columns(column: str) -> dict[str, str]:
     """An `Item` of a row: its id and whether it is watched (the statement passes the watched ids as
-    `%(watched)s`); a selection of its name or category takes the normal path (names live in the catalogue)."""
+    `%(watched)s`, best as `text_array(...)`); a selection of its name or category takes the normal path
+    (names live in the catalogue) unless the statement has them as columns too."""
     return {"id": column, "watched": f"({column} = ANY(%(watched)s::text[]))"}
+
+
+@lru_cache(maxsize=256)
+def text_array(values: tuple[str | None, ...]) -> str:
+    """`values` as the text of a PostgreSQL array literal, for a parameter cast with `::text[]`: psycopg
+    adapts a list element by element on every execution (a regular expression or three per element),
+    while the same few lists (the watched items, their names) come back in every request."""
+    def element(value: str | None) -> str:
+        if value is None:
+            return "NULL"
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return "{" + ",".join(map(element, values)) + "}"
 
 
 class JsonRows:
@@ -71,18 +92,50 @@ class _Unplain(Exception):
     pass
 
 
-def row_plan(info: Any, columns: Columns, list_field: str = "nodes") -> RowPlan | None:
-    """The plan of `list_field`'s rows for this resolver's selection, or None when it is not plain."""
+def row_plan(info: Any, columns: Columns, list_field: str | None = "nodes") -> RowPlan | None:
+    """The plan of `list_field`'s rows for this resolver's selection (`list_field` None: the rows of the
+    resolver's own list), or None when it is not plain. Compiled once per selection: see `_PLANS`."""
     raw = info._raw_info  # graphql-core's resolve info: the schema, fragments and variables of the request
-    connection = get_named_type(raw.return_type)
-    if not isinstance(connection, GraphQLObjectType):
-        return None
-    selected = collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, connection, raw.field_nodes)
-    keys = [key for key, nodes in selected.items() if nodes[0].name.value == list_field]
-    if len(keys) != 1:  # none, or aliased twice with (maybe) different selections
-        return None
-    field_nodes = selected[keys[0]]
-    row_type = _list_item_object(connection.fields[list_field].type)
+    key = _plan_key(raw, columns, list_field)
+    if key is not None:
+        cached = _PLANS.get(key)
+        # the entry holds what it was compiled for, so their ids cannot be reused meanwhile
+        if cached is not None and cached[0] is columns and all(a is b for a, b in zip(cached[1], raw.field_nodes)):
+            _PLANS.move_to_end(key)
+            return cached[2]
+    plan = _compile_plan(raw, columns, list_field)
+    if key is not None:
+        _PLANS[key] = (columns, tuple(raw.field_nodes), plan)
+        while len(_PLANS) > _MAX_PLANS:
+            _PLANS.popitem(last=False)
+    return plan
+
+
+# Compiled plans by (columns, list field, the field nodes of the request's cached document, the
+# Boolean variables: the only values a plan depends on, through @include/@skip)
+_PLANS: OrderedDict[tuple, tuple[Columns, tuple[FieldNode, ...], RowPlan | None]] = OrderedDict()
+_MAX_PLANS = 512
+
+
+def _plan_key(raw: Any, columns: Columns, list_field: str | None) -> tuple | None:
+    variables = raw.variable_values or {}
+    switches = tuple(sorted((k, v) for k, v in variables.items() if v is None or isinstance(v, bool)))
+    return (id(columns), list_field, *map(id, raw.field_nodes), switches)
+
+
+def _compile_plan(raw: Any, columns: Columns, list_field: str | None) -> RowPlan | None:
+    if list_field is None:
+        field_nodes, row_type = list(raw.field_nodes), _list_item_object(raw.return_type)
+    else:
+        connection = get_named_type(raw.return_type)
+        if not isinstance(connection, GraphQLObjectType):
+            return None
+        selected = collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, connection, raw.field_nodes)
+        keys = [key for key, nodes in selected.items() if nodes[0].name.value == list_field]
+        if len(keys) != 1:  # none, or aliased twice with (maybe) different selections
+            return None
+        field_nodes = selected[keys[0]]
+        row_type = _list_item_object(connection.fields[list_field].type)
     if row_type is None:
         return None
     try:

@@ -14,9 +14,11 @@ from typing import Annotated, Any
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.graphql import OperationType
 from strawberry.extensions import DisableIntrospection, MaskErrors, ParserCache, ValidationCache
 
 from graphql_api import limits
+from graphql_api.arguments import fast_argument_types
 from graphql_api.completion import RowCompletionContext
 from graphql_api.context import Info
 from graphql_api.cost import DEFAULT_MAX_COST, cost_limiter, cost_note
@@ -24,6 +26,7 @@ from graphql_api.errors import MASKED_MESSAGE, bad_input, log_errors, should_mas
 from graphql_api.json_rows import row_plan, selected_names
 from graphql_api.inputs import item_ids, league_name, page_size, time_range
 from graphql_api.leagues import checked_league, league_spans
+from graphql_api.prepared import PreparedDocuments, PreparedPath
 from graphql_api.queries import alerts as alert_queries, audit, catalog, exchange, market, prices, profits
 from graphql_api.queries.market import MarketItem, MarketOrder, MarketPage, Realm
 from graphql_api.queries.exchange import ExchangeAlign, ExchangeCurrency, ExchangePriceSeries
@@ -89,7 +92,8 @@ class Query:
         wl = info.context.watchlist
         ids = _items_argument(info, "items", items) or list(wl.items)
         unit = resolve_currency(info.context, currency)
-        return await prices.latest_prices(info.context, await checked_league(info.context, league), ids, unit)
+        return await prices.latest_prices(info.context, await checked_league(info.context, league), ids, unit,
+                                          row_plan(info, prices.LATEST_JSON, list_field=None), _selected(info))
 
     @strawberry.field(description=f"Stored hourly snapshots, cursor-paged (keyset on hour, item). `items` default: "
                                   f"all items. `first` default {limits.DEFAULT_PAGE}, at most {limits.MAX_PAGE}. "
@@ -312,9 +316,34 @@ _QUIET_CODES = frozenset({"BUSY", "QUERY_TOO_EXPENSIVE"})
 
 
 class TradeWatchSchema(strawberry.Schema):
+    """The schema, with query texts that parsed and validated once run on the prepared path
+    (graphql_api/prepared.py) from then on."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.prepared = PreparedDocuments()
+        self.prepared_path = PreparedPath.of(self)
+
     def process_errors(self, errors, execution_context=None) -> None:  # type: ignore[override]
         log_errors([e for e in errors if (e.extensions or {}).get("code") not in _QUIET_CODES
                     and getattr(e.original_error, "code", None) not in _QUIET_CODES])
+
+    async def _prepare_operation_async(self, context, extensions_runner):  # type: ignore[override]
+        errors = await super()._prepare_operation_async(context, extensions_runner)
+        if errors is None and isinstance(context.query, str) and context.graphql_document is not None \
+                and context.operation_type is OperationType.QUERY:
+            self.prepared.remember(context.query, context.operation_name, context.graphql_document)
+        return errors
+
+    async def execute(self, query, variable_values=None, context_value=None, root_value=None,  # type: ignore[override]
+                      operation_name=None, allowed_operation_types=None, operation_extensions=None):
+        document = self.prepared.get(query, operation_name) if self.prepared_path is not None else None
+        if document is None or operation_extensions or (
+                allowed_operation_types is not None and OperationType.QUERY not in allowed_operation_types):
+            return await super().execute(query, variable_values, context_value, root_value, operation_name,
+                                         allowed_operation_types, operation_extensions)
+        return await self.prepared_path.execute(document, query, variable_values, context_value, root_value,
+                                                operation_name)
 
 
 def build_schema(introspection: bool = True) -> strawberry.Schema:
@@ -334,4 +363,5 @@ def build_schema(introspection: bool = True) -> strawberry.Schema:
     )
 
 
+fast_argument_types(Query)  # after the schema is built from the annotations: see graphql_api/arguments.py
 schema = build_schema()

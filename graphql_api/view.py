@@ -22,10 +22,12 @@ from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
 from graphql_api import limits, runtime
+from graphql_api.contract import SCHEMA_VERSION
 from graphql_api.caching import NEWEST_SQL, SETTLED_MAX_AGE, etag_of, matches
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import format_error, log
+from graphql_api.persisted import PersistedQueries, PersistedQueryError
 from graphql_api.request_size import error_response
 from tradewatch.watchlist import Watchlist
 
@@ -88,6 +90,11 @@ class TradeWatchGraphQL(GraphQL):
         self.watchlist = watchlist
         self.grace = grace
         self.private = private
+        self.persisted = PersistedQueries()
+
+    def should_render_graphql_ide(self, request) -> bool:  # type: ignore[override]
+        # a persisted query sent as a GET has no `query` either: it asks for data, not the IDE
+        return "extensions" not in request.query_params and super().should_render_graphql_ide(request)
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         # served from this server's pinned files, not from a CDN: works offline (graphql_api/graphiql.py)
@@ -102,7 +109,7 @@ class TradeWatchGraphQL(GraphQL):
         return ctx
 
     async def process_result(self, request: Request, result: ExecutionResult) -> dict:  # type: ignore[override]
-        out: dict = {"data": result.data}
+        out: dict = {"data": result.data, "extensions": {"schemaVersion": SCHEMA_VERSION}}
         if result.errors:
             out["errors"] = [format_error(e) for e in result.errors]
             context = getattr(request.state, "tw_context", None)
@@ -119,6 +126,12 @@ class TradeWatchGraphQL(GraphQL):
 
     def parse_json(self, data: str | bytes) -> Any:
         try:
+            # orjson first (several times faster); what it refuses (NaN, huge integers, lone surrogates)
+            # json reads as before, or refuses with the same answer
+            return orjson.loads(data)
+        except (ValueError, TypeError):
+            pass
+        try:
             return json.loads(data)
         except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON, not UTF-8, nested too deeply
             raise HTTPException(400, "Unable to parse request body as JSON") from None
@@ -132,6 +145,7 @@ class TradeWatchGraphQL(GraphQL):
                 raise HTTPException(400, 'The request body must be a JSON object such as {"query": "{ items { id } }"}')
         data = await super().parse_http_body(request_adapter)
         for one in data if isinstance(data, list) else [data]:
+            one.query = self.persisted.resolve(one.query, one.extensions)
             if one.query is not None and len(one.query) > limits.MAX_QUERY_CHARS:
                 raise HTTPException(413, f"The query text has {len(one.query)} characters; at most "
                                          f"{limits.MAX_QUERY_CHARS} are allowed")
@@ -150,6 +164,9 @@ class TradeWatchGraphQL(GraphQL):
             response = await super().run(request, context or UNSET, root_value or UNSET)
         except ClientDisconnect:  # the client went away mid-body: no one to answer, nothing went wrong
             return Response(status_code=499)
+        except PersistedQueryError as exc:  # Apollo's clients send the text on PersistedQueryNotFound
+            return Response(orjson.dumps(exc.body()), status_code=exc.status, media_type="application/json",
+                            headers={"Cache-Control": "no-store"})
         except HTTPException as exc:  # Strawberry turns these into 4xx answers itself
             if exc.status_code == 413:
                 return error_response(413, "REQUEST_TOO_LARGE", exc.reason)

@@ -249,6 +249,8 @@ class Settings(EnvSettings):
     # crossing is still delivered (so that a backfill of history does not flood them).
     alert_webhooks: SecretStr | None = _var("TRADEWATCH_ALERT_WEBHOOKS", repr=False)
     alert_lookback_hours: float = _var("TRADEWATCH_ALERT_LOOKBACK_HOURS", 2.0)
+    # Daily bulk files (tradewatch.dumps): where `tradewatch export` and the daily_dumps asset write.
+    dump_dir: Path | None = _var("TRADEWATCH_DUMP_DIR")
 
     def alert_webhook_urls(self) -> tuple[str, ...]:
         """The webhook URLs (secrets: log only `tradewatch.webhooks.redact_webhook` of one)."""

@@ -4,6 +4,7 @@ also joins the Currency Exchange's executed prices of warehouse.exchange_prices 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from graphql_api import limits
 from graphql_api.caching import NEWEST_COLUMN, with_newest
@@ -12,8 +13,8 @@ from graphql_api.currency import from_snapshots
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
-from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql
-from graphql_api.types import (Bucket, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
+from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql, text_array
+from graphql_api.types import (Bucket, Item, LatestPrice, PageInfo, PriceSeries, Snapshot, SnapshotConnection,
                                SnapshotOrder, item_of)
 from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
 
@@ -21,44 +22,97 @@ from tradewatch.market.currency import CURRENCIES, REALM_OF_GAME
 # item, instead of a DISTINCT ON over the whole history.
 # The change compares with the nearest hour at least 24 h (7 d) older that has a robust price:
 # an hour whose book was empty or all bait is skipped, not shown as "no change known".
-LATEST_SQL = """
-SELECT i.item_id, l.observed_hour, l.observed_at, l.min_price, l.robust_min_price, l.avg_price,
-       l.target_quantity, l.listing_count, l.total_stock, l.simulated, d1.robust_min_price AS p24,
-       d7.robust_min_price AS p7d
-FROM unnest(%(items)s::text[]) AS i(item_id)
+# Each change is read only when it is selected (`latest_sql`).
+_LATEST_NEWEST = """
+SELECT i.item_id, i.item_name, i.item_category, i.n, l.observed_hour, l.observed_at, l.min_price,
+       l.robust_min_price, l.avg_price, l.target_quantity, l.listing_count, l.total_stock, l.simulated,
+       {p24} AS p24, {p7d} AS p7d
+FROM unnest(%(items)s::text[], %(names)s::text[], %(categories)s::text[]) WITH ORDINALITY
+     AS i(item_id, item_name, item_category, n)
 CROSS JOIN LATERAL (
-    SELECT * FROM warehouse.price_snapshots s
+    SELECT observed_hour, observed_at, min_price, robust_min_price, avg_price, target_quantity, listing_count,
+           total_stock, simulated
+    FROM warehouse.price_snapshots s
     WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
-    ORDER BY s.observed_hour DESC LIMIT 1) l
+    ORDER BY s.observed_hour DESC LIMIT 1) l"""
+_LATEST_BEFORE = """
 LEFT JOIN LATERAL (
     SELECT robust_min_price FROM warehouse.price_snapshots s
     WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
-      AND s.observed_hour <= l.observed_hour - interval '24 hours'
-      AND s.observed_hour > l.observed_hour - interval '48 hours'
+      AND s.observed_hour <= l.observed_hour - interval '{near}'
+      AND s.observed_hour > l.observed_hour - interval '{far}'
       AND s.robust_min_price IS NOT NULL
-    ORDER BY s.observed_hour DESC LIMIT 1) d1 ON true
-LEFT JOIN LATERAL (
-    SELECT robust_min_price FROM warehouse.price_snapshots s
-    WHERE s.item_id = i.item_id AND s.game = %(game)s AND s.league = %(league)s AND s.paid_with = %(paid)s
-      AND s.observed_hour <= l.observed_hour - interval '7 days'
-      AND s.observed_hour > l.observed_hour - interval '14 days'
-      AND s.robust_min_price IS NOT NULL
-    ORDER BY s.observed_hour DESC LIMIT 1) d7 ON true
-"""
+    ORDER BY s.observed_hour DESC LIMIT 1) {alias} ON true"""
+
+
+def latest_sql(change_24h: bool = True, change_7d: bool = True) -> str:
+    """The newest snapshot of each of `%(items)s` (in their order: `n`), with the robust price 24 h and
+    7 d before it (`p24`, `p7d`) read only when asked for (null otherwise)."""
+    sql = _LATEST_NEWEST.format(p24="d1.robust_min_price" if change_24h else "NULL::float8",
+                                p7d="d7.robust_min_price" if change_7d else "NULL::float8")
+    if change_24h:
+        sql += _LATEST_BEFORE.format(near="24 hours", far="48 hours", alias="d1")
+    if change_7d:
+        sql += _LATEST_BEFORE.format(near="7 days", far="14 days", alias="d7")
+    return sql
+
+
+LATEST_SQL = latest_sql()
+
+
+def _change_sql(now: str, then: str) -> str:
+    # as `_change`: null without both prices or when the older one is 0
+    return f"(CASE WHEN {now} IS NOT NULL AND {then} <> 0 THEN ({now} - {then}) / {then} END)"
+
+
+# LatestPrice's fields over a row `p` of `latest_sql` (json_rows.row_plan)
+LATEST_JSON = {"item": {**item_columns("p.item_id"), "name": "p.item_name", "category": "p.item_category"},
+               "hour": "p.observed_hour", "observedAt": "p.observed_at", "minPrice": "p.min_price",
+               "robustMinPrice": "p.robust_min_price", "avgPrice": "p.avg_price",
+               "targetQuantity": "p.target_quantity", "listingCount": "p.listing_count",
+               "totalStock": "p.total_stock", "change24h": _change_sql("p.robust_min_price", "p.p24"),
+               "change7d": _change_sql("p.robust_min_price", "p.p7d"),
+               "lowConfidence": f"(p.listing_count < {limits.LOW_CONFIDENCE_LISTINGS} OR p.robust_min_price IS NULL)",
+               "paidWith": "%(unit)s::text", "simulated": "p.simulated"}
+
+
+@lru_cache(maxsize=256)
+def _latest_items(item_ids: tuple[str, ...], watched: tuple[str, ...]) -> tuple[tuple[Item, ...], dict[str, str]]:
+    """The items and their statement parameters: the same few lists come in every request, so they are
+    built once (json_rows.text_array)."""
+    items = tuple(item_of(i, i in watched) for i in item_ids)
+    return items, {"items": text_array(item_ids), "names": text_array(tuple(i.name for i in items)),
+                   "categories": text_array(tuple(i.category for i in items))}
 
 
 def _change(now: float | None, then: float | None) -> float | None:
     return (now - then) / then if now is not None and then else None
 
 
-async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str], unit: str) -> list[LatestPrice]:
+async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str], unit: str,
+                        plan: RowPlan | None = None, selected: frozenset[str] | set[str] | None = None
+                        ) -> list[LatestPrice] | JsonRows:
+    """The newest snapshot of each item; with `plan` (the selection compiled by json_rows.row_plan) the
+    list comes as JSON built by PostgreSQL, unless a value of it needs the normal path. `selected`
+    (the field names asked for; None: all) leaves out the changes nobody asked for."""
     ctx.cache.read_live()  # "now" moves every hour
     wl = ctx.watchlist
-    rows = await fetch_all(ctx.pool, from_snapshots(LATEST_SQL, ctx, unit), {"items": item_ids, "game": wl.game, "league": league,
-                                                  "paid": wl.paid_with})
+    items, item_params = _latest_items(tuple(item_ids), ctx.watched)
+    sql = from_snapshots(latest_sql(selected is None or "change24h" in selected,
+                                    selected is None or "change7d" in selected), ctx, unit)
+    params = {**item_params, "game": wl.game, "league": league, "paid": wl.paid_with}
+    if plan is not None:
+        built = (await fetch_all(ctx.pool, f"SELECT json_agg({plan.json} ORDER BY p.n)::text AS nodes, "
+                                           f"bool_and({plan.clean}) AS clean FROM ({sql}) p",
+                                 {**params, "unit": unit, "watched": text_array(ctx.watched)}))[0]
+        if built["clean"] is not False:  # null: no rows
+            return JsonRows(built["nodes"] or "[]", plan.field_nodes)
+        # a value graphql-core reports as an error: the normal path names it with its path
+    rows = await fetch_all(ctx.pool, sql, params)
+    by_id = {i.id: i for i in items}
     return [
         LatestPrice(
-            item=item_of(r["item_id"], r["item_id"] in ctx.watched), hour=r["observed_hour"],
+            item=by_id[r["item_id"]], hour=r["observed_hour"],
             observed_at=r["observed_at"], min_price=r["min_price"], robust_min_price=r["robust_min_price"],
             avg_price=r["avg_price"], target_quantity=r["target_quantity"], listing_count=r["listing_count"],
             total_stock=r["total_stock"], change_24h=_change(r["robust_min_price"], r["p24"]),
@@ -107,7 +161,7 @@ async def snapshots(ctx: ApiContext, league: str, item_ids: list[str] | None, sp
         LIMIT %(limit)s""", ctx, unit)
     if plan is not None:
         page = (await fetch_all(ctx.pool, page_sql(sql, plan, first, ("observed_hour", "item_id"), NEWEST_COLUMN),
-                                {**params, "unit": unit, "watched": list(ctx.watched)}))[0]
+                                {**params, "unit": unit, "watched": text_array(ctx.watched)}))[0]
         ctx.cache.saw_newest(page["tw_newest"])
         if page["clean"] is not False:  # null: no rows
             end_cursor = encode_cursor(page["last_observed_hour"], page["last_item_id"]) if page["n"] else None

@@ -17,7 +17,7 @@ from graphql_api.evaluation import (PROFIT_PER_UNIT, HourRecord, OutcomeRecord, 
 from graphql_api.result_cache import settled, spec_key
 from graphql_api.errors import bad_input, did_you_mean, not_found
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
-from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql
+from graphql_api.json_rows import JsonRows, RowPlan, item_columns, page_sql, text_array
 from graphql_api.queries.catalog import strategy_type
 from graphql_api.types import (EvaluatedHour, EvaluationSummary, PageInfo, Policy, ProfitabilityConnection,
                                ProfitabilityRow, StrategyEvaluation, StrategyOutcome, WeightInput, item_of)
@@ -81,7 +81,7 @@ async def profitability(ctx: ApiContext, league: str, strategy: str | None, poli
         LIMIT %(limit)s"""
     if plan is not None and unit == wl.paid_with:
         page = (await fetch_all(ctx.pool, page_sql(sql, plan, first, ("observed_hour", "strategy", "policy"),
-                                                   NEWEST_COLUMN), {**params, "watched": list(ctx.watched)}))[0]
+                                                   NEWEST_COLUMN), {**params, "watched": text_array(ctx.watched)}))[0]
         ctx.cache.saw_newest(page["tw_newest"])
         if page["clean"] is not False:  # null: no rows
             end = (encode_cursor(page["last_observed_hour"], page["last_strategy"], page["last_policy"])

@@ -79,34 +79,56 @@
 
   // ---------------------------------------------------------------- the API
 
+  // Apollo's automatic persisted queries: the query's SHA-256 alone, as a GET (cacheable by the
+  // browser and any CDN); on PersistedQueryNotFound the text is sent once with its hash.
+  async function sha256Hex(text) {
+    const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+    return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  const notPersisted = (body) => Array.isArray(body && body.errors) && body.errors.some(
+    (e) => e.message === "PersistedQueryNotFound" || (e.extensions && e.extensions.code === "PERSISTED_QUERY_NOT_FOUND"));
+
   async function gql(query, variables) {
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
+    if (!(window.crypto && crypto.subtle)) {  // not a secure context: plain POST
+      return send("POST", "/graphql", JSON.stringify({ query, variables }));
+    }
+    const extensions = { persistedQuery: { version: 1, sha256Hash: await sha256Hex(query) } };
+    const params = new URLSearchParams({ variables: JSON.stringify(variables || {}), extensions: JSON.stringify(extensions) });
+    const hashed = await send("GET", "/graphql?" + params.toString(), null);
+    if (!notPersisted(hashed)) return hashed;
+    return send("POST", "/graphql", JSON.stringify({ query, variables, extensions }));
+  }
+
+  async function send(method, url, body) {
+    const headers = { Accept: "application/json" };
+    if (body !== null) headers["Content-Type"] = "application/json";
     const key = sessionStorage.getItem(KEY_STORAGE);
     if (key) headers["X-API-Key"] = key;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
     let response;
     try {
-      response = await fetch("/graphql", { method: "POST", headers, credentials: "same-origin",
-                                           body: JSON.stringify({ query, variables }), signal: abort.signal });
+      response = await fetch(url, { method, headers, credentials: "same-origin", signal: abort.signal,
+                                    ...(body !== null ? { body } : {}) });
     } catch (err) {
       clearTimeout(timer);
       const why = err.name === "AbortError" ? "no answer within " + REQUEST_TIMEOUT_MS / 1000 + " s" : err.message;
       return { data: null, errors: [{ message: "The API could not be reached: " + why, extensions: { code: "NETWORK_ERROR" } }] };
     }
-    let body = null;
+    let parsed = null;
     try {
-      body = await response.json();
+      parsed = await response.json();
     } catch (_) {
       // not JSON (e.g. a proxy's error page): report the HTTP status below
     } finally {
       clearTimeout(timer);
     }
-    if (!body || typeof body !== "object") {
+    if (!parsed || typeof parsed !== "object") {
       return { data: null, errors: [{ message: `HTTP ${response.status} ${response.statusText} from /graphql`,
                                       extensions: { code: "HTTP_" + response.status } }] };
     }
-    return body;
+    return parsed;
   }
 
   // ---------------------------------------------------------------- time helpers

@@ -6,13 +6,15 @@ read-only role, and headless Chromium (the Debian package) driven by Playwright.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from graphql_api.config import ApiSettings
+from graphql_api.persisted import queries_in_scripts, sha256_of
 from helpers.databases import History, history_database, with_user
 from helpers.servers import UNREACHABLE_URL, ServedApp
 from tradewatch.watchlist import load_watchlist
@@ -21,6 +23,7 @@ DAYS = 8  # a 7-day view with room to spare; more only slows the session down
 CHROMIUM = os.environ.get("TRADEWATCH_CHROMIUM", "/usr/bin/chromium")
 # the same password the GraphQL tests give the cluster-wide role, so parallel runs agree
 API_PASSWORD = "api-test-pw"
+DASHBOARD_QUERIES = {sha256_of(q): q for q in queries_in_scripts()}
 
 
 @pytest.fixture(scope="session")
@@ -102,6 +105,18 @@ class Watched:
                 if path == "/graphql" and body and f"query {operation}" in body["query"]]
 
 
+def graphql_body(request) -> dict | None:
+    """What a request asked of /graphql: the posted body, or for a persisted query sent as a GET its
+    variables and the text its hash stands for (the dashboard's own queries)."""
+    if request.method == "POST":
+        return request.post_data_json
+    params = parse_qs(urlsplit(request.url).query)
+    if "extensions" not in params:
+        return None
+    digest = json.loads(params["extensions"][0])["persistedQuery"]["sha256Hash"]
+    return {"query": DASHBOARD_QUERIES.get(digest, ""), "variables": json.loads(params.get("variables", ["{}"])[0])}
+
+
 @pytest.fixture(scope="module")
 def browser_context(browser):
     """One context for the module: its HTTP cache keeps plotly.js (cached for a year) between tests."""
@@ -134,7 +149,7 @@ def open_dashboard(browser_context, api):
         page.on("pageerror", lambda exc: watched.page_errors.append(str(exc)))
         page.on("requestfailed", lambda req: watched.failed.append(f"{req.url}: {req.failure}"))
         page.on("request", lambda req: watched.requests.append(
-            (req.method, urlsplit(req.url).path, req.post_data_json if req.method == "POST" else None)))
+            (req.method, urlsplit(req.url).path, graphql_body(req))))
         page.goto(f"{api.base}/dashboard{fragment}", wait_until="load", timeout=15_000)
         return watched
 

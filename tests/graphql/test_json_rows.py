@@ -163,3 +163,18 @@ def test_nulls_are_nulls(api, plans, bad_rows, watchlist):
     assert nodes[watchlist.items[0]] == {"item": {"id": watchlist.items[0]}, "robustMinPrice": 1.5, "avgPrice": 0.5}
     assert nodes[watchlist.items[1]] == {"item": {"id": watchlist.items[1]}, "robustMinPrice": None, "avgPrice": None}
     assert plans.used == [True]
+
+
+@pytest.mark.parametrize("body", [
+    "{ latestPrices { item { id name category watched } hour observedAt minPrice robustMinPrice avgPrice "
+    "targetQuantity listingCount totalStock change24h change7d lowConfidence paidWith simulated __typename } }",
+    '{ latestPrices(items: ["primal-lifeforce", "deafening-essence-of-greed"]) { i: item { id } h: hour '
+    "... on LatestPrice { minPrice change7d } ...F } } fragment F on LatestPrice { lowConfidence }",
+    "{ latestPrices(currency: DIVINE) { item { id } minPrice avgPrice change24h paidWith } }",
+])
+def test_latest_prices_built_by_postgresql_equal_the_normal_answer(api, plans, body):
+    fast, normal = _both(api, plans, body, {})
+    assert fast.status_code == normal.status_code == 200
+    assert "errors" not in fast.json()
+    assert _values(fast) == _values(normal)
+    assert plans.used and all(plans.used)

@@ -554,8 +554,8 @@ def test_graphiql_can_be_turned_off_for_production(figures):
             assert "graphiql" not in page.text.lower() and "<html" not in page.text.lower()
             assert "graphiql" in on.client.get(path, headers={"accept": "text/html"}).text.lower()
         for client in (off.client, on.client):
-            assert client.post("/graphql", json=query).json() == {"data": {"items": [{"id": GREED}]}}
-            assert client.get("/graphql", params=query).json() == {"data": {"items": [{"id": GREED}]}}
+            assert client.post("/graphql", json=query).json()["data"] == {"items": [{"id": GREED}]}
+            assert client.get("/graphql", params=query).json()["data"] == {"items": [{"id": GREED}]}
     finally:
         off.stop()
         on.stop()

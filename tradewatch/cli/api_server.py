@@ -24,6 +24,9 @@ LIMIT_CONCURRENCY = 200
 TIMEOUT_KEEP_ALIVE = 5          # seconds an idle keep-alive connection is kept
 HEAD_TIMEOUT = 10.0             # seconds for the request line and headers
 TIMEOUT_GRACEFUL_SHUTDOWN = 10  # seconds running requests get on SIGTERM
+# No line per request: formatting and writing it is work on the event loop for every answer;
+# a reverse proxy in front keeps the access log.
+ACCESS_LOG = False
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
@@ -67,11 +70,12 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 def uvicorn_options() -> dict:
     """Keyword arguments for uvicorn.run / uvicorn.Config."""
     return {"http": PROTOCOL, "limit_concurrency": LIMIT_CONCURRENCY, "timeout_keep_alive": TIMEOUT_KEEP_ALIVE,
-            "timeout_graceful_shutdown": TIMEOUT_GRACEFUL_SHUTDOWN}
+            "timeout_graceful_shutdown": TIMEOUT_GRACEFUL_SHUTDOWN, "access_log": ACCESS_LOG}
 
 
 def uvicorn_arguments() -> list[str]:
     """The same options as `python -m uvicorn` arguments."""
     return ["--http", PROTOCOL, "--limit-concurrency", str(LIMIT_CONCURRENCY),
             "--timeout-keep-alive", str(TIMEOUT_KEEP_ALIVE),
-            "--timeout-graceful-shutdown", str(TIMEOUT_GRACEFUL_SHUTDOWN)]
+            "--timeout-graceful-shutdown", str(TIMEOUT_GRACEFUL_SHUTDOWN),
+            *([] if ACCESS_LOG else ["--no-access-log"])]

@@ -199,6 +199,38 @@ def cmd_exchange_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from datetime import date
+    from pathlib import Path
+
+    from tradewatch.database import resolve_database_url
+    from tradewatch.dumps import export_days, validate
+    from tradewatch.settings import load_settings
+    from tradewatch.watchlist import watchlist_from_settings
+
+    def day(text: str, flag: str) -> date:
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise TradeWatchError(f"{flag} {text!r} is not a date; write it as YYYY-MM-DD (UTC days)") from None
+
+    settings = load_settings()
+    start, end = day(args.start, "--from"), day(args.end, "--to")
+    validate(args.what, args.realm, args.format, start, end)  # before the database is reached
+    out = Path(args.out) if args.out else settings.dump_dir
+    if out is None:
+        raise TradeWatchError("say where to write the files: --out DIR, or set TRADEWATCH_DUMP_DIR")
+    league = args.league or watchlist_from_settings(settings).league
+    written = export_days(resolve_database_url(settings), args.what, args.realm, league, start, end,
+                          args.format, out)
+    files = [w for w in written if w.path is not None]
+    for w in files:
+        print(f"{w.path}  {w.rows} rows")
+    print(f"{len(files)} file(s) written for {args.what} of {args.realm}/{league}; "
+          f"{len(written) - len(files)} day(s) without rows got none")
+    return 0
+
+
 def cmd_exchange_backfill(args: argparse.Namespace) -> int:
     from tradewatch.cli.exchange_backfill import exchange_backfill_command
 
@@ -321,6 +353,20 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(exit 0 on success, 1 with the reason)")
     _add_remote_options(cx_backfill, timeout=3 * 3600)
     cx_backfill.set_defaults(func=cmd_exchange_backfill)
+
+    export = verbs.add_parser(
+        "export", help="write daily bulk files: DIR/<realm>/<league>/<YYYY-MM-DD>.<parquet|csv>, one per UTC day")
+    export.add_argument("--what", required=True, choices=["exchange", "snapshots", "market"],
+                        help="exchange: executed prices per item, market and hour; snapshots: the watchlist's "
+                             "order books per hour; market: each item's day on the whole market")
+    export.add_argument("--realm", default="pc", choices=["pc", "poe2", "xbox", "sony"], help="the realm (default pc)")
+    export.add_argument("--league", default=None, help="the league (default: the watchlist's)")
+    export.add_argument("--from", dest="start", required=True, metavar="DAY", help="first UTC day, YYYY-MM-DD")
+    export.add_argument("--to", dest="end", required=True, metavar="DAY",
+                        help="end UTC day, not included (--from 2026-12-01 --to 2026-12-02 writes one day)")
+    export.add_argument("--format", default="parquet", choices=["parquet", "csv"], help="default parquet")
+    export.add_argument("--out", default=None, metavar="DIR", help="the folder (default TRADEWATCH_DUMP_DIR)")
+    export.set_defaults(func=cmd_export)
 
     dagster = verbs.add_parser(
         "dagster", help="run Dagster's CLI against this installation's instance (the one the UI shows): "

@@ -9,6 +9,7 @@ from tradewatch_assets.currency_exchange.assets import build_prices_asset, build
 from tradewatch_assets.currency_exchange.automation import hourly_fetch_schedule, prices_automation_sensor
 from tradewatch_assets.currency_exchange.market import build_market_hourly_asset, build_market_latest_asset
 from tradewatch_assets.currency_exchange.resources import CurrencyExchangeResource
+from tradewatch_assets.dumps.assets import build_daily_dumps_asset, daily_dumps_schedule
 
 
 @dataclass
@@ -28,6 +29,11 @@ def currency_exchange_parts(settings: Settings) -> CurrencyExchangeParts:
         job, schedule = hourly_fetch_schedule(realm, raw)
         parts.jobs.append(job)
         parts.schedules.append(schedule)
+        dumps = build_daily_dumps_asset(realm)
+        dumps_job, dumps_schedule = daily_dumps_schedule(realm, dumps)
+        parts.assets.append(dumps)
+        parts.jobs.append(dumps_job)
+        parts.schedules.append(dumps_schedule)
     parts.sensors.append(prices_automation_sensor(settings.cx_realms))
     return parts
 

@@ -1,0 +1,1 @@
+"""Daily Parquet dumps of the warehouse (tradewatch.dumps), per realm."""
