@@ -13,7 +13,7 @@ into one JSON array and `JsonRows` carries that text through execution;
 
 Plain means: a field listed in `columns` (its SQL over the page row `p`), without arguments,
 whose type is a scalar (Int, Float, Boolean, String, ID, DateTime, or a JSON scalar), an enum, a
-list of String/ID, or a nested object whose fields are listed the same way. Anything else, a
+list of String/ID/Float, or a nested object whose fields are listed the same way. Anything else, a
 `nodes` selected under two response keys, or a page whose `clean` is false, takes the normal
 path, so errors and their paths stay exactly those of graphql-core. Values differ from the
 normal path only in the spelling of numbers (PostgreSQL writes 500 where orjson writes 500.0):
@@ -224,10 +224,13 @@ def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: An
         item_non_null = isinstance(item, GraphQLNonNull)
         if item_non_null:
             item = item.of_type
-        if not (isinstance(item, GraphQLScalarType) and item.name in ("String", "ID")):
+        if not (isinstance(item, GraphQLScalarType) and item.name in ("String", "ID", "Float")):
             raise _Unplain
         if item_non_null:
             checks.append(allowing_null(f"array_position({column}, NULL) IS NULL"))
+        if item.name == "Float":  # a float8[]: every value finite (false for NaN too; nulls pass)
+            checks.append(allowing_null(f"NOT EXISTS (SELECT FROM unnest({column}) AS x(v) "
+                                        "WHERE NOT abs(x.v) < 'Infinity'::float8)"))
         return f"to_json({column})", checks
     if not isinstance(kind, GraphQLScalarType):
         raise _Unplain

@@ -126,7 +126,7 @@ def test_latest_market_answers_the_definitions_from_the_exchange_rows(database_u
     with psycopg.connect(database_url) as conn:
         got = conn.execute("SELECT league, item_key, volume24h, low_confidence, chaos_price, chaos_change24h, "
                            "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, "
-                           "divine_change7d, divine_value24h, divine_sparkline, hour FROM warehouse.market_latest"
+                           "divine_change7d, divine_value24h, divine_sparkline FROM warehouse.market_latest"
                            ).fetchall()
         state = conn.execute("SELECT hour, rows FROM warehouse.market_state WHERE realm = 'pc'").fetchone()
     assert state == (NEWEST, len(expected))
@@ -136,7 +136,6 @@ def test_latest_market_answers_the_definitions_from_the_exchange_rows(database_u
             and ("Mercenaries", THIN) in expected)
     for r in got:
         e = expected[(r[0], keys[r[1]])]
-        assert r[14] == NEWEST
         assert _close(r[2], e["volume24h"]) and r[3] == e["low_confidence"]
         for unit, (price, c24, c7, value, spark) in (("chaos", r[4:9]), ("divine", r[9:14])):
             x = e[unit]
@@ -157,6 +156,60 @@ def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_ur
     assert again.deleted == again.rows > 0
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT * FROM warehouse.market_hourly ORDER BY 1, 2, 3, 4").fetchall() == before
+
+
+ONCE = "Metadata/Items/Currency/CurrencyTradedOnce"
+
+
+def _tables(url: str) -> tuple[list, list, tuple]:
+    with psycopg.connect(url) as conn:
+        return (conn.execute("SELECT * FROM warehouse.market_latest ORDER BY realm, league, item_key").fetchall(),
+                conn.execute("SELECT * FROM warehouse.market_windows ORDER BY realm, league, item_key").fetchall(),
+                conn.execute("SELECT hour, rows, windows_valid FROM warehouse.market_state").fetchone())
+
+
+def test_hourly_steps_end_in_exactly_the_rows_of_a_rebuild(database_url, pool):
+    _insert(database_url)
+    with psycopg.connect(database_url) as conn:  # one trade at FIRST: a row in W6, then W7 only, then gone
+        conn.execute("INSERT INTO warehouse.exchange_prices (realm, league, item_key, quote_currency, observed_hour, "
+                     "item_first, vwap_price, volume, quote_volume) VALUES ('pc', 'Standard', %s, 'chaos', %s, true, "
+                     "7.0, 3.0, 21.0)", (item_storage_key(ONCE), FIRST))
+    once = ("Standard", item_storage_key(ONCE))
+    hour = NEWEST - 50 * HOUR
+    compute_market_hourly(pool, "pc", FIRST, hour + HOUR)
+    # the exchange rows run to NEWEST; the latest table is brought to each hour as if it were the newest
+    assert compute_market_latest(pool, "pc", hour).mode == "rebuild"
+    latest, windows, state = _tables(database_url)
+    assert state == (hour, len(latest), True) and once in {(r[1], r[2]) for r in latest}
+    # as the automation runs it: the new hours' rollup, then the latest table, by 1 to 24 hours
+    for step in (1, 1, 1, 1, 1, 1, 24, 5, 15):
+        compute_market_hourly(pool, "pc", hour + HOUR, hour + (step + 1) * HOUR)
+        hour += step * HOUR
+        report = compute_market_latest(pool, "pc", hour)
+        assert (report.mode, report.hour) == ("step", hour) and 0 < report.changed
+        latest, windows, state = _tables(database_url)
+        assert state == (hour, len(latest), True) and report.rows == len(latest)
+        if hour == NEWEST - 20 * HOUR:  # traded in W7 only: windows kept, no row
+            assert once not in {(r[1], r[2]) for r in latest} and once in {(r[1], r[2]) for r in windows}
+    assert hour == NEWEST
+    assert once not in {(r[1], r[2]) for r in windows}  # its one hour left W7: no zero-sum window is kept
+    assert compute_market_latest(pool, "pc").mode == "current"
+    # a rewrite of an hour the windows counted invalidates them; the next run rebuilds: the same rows exactly
+    compute_market_hourly(pool, "pc", NEWEST - 100 * HOUR, NEWEST - 99 * HOUR)
+    assert _tables(database_url)[2] == (NEWEST, len(latest), False)
+    assert compute_market_latest(pool, "pc").mode == "rebuild"
+    assert _tables(database_url) == (latest, windows, (NEWEST, len(latest), True))
+
+
+def test_a_step_of_more_than_a_day_or_backwards_rebuilds(database_url, pool):
+    _insert(database_url)
+    compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
+    compute_market_latest(pool, "pc", NEWEST - 30 * HOUR)
+    assert compute_market_latest(pool, "pc", NEWEST - 5 * HOUR).mode == "rebuild"  # 25 hours
+    rebuilt = _tables(database_url)
+    assert compute_market_latest(pool, "pc", NEWEST - 6 * HOUR).mode == "rebuild"
+    assert compute_market_latest(pool, "pc", NEWEST - 5 * HOUR).mode == "step"
+    assert _tables(database_url) == rebuilt
 
 
 def test_an_empty_realm_has_no_latest_market(pool):

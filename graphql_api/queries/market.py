@@ -21,6 +21,7 @@ import strawberry
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input, did_you_mean, not_found
+from graphql_api.json_rows import JsonRows, RowPlan
 from graphql_api.inputs import decode_cursor, encode_cursor, is_clean_text, league_name
 from graphql_api.types import Currency, PageInfo
 from tradewatch.currency_exchange.catalogue import UnknownItem, game_of_realm, resolve_item
@@ -166,15 +167,29 @@ def _text_filter(value: str | None, argument: str) -> str | None:
     return value or None
 
 
+# MarketRow's fields over a page row `p` (json_rows.row_plan)
+MARKET_JSON = {
+    "item": {"id": "p.id", "name": "p.name", "category": "p.category", "metadataPath": "p.item_path",
+             "tradeId": "p.trade_id", "named": "p.named", "goldFee": "p.gold_fee", "image": "p.image"},
+    "price": "p.price", "change24h": "p.change24h", "change7d": "p.change7d", "volume24h": "p.volume24h",
+    "value24h": "p.value24h", "lowConfidence": "p.low_confidence", "sparkline": "p.sparkline"}
+
+_ORDER = "s_null, s_key, s_name, item_key"
+
+
 async def market(ctx: ApiContext, realm: Realm, league: str | None, category: str | None, search: str | None,
-                 order: MarketOrder, currency: Currency, first: int, after: str | None) -> MarketPage:
+                 order: MarketOrder, currency: Currency, first: int, after: str | None,
+                 plan: RowPlan | None = None) -> MarketPage:
+    """A page of the overview; with `plan` (the selection of `nodes` compiled by json_rows.row_plan) its rows
+    come as JSON built by PostgreSQL, unless a value of the page needs the normal path."""
     unit = currency.value
     name = league_name(league, ctx.watchlist.league)
     category, search = _text_filter(category, "category"), _text_filter(search, "search")
     cursor = _after(after, order, unit)
     s_null, s_key = _sort(order, unit)
+    # the game as a value, not warehouse.realm_game(m.realm): the planner then joins the catalogue by hash
     filters = ["m.realm = %(realm)s", "m.league = %(league)s"]
-    params: dict = {"realm": realm.value, "league": name, "n": first + 1}
+    params: dict = {"realm": realm.value, "game": game_of_realm(realm.value), "league": name, "n": first + 1}
     if category is not None:
         filters.append("lower(c.category) = lower(%(category)s)")
         params["category"] = category
@@ -183,29 +198,46 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
         params["search"] = search
     page_filter = ""
     if cursor is not None:
-        page_filter = "WHERE (s_null, s_key, s_name, item_key) > (%(a_null)s, %(a_key)s, %(a_name)s, %(a_item)s)"
+        page_filter = f"WHERE ({_ORDER}) > (%(a_null)s, %(a_key)s, %(a_name)s, %(a_item)s)"
         params.update(a_null=cursor[0], a_key=cursor[1], a_name=cursor[2], a_item=cursor[3])
-    sql = f"""
+    rows_sql = f"""
     WITH f AS (
         SELECT {_ITEM_COLUMNS}, m.item_key, m.volume24h, m.low_confidence, m.{unit}_price AS price,
                m.{unit}_change24h AS change24h, m.{unit}_change7d AS change7d, m.{unit}_value24h AS value24h,
                m.{unit}_sparkline AS sparkline, {s_null} AS s_null, {s_key} AS s_key, lower(c.name) AS s_name
         FROM warehouse.market_latest m
-        JOIN warehouse.exchange_catalogue c ON c.game = warehouse.realm_game(m.realm) AND c.item_key = m.item_key
+        JOIN warehouse.exchange_catalogue c ON c.game = %(game)s AND c.item_key = m.item_key
         WHERE {' AND '.join(filters)}),
-    page AS (SELECT * FROM f {page_filter} ORDER BY s_null, s_key, s_name, item_key LIMIT %(n)s)
-    SELECT st.hour AS market_hour, (SELECT count(*) FROM f) AS total, page.*
-    FROM (SELECT 1) one
-    LEFT JOIN warehouse.market_state st ON st.realm = %(realm)s
-    LEFT JOIN page ON true
-    ORDER BY page.s_null, page.s_key, page.s_name, page.item_key
-    """
+    page AS (SELECT * FROM f {page_filter} ORDER BY {_ORDER} LIMIT %(n)s)"""
     ctx.cache.read_live()  # follows the newest hour
+    state = "(SELECT hour FROM warehouse.market_state WHERE realm = %(realm)s) AS market_hour, " \
+            "(SELECT count(*) FROM f) AS total"
+    if plan is not None:
+        inside = f"FILTER (WHERE p.tw_row <= {int(first)})"
+        last = ", ".join(f"(array_agg(p.{k} ORDER BY p.tw_row DESC) {inside})[1] AS {k}"
+                         for k in ("s_null", "s_key", "s_name", "item_key"))
+        sql = f"""{rows_sql}
+        SELECT {state}, count(p.*) AS n, json_agg({plan.json} ORDER BY p.tw_row) {inside}::text AS nodes,
+               bool_and({plan.clean}) {inside} AS clean, {last}
+        FROM (SELECT page.*, row_number() OVER (ORDER BY {_ORDER}) AS tw_row FROM page) p"""
+        r = (await fetch_all(ctx.pool, sql, params))[0]
+        if r["clean"] is not False:  # null: no rows
+            if r["total"] == 0:
+                await _empty(ctx, realm, name, category, search, cursor, r["market_hour"])
+            end_cursor = _cursor(order, unit, r) if r["n"] else None
+            return MarketPage(nodes=JsonRows(r["nodes"] or "[]", plan.field_nodes),  # type: ignore[arg-type]
+                              page_info=PageInfo(has_next_page=r["n"] > first, end_cursor=end_cursor),
+                              total_count=r["total"], hour=r["market_hour"])
+        # a value graphql-core reports as an error: the normal path names it with its path
+    sql = f"""{rows_sql}
+    SELECT {state}, page.* FROM (SELECT 1) one LEFT JOIN page ON true ORDER BY {', '.join('page.' + k for k in
+                                                                                         _ORDER.split(', '))}
+    """
     rows = await fetch_all(ctx.pool, sql, params)
     hour, total = rows[0]["market_hour"], rows[0]["total"]
     rows = [r for r in rows if r["item_key"] is not None]
-    if total == 0 and category is None and search is None and cursor is None and hour is not None:
-        await _check_league(ctx, realm, name)
+    if total == 0:
+        await _empty(ctx, realm, name, category, search, cursor, hour)
     more = len(rows) > first
     rows = rows[:first]
     nodes = [MarketRow(item=exchange_item(r), price=r["price"], change24h=r["change24h"], change7d=r["change7d"],
@@ -214,6 +246,13 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
     end_cursor = _cursor(order, unit, rows[-1]) if rows else None
     return MarketPage(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end_cursor), total_count=total,
                       hour=hour)
+
+
+async def _empty(ctx: ApiContext, realm: Realm, league: str, category: str | None, search: str | None,
+                 cursor: tuple | None, hour: datetime | None) -> None:
+    """An empty unfiltered first page: NOT_FOUND when the league is not one with trades."""
+    if category is None and search is None and cursor is None and hour is not None:
+        await _check_league(ctx, realm, league)
 
 
 async def _check_league(ctx: ApiContext, realm: Realm, league: str) -> None:

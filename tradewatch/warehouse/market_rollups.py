@@ -3,17 +3,22 @@
 `compute_market_hourly` replaces a window of hours of a realm's hourly rollup in one
 transaction (delete + INSERT … SELECT from `warehouse.exchange_prices` and the league-hours'
 chaos/divine rates): readers see the old hours or the new ones. `compute_market_latest`
-rebuilds the realm's "latest" table for its newest stored hour in one transaction: it sums
-the newest 192 hours of the hourly rollup into eight 24-hour windows per (league, item) in
-SQL and turns them into figures with the pure rules of `tradewatch.market_overview.windows`.
+brings the realm's "latest" table to its newest stored hour in one transaction. It keeps the
+sums of the eight 24-hour windows per (league, item) in `warehouse.market_windows` (exact
+numeric sums). Each hour it steps them: the hour entering each window is added and the one
+leaving it subtracted, reading nine slices of the hourly rollup instead of 192 hours. Only the
+items whose sums changed get new rows, with figures from the pure rules of
+`tradewatch.market_overview.windows`. A rewrite of hours the windows already counted (a re-run,
+a backfill) marks them invalid, and the next run rebuilds them from the hourly rollup. A step
+and a rebuild end in the same rows.
 
-Neither reads a raw document; both are a few hundred milliseconds for a realistic hour.
+Neither reads a raw document.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from psycopg_pool import ConnectionPool
 
@@ -69,25 +74,109 @@ ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.firs
                                           last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
 """
 
+# hours the latest market's windows already counted were rewritten: its next run rebuilds them
+INVALIDATE_SQL = """
+UPDATE warehouse.market_state SET windows_valid = false
+WHERE realm = %(realm)s AND windows_valid AND %(start)s <= hour AND %(end)s > hour - interval '192 hours'
+"""
+
 # the newest hour of the realm the exchange prices hold (an index scan from the newest end)
 NEWEST_SQL = """
 SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s
 """
 
-WINDOWS_SQL = """
-SELECT league, item_key, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int AS w,
-       sum(volume), count(*), sum(chaos_units), sum(chaos_value), sum(divine_units), sum(divine_value)
-FROM warehouse.market_hourly
-WHERE realm = %(realm)s AND observed_hour > %(since)s AND observed_hour <= %(hour)s
-GROUP BY 1, 2, 3
+# the window sums of market_windows, one array entry per window (W0 first; see migration 0020)
+SUMS = ("volume", "hours", "chaos_units", "chaos_value", "divine_units", "divine_value")
+
+
+def _per_window(expression: str, total: str) -> str:
+    """ARRAY[W0 … W7] of `total` over the rows whose window `w` is each index (0 where none)."""
+    return "ARRAY[" + ", ".join(f"coalesce({total.format(e=expression, i=i)}, 0)" for i in range(WINDOWS)) + "]"
+
+
+# the six arrays of an item from its rows `h` of (window w, the window's six sums)
+_ITEM_ARRAYS = ", ".join(_per_window(f"h.{c}", "sum({e}) FILTER (WHERE w = {i})") if c != "hours"
+                         else _per_window("h.hours", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)
+
+
+_RETURNING = "RETURNING league, item_key, " + ", ".join(f"{c}::float8[]" if c != "hours" else c for c in SUMS)
+
+# The windows of every (league, item) in full, summed as numeric (exact)
+FULL_WINDOWS_SQL = f"""
+WITH d AS (  -- per item and window first, then one row of arrays per item (as the step)
+    SELECT league, item_key, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int AS w,
+           count(*) AS hours, {', '.join(f"sum({c}::numeric) AS {c}" for c in SUMS if c != "hours")}
+    FROM warehouse.market_hourly
+    WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '192 hours'
+      AND observed_hour <= %(hour)s
+    GROUP BY 1, 2, 3)
+INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
+SELECT %(realm)s, h.league, h.item_key, {_ITEM_ARRAYS}
+FROM d AS h
+GROUP BY h.league, h.item_key
+{_RETURNING}
 """
 
-LATEST_COLUMNS = ("realm, league, item_key, hour, volume24h, hours24h, low_confidence, chaos_price, chaos_change24h, "
+# One step from the windows of hour `old` to those of `new` (0 < new − old <= 24 h). An hourly row at t moves
+# from window k − 1 to window k exactly when old − 24k h < t <= new − 24k h (k = 0: it enters W0; k = 8: it
+# leaves W7), so only those nine slices of hours are read: + the row in window k, − it in window k − 1.
+STEP_WINDOWS_SQL = f"""
+WITH moved AS MATERIALIZED (  -- each slice read once (else the planner scans it once per sign)
+    SELECT k, h.league, h.item_key, {', '.join(f"h.{c}::numeric" for c in SUMS if c != "hours")}
+    FROM generate_series(0, 8) AS k
+    JOIN warehouse.market_hourly h ON h.realm = %(realm)s
+         AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
+         AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours'),
+d AS (  -- per item and window first (a few rows per item), then one row of arrays per item
+    SELECT h.league, h.item_key, s.w, sum(s.sign) AS hours, {', '.join(f"sum(s.sign * h.{c}) AS {c}" for c in SUMS if c != "hours")}
+    FROM moved h CROSS JOIN LATERAL (VALUES (h.k, 1), (h.k - 1, -1)) AS s(w, sign)
+    WHERE s.w BETWEEN 0 AND 7
+    GROUP BY h.league, h.item_key, s.w)
+INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
+SELECT %(realm)s, h.league, h.item_key, {_ITEM_ARRAYS}
+FROM d AS h
+GROUP BY h.league, h.item_key
+ON CONFLICT (realm, league, item_key) DO UPDATE SET
+{(',' + chr(10)).join(f"    {c} = ARRAY[" + ", ".join(f"m.{c}[{i}] + EXCLUDED.{c}[{i}]" for i in range(1, WINDOWS + 1)) + "]"
+                      for c in SUMS)}
+{_RETURNING}
+"""
+
+# an item whose hours all left W7 holds exact zeros: not kept (a full rebuild has no such row)
+EMPTY_WINDOWS_SQL = """
+DELETE FROM warehouse.market_windows m
+USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
+WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND m.hours = '{0,0,0,0,0,0,0,0}'
+"""
+
+# the rows of a step go through a temporary table: updated in place (HOT, fillfactor 50, migration 0020), so a
+# league's rows stay on the pages a rebuild wrote them to and `market` reads a few pages, not one per row
+STEP_TABLE_SQL = """
+CREATE TEMPORARY TABLE market_latest_step (LIKE warehouse.market_latest) ON COMMIT DROP
+"""
+UPSERT_LATEST_SQL = """
+INSERT INTO warehouse.market_latest AS m SELECT * FROM market_latest_step
+ON CONFLICT (realm, league, item_key) DO UPDATE SET {updates}
+RETURNING (m.xmax = 0) AS inserted
+"""
+DELETE_SOME_LATEST_SQL = """
+DELETE FROM warehouse.market_latest m
+USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
+WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key
+"""
+
+LATEST_COLUMNS = ("realm, league, item_key, volume24h, hours24h, low_confidence, chaos_price, chaos_change24h, "
                   "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, divine_change7d, "
                   "divine_value24h, divine_sparkline")
 
-LATEST_TYPES = ["text", "text", "int8", "timestamptz", "float8", "int4", "bool", "float8", "float8", "float8", "float8",
+LATEST_TYPES = ["text", "text", "int8", "float8", "int4", "bool", "float8", "float8", "float8", "float8",
                 "float8[]", "float8", "float8", "float8", "float8", "float8[]"]
+
+UPSERT_LATEST_SQL = UPSERT_LATEST_SQL.replace("{updates}", ", ".join(
+    f"{c} = EXCLUDED.{c}" for c in LATEST_COLUMNS.split(", ") if c not in ("realm", "league", "item_key")))
+
+# A step is worth it while it reads fewer hours than a rebuild (9 slices of the gap against 192 hours).
+MAX_STEP = WINDOW
 
 
 @dataclass
@@ -103,9 +192,11 @@ class HourlyReport:
 class LatestReport:
     realm: str
     hour: datetime | None = None
-    rows: int = 0
-    leagues: dict[str, int] = field(default_factory=dict)
-    low_confidence: int = 0
+    rows: int = 0  # rows of the latest table after the run
+    mode: str = "none"  # "rebuild", "step" (windows stepped from the previous hour) or "current" (nothing to do)
+    changed: int = 0  # (league, item) whose windows were recomputed or stepped
+    leagues: dict[str, int] = field(default_factory=dict)  # rows written, per league
+    low_confidence: int = 0  # of the rows written
 
 
 def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end: datetime) -> HourlyReport:
@@ -120,63 +211,106 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
             "AND observed_hour < %(end)s", params).rowcount
         report.rows = conn.execute(HOURLY_SQL, params).rowcount
         conn.execute(LEAGUES_SQL, params)
+        conn.execute(INVALIDATE_SQL, params)
     return report
 
 
 def window_sums(rows) -> dict[tuple[str, int], list[WindowSums]]:
-    """(league, item key) → its eight windows' sums, from WINDOWS_SQL's rows."""
-    out: dict[tuple[str, int], list[WindowSums]] = {}
-    empty = [WindowSums()] * WINDOWS
-    for league, key, w, *values in rows:
-        if 0 <= w < WINDOWS:
-            sums = out.get((league, key))
-            if sums is None:
-                sums = out[(league, key)] = empty.copy()
-            sums[w] = WindowSums(*values)
-    return out
+    """(league, item key) → its eight windows' sums, from market_windows rows (league, key, six arrays)."""
+    return {(league, key): [WindowSums(*values) for values in zip(*arrays)] for league, key, *arrays in rows}
 
 
-def _row(realm: str, league: str, key: int, hour: datetime, f: MarketFigures) -> tuple:
+def _row(realm: str, league: str, key: int, f: MarketFigures) -> tuple:
     c, d = f.chaos, f.divine
-    return (realm, league, key, hour, f.volume24h, f.hours24h, f.low_confidence,
+    return (realm, league, key, f.volume24h, f.hours24h, f.low_confidence,
             c.price, c.change24h, c.change7d, c.value24h, list(c.sparkline),
             d.price, d.change24h, d.change7d, d.value24h, list(d.sparkline))
 
 
-def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | None = None) -> LatestReport:
-    """Rebuild the realm's latest market for `hour` (default: the newest stored hour) atomically.
+def _latest_rows(realm: str, sums: dict[tuple[str, int], list[WindowSums]], report: LatestReport) -> list[tuple]:
+    """The latest rows of `sums`' keys that traded within W0 … W6, in (league, item) order."""
+    out = []
+    for (league, key), windows in sorted(sums.items()):
+        if not any(s.volume > 0 for s in windows[:WINDOWS - 1]):  # traded only in W7: not a row
+            continue
+        f = figures(windows)
+        out.append(_row(realm, league, key, f))
+        report.leagues[league] = report.leagues.get(league, 0) + 1
+        report.low_confidence += f.low_confidence
+    return out
 
-    The rows are the items that traded in a league within W0 … W6."""
+
+def _copy(conn, table: str, rows: list[tuple]) -> None:
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY {table} ({LATEST_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(LATEST_TYPES)
+            for row in rows:
+                copy.write_row(row)
+
+
+def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | None = None) -> LatestReport:
+    """Bring the realm's latest market to `hour` (default: the newest stored hour) atomically.
+
+    The rows are the items that traded in a league within W0 … W6. When the windows are valid for an
+    hour at most 24 hours before, they are stepped (`STEP_WINDOWS_SQL`) and only the items whose sums
+    changed get new rows; else the windows and the table are rebuilt from the hourly rollup. Both end
+    in the same rows (the windows' sums are exact)."""
     report = LatestReport(realm)
     with pool.connection() as conn, conn.transaction():
+        # one writer at a time per realm; an hourly rollup that invalidates the windows waits for us, or we for it
+        state = conn.execute("SELECT hour, rows, windows_valid FROM warehouse.market_state WHERE realm = %s "
+                             "FOR UPDATE", (realm,)).fetchone()
         if hour is None:
             hour = conn.execute(NEWEST_SQL, {"realm": realm}).fetchone()[0]
         report.hour = hour
-        conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
         if hour is None:
+            conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
+            conn.execute("DELETE FROM warehouse.market_windows WHERE realm = %s", (realm,))
             conn.execute("DELETE FROM warehouse.market_state WHERE realm = %s", (realm,))
             return report
-        # ~200k hourly rows into ~30k groups: hashed in memory rather than sorted through temp files
-        conn.execute("SET LOCAL work_mem = '64MB'")
-        rows = conn.execute(WINDOWS_SQL, {"realm": realm, "hour": hour, "since": hour - WINDOW * WINDOWS}).fetchall()
-        out = []
-        for (league, key), sums in window_sums(rows).items():
-            if not any(s.volume > 0 for s in sums[:WINDOWS - 1]):  # traded only in W7: not a row
-                continue
-            f = figures(sums)
-            out.append(_row(realm, league, key, hour, f))
-            report.leagues[league] = report.leagues.get(league, 0) + 1
-            report.low_confidence += f.low_confidence
-        with conn.cursor() as cur:
-            with cur.copy(f"COPY warehouse.market_latest ({LATEST_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(LATEST_TYPES)
-                for row in out:
-                    copy.write_row(row)
+        params = {"realm": realm, "hour": hour}
+        if state is not None and state[2] and state[0] == hour:
+            report.mode, report.rows = "current", state[1]
+            return report
+        if state is not None and state[2] and timedelta(0) < hour - state[0] <= MAX_STEP:
+            report.mode = "step"
+            # a few thousand rows: the planner's estimates (and JIT for them) cost more than the work
+            conn.execute("SET LOCAL jit = off")
+            conn.execute("SET LOCAL work_mem = '64MB'")
+            # binary: ~190,000 floats come back, which text would parse one by one
+            sums = window_sums(conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour},
+                                            binary=True).fetchall())
+            empty = [k for k, windows in sums.items() if not any(w.hours for w in windows)]
+            if empty:
+                conn.execute(EMPTY_WINDOWS_SQL, {"leagues": [k[0] for k in empty], "keys": [k[1] for k in empty],
+                                                 "realm": realm})
+            report.changed = len(sums)
+            rows = _latest_rows(realm, sums, report)
+            kept = {(r[1], r[2]) for r in rows}
+            gone = [k for k in sums if k not in kept]  # traded in W7 only now, or not at all
+            removed = conn.execute(DELETE_SOME_LATEST_SQL, {"realm": realm, "leagues": [k[0] for k in gone],
+                                                            "keys": [k[1] for k in gone]}).rowcount if gone else 0
+            conn.execute(STEP_TABLE_SQL)
+            _copy(conn, "market_latest_step", rows)
+            added = sum(r[0] for r in conn.execute(UPSERT_LATEST_SQL).fetchall())
+            count = state[1] - removed + added
+        else:
+            report.mode = "rebuild"
+            conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
+            conn.execute("DELETE FROM warehouse.market_windows WHERE realm = %s", (realm,))
+            # ~200k hourly rows into ~60k groups: hashed in memory rather than sorted through temp files
+            conn.execute("SET LOCAL work_mem = '64MB'")
+            conn.execute("SET LOCAL jit = off")
+            sums = window_sums(conn.execute(FULL_WINDOWS_SQL, params, binary=True).fetchall())
+            report.changed = len(sums)
+            rows = _latest_rows(realm, sums, report)
+            _copy(conn, "warehouse.market_latest", rows)
+            count = len(rows)
         conn.execute(
-            "INSERT INTO warehouse.market_state (realm, hour, rows, computed_at) VALUES (%s, %s, %s, now()) "
-            "ON CONFLICT (realm) DO UPDATE SET hour = EXCLUDED.hour, rows = EXCLUDED.rows, computed_at = now()",
-            (realm, hour, len(out)))
-        report.rows = len(out)
+            "INSERT INTO warehouse.market_state (realm, hour, rows, windows_valid, computed_at) "
+            "VALUES (%s, %s, %s, true, now()) ON CONFLICT (realm) DO UPDATE SET hour = EXCLUDED.hour, "
+            "rows = EXCLUDED.rows, windows_valid = true, computed_at = now()", (realm, hour, count))
+        report.rows = count
     return report
 
 

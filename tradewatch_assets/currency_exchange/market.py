@@ -3,7 +3,7 @@
 Both sit on the realm's Currency Exchange hourly partitions downstream of `exchange_prices`,
 are single-run over a range and eager, so the automation sensor that keeps `exchange_prices`
 fresh keeps them fresh too: an hour's prices land, its hourly rollup follows, then the
-latest table is rebuilt for the realm's newest stored hour. PC's keys are bare, other realms
+latest table is brought to the realm's newest stored hour (a step of the per-window sums). PC's keys are bare, other realms
 get their name as a prefix (`poe2/exchange_market_latest`), as the source's assets.
 """
 
@@ -59,15 +59,19 @@ def build_market_latest_asset(realm: str):
         description=(
             f"The market overview of realm {realm} (`market` in the API): per league and item, price, 24 h and 7 d "
             "change, volume, value, sparkline and the confidence flag for the realm's newest stored hour, in chaos "
-            "and in divine. warehouse.market_latest, rebuilt whole in one transaction by any run."),
+            "and in divine. warehouse.market_latest, brought to the newest hour in one transaction: each hour steps "
+            "the per-window sums (warehouse.market_windows) and rewrites only the items they changed; after a "
+            "rewrite of hours already counted, a full rebuild."),
     )
     def exchange_market_latest(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         started = time.perf_counter()
         report = compute_market_latest(warehouse.pool(), realm)
         return MaterializeResult(metadata={
             "hour": partition_key(report.hour) if report.hour else "none stored",
-            "rows": report.rows, "low_confidence_rows": report.low_confidence,
-            "leagues": MetadataValue.json(dict(sorted(report.leagues.items(), key=lambda kv: -kv[1])[:50])),
+            "mode": report.mode, "items_changed": report.changed,
+            "rows": report.rows, "rows_written": sum(report.leagues.values()),
+            "low_confidence_rows_written": report.low_confidence,
+            "rows_written_by_league": MetadataValue.json(dict(sorted(report.leagues.items(), key=lambda kv: -kv[1])[:50])),
             "compute_seconds": round(time.perf_counter() - started, 3)})
 
     return exchange_market_latest
