@@ -85,7 +85,7 @@ NEWEST_SQL = """
 SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s
 """
 
-# the window sums of market_windows, one array entry per window (W0 first; see migration 0020)
+# the window sums of market_windows, one array entry per window (W0 first; see migration 0018)
 SUMS = ("volume", "hours", "chaos_units", "chaos_value", "divine_units", "divine_value")
 
 
@@ -149,7 +149,7 @@ USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
 WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND m.hours = '{0,0,0,0,0,0,0,0}'
 """
 
-# the rows of a step go through a temporary table: updated in place (HOT, fillfactor 50, migration 0020), so a
+# the rows of a step go through a temporary table: updated in place (HOT, fillfactor 50, migration 0018), so a
 # league's rows stay on the pages a rebuild wrote them to and `market` reads a few pages, not one per row
 STEP_TABLE_SQL = """
 CREATE TEMPORARY TABLE market_latest_step (LIKE warehouse.market_latest) ON COMMIT DROP

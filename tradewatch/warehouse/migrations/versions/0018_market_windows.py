@@ -16,13 +16,13 @@
 * Both tables get fillfactor 50: a step updates its rows in place (HOT updates on the same page), so
   the rows of a league stay where a rebuild wrote them, together, and `market` reads a few pages.
 
-Revision ID: 0020
+Revision ID: 0018
 Revises: 0017
 """
 
 from alembic import op
 
-revision = "0020"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
