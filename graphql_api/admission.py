@@ -33,6 +33,7 @@ import orjson
 from graphql import OperationDefinitionNode
 
 from graphql_api import limits
+from graphql_api.contract import SCHEMA_VERSION
 from graphql_api.cost import busy, operation_profile
 
 BUSY_FLAG = "tw_busy"
@@ -41,7 +42,9 @@ DEADLINE = "tw_deadline"
 
 
 def _error_body(code: str, message: str) -> bytes:
-    return orjson.dumps({"data": None, "errors": [{"message": message, "extensions": {"code": code}}]})
+    # the same answer the view gives (graphql_api/view.py), schema version included
+    return orjson.dumps({"data": None, "errors": [{"message": message, "extensions": {"code": code}}],
+                         "extensions": {"schemaVersion": SCHEMA_VERSION}})
 
 
 class KnownDocuments:

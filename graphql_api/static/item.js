@@ -11,18 +11,7 @@
                   align: params.get("align") || "DATE", currency: params.get("currency") || "CHAOS",
                   item: null, leagues: [], shown: new Set(), watched: false, seq: 0 };
 
-  async function gql(query, variables) {
-    const headers = { "Content-Type": "application/json", Accept: "application/json" };
-    const key = sessionStorage.getItem(KEY_STORAGE);
-    if (key) headers["X-API-Key"] = key;
-    try {
-      const response = await fetch("/graphql", { method: "POST", headers, credentials: "same-origin",
-                                                 body: JSON.stringify({ query, variables }) });
-      return await response.json();
-    } catch (err) {
-      return { data: null, errors: [{ message: "The API could not be reached: " + err.message }] };
-    }
-  }
+  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // graphql_client.js
   function showErrors(errors) {
     const box = $("errors");
     const text = (errors || []).map((e) => e.message).join("\n");

@@ -18,7 +18,6 @@ QUERY = """query($from: DateTime, $to: DateTime, $rule: String) {
 
 @pytest.fixture(scope="module")
 def alerting(history, watchlist, api):
-    from conftest import Served
     from graphql_api.app import create_app
     from graphql_api.config import ApiSettings
     from tradewatch.warehouse.roles import API_ROLE
@@ -31,7 +30,8 @@ def alerting(history, watchlist, api):
         AlertRule(name="cheap-greed", item="deafening-essence-of-greed", below=median),
         AlertRule(name="reroll-pays", strategy="deafening-top5", profit_per_unit_above=0.0)))
     compute_alerts(get_pool(history.url), wl, history.start, history.end)
-    served = Served(create_app(with_user(history.url, API_ROLE, "api-test-pw"), settings=ApiSettings(), watchlist=wl))
+    # this folder's Served, from the api fixture: a bare `from conftest import` may find another folder's
+    served = type(api)(create_app(with_user(history.url, API_ROLE, "api-test-pw"), settings=ApiSettings(), watchlist=wl))
     yield served, wl
     served.stop()
 

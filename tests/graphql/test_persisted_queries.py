@@ -121,6 +121,14 @@ DASHBOARD_VARIABLES = {
     "DashboardAlerts": lambda h: {"from": h.start.isoformat(), "to": h.end.isoformat()},
     "DashboardProfit": lambda h: {"from": h.start.isoformat(), "to": (h.start + timedelta(days=1)).isoformat(),
                                   "first": 50},
+    # the market and item pages (graphql_api/static/market.js, item.js)
+    "MarketPage": lambda h: {"realm": "PC", "order": "VALUE_DESC"},
+    "ItemPage": lambda h: {"id": "Exalted Orb", "realm": "PC"},
+    "ItemSeries": lambda h: {"league": "Standard", "items": [GREED], "currency": "CHAOS", "from": h.start.isoformat(),
+                             "to": (h.start + timedelta(days=2)).isoformat(), "bucket": "HOUR", "realm": "pc",
+                             "align": "DATE"},
+    "ItemBook": lambda h: {"item": GREED, "from": h.start.isoformat(), "to": (h.start + timedelta(days=2)).isoformat(),
+                           "bucket": "HOUR", "currency": "CHAOS"},
 }
 
 
@@ -142,7 +150,8 @@ def test_python_gql_with_persisted_queries_gets_the_dashboards_answers_over_get(
     from gql import Client, GraphQLRequest
 
     operations = _dashboard_operations(history)
-    assert len(operations) >= 7
+    assert len(operations) >= 11  # the watchlist dashboard's 7, the market page's and the item page's
+    assert {op["name"] for op in operations} <= set(DASHBOARD_VARIABLES) | {"DashboardInit", "DashboardLeagues"}
     transport = _ApqTransport(f"{api.base}/graphql")
     with Client(transport=transport, parse_results=False) as session:
         for op in operations:

@@ -488,7 +488,7 @@ def _payload_value(t: dict, payload: str) -> Any:
 def _rows(field: str, data: dict) -> int:
     """How many rows of stored data an answer carries."""
     value = data[field]
-    if field in ("snapshots", "profitability", "rawResponses"):
+    if field in ("snapshots", "profitability", "rawResponses", "market"):
         return len(value["nodes"])
     if field in ("priceSeries", "exchangePrices"):  # one series per asked item: its points are the rows
         return sum(s["points"] for s in value)
