@@ -255,12 +255,31 @@ def test_price_fixers_and_multi_currency_sellers_appear_across_items_and_hours()
     assert multi >= 20
 
 
-def test_book_sizes_vary_and_an_empty_book_happens_rarely() -> None:
-    sizes = [len(order_book(GREED, "divine", HOUR + timedelta(hours=i))) for i in range(400)]
-    empty = sizes.count(0)
-    assert 1 <= empty <= 20
+def _fillable(listing: dict[str, Any], have: str) -> bool:
+    own = next(o for o in listing["listing"]["offers"] if o["exchange"]["currency"] == have)
+    return own["item"]["stock"] >= own["item"]["amount"]
+
+
+def test_book_sizes_vary_and_every_book_of_a_healthy_market_can_be_priced() -> None:
+    sizes = []
+    for i in range(400):
+        for item in (GREED, "deafening-essence-of-misery", "primal-lifeforce"):
+            book = order_book(item, "divine", HOUR + timedelta(hours=i))
+            sizes.append(len(book))
+            # a quiet hour still has a few honest sellers with real stock
+            assert sum(_fillable(lst, "divine") for lst in book) >= 3, (item, i)
     assert len(set(sizes)) > 10
     assert max(sizes) <= 100
+
+
+def test_empty_books_happen_only_where_asked_for_and_leave_the_other_books_as_they_were() -> None:
+    hours = [HOUR + timedelta(hours=i) for i in range(400)]
+    healthy = [order_book(GREED, "divine", h) for h in hours]
+    trapped = [order_book(GREED, "divine", h, empty_book_rate=0.02) for h in hours]
+    empty = [i for i, book in enumerate(trapped) if not book]
+    assert 1 <= len(empty) <= 25
+    assert all(trapped[i] == healthy[i] for i in range(len(hours)) if i not in empty)
+    assert not any(not book for book in healthy)
 
 
 def test_order_book_is_fast_enough_for_history_generation() -> None:
@@ -268,6 +287,13 @@ def test_order_book_is_fast_enough_for_history_generation() -> None:
     for i in range(200):
         order_book(ESSENCE_FAMILY_DEAFENING[i % 20], "divine", HOUR + timedelta(hours=i))
     assert (time.perf_counter() - start) / 200 < 0.005
+
+
+def test_the_server_answers_empty_books_when_the_config_asks_for_them(sim: SimServer) -> None:
+    assert post(sim, body()).json()["total"] > 0
+    sim.app.state.config.empty_book_rate = 1.0
+    empty = post(sim, body()).json()
+    assert empty["result"] == {} and empty["total"] == 0
 
 
 def test_exchange_response_is_deterministic_and_accepts_a_bare_query() -> None:
@@ -539,8 +565,10 @@ def test_a_taken_port_raises_a_clear_error() -> None:
 def test_config_reads_trade_sim_environment_variables() -> None:
     cfg = SimConfig.from_env({"TRADE_SIM_TIME_SCALE": "0.5", "TRADE_SIM_ERROR_5XX_RATE": "0.1",
                               "TRADE_SIM_POLICY": "1:2:3", "TRADE_SIM_FIXED_HOUR": "2024-03-01T12:00:00Z",
-                              "TRADE_SIM_COUNT_RESTRICTED_HITS": "true"})
+                              "TRADE_SIM_COUNT_RESTRICTED_HITS": "true", "TRADE_SIM_EMPTY_BOOK_RATE": "0.25"})
     assert cfg.time_scale == 0.5 and cfg.error_5xx_rate == 0.1 and cfg.policy == "1:2:3"
-    assert cfg.fixed_hour == HOUR and cfg.count_restricted_hits is True
+    assert cfg.fixed_hour == HOUR and cfg.count_restricted_hits is True and cfg.empty_book_rate == 0.25
     with pytest.raises(ValueError):
         SimConfig(error_5xx_rate=1.5)
+    with pytest.raises(ValueError, match="empty_book_rate"):
+        SimConfig(empty_book_rate=-0.1)

@@ -114,7 +114,7 @@ async def _exchange_answer(
     league = request.path_params["league"]
     answer = market.exchange_response(
         body, current_hour(config), league=league, seed=config.seed,
-        max_results=config.max_results,
+        max_results=config.max_results, empty_book_rate=config.empty_book_rate,
     )
     payload = dumps(answer)
     if kind == "truncated_json":

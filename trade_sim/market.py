@@ -26,7 +26,7 @@ import math
 import random
 import struct
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Iterable
 
@@ -36,10 +36,8 @@ __all__ = [
     "DEAFENING_TYPES",
     "ESSENCE_FAMILY_DEAFENING",
     "base_value",
-    "chaos_value",
     "exchange_response",
     "floor_hour",
-    "hour_range",
     "order_book",
     "price_level",
     "unit_price",
@@ -91,8 +89,11 @@ _CURRENCY_CHAOS: dict[str, float] = {
 _LIQUIDITY_DEFAULT = 25.0
 _MAX_POPULATION = 140
 _MAX_BOOK = 100
-# Probability that an (item, hour) has no sellers at all (e.g. indexer hiccup).
-_EMPTY_BOOK_P = 0.01
+# A healthy book: every population book (an item paid in a currency its sellers accept) holds at
+# least this many honest sellers with real stock, so every watched item and strategy can be priced
+# in every hour, whatever the day. Empty books (an indexer hiccup) are a trap a caller asks for
+# with `empty_book_rate` (SimConfig.empty_book_rate); thin books of rarely used currency pairs stay.
+_MIN_HONEST_SELLERS = 3
 
 _JWT_HEADER = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"  # {"typ":"JWT","alg":"HS256"}
 _TOKEN_TTL = 300  # the real tokens expire 300 s after issue
@@ -215,11 +216,6 @@ def _log_drift(item_id: str, h: int, seed: int) -> float:
 @lru_cache(maxsize=65536)  # history builders ask for the same currency every hour
 def _chaos_value_h(item_id: str, h: int, seed: int) -> float:
     return base_value(item_id) * math.exp(_log_drift(item_id, h, seed))
-
-
-def chaos_value(item_id: str, hour: datetime, seed: int = 7) -> float:
-    """Value of one `item_id` in chaos at `hour` (floored to the hour)."""
-    return _chaos_value_h(item_id, _hour_index(hour), seed)
 
 
 def price_level(item_id: str, have: str, hour: datetime, seed: int = 7) -> float:
@@ -424,11 +420,12 @@ def _stock(kind: str, max_m: int, u: float) -> int:
 
 
 def _population_book(
-    item_id: str, have: str, h: int, league: str, seed: int
+    item_id: str, have: str, h: int, league: str, seed: int, empty_book_rate: float = 0.0
 ) -> list[tuple[float, dict[str, Any]]]:
     """(unit price in `have`, listing) for the sellers of (item, hour) accepting `have`."""
     rng = random.Random(_book_seed("pop", item_id, "", h, seed))
-    if rng.random() < _EMPTY_BOOK_P:
+    # drawn whatever the rate, so that asking for empty books leaves every other book as it was
+    if rng.random() < empty_book_rate:
         return []
     activity = 1.0 + 0.25 * math.sin(2 * math.pi * (h % 24 - 9) / 24)  # evening peak
     size = _liquidity(item_id) * activity * math.exp(rng.gauss(0.0, 0.3))
@@ -444,6 +441,7 @@ def _population_book(
     threshold_a = p_a * 65536
     threshold_multi = 0.12 * 65536
     out: list[tuple[float, dict[str, Any]]] = []
+    honest = 0
     getbits = rng.getrandbits
     for _ in range(n_sellers):
         # Fixed-size draws per seller keep every book identical whatever `have` is.
@@ -476,7 +474,25 @@ def _population_book(
             if want_b:
                 price = n / m
         stock = _stock(kind, max(o[2] for o in offers), r[11] * _U16)
+        honest += kind == "normal"
         out.append((price, factory.make(identity, offers, stock)))
+    if honest < _MIN_HONEST_SELLERS:
+        out += _floor_sellers(item_id, have, q_a if want_a else q_b, h, seed, factory,
+                              _MIN_HONEST_SELLERS - honest)
+    return out
+
+
+def _floor_sellers(item_id: str, have: str, q: float, h: int, seed: int, factory: _ListingFactory,
+                   count: int) -> list[tuple[float, dict[str, Any]]]:
+    """`count` honest single-currency sellers near the level, from a generator of their own: a
+    quiet hour still has a market, and the books that need none of them stay as they were."""
+    rng = random.Random(_book_seed("floor", item_id, have, h, seed))
+    out = []
+    for _ in range(count):
+        r = _UNPACK_UNIFORMS(rng.getrandbits(_UNIFORM_BITS).to_bytes(_UNIFORM_BYTES, "little"))
+        identity = rng.getrandbits(_IDENTITY_BITS)
+        n, m = _amounts(q * _markup("normal", r[0] * _U16, r[1] * _U16), r[2] * _U16, r[3] * _U16, False)
+        out.append((n / m, factory.make(identity, [(have, n, m)], _stock("normal", m, r[4] * _U16))))
     return out
 
 
@@ -519,14 +535,14 @@ def unit_price(listing: dict[str, Any], have: str | Iterable[str]) -> float:
 
 
 def _raw_book(
-    item_id: str, have: str, h: int, league: str, seed: int
+    item_id: str, have: str, h: int, league: str, seed: int, empty_book_rate: float = 0.0
 ) -> list[tuple[float, dict[str, Any]]]:
     """Unsorted (unit price in `have`, listing) pairs, at most 100."""
     if item_id == have:
         return []
     pair, _ = _payment_currencies(item_id)
     if have in pair:
-        book = _population_book(item_id, have, h, league, seed)
+        book = _population_book(item_id, have, h, league, seed, empty_book_rate)
     else:
         book = _thin_book(item_id, have, h, league, seed)
     return book[:_MAX_BOOK]
@@ -537,14 +553,17 @@ def _price_key(pair: tuple[float, dict[str, Any]]) -> float:
 
 
 def order_book(
-    item_id: str, have: str, hour: datetime, *, league: str = "Standard", seed: int = 7
+    item_id: str, have: str, hour: datetime, *, league: str = "Standard", seed: int = 7,
+    empty_book_rate: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The 0-100 listings selling `item_id` for `have` at `hour`, cheapest unit price first.
 
     Each element is a `result[<id>]` value of the real exchange answer. Listings may
-    carry offers in other currencies too; the `have` offer is always among them.
+    carry offers in other currencies too; the `have` offer is always among them. A book
+    of a currency the item's sellers accept always holds a few honest sellers, unless
+    `empty_book_rate` (the share of (item, hour) books left empty) empties it.
     """
-    book = _raw_book(item_id, have, _hour_index(hour), league, seed)
+    book = _raw_book(item_id, have, _hour_index(hour), league, seed, empty_book_rate)
     book.sort(key=_price_key)
     return [listing for _, listing in book]
 
@@ -559,6 +578,7 @@ def exchange_response(
     league: str,
     seed: int = 7,
     max_results: int = 100,
+    empty_book_rate: float = 0.0,
 ) -> dict[str, Any]:
     """The full body of a bulk-exchange answer for an already validated request.
 
@@ -566,7 +586,7 @@ def exchange_response(
     query (with `have`/`want`) is accepted too and sorted ascending. Several `want`
     or `have` ids give one merged book. Multi-`have` books are ordered by the
     cheapest matching offer converted to chaos, since raw ratios in different
-    currencies are not comparable.
+    currencies are not comparable. `empty_book_rate` as in `order_book`.
     """
     if "query" in query:
         inner = query["query"]
@@ -581,7 +601,7 @@ def exchange_response(
     merged: dict[str, dict[str, Any]] = {}
     for want in wants:
         for have in haves:
-            for _, listing in _raw_book(want, have, h, league, seed):
+            for _, listing in _raw_book(want, have, h, league, seed, empty_book_rate):
                 # A seller accepting two requested currencies appears once.
                 merged.setdefault(listing["id"], listing)
     listings = list(merged.values())
@@ -613,8 +633,3 @@ def exchange_response(
         "total": len(listings),
     }
 
-
-def hour_range(start: datetime, hours: int) -> list[datetime]:
-    """`hours` consecutive UTC hours from `start` (floored); handy for history building."""
-    first = floor_hour(start)
-    return [first + timedelta(hours=i) for i in range(hours)]
