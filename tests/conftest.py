@@ -20,19 +20,25 @@ DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory) -> str:
-    """A URL to a maintenance database on a real server."""
+def pg_server_url() -> str:
+    """A URL to a maintenance database on a real server: one embedded server per session (per
+    pytest-xdist worker), its data outside pytest's base temp dir (see `server_dir`)."""
     configured = os.environ.get("TRADEWATCH_TEST_DATABASE_URL")
     if configured:
         yield configured
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("embedded") / "pg", free_port())
-    server.start()
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="tw-embedded-test-"))
+    server = EmbeddedPostgres(path / "pg", free_port())
     try:
+        server.start()
         yield server.url("postgres")
     finally:
         close_pools()
         server.stop()
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
