@@ -12,10 +12,11 @@ real kind with a stable value of its own that drifts like any item of the model.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+
+from .stable import uniform
 
 __all__ = ["CHAOS", "CxItem", "DIVINE", "EXALTED", "catalogue"]
 
@@ -39,13 +40,9 @@ class CxItem:
     turnover: float
 
 
-def _u(text: str) -> float:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2.0**64
-
-
 def _log_between(key: str, low: float, high: float, skew: float = 1.0) -> float:
     """A stable value in [low, high], log-uniform (skew > 1 favours the low end)."""
-    return low * math.exp(math.log(high / low) * _u(key) ** skew)
+    return low * math.exp(math.log(high / low) * uniform(key) ** skew)
 
 
 # Trade ids of the bulk exchange and the metadata path of the same base item (PoE 1).

@@ -20,24 +20,23 @@ of draws per seller, and dicts are only built for sellers that are returned.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 import math
 import random
 import struct
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable
 
 from . import static
+from .stable import hash64, hour_index, uniform
 
 __all__ = [
     "DEAFENING_TYPES",
     "ESSENCE_FAMILY_DEAFENING",
     "base_value",
     "exchange_response",
-    "floor_hour",
     "order_book",
     "price_level",
     "unit_price",
@@ -115,31 +114,6 @@ _CHAR_SUFFIX = (
 _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _h64(text: str) -> int:
-    """Stable 64-bit hash (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-def _u(text: str) -> float:
-    """Stable uniform in [0, 1) from a string."""
-    return _h64(text) / 18446744073709551616.0
-
-
-def floor_hour(moment: datetime) -> datetime:
-    """`moment` truncated to its UTC hour (naive datetimes are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _hour_index(hour: datetime) -> int:
-    """Whole hours since the Unix epoch; the model's time axis."""
-    if hour.tzinfo is None:
-        hour = hour.replace(tzinfo=timezone.utc)
-    return int(hour.timestamp() // 3600)
-
-
 # --------------------------------------------------------------------------- values
 
 
@@ -155,7 +129,7 @@ def base_value(item_id: str) -> float:
         deafening = _DEAFENING_CHAOS.get(kind, 2.0)
         return max(0.005, deafening * _TIER_FACTOR[tier])
     # Anything else: a stable, log-uniform 0.2..5 chaos so every id can be priced.
-    return 0.2 * math.exp(math.log(25.0) * _u("base|" + item_id))
+    return 0.2 * math.exp(math.log(25.0) * uniform("base|" + item_id))
 
 
 @lru_cache(maxsize=4096)
@@ -172,18 +146,18 @@ def _movement_params(item_id: str, seed: int) -> tuple[float, ...]:
     key = f"{item_id}|{seed}"
     return (
         vol,
-        2 * math.pi * _u("p720|" + key),
-        2 * math.pi * _u("p168|" + key),
-        2 * math.pi * _u("p24|" + key),
-        0.6 + 0.8 * _u("amp|" + key),
+        2 * math.pi * uniform("p720|" + key),
+        2 * math.pi * uniform("p168|" + key),
+        2 * math.pi * uniform("p24|" + key),
+        0.6 + 0.8 * uniform("amp|" + key),
     )
 
 
 def _value_noise(item_id: str, seed: int, h: int, span: int, octave: str) -> float:
     """Smoothly interpolated hash noise in [-1, 1] with knots every `span` hours."""
     k, rem = divmod(h, span)
-    a = _u(f"vn|{octave}|{item_id}|{seed}|{k}") * 2 - 1
-    b = _u(f"vn|{octave}|{item_id}|{seed}|{k + 1}") * 2 - 1
+    a = uniform(f"vn|{octave}|{item_id}|{seed}|{k}") * 2 - 1
+    b = uniform(f"vn|{octave}|{item_id}|{seed}|{k + 1}") * 2 - 1
     t = rem / span
     t = t * t * (3 - 2 * t)  # smoothstep: continuous slope at the knots
     return a + (b - a) * t
@@ -208,7 +182,7 @@ def _log_drift(item_id: str, h: int, seed: int) -> float:
         + _DAILY_SWING.get(item_id, _DAILY_SWING_DEFAULT) * math.sin(two_pi * h / 24 + p24)
         + 0.07 * _value_noise(item_id, seed, h, 48, "slow")
         + 0.03 * _value_noise(item_id, seed, h, 8, "fast")
-        + 0.005 * (_u(f"jit|{item_id}|{seed}|{h}") * 2 - 1)
+        + 0.005 * (uniform(f"jit|{item_id}|{seed}|{h}") * 2 - 1)
     )
     return vol * drift
 
@@ -220,7 +194,7 @@ def _chaos_value_h(item_id: str, h: int, seed: int) -> float:
 
 def price_level(item_id: str, have: str, hour: datetime, seed: int = 7) -> float:
     """Fair price of 1 `item_id` in units of `have` at `hour` (the market mid level)."""
-    h = _hour_index(hour)
+    h = hour_index(hour)
     return _chaos_value_h(item_id, h, seed) / _chaos_value_h(have, h, seed)
 
 
@@ -284,7 +258,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _short_id(key: str, length: int = 6) -> str:
-    x = _h64(key)
+    x = hash64(key)
     out = []
     for _ in range(length):
         x, r = divmod(x, 62)
@@ -293,7 +267,7 @@ def _short_id(key: str, length: int = 6) -> str:
 
 
 def _book_seed(kind: str, item_id: str, have: str, h: int, seed: int) -> int:
-    return _h64(f"{kind}|{item_id}|{have}|{h}|{seed}")
+    return hash64(f"{kind}|{item_id}|{have}|{h}|{seed}")
 
 
 @lru_cache(maxsize=4096)
@@ -563,7 +537,7 @@ def order_book(
     of a currency the item's sellers accept always holds a few honest sellers, unless
     `empty_book_rate` (the share of (item, hour) books left empty) empties it.
     """
-    book = _raw_book(item_id, have, _hour_index(hour), league, seed, empty_book_rate)
+    book = _raw_book(item_id, have, hour_index(hour), league, seed, empty_book_rate)
     book.sort(key=_price_key)
     return [listing for _, listing in book]
 
@@ -596,7 +570,7 @@ def exchange_response(
     haves: list[str] = list(dict.fromkeys(inner["have"]))
     wants: list[str] = list(dict.fromkeys(inner["want"]))
     minimum = inner.get("minimum")
-    h = _hour_index(hour)
+    h = hour_index(hour)
 
     merged: dict[str, dict[str, Any]] = {}
     for want in wants:
