@@ -17,6 +17,23 @@ from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
 from tradewatch.warehouse.migrate import upgrade
 
 DATA = Path(__file__).parent / "data"
+TESTS = Path(__file__).resolve().parent
+# Folders whose tests share a session fixture worth building once (a history of simulated days).
+_SHARED_FOLDERS = ("graphql", "dashboard")
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items) -> None:
+    """Groups for pytest-xdist's `--dist loadgroup` (`make test`): the tests of one file run on one
+    worker, so its module fixtures (servers, histories) are built once; the graphql/ and dashboard/
+    folders each keep to one worker, so their session history is built once too."""
+    for item in items:
+        try:
+            parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
+        except ValueError:
+            continue
+        group = parts[0] if len(parts) > 1 and parts[0] in _SHARED_FOLDERS else "/".join(parts)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
