@@ -37,8 +37,8 @@ def history(pg_server_url):
                 for item, quote, price in (("divine", "chaos", 100.0 + i), (GREED, "chaos", 3.0 + i)):
                     insert_exchange_price(conn, "Standard", hour, item, f"Metadata/{item}", quote, price, 10)
         compute_alerts(get_pool(made.url), wl, made.start, made.end)
-        apply_reader_password(made.url, SecretStr("reader-pw"))
-        yield made, wl, with_user(made.url, READER_ROLE, "reader-pw")
+        apply_reader_password(made.url, SecretStr("reader-test-pw"))
+        yield made, wl, with_user(made.url, READER_ROLE, "reader-test-pw")
 
 
 def test_prices_are_a_utc_indexed_typed_frame_equal_to_the_stored_snapshots(history):

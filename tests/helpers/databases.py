@@ -4,7 +4,11 @@ database filled with simulated history through the real pipeline (simulate_histo
 compute_snapshots -> compute_profitability).
 
 Imported as `helpers.databases` by the tests (tests/conftest.py puts tests/ on sys.path) and
-as `tests.helpers.databases` by the bench scripts (which put the repository root there)."""
+as `tests.helpers.databases` by the bench scripts (which put the repository root there).
+
+The read-only roles are cluster-wide: every test gives them the same passwords, `reader-test-pw`
+(tradewatch_reader) and `api-test-pw` (tradewatch_api), so that tests running at once on one
+server (pytest-xdist workers, TRADEWATCH_TEST_DATABASE_URL) never lock each other out."""
 
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ EXPECTED = {  # role -> (connection limit, temp_file_limit, statement_timeout)
     READER_ROLE: (16, "1GB", "1min"),
     API_ROLE: (32, "256MB", "10s"),
 }
-PASSWORDS = {READER_ROLE: "reader-limits-pw", API_ROLE: "api-limits-pw"}
+# the roles are cluster-wide: the passwords every test gives them, so tests running at once agree
+PASSWORDS = {READER_ROLE: "reader-test-pw", API_ROLE: "api-test-pw"}
 
 
 @pytest.fixture
