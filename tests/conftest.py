@@ -10,11 +10,10 @@ import pytest
 
 # helpers/ is importable from every test folder: pytest's default (prepend) import mode puts this
 # conftest's folder, tests/, on sys.path, and tests/ has no __init__.py
-from helpers.databases import create_database, drop_database
+from helpers.databases import create_database, drop_database, migrate
 from helpers.servers import free_port
 from tradewatch.warehouse.db import close_pools
 from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
-from tradewatch.warehouse.migrate import upgrade
 
 DATA = Path(__file__).parent / "data"
 TESTS = Path(__file__).resolve().parent
@@ -61,7 +60,7 @@ def pg_server_url() -> str:
 @pytest.fixture(scope="session")
 def _template_db(pg_server_url) -> str:
     name, url = create_database(pg_server_url, "tw_template")
-    upgrade(url)
+    migrate(url)
     yield name
     drop_database(pg_server_url, name)
 

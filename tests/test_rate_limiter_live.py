@@ -14,6 +14,9 @@ from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.rate_limit import PostgresRateLimiter, minimum_duration, parse_rules
 from tradewatch.bulk_exchange.client import TradeApiClient, exchange_body
 
+# Windows of a fraction of a second: every test here judges time, in the serial pass of `make test`.
+pytestmark = pytest.mark.timing
+
 SCALE = 0.02  # 5:15:60,10:90:300,30:300:1800 becomes 5:0.3:1.2,10:1.8:6,30:6:36
 ITEMS = [*DEAFENING_ESSENCES, "primal-lifeforce"]
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,7 +51,6 @@ def _unlimited_seconds(pool, start_sim) -> float:
     return time.monotonic() - started
 
 
-@pytest.mark.timing
 def test_21_requests_finish_near_the_theoretical_floor_without_a_429(pool, start_sim):
     sim = start_sim(time_scale=SCALE)
     rules = scaled_rules(sim)
@@ -67,7 +69,6 @@ def test_21_requests_finish_near_the_theoretical_floor_without_a_429(pool, start
     assert floor <= elapsed <= 1.1 * floor + work + 0.2, (elapsed, floor, work)
 
 
-@pytest.mark.timing
 def test_two_processes_sharing_the_limiter_never_exceed_the_policy(database_url, start_sim):
     sim = start_sim(time_scale=SCALE)
     rules = scaled_rules(sim)
