@@ -31,7 +31,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed system-deps bench-smoke
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup -m "not timing and not long"
+	$(PY) -m pytest -p no:xdist -m "timing and not long"
 
 bench: $(VENV)/.installed
 	$(PY) bench/rate_limit.py

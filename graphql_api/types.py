@@ -164,11 +164,17 @@ class PriceSeries:
     bucket: Bucket
     points: int = strawberry.field(description="The number of buckets (the length of every column).")
     time: TimeColumn  # type: ignore[valid-type]
-    open: FloatColumn = strawberry.field(description="minPrice of the first stored hour of the bucket.")  # type: ignore[valid-type]
+    open: FloatColumn = strawberry.field(description=(  # type: ignore[valid-type]
+        "minPrice of the first hour of the bucket that has one (an hour with an empty book is skipped); null "
+        "only when no hour of the bucket has a price."))
     high: FloatColumn = strawberry.field(description="Highest minPrice in the bucket.")  # type: ignore[valid-type]
     low: FloatColumn = strawberry.field(description="Lowest minPrice in the bucket.")  # type: ignore[valid-type]
-    close: FloatColumn = strawberry.field(description="minPrice of the last stored hour of the bucket.")  # type: ignore[valid-type]
-    robust_close: FloatColumn = strawberry.field(description="robustMinPrice of the last stored hour.")  # type: ignore[valid-type]
+    close: FloatColumn = strawberry.field(description=(  # type: ignore[valid-type]
+        "minPrice of the last hour of the bucket that has one: when the bucket's last stored hour has an empty "
+        "book, the close is the price of the last priced hour before it; null only when no hour of the bucket "
+        "has a price."))
+    robust_close: FloatColumn = strawberry.field(description=(  # type: ignore[valid-type]
+        "robustMinPrice of the last hour of the bucket that has one (as `close`)."))
     avg_price: FloatColumn = strawberry.field(  # type: ignore[valid-type]
         description="Depth-aware average price over the bucket: total spent / total bought of the hourly "
                     "targetQuantity walks.")

@@ -259,10 +259,11 @@ def test_the_reader_role_reads_both_views_and_nothing_else(pool, database_url, w
 
 
 def test_the_migration_succeeds_when_the_reader_role_already_exists(empty_database_url):
-    from tradewatch.warehouse.migrate import head_revision, upgrade
+    from helpers.databases import migrate
+    from tradewatch.warehouse.migrate import head_revision
 
     # the session's template database already created the cluster-wide role
-    assert upgrade(empty_database_url) == head_revision()
+    assert migrate(empty_database_url) == head_revision()
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_roles WHERE rolname = 'tradewatch_reader'").fetchone()[0] == 1
 

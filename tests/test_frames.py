@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pandas as pd
@@ -20,13 +20,15 @@ from tradewatch.warehouse.roles import READER_ROLE, apply_reader_password
 from tradewatch.watchlist import AlertRule, load_watchlist
 
 GREED = "deafening-essence-of-greed"
+# a fixed window: what the frames read never depends on today's simulated market
+END = datetime(2026, 11, 20, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="module")
 def history(pg_server_url):
     wl = load_watchlist()
     wl = replace(wl, alerts=(AlertRule(name="greed-priced", item=GREED, above=0.0),))
-    with history_database(pg_server_url, wl, "tw_frames", days=2, seed=11) as made:
+    with history_database(pg_server_url, wl, "tw_frames", days=2, seed=11, end=END) as made:
         with psycopg.connect(made.url) as conn:
             # the divine's price in chaos: 100 + the hour's index, for every hour of the history
             hours = int((made.end - made.start) / timedelta(hours=1))
@@ -35,8 +37,8 @@ def history(pg_server_url):
                 for item, quote, price in (("divine", "chaos", 100.0 + i), (GREED, "chaos", 3.0 + i)):
                     insert_exchange_price(conn, "Standard", hour, item, f"Metadata/{item}", quote, price, 10)
         compute_alerts(get_pool(made.url), wl, made.start, made.end)
-        apply_reader_password(made.url, SecretStr("reader-pw"))
-        yield made, wl, with_user(made.url, READER_ROLE, "reader-pw")
+        apply_reader_password(made.url, SecretStr("reader-test-pw"))
+        yield made, wl, with_user(made.url, READER_ROLE, "reader-test-pw")
 
 
 def test_prices_are_a_utc_indexed_typed_frame_equal_to_the_stored_snapshots(history):
@@ -79,11 +81,11 @@ def test_exchange_profitability_and_alerts_frames(history):
     assert len(profit) == 48 and profit["expected_profit_per_unit"].dtype == "float64"
     fired = frames.alerts(from_=made.start, to=made.end, url=reader, watchlist=wl)
     with psycopg.connect(made.url) as conn:
-        # the rule fires at the first hour whose book has a robust price (the simulated books of
-        # the history's first hour may be too thin, depending on the hour the history ends)
         (first_priced,), = conn.execute("SELECT min(observed_hour) FROM warehouse.price_snapshots WHERE item_id = %s "
                                         "AND robust_min_price > 0", (GREED,)).fetchall()
-    assert list(fired["rule"]) == ["greed-priced"] and fired.index[0] == pd.Timestamp(first_priced)
+    # the simulated market prices every item in every hour: the rule fires once, at the first hour
+    assert first_priced == made.start
+    assert list(fired["rule"]) == ["greed-priced"] and fired.index[0] == pd.Timestamp(made.start)
 
 
 def test_the_reader_url_is_the_reader_role_then_the_api_role_then_the_warehouse():

@@ -7,11 +7,15 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from tradewatch.market.strategy import DEAFENING_ESSENCES
 from tradewatch.rate_limit import PostgresRateLimiter, minimum_duration, parse_rules
 from tradewatch.bulk_exchange.client import TradeApiClient, exchange_body
+
+# Windows of a fraction of a second: every test here judges time, in the serial pass of `make test`.
+pytestmark = pytest.mark.timing
 
 SCALE = 0.02  # 5:15:60,10:90:300,30:300:1800 becomes 5:0.3:1.2,10:1.8:6,30:6:36
 ITEMS = [*DEAFENING_ESSENCES, "primal-lifeforce"]
@@ -36,6 +40,17 @@ def client_for(pool, sim, key="test") -> TradeApiClient:
     return TradeApiClient(sim.url, "poe1", "Standard", "TradeWatch tests", limiter, backoff=0.05)
 
 
+def _unlimited_seconds(pool, start_sim) -> float:
+    """What the same 21 requests cost on this machine now without any limit: HTTP, the limiter's
+    bookkeeping in PostgreSQL, the simulator's books. The slack of the timing bounds below."""
+    sim = start_sim(policy="100000:1:1", account_policy="100000:1:1")
+    client = client_for(pool, sim, key="unlimited")
+    started = time.monotonic()
+    for item in ITEMS:
+        assert client.exchange("divine", item).status_code == 200
+    return time.monotonic() - started
+
+
 def test_21_requests_finish_near_the_theoretical_floor_without_a_429(pool, start_sim):
     sim = start_sim(time_scale=SCALE)
     rules = scaled_rules(sim)
@@ -47,7 +62,11 @@ def test_21_requests_finish_near_the_theoretical_floor_without_a_429(pool, start
     elapsed = time.monotonic() - started
     floor = minimum_duration(rules, len(ITEMS))
     assert statuses(sim) == [200] * len(ITEMS)
-    assert floor <= elapsed <= 1.1 * floor, (elapsed, floor)
+    # near the floor: the waits the policy forces (plus the limiter's 0.02 s pad per wait) and the
+    # requests' own cost, measured right after; a limiter that waited one window more than needed
+    # (1.8 s of the second rule) would be far above it
+    work = _unlimited_seconds(pool, start_sim)
+    assert floor <= elapsed <= 1.1 * floor + work + 0.2, (elapsed, floor, work)
 
 
 def test_two_processes_sharing_the_limiter_never_exceed_the_policy(database_url, start_sim):
@@ -65,7 +84,9 @@ def test_two_processes_sharing_the_limiter_never_exceed_the_policy(database_url,
     finished = max(float(o[1]) for o in outputs)
     floor = minimum_duration(rules, len(ITEMS))
     assert statuses(sim) == [200] * len(ITEMS)
-    assert finished - started <= 1.1 * floor + 0.3, (finished - started, floor)  # + two interpreters' start skew
+    # each process stamps its start after its imports: up to a second of skew between two interpreters
+    # on a busy machine, on top of the waits and the requests (as in the test above)
+    assert finished - started <= 1.25 * floor + 1.0, (finished - started, floor)
 
 
 def test_a_429_with_retry_after_is_obeyed(pool, start_sim):

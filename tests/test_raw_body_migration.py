@@ -16,7 +16,8 @@ from tradewatch.bulk_exchange.raw_store import read_body
 from tradewatch.errors import TradeWatchError
 from tradewatch.market.pricing import summarize_book
 from tradewatch.warehouse.db import get_pool
-from tradewatch.warehouse.migrate import _config, current_revision, head_revision, upgrade
+from helpers.databases import migrate
+from tradewatch.warehouse.migrate import _config, current_revision, head_revision
 from tradewatch.warehouse.snapshots import compute_snapshots
 from tradewatch.watchlist import parse_watchlist
 
@@ -42,9 +43,9 @@ def _old_rows(url: str) -> dict[int, tuple[str, str]]:
 
 def test_jsonb_bodies_are_kept_in_place_marked_and_price_as_before(empty_database_url, tmp_path):
     url = empty_database_url
-    command.upgrade(_config(url), "0009")
+    migrate(url, "0009")
     before = _old_rows(url)
-    upgrade(url)
+    migrate(url)
     assert current_revision(url) == head_revision()
     with psycopg.connect(url) as conn:
         after = {r[0]: r[1:] for r in conn.execute(
@@ -68,9 +69,9 @@ def test_jsonb_bodies_are_kept_in_place_marked_and_price_as_before(empty_databas
 
 def test_the_downgrade_gives_the_jsonb_bodies_back(empty_database_url):
     url = empty_database_url
-    command.upgrade(_config(url), "0009")
+    migrate(url, "0009")
     before = _old_rows(url)
-    upgrade(url)
+    migrate(url)
     command.downgrade(_config(url), "0009")
     with psycopg.connect(url) as conn:
         back = {r[0]: (r[1], r[2]) for r in conn.execute(
@@ -90,7 +91,7 @@ def _zlib_rows_at_0012(url: str, count: int = 1_100) -> dict[int, bytes]:
     from trade_sim.market import exchange_response
     from tradewatch.raw_bodies import checksum, compress
 
-    command.upgrade(_config(url), "0012")
+    migrate(url, "0012")
     bodies = [json.dumps(exchange_response({"have": ["chaos"], "want": [item]}, HOUR, league="Standard"),
                          separators=(",", ":")).encode() for item in ("essence-of-greed", "divine", "exalted")]
     bodies += [(DATA / "exchange_response_poe1_ancestor_have_chaos_want_divine.json").read_bytes(),
@@ -122,7 +123,7 @@ def test_0013_recompresses_trade_bodies_in_place_byte_for_byte_and_returns_the_s
     url = empty_database_url
     shas = _zlib_rows_at_0012(url)
     before, bytes_before = _stored(url), _table_bytes(url)
-    upgrade(url)
+    migrate(url)
     after = _stored(url)
     assert after.keys() == before.keys()  # same ids: price_snapshots.raw_response_id still points at them
     for raw_id, (compression, body, sha) in after.items():
@@ -154,7 +155,7 @@ def test_0013_stops_at_a_body_that_does_not_match_its_checksum_and_changes_nothi
                            "WHERE id = (SELECT max(id) FROM warehouse.raw_trade_responses) RETURNING id").fetchone()[0]
     before = _stored(url)
     with pytest.raises(TradeWatchError, match=rf"raw trade response {bad} does not match the checksum"):
-        upgrade(url)
+        migrate(url)
     assert current_revision(url) == "0012"
     assert _stored(url) == before
 
@@ -165,7 +166,7 @@ def test_0013_downgrade_gives_plain_zlib_back(empty_database_url):
     url = empty_database_url
     _zlib_rows_at_0012(url, count=30)
     before = _stored(url)
-    upgrade(url)
+    migrate(url)
     command.downgrade(_config(url), "0012")
     back = _stored(url)
     assert back.keys() == before.keys()

@@ -7,8 +7,9 @@ import pytest
 
 from tradewatch.warehouse.db import psycopg2_url, redact
 from tradewatch.errors import ConfigError
-from tradewatch.warehouse.migrate import current_revision, head_revision, upgrade
+from tradewatch.warehouse.migrate import current_revision, head_revision
 from tradewatch.settings import REAL_TRADE_API_URL, load_settings
+from helpers.databases import migrate
 from helpers.raw_rows import body_values
 
 
@@ -54,7 +55,7 @@ def test_database_urls_get_the_driver_each_consumer_needs():
 
 def test_upgrade_from_empty_creates_the_schema_and_twice_is_a_no_op(empty_database_url):
     assert current_revision(empty_database_url) is None
-    assert upgrade(empty_database_url) == head_revision()
+    assert migrate(empty_database_url) == head_revision()
     with psycopg.connect(empty_database_url) as conn:
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'warehouse'")}
@@ -62,7 +63,7 @@ def test_upgrade_from_empty_creates_the_schema_and_twice_is_a_no_op(empty_databa
             "INSERT INTO warehouse.rate_limit_hits (limiter_key, scope, at) VALUES ('k', '*', 1)")
         conn.commit()
     assert {"raw_trade_responses", "rate_limit_state", "rate_limit_hits"} <= tables
-    upgrade(empty_database_url)
+    migrate(empty_database_url)
     assert current_revision(empty_database_url) == head_revision()
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT count(*) FROM warehouse.rate_limit_hits").fetchone()[0] == 1
@@ -95,7 +96,7 @@ def test_migrations_apply_to_the_embedded_default_when_no_url_is_set(server_dir,
     try:
         url = resolve_database_url(settings)
         assert (tmp_path / "home" / "pg" / "PG_VERSION").exists()
-        upgrade(url)
+        migrate(url)
         with psycopg.connect(url) as conn:
             conn.execute("INSERT INTO warehouse.rate_limit_hits (limiter_key, scope, at) VALUES ('kept', '*', 1)")
             conn.commit()
@@ -121,9 +122,9 @@ def test_0014_indexes_one_items_hours_of_a_market_and_its_downgrade_drops_it(emp
                                "AND indexname = 'price_snapshots_series'").fetchone()
         return row[0] if row else None
 
-    upgrade(empty_database_url)
+    migrate(empty_database_url)
     assert "(game, league, paid_with, item_id, observed_hour)" in series_index()
     command.downgrade(_config(empty_database_url), "0013")
     assert series_index() is None
-    upgrade(empty_database_url)
+    migrate(empty_database_url)
     assert series_index() is not None

@@ -32,6 +32,7 @@ from . import cx_api, market, static
 from .config import SimConfig
 from .faults import FaultDraw, FaultInjector
 from .rate_limit import RateLimiter
+from .stable import floor_hour
 from .responses import dumps, error_body, fault_response, json_response
 from .validation import QueryError, validate_exchange_body
 
@@ -41,8 +42,8 @@ __all__ = ["create_app", "current_hour", "error_body"]
 def current_hour(config: SimConfig) -> datetime:
     """The market hour to answer for: `config.fixed_hour` or now, floored to the UTC hour."""
     if config.fixed_hour is not None:
-        return market.floor_hour(config.fixed_hour)
-    return market.floor_hour(datetime.now(timezone.utc))
+        return floor_hour(config.fixed_hour)
+    return floor_hour(datetime.now(timezone.utc))
 
 
 class _RequestLog:
@@ -114,7 +115,7 @@ async def _exchange_answer(
     league = request.path_params["league"]
     answer = market.exchange_response(
         body, current_hour(config), league=league, seed=config.seed,
-        max_results=config.max_results,
+        max_results=config.max_results, empty_book_rate=config.empty_book_rate,
     )
     payload = dumps(answer)
     if kind == "truncated_json":

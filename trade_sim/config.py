@@ -41,6 +41,9 @@ class SimConfig:
     max_results: int = 100
     # Market hour for every answer; None = the current UTC hour.
     fixed_hour: datetime | None = None
+    # Share of (item, hour) books that are empty (an indexer hiccup), a trap for the tests that
+    # want one; 0 keeps the market healthy: every watched item can be priced in every hour.
+    empty_book_rate: float = 0.0
 
     # Fault probabilities (0..1), each drawn from a seeded RNG on every exchange request.
     error_5xx_rate: float = 0.0
@@ -104,7 +107,7 @@ class SimConfig:
 
     def __post_init__(self) -> None:
         for name in ("error_5xx_rate", "cloudflare_403_rate", "truncated_json_rate",
-                     "spurious_429_rate", "slow_rate"):
+                     "spurious_429_rate", "slow_rate", "empty_book_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be within 0..1, got {value}")

@@ -45,6 +45,7 @@ import numpy as np
 from . import cx_calendar, market
 from .config import SimConfig, hour_set
 from .cx_catalogue import CHAOS, DIVINE, EXALTED, CxItem, catalogue
+from .stable import hash64, uniform
 
 __all__ = [
     "REALMS",
@@ -146,10 +147,6 @@ class _Candidate:
 _STATS = ("volume_traded", "lowest_stock", "highest_stock", "lowest_ratio", "highest_ratio")
 
 
-def _u(text: str) -> float:
-    return market._u(text)
-
-
 def _wire_order(x: CxItem, y: CxItem) -> tuple[CxItem, CxItem]:
     """A fixed, non-canonical order for the pair (never both orders)."""
     fixed = {(CHAOS, DIVINE): (x, y), (DIVINE, CHAOS): (y, x),
@@ -161,9 +158,9 @@ def _wire_order(x: CxItem, y: CxItem) -> tuple[CxItem, CxItem]:
     p_first = {CHAOS: 0.57, DIVINE: 0.4}
     if lo.path in p_first or hi.path in p_first:
         quote, other = (lo, hi) if lo.path in p_first else (hi, lo)
-        first = _u(f"order|{lo.path}|{hi.path}") < p_first[quote.path]
+        first = uniform(f"order|{lo.path}|{hi.path}") < p_first[quote.path]
         return (quote, other) if first else (other, quote)
-    return (lo, hi) if _u(f"order|{lo.path}|{hi.path}") < 0.5 else (hi, lo)
+    return (lo, hi) if uniform(f"order|{lo.path}|{hi.path}") < 0.5 else (hi, lo)
 
 
 def _candidate(x: CxItem, y: CxItem, weight: float, turnover: float, sigma: float) -> _Candidate:
@@ -191,17 +188,17 @@ def _candidates(realm: str) -> tuple[_Candidate, ...]:
         sigma = 0.015 if liquid else 0.04
         out.append(_candidate(item, chaos, weight, item.turnover, sigma))
         # Divine markets are thinner and cover fewer items.
-        if liquid or _u("dq|" + item.path) < 0.6:
+        if liquid or uniform("dq|" + item.path) < 0.6:
             out.append(_candidate(item, divine, weight * 0.6, item.turnover * 0.5, sigma * 1.3))
     # Cross markets between two non-quote items (portal|wisdom, chrome|transmute, ...).
     cheap = [item for item in items if item.path not in (CHAOS, DIVINE)]
     for i in range(180 * len(cheap) // 740):
-        x = cheap[int(_u(f"cross-a|{i}") * len(cheap))]
-        y = cheap[int(_u(f"cross-b|{i}") * len(cheap))]
+        x = cheap[int(uniform(f"cross-a|{i}") * len(cheap))]
+        y = cheap[int(uniform(f"cross-b|{i}") * len(cheap))]
         if x is not y:
             out.append(_candidate(x, y, 0.8, 150.0, 0.06))
     first, rest = out[0], out[1:]
-    rest.sort(key=lambda c: _u(f"pos|{c.a.path}|{c.b.path}"))
+    rest.sort(key=lambda c: uniform(f"pos|{c.a.path}|{c.b.path}"))
     unique: dict[frozenset[str], _Candidate] = {}
     for c in rest:
         unique.setdefault(frozenset((c.a.path, c.b.path)), c)
@@ -237,11 +234,11 @@ def _realm(realm: str) -> _Realm:
     mapped = tuple((i, item.trade_id) for i, item in enumerate(items) if item.trade_id is not None)
     base = np.array([1.0 if item.trade_id else item.base for item in items])
     drift = np.array([
-        [0.6 + 0.8 * _u("amp|" + item.path) for item in items],
-        [2 * math.pi * _u("p720|" + item.path) for item in items],
-        [2 * math.pi * _u("p168|" + item.path) for item in items],
-        [2 * math.pi * _u("p53|" + item.path) for item in items],
-        [2 * math.pi * _u("p24|" + item.path) for item in items],
+        [0.6 + 0.8 * uniform("amp|" + item.path) for item in items],
+        [2 * math.pi * uniform("p720|" + item.path) for item in items],
+        [2 * math.pi * uniform("p168|" + item.path) for item in items],
+        [2 * math.pi * uniform("p53|" + item.path) for item in items],
+        [2 * math.pi * uniform("p24|" + item.path) for item in items],
     ])
     return _Realm(
         candidates, items, mapped, base, drift,
@@ -375,7 +372,7 @@ def _league_numbers(
 
 def _market_count(realm: str, h: int, seed: int, per_hour: int, first: int, factor: float = 1.0) -> int:
     diurnal = 1.0 + 0.12 * math.sin(2 * math.pi * ((h % 24) - 9) / 24)
-    jitter = 1.0 + 0.12 * (_u(f"cxn|{realm}|{h}|{seed}") - 0.5)
+    jitter = 1.0 + 0.12 * (uniform(f"cxn|{realm}|{h}|{seed}") - 0.5)
     # The feed started small: 109 markets in the first PC hour, 232 in the next.
     ramp = min(1.0, 0.07 * 2.2 ** min(8, max(0, h - first)))
     return round(per_hour * _REALM_SCALE[realm] * diurnal * jitter * ramp * factor)
@@ -400,7 +397,7 @@ def _document(
         n = min(len(candidates), round(total * weight / total_weight))
         if n <= 0:
             continue
-        rng = random.Random(market._h64(f"cx|{realm}|{league}|{h}|{seed}"))
+        rng = random.Random(hash64(f"cx|{realm}|{league}|{h}|{seed}"))
         # Weighted sampling without replacement (Efraimidis-Spirakis keys -log(u)/w, the n
         # smallest), then the chosen markets in their stable document order.
         keys = np.log1p(-_uniforms(rng, len(candidates))) * model.neg_inverse_weight

@@ -17,11 +17,12 @@ and every private league are plausible inventions. Hours are unix hours (`unix s
 
 from __future__ import annotations
 
-import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
+
+from .stable import uniform
 
 __all__ = [
     "League",
@@ -73,8 +74,7 @@ def _hour(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()) // 3600
 
 
-def _u(text: str) -> float:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2.0**64
+_u = uniform  # trade_sim/stable.py: the simulator's one stable uniform
 
 
 # (name, launch, end, variant names). Launches are at 20:00 UTC like GGG's (PoE 2's first hour is

@@ -19,12 +19,13 @@ no catalogue lists (`CurrencyProbeUnlisted…`, as new items appear in the real 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from .stable import uniform
 
 __all__ = ["CHAOS", "CxItem", "DIVINE", "EXALTED", "UNLISTED", "catalogue"]
 
@@ -53,13 +54,9 @@ class CxItem:
     popularity: float = 1.0
 
 
-def _u(text: str) -> float:
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big") / 2.0**64
-
-
 def _log_between(key: str, low: float, high: float, skew: float = 1.0) -> float:
     """A stable value in [low, high], log-uniform (skew > 1 favours the low end)."""
-    return low * math.exp(math.log(high / low) * _u(key) ** skew)
+    return low * math.exp(math.log(high / low) * uniform(key) ** skew)
 
 
 # Trade ids of the bulk exchange and the metadata path of the same base item (PoE 1).

@@ -20,26 +20,23 @@ of draws per seller, and dicts are only built for sellers that are returned.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import json
 import math
 import random
 import struct
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any, Iterable
 
 from . import static
+from .stable import hash64, hour_index, uniform
 
 __all__ = [
     "DEAFENING_TYPES",
     "ESSENCE_FAMILY_DEAFENING",
     "base_value",
-    "chaos_value",
     "exchange_response",
-    "floor_hour",
-    "hour_range",
     "order_book",
     "price_level",
     "unit_price",
@@ -91,8 +88,11 @@ _CURRENCY_CHAOS: dict[str, float] = {
 _LIQUIDITY_DEFAULT = 25.0
 _MAX_POPULATION = 140
 _MAX_BOOK = 100
-# Probability that an (item, hour) has no sellers at all (e.g. indexer hiccup).
-_EMPTY_BOOK_P = 0.01
+# A healthy book: every population book (an item paid in a currency its sellers accept) holds at
+# least this many honest sellers with real stock, so every watched item and strategy can be priced
+# in every hour, whatever the day. Empty books (an indexer hiccup) are a trap a caller asks for
+# with `empty_book_rate` (SimConfig.empty_book_rate); thin books of rarely used currency pairs stay.
+_MIN_HONEST_SELLERS = 3
 
 _JWT_HEADER = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9"  # {"typ":"JWT","alg":"HS256"}
 _TOKEN_TTL = 300  # the real tokens expire 300 s after issue
@@ -114,31 +114,6 @@ _CHAR_SUFFIX = (
 _ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def _h64(text: str) -> int:
-    """Stable 64-bit hash (Python's hash() is salted per process)."""
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
-
-
-def _u(text: str) -> float:
-    """Stable uniform in [0, 1) from a string."""
-    return _h64(text) / 18446744073709551616.0
-
-
-def floor_hour(moment: datetime) -> datetime:
-    """`moment` truncated to its UTC hour (naive datetimes are taken as UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
-    return moment.replace(minute=0, second=0, microsecond=0)
-
-
-def _hour_index(hour: datetime) -> int:
-    """Whole hours since the Unix epoch; the model's time axis."""
-    if hour.tzinfo is None:
-        hour = hour.replace(tzinfo=timezone.utc)
-    return int(hour.timestamp() // 3600)
-
-
 # --------------------------------------------------------------------------- values
 
 
@@ -154,7 +129,7 @@ def base_value(item_id: str) -> float:
         deafening = _DEAFENING_CHAOS.get(kind, 2.0)
         return max(0.005, deafening * _TIER_FACTOR[tier])
     # Anything else: a stable, log-uniform 0.2..5 chaos so every id can be priced.
-    return 0.2 * math.exp(math.log(25.0) * _u("base|" + item_id))
+    return 0.2 * math.exp(math.log(25.0) * uniform("base|" + item_id))
 
 
 @lru_cache(maxsize=4096)
@@ -171,18 +146,18 @@ def _movement_params(item_id: str, seed: int) -> tuple[float, ...]:
     key = f"{item_id}|{seed}"
     return (
         vol,
-        2 * math.pi * _u("p720|" + key),
-        2 * math.pi * _u("p168|" + key),
-        2 * math.pi * _u("p24|" + key),
-        0.6 + 0.8 * _u("amp|" + key),
+        2 * math.pi * uniform("p720|" + key),
+        2 * math.pi * uniform("p168|" + key),
+        2 * math.pi * uniform("p24|" + key),
+        0.6 + 0.8 * uniform("amp|" + key),
     )
 
 
 def _value_noise(item_id: str, seed: int, h: int, span: int, octave: str) -> float:
     """Smoothly interpolated hash noise in [-1, 1] with knots every `span` hours."""
     k, rem = divmod(h, span)
-    a = _u(f"vn|{octave}|{item_id}|{seed}|{k}") * 2 - 1
-    b = _u(f"vn|{octave}|{item_id}|{seed}|{k + 1}") * 2 - 1
+    a = uniform(f"vn|{octave}|{item_id}|{seed}|{k}") * 2 - 1
+    b = uniform(f"vn|{octave}|{item_id}|{seed}|{k + 1}") * 2 - 1
     t = rem / span
     t = t * t * (3 - 2 * t)  # smoothstep: continuous slope at the knots
     return a + (b - a) * t
@@ -207,7 +182,7 @@ def _log_drift(item_id: str, h: int, seed: int) -> float:
         + _DAILY_SWING.get(item_id, _DAILY_SWING_DEFAULT) * math.sin(two_pi * h / 24 + p24)
         + 0.07 * _value_noise(item_id, seed, h, 48, "slow")
         + 0.03 * _value_noise(item_id, seed, h, 8, "fast")
-        + 0.005 * (_u(f"jit|{item_id}|{seed}|{h}") * 2 - 1)
+        + 0.005 * (uniform(f"jit|{item_id}|{seed}|{h}") * 2 - 1)
     )
     return vol * drift
 
@@ -217,14 +192,9 @@ def _chaos_value_h(item_id: str, h: int, seed: int) -> float:
     return base_value(item_id) * math.exp(_log_drift(item_id, h, seed))
 
 
-def chaos_value(item_id: str, hour: datetime, seed: int = 7) -> float:
-    """Value of one `item_id` in chaos at `hour` (floored to the hour)."""
-    return _chaos_value_h(item_id, _hour_index(hour), seed)
-
-
 def price_level(item_id: str, have: str, hour: datetime, seed: int = 7) -> float:
     """Fair price of 1 `item_id` in units of `have` at `hour` (the market mid level)."""
-    h = _hour_index(hour)
+    h = hour_index(hour)
     return _chaos_value_h(item_id, h, seed) / _chaos_value_h(have, h, seed)
 
 
@@ -288,7 +258,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _short_id(key: str, length: int = 6) -> str:
-    x = _h64(key)
+    x = hash64(key)
     out = []
     for _ in range(length):
         x, r = divmod(x, 62)
@@ -297,7 +267,7 @@ def _short_id(key: str, length: int = 6) -> str:
 
 
 def _book_seed(kind: str, item_id: str, have: str, h: int, seed: int) -> int:
-    return _h64(f"{kind}|{item_id}|{have}|{h}|{seed}")
+    return hash64(f"{kind}|{item_id}|{have}|{h}|{seed}")
 
 
 @lru_cache(maxsize=4096)
@@ -424,11 +394,12 @@ def _stock(kind: str, max_m: int, u: float) -> int:
 
 
 def _population_book(
-    item_id: str, have: str, h: int, league: str, seed: int
+    item_id: str, have: str, h: int, league: str, seed: int, empty_book_rate: float = 0.0
 ) -> list[tuple[float, dict[str, Any]]]:
     """(unit price in `have`, listing) for the sellers of (item, hour) accepting `have`."""
     rng = random.Random(_book_seed("pop", item_id, "", h, seed))
-    if rng.random() < _EMPTY_BOOK_P:
+    # drawn whatever the rate, so that asking for empty books leaves every other book as it was
+    if rng.random() < empty_book_rate:
         return []
     activity = 1.0 + 0.25 * math.sin(2 * math.pi * (h % 24 - 9) / 24)  # evening peak
     size = _liquidity(item_id) * activity * math.exp(rng.gauss(0.0, 0.3))
@@ -444,6 +415,7 @@ def _population_book(
     threshold_a = p_a * 65536
     threshold_multi = 0.12 * 65536
     out: list[tuple[float, dict[str, Any]]] = []
+    honest = 0
     getbits = rng.getrandbits
     for _ in range(n_sellers):
         # Fixed-size draws per seller keep every book identical whatever `have` is.
@@ -476,7 +448,25 @@ def _population_book(
             if want_b:
                 price = n / m
         stock = _stock(kind, max(o[2] for o in offers), r[11] * _U16)
+        honest += kind == "normal"
         out.append((price, factory.make(identity, offers, stock)))
+    if honest < _MIN_HONEST_SELLERS:
+        out += _floor_sellers(item_id, have, q_a if want_a else q_b, h, seed, factory,
+                              _MIN_HONEST_SELLERS - honest)
+    return out
+
+
+def _floor_sellers(item_id: str, have: str, q: float, h: int, seed: int, factory: _ListingFactory,
+                   count: int) -> list[tuple[float, dict[str, Any]]]:
+    """`count` honest single-currency sellers near the level, from a generator of their own: a
+    quiet hour still has a market, and the books that need none of them stay as they were."""
+    rng = random.Random(_book_seed("floor", item_id, have, h, seed))
+    out = []
+    for _ in range(count):
+        r = _UNPACK_UNIFORMS(rng.getrandbits(_UNIFORM_BITS).to_bytes(_UNIFORM_BYTES, "little"))
+        identity = rng.getrandbits(_IDENTITY_BITS)
+        n, m = _amounts(q * _markup("normal", r[0] * _U16, r[1] * _U16), r[2] * _U16, r[3] * _U16, False)
+        out.append((n / m, factory.make(identity, [(have, n, m)], _stock("normal", m, r[4] * _U16))))
     return out
 
 
@@ -519,14 +509,14 @@ def unit_price(listing: dict[str, Any], have: str | Iterable[str]) -> float:
 
 
 def _raw_book(
-    item_id: str, have: str, h: int, league: str, seed: int
+    item_id: str, have: str, h: int, league: str, seed: int, empty_book_rate: float = 0.0
 ) -> list[tuple[float, dict[str, Any]]]:
     """Unsorted (unit price in `have`, listing) pairs, at most 100."""
     if item_id == have:
         return []
     pair, _ = _payment_currencies(item_id)
     if have in pair:
-        book = _population_book(item_id, have, h, league, seed)
+        book = _population_book(item_id, have, h, league, seed, empty_book_rate)
     else:
         book = _thin_book(item_id, have, h, league, seed)
     return book[:_MAX_BOOK]
@@ -537,14 +527,17 @@ def _price_key(pair: tuple[float, dict[str, Any]]) -> float:
 
 
 def order_book(
-    item_id: str, have: str, hour: datetime, *, league: str = "Standard", seed: int = 7
+    item_id: str, have: str, hour: datetime, *, league: str = "Standard", seed: int = 7,
+    empty_book_rate: float = 0.0,
 ) -> list[dict[str, Any]]:
     """The 0-100 listings selling `item_id` for `have` at `hour`, cheapest unit price first.
 
     Each element is a `result[<id>]` value of the real exchange answer. Listings may
-    carry offers in other currencies too; the `have` offer is always among them.
+    carry offers in other currencies too; the `have` offer is always among them. A book
+    of a currency the item's sellers accept always holds a few honest sellers, unless
+    `empty_book_rate` (the share of (item, hour) books left empty) empties it.
     """
-    book = _raw_book(item_id, have, _hour_index(hour), league, seed)
+    book = _raw_book(item_id, have, hour_index(hour), league, seed, empty_book_rate)
     book.sort(key=_price_key)
     return [listing for _, listing in book]
 
@@ -559,6 +552,7 @@ def exchange_response(
     league: str,
     seed: int = 7,
     max_results: int = 100,
+    empty_book_rate: float = 0.0,
 ) -> dict[str, Any]:
     """The full body of a bulk-exchange answer for an already validated request.
 
@@ -566,7 +560,7 @@ def exchange_response(
     query (with `have`/`want`) is accepted too and sorted ascending. Several `want`
     or `have` ids give one merged book. Multi-`have` books are ordered by the
     cheapest matching offer converted to chaos, since raw ratios in different
-    currencies are not comparable.
+    currencies are not comparable. `empty_book_rate` as in `order_book`.
     """
     if "query" in query:
         inner = query["query"]
@@ -576,12 +570,12 @@ def exchange_response(
     haves: list[str] = list(dict.fromkeys(inner["have"]))
     wants: list[str] = list(dict.fromkeys(inner["want"]))
     minimum = inner.get("minimum")
-    h = _hour_index(hour)
+    h = hour_index(hour)
 
     merged: dict[str, dict[str, Any]] = {}
     for want in wants:
         for have in haves:
-            for _, listing in _raw_book(want, have, h, league, seed):
+            for _, listing in _raw_book(want, have, h, league, seed, empty_book_rate):
                 # A seller accepting two requested currencies appears once.
                 merged.setdefault(listing["id"], listing)
     listings = list(merged.values())
@@ -613,8 +607,3 @@ def exchange_response(
         "total": len(listings),
     }
 
-
-def hour_range(start: datetime, hours: int) -> list[datetime]:
-    """`hours` consecutive UTC hours from `start` (floored); handy for history building."""
-    first = floor_hour(start)
-    return [first + timedelta(hours=i) for i in range(hours)]

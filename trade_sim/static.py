@@ -1,8 +1,11 @@
 """The trade site's static item data (ids and display names) the simulator knows.
 
-`data/static.json` is a verbatim excerpt of the real `GET /api/trade/data/static`
-answer (Currency and Essences groups), so ids, names and the separator rows
-(`{"id": "sep", "text": ""}`) have the real shape.
+The document is a verbatim excerpt of the real `GET /api/trade/data/static` answer
+(Currency and Essences groups), so ids, names and the separator rows
+(`{"id": "sep", "text": ""}`) have the real shape. There is one copy of it,
+`tradewatch/data/trade_static_poe1.json`, shipped in the same distribution as this package:
+the simulator reads that file by path (it imports nothing of TradeWatch), so what it serves
+and the names the pipeline shows can never drift apart.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-STATIC_PATH = Path(__file__).with_name("data") / "static.json"
+STATIC_PATH = Path(__file__).resolve().parent.parent / "tradewatch" / "data" / "trade_static_poe1.json"
 
 # The real data uses "sep" rows as visual separators; they are not items.
 SEPARATOR_ID = "sep"

@@ -107,7 +107,8 @@ def _currency(currency: str | None, wl: Watchlist) -> str:
 def prices(items: str | Iterable[str] | None = None, league: str | None = None, from_: datetime | str | None = None,
            to: datetime | str | None = None, bucket: Bucket = "hour", currency: str | None = None, *,
            url: str | None = None, watchlist: Watchlist | None = None) -> pd.DataFrame:
-    """Like `priceSeries`: per item and bucket open/high/low/close of the min price, the last robust
+    """Like `priceSeries`: per item and bucket open/high/low/close of the min price (open and close: the
+    first and last hour of the bucket that has a price), the last robust
     minimum (`robust_close`), the depth-aware average price, the last stock and listing count, and
     how many hours the bucket holds; prices in `currency` (default: the watchlist's)."""
     wl, league = _context(league, watchlist)

@@ -10,7 +10,7 @@ from graphql_api.db import fetch_all
 from graphql_api.inputs import TimeRange, decode_cursor, encode_cursor
 from graphql_api.types import Coverage, CoverageHour, PageInfo, RawResponse, RawResponseConnection, item_of
 from tradewatch.bulk_exchange.raw_store import read_body
-from tradewatch.hours import hours_between, HOUR
+from tradewatch.hours import HOUR, floor_hour, hours_between
 
 COVERAGE_SQL = """
 WITH raw AS (
@@ -31,7 +31,7 @@ FROM raw FULL JOIN snap ON snap.observed_hour = raw.observed_hour
 
 
 def _whole_hours(span: TimeRange) -> list[datetime]:
-    first = span.start.replace(minute=0, second=0, microsecond=0)
+    first = floor_hour(span.start)
     if first < span.start:
         first += HOUR
     return hours_between(first, span.end)

@@ -94,12 +94,17 @@ def test_a_full_worker_pool_answers_busy_at_once_and_gives_the_slot_back_when_th
         pool.start()
         try:
             await pool.run(sleep_then_answer, 0.0, "warm", deadline=time.monotonic() + 60)  # the process is up
-            slow = asyncio.ensure_future(pool.run(sleep_then_answer, 1.0, "slow", deadline=time.monotonic() + 30))
-            await asyncio.sleep(0.1)
+            slow = asyncio.ensure_future(pool.run(sleep_then_answer, 2.0, "slow", deadline=time.monotonic() + 30))
+            for _ in range(500):  # until the slow job holds the only slot
+                if pool.free() == 0:
+                    break
+                await asyncio.sleep(0.01)
+            assert pool.free() == 0
             started = time.monotonic()
             with pytest.raises(ApiError) as busy:
                 await pool.run(sleep_then_answer, 0.0, "x", deadline=time.monotonic() + 30)
-            assert busy.value.code == "BUSY" and time.monotonic() - started < 0.1
+            # at once: refused while the slow job still runs, not after waiting for its slot
+            assert busy.value.code == "BUSY" and not slow.done() and time.monotonic() - started < 1.0
             assert await slow == "slow"
             assert pool.free() == 1
             # a job past its deadline: the caller gets TIMEOUT; the slot stays taken until the job ends

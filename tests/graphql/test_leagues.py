@@ -19,9 +19,11 @@ def test_a_mistyped_league_is_not_found_with_the_stored_leagues_and_the_closest(
                                 "'Standard'?); stored leagues: Standard")
 
 
-def test_the_watchlists_league_and_a_stored_one_are_answered(api):
-    assert api.data(QUERY, {"league": "Standard"})["latestPrices"]
-    assert api.data(QUERY)["latestPrices"]
+def test_the_watchlists_league_and_a_stored_one_are_answered(api, watchlist):
+    named = api.data(QUERY, {"league": "Standard"})["latestPrices"]
+    # the stored league (also the watchlist's) answers a price of every watched item; no league = that one
+    assert sorted(row["item"]["id"] for row in named) == sorted(watchlist.items)
+    assert api.data(QUERY)["latestPrices"] == named
 
 
 def test_the_csv_export_says_not_found_for_a_league_without_data(api):

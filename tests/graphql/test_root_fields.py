@@ -97,11 +97,14 @@ def test_price_series_buckets_match_sql_aggregates(api, db, history, bucket, uni
                    "hours } }" % (json.dumps(items), bucket), span)["priceSeries"]
     assert [s["item"]["id"] for s in got] == items
     for series in got:
+        # open/close: the first/last hour of the bucket that has a price (schema: PriceSeries.close)
         rows = db.execute(
             """SELECT date_trunc(%s, observed_hour) AS t,
-                      (array_agg(min_price ORDER BY observed_hour))[1], max(min_price), min(min_price),
-                      (array_agg(min_price ORDER BY observed_hour DESC))[1],
-                      (array_agg(robust_min_price ORDER BY observed_hour DESC))[1],
+                      (array_agg(min_price ORDER BY observed_hour) FILTER (WHERE min_price IS NOT NULL))[1],
+                      max(min_price), min(min_price),
+                      (array_agg(min_price ORDER BY observed_hour DESC) FILTER (WHERE min_price IS NOT NULL))[1],
+                      (array_agg(robust_min_price ORDER BY observed_hour DESC)
+                          FILTER (WHERE robust_min_price IS NOT NULL))[1],
                       sum(spent) / nullif(sum(bought), 0),
                       (array_agg(total_stock ORDER BY observed_hour DESC))[1],
                       (array_agg(listing_count ORDER BY observed_hour DESC))[1], count(*)
@@ -113,6 +116,33 @@ def test_price_series_buckets_match_sql_aggregates(api, db, history, bucket, uni
             assert datetime.fromisoformat(series["time"][i]) == row[0]
             for name, expected in zip(columns[1:], row[1:]):
                 assert series[name][i] == pytest.approx(expected), (name, i)
+
+
+def test_a_bucket_whose_last_hour_has_an_empty_book_closes_at_the_last_priced_hour(api, db, history):
+    # the first whole day of the history; its last hour's book is emptied for the test
+    day = (history.start + timedelta(days=1)).replace(hour=0)
+    last, before = day + timedelta(hours=23), day + timedelta(hours=22)
+    (kept_min, kept_robust), = db.execute("SELECT min_price, robust_min_price FROM warehouse.price_snapshots "
+                                          "WHERE item_id = %s AND observed_hour = %s", (GREED, last)).fetchall()
+    (price, robust), = db.execute("SELECT min_price, robust_min_price FROM warehouse.price_snapshots "
+                                  "WHERE item_id = %s AND observed_hour = %s", (GREED, before)).fetchall()
+    assert None not in (kept_min, kept_robust, price, robust)
+    span = {"f": _iso(day), "t": _iso(day + timedelta(days=1))}
+    query = ("query($f: DateTime, $t: DateTime) { priceSeries(item: \"%s\", from: $f, to: $t, bucket: DAY) "
+             "{ points close robustClose hours } }" % GREED)
+    db.execute("UPDATE warehouse.price_snapshots SET min_price = NULL, robust_min_price = NULL "
+               "WHERE item_id = %s AND observed_hour = %s", (GREED, last))
+    try:
+        emptied = api.data(query, span)["priceSeries"][0]
+        nothing_priced = db.execute("SELECT count(*) FROM warehouse.price_snapshots WHERE item_id = %s "
+                                    "AND observed_hour >= %s AND observed_hour < %s AND min_price IS NULL",
+                                    (GREED, day, day + timedelta(days=1))).fetchone()[0]
+    finally:
+        db.execute("UPDATE warehouse.price_snapshots SET min_price = %s, robust_min_price = %s "
+                   "WHERE item_id = %s AND observed_hour = %s", (kept_min, kept_robust, GREED, last))
+    assert nothing_priced == 1
+    assert emptied == {"points": 1, "close": [price], "robustClose": [robust], "hours": [24]}
+    assert api.data(query, span)["priceSeries"][0]["close"] == [kept_min]
 
 
 def test_price_series_of_an_item_without_data_is_empty(api, history):

@@ -4,7 +4,11 @@ database filled with simulated history through the real pipeline (simulate_histo
 compute_snapshots -> compute_profitability).
 
 Imported as `helpers.databases` by the tests (tests/conftest.py puts tests/ on sys.path) and
-as `tests.helpers.databases` by the bench scripts (which put the repository root there)."""
+as `tests.helpers.databases` by the bench scripts (which put the repository root there).
+
+The read-only roles are cluster-wide: every test gives them the same passwords, `reader-test-pw`
+(tradewatch_reader) and `api-test-pw` (tradewatch_api), so that tests running at once on one
+server (pytest-xdist workers, TRADEWATCH_TEST_DATABASE_URL) never lock each other out."""
 
 from __future__ import annotations
 
@@ -15,6 +19,38 @@ from typing import Callable, Iterator, NamedTuple
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+
+
+@contextmanager
+def migration_lock(url: str) -> Iterator[None]:
+    """One migration at a time on the server of `url`, across the processes of this machine (the
+    pytest-xdist workers): role settings and grants live in catalogs the whole server shares, and
+    PostgreSQL fails one of two concurrent updates of a row there ("tuple concurrently updated")."""
+    import fcntl
+    import tempfile
+    from pathlib import Path
+
+    parts = urlsplit(url)
+    lock = Path(tempfile.gettempdir()) / f"tradewatch-tests-migrate-{parts.hostname}-{parts.port or 5432}.lock"
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def migrate(url: str, revision: str = "head") -> str:
+    """The warehouse migrations on the database of `url` up to `revision`, under `migration_lock`."""
+    from alembic import command
+
+    from tradewatch.warehouse.migrate import _config, upgrade
+
+    with migration_lock(url):
+        if revision == "head":
+            return upgrade(url)
+        command.upgrade(_config(url), revision)
+        return revision
 
 
 def with_database(url: str, name: str) -> str:
@@ -70,14 +106,13 @@ def history_database(server_url: str, watchlist, prefix: str, days: int, seed: i
     from tradewatch.warehouse.db import get_pool
     from tradewatch.cli.simulated_history import simulate_history
     from tradewatch.hours import floor_hour, utc_now
-    from tradewatch.warehouse.migrate import upgrade
     from tradewatch.warehouse.profitability import compute_profitability
     from tradewatch.warehouse.snapshots import compute_snapshots
 
     name, url = create_database(server_url, prefix)
     pool = None
     try:
-        upgrade(url)
+        migrate(url)
         end = end if end is not None else floor_hour(utc_now()) - timedelta(hours=1)
         start = end - timedelta(days=days)
         pool = get_pool(url)

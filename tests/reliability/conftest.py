@@ -7,6 +7,7 @@ load and overload tests."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import platform
@@ -41,19 +42,23 @@ class Figures:
         self.sections.setdefault(section, {})[name] = {"value": value, "unit": unit, "note": note}
 
     def save(self, path: Path) -> None:
-        existing = {}
-        if path.exists():
-            try:
-                existing = json.loads(path.read_text()).get("sections", {})
-            except (ValueError, OSError):
-                existing = {}
-        existing.update(self.sections)  # a partial run keeps the sections it did not touch
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({
-            "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-            "sections": existing,
-        }, indent=2, default=str))
+        # pytest-xdist workers each save their sections: one read-merge-write at a time
+        with open(path.with_name(path.name + ".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            existing = {}
+            if path.exists():
+                try:
+                    existing = json.loads(path.read_text()).get("sections", {})
+                except (ValueError, OSError):
+                    existing = {}
+            existing.update(self.sections)  # a partial run keeps the sections it did not touch
+            path.write_text(json.dumps({
+                "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "machine": f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, "
+                           f"Python {platform.python_version()}",
+                "sections": existing,
+            }, indent=2, default=str))
 
 
 _FIGURES = Figures()

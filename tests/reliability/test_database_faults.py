@@ -49,7 +49,7 @@ from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
 from tradewatch.cli.simulated_history import simulate_history
 from tradewatch.hours import HOUR, floor_hour, utc_now
 from tradewatch.bulk_exchange.ingest import ingest_hour
-from tradewatch.warehouse.migrate import upgrade
+from helpers.databases import migrate
 from tradewatch.warehouse.profitability import compute_profitability
 from tradewatch.rate_limit import PostgresRateLimiter
 from tradewatch.warehouse.snapshots import compute_snapshots
@@ -288,7 +288,7 @@ def test_a_database_crash_mid_ingest_keeps_the_committed_items_and_a_rerun_fills
     try:
         server.start()
         url = server.url()
-        upgrade(url)
+        migrate(url)
         pool = get_pool(url)
         outcome: dict[str, object] = {}
 

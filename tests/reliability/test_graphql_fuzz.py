@@ -95,7 +95,7 @@ def served(history, watchlist):
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
     from pydantic import SecretStr as Secret
 
-    apply_api_password(history.url, Secret("fuzz-api-pw"))
+    apply_api_password(history.url, Secret("api-test-pw"))
     keeper = LogKeeper()
     logging.getLogger().addHandler(keeper)
     # Strawberry logs every GraphQL error (a bad argument too) with its traceback at ERROR; thousands
@@ -103,7 +103,7 @@ def served(history, watchlist):
     execution_log = logging.getLogger("strawberry.execution")
     execution_level = execution_log.level
     execution_log.setLevel(logging.CRITICAL)
-    api = serve_api(with_user(history.url, API_ROLE, "fuzz-api-pw"), watchlist)
+    api = serve_api(with_user(history.url, API_ROLE, "api-test-pw"), watchlist)
     try:
         yield Served(api, keeper, table_counts(history.url))
     finally:

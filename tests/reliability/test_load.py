@@ -2,6 +2,8 @@
 (`TRADEWATCH_LOAD_SECONDS` shortens it for local iteration) against the API served the way
 it is deployed (`tradewatch serve`, one uvicorn process, logged in as the read-only role)
 over loopback, on a database with 30 days of simulated history for every watched item.
+It is marked `long` (three minutes with its history): `make reliability` runs it, `make test`
+runs the smoke below instead (the same workload for a few seconds on two days of history).
 
 Passes when no request failed (no non-2xx, no socket error or time-out, no GraphQL error
 in a 200), a minimum number of requests was served and the server's memory stayed flat
@@ -18,9 +20,11 @@ import shutil
 import subprocess
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import psutil
@@ -34,6 +38,7 @@ LUA_SCRIPT = HERE / "load_mix.lua"
 
 DAYS = 30
 SECONDS = int(os.environ.get("TRADEWATCH_LOAD_SECONDS", "60"))
+SMOKE_DAYS, SMOKE_SECONDS = 2, 5
 CONNECTIONS, THREADS = 8, 2
 # wrk counts a request slower than this as a time-out (an error); p99 is far below it
 TIMEOUT = "5s"
@@ -51,15 +56,15 @@ class LoadHistory:
     items: tuple[str, ...]
 
 
-@pytest.fixture(scope="module")
-def load_history(pg_server_url) -> LoadHistory:
-    """30 days x every watched item, through the real pipeline, as in tests/graphql/conftest.py."""
+@contextmanager
+def _load_history(pg_server_url: str, days: int) -> Iterator[LoadHistory]:
+    """`days` x every watched item, through the real pipeline, as in tests/graphql/conftest.py."""
     from tradewatch.hours import floor_hour, utc_now
     from tradewatch.warehouse.roles import API_ROLE, apply_api_password
     from pydantic import SecretStr as Secret
     from tradewatch.watchlist import load_watchlist
 
-    with history_database(pg_server_url, load_watchlist(), "tw_load", days=DAYS, seed=7,
+    with history_database(pg_server_url, load_watchlist(), "tw_load", days=days, seed=7,
                           end=floor_hour(utc_now())) as (url, start, end):
         with psycopg.connect(url) as conn:
             items = tuple(row[0] for row in conn.execute(
@@ -69,14 +74,26 @@ def load_history(pg_server_url) -> LoadHistory:
         yield LoadHistory(url, with_user(url, API_ROLE, "api-test-pw"), start, end, items)
 
 
-@pytest.fixture(scope="module")
-def server(load_history, tmp_path_factory, tradewatch_serve):
+@contextmanager
+def _served(history: LoadHistory, workdir: Path, tradewatch_serve) -> Iterator:
     """`tradewatch serve` as compose runs it (GraphiQL off), without keys, on a free loopback port."""
-    with tradewatch_serve(tmp_path_factory.mktemp("load_server"), {
-        "TRADEWATCH_API_DATABASE_URL": load_history.api_url,
-        "TRADEWATCH_DATABASE_URL": load_history.owner_url,
+    with tradewatch_serve(workdir, {
+        "TRADEWATCH_API_DATABASE_URL": history.api_url,
+        "TRADEWATCH_DATABASE_URL": history.owner_url,
         "TRADEWATCH_GRAPHIQL": "0",
     }) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def load_history(pg_server_url) -> LoadHistory:
+    with _load_history(pg_server_url, DAYS) as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def server(load_history, tmp_path_factory, tradewatch_serve):
+    with _served(load_history, tmp_path_factory.mktemp("load_server"), tradewatch_serve) as served:
         yield served
 
 
@@ -174,11 +191,34 @@ def _wrk() -> str:
     return found
 
 
-@pytest.mark.slow
-def test_a_mixed_dashboard_workload_for_a_minute_serves_without_errors_at_flat_memory(
-        server, load_history, figures, tmp_path):
+@dataclass
+class LoadRun:
+    workload: list[tuple[str, dict]]
+    alone: dict[str, list[float]]
+    output: str
+    summary: dict
+    distribution: dict[int, float]
+    samples: list[tuple[float, int]]
+    rss_start: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.summary["duration_us"] / 1e6
+
+    @property
+    def socket_errors(self) -> int:
+        s = self.summary
+        return s["connect_errors"] + s["read_errors"] + s["write_errors"] + s["timeouts"]
+
+    @property
+    def errors(self) -> int:
+        return self.summary["non_2xx"] + self.summary["graphql_errors"] + self.socket_errors
+
+
+def run_load(server, history: LoadHistory, seconds: int, tmp_path: Path) -> LoadRun:
+    """Every body of the workload answered once cleanly, then wrk for `seconds` with the server's RSS sampled."""
     wrk = _wrk()
-    workload = dashboard_workload(load_history)
+    workload = dashboard_workload(history)
     # every body must answer cleanly before it is repeated thousands of times; this pass also
     # warms the connection pool and the plan caches
     alone: dict[str, list[float]] = {}
@@ -200,21 +240,42 @@ def test_a_mixed_dashboard_workload_for_a_minute_serves_without_errors_at_flat_m
     sampler.start()
     try:
         done = subprocess.run(
-            [wrk, "--latency", "-d", f"{SECONDS}s", "-c", str(CONNECTIONS), "-t", str(THREADS), "--timeout", TIMEOUT,
+            [wrk, "--latency", "-d", f"{seconds}s", "-c", str(CONNECTIONS), "-t", str(THREADS), "--timeout", TIMEOUT,
              "-s", str(LUA_SCRIPT), server.base + "/graphql", "--", str(bodies_file)],
-            capture_output=True, text=True, timeout=SECONDS + 60)
+            capture_output=True, text=True, timeout=seconds + 60)
     finally:
         sampler.stop()
     assert done.returncode == 0, done.stdout + done.stderr
     assert server.proc.poll() is None, "the server died under load"
     output = done.stdout
+    return LoadRun(workload, alone, output, wrk_summary(output), parse_latency_distribution(output), sampler.samples,
+                   rss_start)
 
-    distribution = parse_latency_distribution(output)
-    summary = wrk_summary(output)
-    duration_s = summary["duration_us"] / 1e6
-    socket_errors = summary["connect_errors"] + summary["read_errors"] + summary["write_errors"] + summary["timeouts"]
-    errors = summary["non_2xx"] + summary["graphql_errors"] + socket_errors
-    samples = sampler.samples
+
+@pytest.fixture(scope="module")
+def smoke_server(pg_server_url, tmp_path_factory, tradewatch_serve):
+    with _load_history(pg_server_url, SMOKE_DAYS) as history:
+        with _served(history, tmp_path_factory.mktemp("load_smoke_server"), tradewatch_serve) as served:
+            yield served, history
+
+
+@pytest.mark.timing  # a floor of requests per second: judged in the serial pass
+def test_a_short_mixed_dashboard_workload_serves_without_errors(smoke_server, tmp_path):
+    """The smoke `make test` runs: the full test's workload and error rules for a few seconds."""
+    server, history = smoke_server
+    run = run_load(server, history, SMOKE_SECONDS, tmp_path)
+    assert run.errors == 0, run.output
+    assert run.summary["requests"] >= MIN_REQUESTS_PER_SECOND * SMOKE_SECONDS, run.output
+
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_a_mixed_dashboard_workload_for_a_minute_serves_without_errors_at_flat_memory(
+        server, load_history, figures, tmp_path):
+    run = run_load(server, load_history, SECONDS, tmp_path)
+    workload, alone, output, summary = run.workload, run.alone, run.output, run.summary
+    distribution, samples, rss_start = run.distribution, run.samples, run.rss_start
+    duration_s, socket_errors, errors = run.duration_s, run.socket_errors, run.errors
     rss_end = samples[-1][1]
     middle = min(samples, key=lambda sample: abs(sample[0] - duration_s / 2))
     second_half = [rss for t, rss in samples if t >= middle[0]]

@@ -101,6 +101,7 @@ def _latest_prices_for(client: httpx.Client, seconds: float) -> list[float]:
     return latencies
 
 
+@pytest.mark.timing  # latencies under contention: judged in the serial pass, alone on the machine
 def test_latest_prices_stay_fast_while_four_clients_send_the_most_expensive_accepted_query(week, server, figures):
     cost = operation_cost(parse(HEAVY), None, _variables(week, 30.0), 21)
     assert 950 <= cost <= 1000, cost  # the most expensive kind of request the default budget admits

@@ -162,6 +162,7 @@ def _code(body: bytes) -> str:
     return json.loads(body)["errors"][0]["extensions"]["code"]
 
 
+@pytest.mark.timing  # a refusal within a second: judged in the serial pass
 def test_a_body_over_the_cap_is_refused_before_it_is_read_on_every_route(server, figures):
     declared = 10 * 1024**3  # 10 GiB declared: refused on the header alone
     refusals = {}
@@ -239,6 +240,7 @@ def test_ten_oversize_uploads_at_once_leave_memory_flat_and_health_answering(ser
                    f"slowest of {len(health)} probes while and after they ran (the review, before the change: stalled 1.4 s)")
 
 
+@pytest.mark.timing  # a refusal within a second: judged in the serial pass
 def test_too_many_variable_values_are_refused_before_graphql_sees_them(server, figures):
     cases = {
         "200,000 weights (11 MB, over the body cap)": [{"item": GREED, "weight": 1.0}] * 200_000,

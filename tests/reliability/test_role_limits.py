@@ -15,25 +15,25 @@ import contextlib
 
 import psycopg
 import pytest
-from alembic import command
 
-from helpers.databases import with_database, with_user
+from helpers.databases import migrate, with_database, with_user
 from pydantic import SecretStr as Secret
-from tradewatch.warehouse.migrate import _config, current_revision, head_revision, upgrade
+from tradewatch.warehouse.migrate import current_revision, head_revision
 from tradewatch.warehouse.roles import API_ROLE, READER_ROLE, apply_api_password, apply_reader_password
 
 EXPECTED = {  # role -> (connection limit, temp_file_limit, statement_timeout)
     READER_ROLE: (16, "1GB", "1min"),
     API_ROLE: (32, "256MB", "10s"),
 }
-PASSWORDS = {READER_ROLE: "reader-limits-pw", API_ROLE: "api-limits-pw"}
+# the roles are cluster-wide: the passwords every test gives them, so tests running at once agree
+PASSWORDS = {READER_ROLE: "reader-test-pw", API_ROLE: "api-test-pw"}
 
 
 @pytest.fixture
 def upgraded_in_place(empty_database_url) -> str:
-    command.upgrade(_config(empty_database_url), "0005")
+    migrate(empty_database_url, "0005")
     assert current_revision(empty_database_url) == "0005"
-    upgrade(empty_database_url)
+    migrate(empty_database_url)
     assert current_revision(empty_database_url) == head_revision()
     apply_reader_password(empty_database_url, Secret(PASSWORDS[READER_ROLE]))
     apply_api_password(empty_database_url, Secret(PASSWORDS[API_ROLE]))

@@ -361,8 +361,8 @@ def test_the_api_and_tableau_roles_cannot_write(database_url, figures):
     simulate_history(get_pool(database_url), watchlist, end - timedelta(hours=2), end, seed=3)
     compute_snapshots(get_pool(database_url), watchlist, end - timedelta(hours=2), end)
 
-    apply_reader_password(database_url, Secret("reader-pw-for-tests"))
-    apply_api_password(database_url, Secret("api-pw-for-tests"))
+    apply_reader_password(database_url, Secret("reader-test-pw"))
+    apply_api_password(database_url, Secret("api-test-pw"))
 
     def catalog_state() -> tuple:
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -386,8 +386,8 @@ def test_the_api_and_tableau_roles_cannot_write(database_url, figures):
     before_rows, before_catalog = table_counts(database_url), catalog_state()
     outcomes: dict[str, list[tuple[str, str]]] = {}
     attempts_made = 0
-    for role, password, readable in ((API_ROLE, "api-pw-for-tests", "SELECT count(*) FROM warehouse.price_snapshots"),
-                                     (READER_ROLE, "reader-pw-for-tests", "SELECT count(*) FROM analytics.price_history")):
+    for role, password, readable in ((API_ROLE, "api-test-pw", "SELECT count(*) FROM warehouse.price_snapshots"),
+                                     (READER_ROLE, "reader-test-pw", "SELECT count(*) FROM analytics.price_history")):
         with psycopg.connect(with_user(database_url, role, password), autocommit=True) as conn:
             assert conn.execute("SELECT current_user").fetchone()[0] == role
             assert conn.execute(readable).fetchone()[0] > 0  # it can read what it is for: refusals are real

@@ -18,19 +18,10 @@ import orjson
 from tradewatch.currency_exchange.client import PUBLISHED, HourAnswer
 from tradewatch.raw_bodies import StoredBodyCorrupt, compress, decompress, pack, unpack
 
-__all__ = ["PreparedHour", "StoredDocumentCorrupt", "StoredHour", "compress", "decompress",
+__all__ = ["PreparedHour", "StoredDocumentCorrupt", "compress", "decompress",
            "insert_hour", "prepare", "read_document", "stored_hours"]
 
 StoredDocumentCorrupt = StoredBodyCorrupt  # the name this module always raised
-
-
-@dataclass(frozen=True)
-class StoredHour:
-    realm: str
-    hour: datetime
-    response_bytes: int
-    stored_bytes: int
-    market_count: int
 
 
 def stored_hours(conn, realm: str, start: datetime, end: datetime) -> set[datetime]:

@@ -30,7 +30,6 @@ __all__ = [
     "ladder_depth_cost",
     "ladder",
     "offers_from_ladder",
-    "offers_from_listing_offers",
     "offers_from_response",
     "robust_min_price",
     "summarize_book",
@@ -155,22 +154,6 @@ def _response_terms(body: Mapping[str, Any], item_id: str, paid_with: str) -> li
                 terms.append(found)
     terms.sort(key=_PRICE)  # stable: ties stay in the server's order
     return terms
-
-
-def offers_from_listing_offers(offer_lists: Sequence[Any], item_id: str, paid_with: str) -> list[Offer]:
-    """`offers_from_response` for the listings' `offers` arrays alone, in the response's order.
-
-    What the warehouse extracts from a stored body (`$.result.*.listing.offers`), so the
-    rest of the body never crosses the socket. Listing ids are the positions; the
-    listings' indexed time and account are not part of the extract.
-    """
-    offers = []
-    for index, raw_offers in enumerate(offer_lists):
-        if isinstance(raw_offers, list):
-            offer = _first_matching_offer(raw_offers, str(index), {}, item_id, paid_with)
-            if offer is not None:
-                offers.append(offer)
-    return sorted(offers, key=lambda o: o.unit_price)
 
 
 def _result_listings(body: Any) -> Mapping[str, Any]:
