@@ -31,7 +31,7 @@ PLOTLY_VERSION: str = plotly.__version__
 PLOTLY_URL = f"/dashboard/vendor/plotly-{PLOTLY_VERSION}.min.js"
 ASSETS = {"dashboard.js": "text/javascript; charset=utf-8", "dashboard.css": "text/css; charset=utf-8",
           "market.js": "text/javascript; charset=utf-8", "item.js": "text/javascript; charset=utf-8",
-          "graphql_client.js": "text/javascript; charset=utf-8"}
+          "persisted_queries.js": "text/javascript; charset=utf-8"}
 YEAR = 365 * 24 * 3600
 
 # Everything the page loads comes from this server; plotly injects <style> elements and

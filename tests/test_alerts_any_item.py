@@ -72,7 +72,8 @@ def test_an_exchange_rule_fires_on_an_item_of_its_own_realm_and_league(pool, dat
         # the same path in the PoE 1 realm must not count
         insert_exchange_price(conn, "Standard", START, "x", item.metadata_path, "chaos", 1.0, 5, realm="pc")
     wl = _watchlist([{"name": "cheap-ex", "item": "exalted orb", "below": 20, "currency": "chaos",
-                      "source": "exchange", "realm": "poe2", "league": league}])
+                      "source": "exchange", "realm": "poe2", "league": league,
+                      "allow_low_confidence": True}])  # four thin hours: the confidence gate is another test's
     report = compute_alerts(pool, wl, START, START + 4 * HOUR)
     assert [(r.hour, r.value, r.item_id) for r in report.rows] == [(START + HOUR, 12.0, item.id)]
     assert report.hours_with_value["cheap-ex"] == 4
@@ -82,7 +83,8 @@ def test_an_exchange_rule_on_a_path_the_catalogue_lacks(pool, database_url):
     with psycopg.connect(database_url) as conn:
         for i, price in enumerate([1.0, 9.0]):
             insert_exchange_price(conn, "Standard", START + i * HOUR, UNLISTED, UNLISTED, "chaos", price, 5)
-    wl = _watchlist([{"name": "probe", "item": UNLISTED, "above": 5, "currency": "chaos", "source": "exchange"}])
+    wl = _watchlist([{"name": "probe", "item": UNLISTED, "above": 5, "currency": "chaos", "source": "exchange",
+                      "allow_low_confidence": True}])  # two thin hours: the confidence gate is another test's
     (row,) = compute_alerts(pool, wl, START, START + 2 * HOUR).rows
     assert (row.hour, row.item_id) == (START + HOUR, UNLISTED)
     payload = alert_payload(row)

@@ -78,7 +78,7 @@
 
   // ---------------------------------------------------------------- the API
 
-  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // graphql_client.js
+  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // persisted_queries.js
 
   // ---------------------------------------------------------------- time helpers
 

@@ -11,7 +11,7 @@
                   align: params.get("align") || "DATE", currency: params.get("currency") || "CHAOS",
                   item: null, leagues: [], shown: new Set(), watched: false, seq: 0 };
 
-  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // graphql_client.js
+  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // persisted_queries.js
   function showErrors(errors) {
     const box = $("errors");
     const text = (errors || []).map((e) => e.message).join("\n");

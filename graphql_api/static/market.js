@@ -8,7 +8,7 @@
                   category: params.get("category") || "", search: params.get("search") || "",
                   order: params.get("order") || "VALUE_DESC", after: null, seq: 0 };
 
-  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // graphql_client.js
+  const gql = (query, variables) => window.tradewatchGraphQL(query, variables);  // persisted_queries.js
 
   function showErrors(errors) {
     const box = $("errors");

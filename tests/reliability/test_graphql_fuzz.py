@@ -531,7 +531,8 @@ def test_sql_injection_in_every_string_argument_returns_nothing_extra_and_change
                 if arg == "league":
                     assert _rows(field_name, data) == 0, f"league {payload!r} returned rows"
                 elif arg in ("search", "category"):
-                    found = data["items"]
+                    # items: the watched and catalogue items; market: its rows' items
+                    found = data["items"] if field_name == "items" else [n["item"] for n in data[field_name]["nodes"]]
                     assert {i["id"] for i in found} <= all_items
                     needle = payload.strip().lower()
                     for item in found:

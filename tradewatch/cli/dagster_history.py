@@ -73,7 +73,13 @@ STORED_HOURS_SQL = {
                             FROM warehouse.exchange_prices p
                             JOIN warehouse.raw_currency_exchange r USING (realm, observed_hour)
                            WHERE p.realm = 'pc' AND p.observed_hour >= %s GROUP BY p.observed_hour""",
+    # the market rollups of the same hours (the latest table is rebuilt for the newest of them)
+    "exchange_market_hourly": """SELECT m.observed_hour, count(*), bool_and(r.simulated)
+                                   FROM warehouse.market_hourly m
+                                   JOIN warehouse.raw_currency_exchange r USING (realm, observed_hour)
+                                  WHERE m.realm = 'pc' AND m.observed_hour >= %s GROUP BY m.observed_hour""",
 }
+STORED_HOURS_SQL["exchange_market_latest"] = STORED_HOURS_SQL["exchange_market_hourly"]
 # The demo computes the alerts of every hour it derives profitability for, in the same step;
 # elsewhere price_alerts is only ever materialized by its runs, so it is not reported.
 ALERTS_HOURS_SQL = STORED_HOURS_SQL["reroll_profitability"]

@@ -58,6 +58,7 @@ class CurrencyExchangeHistory:
         from tradewatch.cli.simulated_history import simulate_currency_exchange_history
         from tradewatch.currency_exchange.raw_store import stored_hours
         from tradewatch.warehouse.exchange_prices import compute_exchange_prices
+        from tradewatch.warehouse.market_rollups import compute_market_hourly, compute_market_latest
 
         started = time.monotonic()
         try:
@@ -79,6 +80,9 @@ class CurrencyExchangeHistory:
                 *CX_PRICES, passed=not without and not report.malformed_markets, error=False,
                 metadata={"hours_without_documents": without[:200],
                           "malformed_markets": dict(list(report.malformed_markets.items())[:50])}))
+            # the market overview's rollups, as the eager assets below exchange_prices keep them
+            compute_market_hourly(self.pool, CX_REALM, self.start, self.end)
+            compute_market_latest(self.pool, CX_REALM)
         except BaseException as exc:  # noqa: BLE001 - raised again in the supervisor's thread by `result`
             self._error = exc
         finally:
