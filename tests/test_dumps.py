@@ -203,3 +203,10 @@ def test_the_readme_documents_every_column_of_every_kind_in_order():
     for kind, columns in COLUMNS.items():
         rows = "\n".join(f"| `{c.name}` | {c.type} | {c.meaning} |" for c in columns)
         assert rows in readme, f"the README's table of --what {kind} differs from tradewatch.dumps.COLUMNS"
+
+
+def test_a_league_with_nothing_stored_is_refused_naming_the_stored_ones(warehouse, tmp_path):
+    with pytest.raises(DumpError, match=r"league 'Standrad' has no stored exchange rows in realm pc; "
+                                        r"stored leagues: .*Standard"):
+        export_days(warehouse, "exchange", "pc", "Standrad", DAY, DAY + timedelta(days=1), "parquet", tmp_path)
+    assert list(tmp_path.iterdir()) == []

@@ -74,7 +74,6 @@ def _hour(text: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp()) // 3600
 
 
-_u = uniform  # trade_sim/stable.py: the simulator's one stable uniform
 
 
 # (name, launch, end, variant names). Launches are at 20:00 UTC like GGG's (PoE 2's first hour is
@@ -117,12 +116,12 @@ _PERMANENT = {
 def _private_leagues(realm: str, parent: str, launch: int, end: int | None) -> list[League]:
     """Two to four private leagues per challenge league, opened days after it, living weeks."""
     out = []
-    for i in range(2 + int(3 * _u(f"plcount|{realm}|{parent}"))):
+    for i in range(2 + int(3 * uniform(f"plcount|{realm}|{parent}"))):
         key = f"pl|{realm}|{parent}|{i}"
-        name = _PRIVATE_NAMES[int(_u(key + "|name") * len(_PRIVATE_NAMES))]
-        number = 10_000 + int(_u(key + "|id") * 89_999)
-        start = launch + 24 + int(_u(key + "|start") * 40 * 24)
-        stop = start + 14 * 24 + int(_u(key + "|life") * 42 * 24)
+        name = _PRIVATE_NAMES[int(uniform(key + "|name") * len(_PRIVATE_NAMES))]
+        number = 10_000 + int(uniform(key + "|id") * 89_999)
+        start = launch + 24 + int(uniform(key + "|start") * 40 * 24)
+        stop = start + 14 * 24 + int(uniform(key + "|life") * 42 * 24)
         if end is not None:
             stop = min(stop, end)
         if stop > start:

@@ -222,9 +222,9 @@ class DayWritten:
     rows: int
 
 
-def validate(kind: str, realm: str, fmt: str, start: date, end: date) -> None:
-    """Refuse a request that cannot be written, saying what to change."""
-    if kind not in KINDS:
+def validate(kind: str | None, realm: str, fmt: str, start: date, end: date) -> None:
+    """Refuse a request that cannot be written, saying what to change (`kind` None: every kind)."""
+    if kind is not None and kind not in KINDS:
         raise DumpError(f"--what {kind!r} is not known; choose one of {', '.join(KINDS)}")
     if realm not in REALMS:
         raise DumpError(f"--realm {realm!r} is not known; choose one of {', '.join(REALMS)}")
@@ -235,6 +235,23 @@ def validate(kind: str, realm: str, fmt: str, start: date, end: date) -> None:
                         f"--from {start} --to {start + timedelta(days=1)} writes one day)")
 
 
+_ANY_HOUR = {"start": datetime.min.replace(tzinfo=timezone.utc), "end": datetime.max.replace(tzinfo=timezone.utc)}
+
+
+def _check_league(conn: psycopg.Connection, kind: str, realm: str, league: str) -> None:
+    """A league without a single stored row of this kind in the realm is refused, naming those that have."""
+    table = {"exchange": "warehouse.exchange_prices WHERE realm = %(realm)s",
+             "market": "warehouse.market_hourly WHERE realm = %(realm)s",
+             "snapshots": "warehouse.price_snapshots WHERE game = warehouse.realm_game(%(realm)s)"}[kind]
+    params = {"realm": realm, "league": league, **_ANY_HOUR}
+    if conn.execute(f"SELECT 1 FROM {table} AND league = %(league)s LIMIT 1", params).fetchone():
+        return
+    known = [r[0] for r in conn.execute(_LEAGUES_SQL[kind], params).fetchall()]
+    raise DumpError(f"league {league!r} has no stored {kind} rows in realm {realm}; "
+                    + (f"stored leagues: {', '.join(known)}" if known else "nothing of that kind is stored yet")
+                    + " (--league takes the league as the trade site spells it)")
+
+
 def export_days(database_url: str, kind: str, realm: str, league: str, start: date, end: date, fmt: str,
                 out: Path) -> list[DayWritten]:
     """Write one file per UTC day in [start, end) and say what was written."""
@@ -242,6 +259,7 @@ def export_days(database_url: str, kind: str, realm: str, league: str, start: da
     written: list[DayWritten] = []
     with psycopg.connect(database_url) as conn:
         conn.execute("SET TimeZone = 'UTC'")
+        _check_league(conn, kind, realm, league)
         day = start
         while day < end:
             frame = day_frame(conn, kind, realm, league, day)
@@ -270,7 +288,7 @@ def dump_days(database_url: str, realm: str, start: date, end: date, out: Path,
               fmt: str = "parquet") -> list[tuple[str, str, DayWritten]]:
     """Every kind for every league with rows, per UTC day in [start, end): what the daily asset writes.
     Returns (kind, league, what was written) for each file."""
-    validate("exchange", realm, fmt, start, end)
+    validate(None, realm, fmt, start, end)
     done: list[tuple[str, str, DayWritten]] = []
     with psycopg.connect(database_url) as conn:
         conn.execute("SET TimeZone = 'UTC'")

@@ -45,12 +45,17 @@ PER_PARTITION_METADATA_LIMIT = 800
 RECENT = timedelta(hours=2)
 
 
+def realm_key(realm: str, name: str) -> AssetKey:
+    """PC's asset keys are bare (`exchange_prices`); other realms get their name as a prefix (`poe2/...`)."""
+    return AssetKey(name) if realm == "pc" else AssetKey([realm, name])
+
+
 def raw_key(realm: str) -> AssetKey:
-    return AssetKey("raw_currency_exchange") if realm == "pc" else AssetKey([realm, "raw_currency_exchange"])
+    return realm_key(realm, "raw_currency_exchange")
 
 
 def prices_key(realm: str) -> AssetKey:
-    return AssetKey("exchange_prices") if realm == "pc" else AssetKey([realm, "exchange_prices"])
+    return realm_key(realm, "exchange_prices")
 
 
 def _poll_newest(context, cx: CurrencyExchangeResource, pool, client, realm: str, report: RangeReport) -> RangeReport:

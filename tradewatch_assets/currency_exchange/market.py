@@ -14,18 +14,18 @@ from dagster import (AssetExecutionContext, AssetKey, AutomationCondition, Backf
 
 from tradewatch.hours import partition_key
 from tradewatch.warehouse.market_rollups import compute_market_hourly, compute_market_latest
-from tradewatch_assets.currency_exchange.assets import prices_key
+from tradewatch_assets.currency_exchange.assets import prices_key, realm_key
 from tradewatch_assets.currency_exchange.partitions import cx_partitions
 from tradewatch_assets.freshness import DERIVED_FRESHNESS
 from tradewatch_assets.resources import WarehouseResource
 
 
 def hourly_key(realm: str) -> AssetKey:
-    return AssetKey("exchange_market_hourly") if realm == "pc" else AssetKey([realm, "exchange_market_hourly"])
+    return realm_key(realm, "exchange_market_hourly")
 
 
 def latest_key(realm: str) -> AssetKey:
-    return AssetKey("exchange_market_latest") if realm == "pc" else AssetKey([realm, "exchange_market_latest"])
+    return realm_key(realm, "exchange_market_latest")
 
 
 def build_market_hourly_asset(realm: str):

@@ -17,13 +17,14 @@ from dagster import (AssetExecutionContext, AssetKey, BackfillPolicy, DailyParti
 from tradewatch.dumps import dump_days
 from tradewatch.errors import TradeWatchError
 from tradewatch.settings import load_settings
+from tradewatch_assets.currency_exchange.assets import realm_key
 from tradewatch_assets.currency_exchange.market import hourly_key
 from tradewatch_assets.currency_exchange.partitions import first_hour
 from tradewatch_assets.resources import WarehouseResource
 
 
 def dumps_key(realm: str) -> AssetKey:
-    return AssetKey("daily_dumps") if realm == "pc" else AssetKey([realm, "daily_dumps"])
+    return realm_key(realm, "daily_dumps")
 
 
 def daily_partitions(realm: str) -> DailyPartitionsDefinition:
