@@ -18,7 +18,7 @@ Neither reads a raw document.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from psycopg_pool import ConnectionPool
 
@@ -72,6 +72,32 @@ WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end
 GROUP BY realm, league
 ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.first_hour, EXCLUDED.first_hour),
                                           last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
+"""
+
+# The per-market totals of item pages (warehouse.market_pairs, migration 0020): the exchange-price rows of
+# [from, end) added to them (a new market inserted), in exact numeric sums; LEAST/GREATEST skip a null.
+PAIRS_SELECT = """
+SELECT realm, item_key, league, quote_currency, count(*) AS hours, sum(volume::numeric) AS volume,
+       sum(quote_volume::numeric) AS quote_volume, min(observed_hour) AS first_hour, max(observed_hour) AS last_hour,
+       min(observed_hour) FILTER (WHERE volume > 0) AS traded_first,
+       max(observed_hour) FILTER (WHERE volume > 0) AS traded_last
+FROM warehouse.exchange_prices
+WHERE realm = %(realm)s AND observed_hour >= %(from)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
+GROUP BY realm, item_key, league, quote_currency
+"""
+PAIRS_ADD_SQL = f"""
+INSERT INTO warehouse.market_pairs AS m (realm, item_key, league, quote_currency, hours, volume, quote_volume,
+                                         first_hour, last_hour, traded_first, traded_last)
+{PAIRS_SELECT}
+ON CONFLICT (realm, item_key, league, quote_currency) DO UPDATE SET
+    hours = m.hours + EXCLUDED.hours, volume = m.volume + EXCLUDED.volume,
+    quote_volume = m.quote_volume + EXCLUDED.quote_volume, first_hour = least(m.first_hour, EXCLUDED.first_hour),
+    last_hour = greatest(m.last_hour, EXCLUDED.last_hour), traded_first = least(m.traded_first, EXCLUDED.traded_first),
+    traded_last = greatest(m.traded_last, EXCLUDED.traded_last)
+"""
+PAIRS_STATE_SQL = """
+INSERT INTO warehouse.market_pairs_state (realm, covered_to) VALUES (%(realm)s, %(end)s)
+ON CONFLICT (realm) DO UPDATE SET covered_to = EXCLUDED.covered_to
 """
 
 # hours the latest market's windows already counted were rewritten: its next run rebuilds them
@@ -212,7 +238,28 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
         report.rows = conn.execute(HOURLY_SQL, params).rowcount
         conn.execute(LEAGUES_SQL, params)
         conn.execute(INVALIDATE_SQL, params)
+        _update_pairs(conn, params)
     return report
+
+
+def _update_pairs(conn, params: dict) -> None:
+    """Bring the realm's per-market totals to the exchange-price rows of the window just rolled up.
+
+    They equal the rows before `covered_to`. A window at or after it adds the rows from `covered_to`
+    (a gap between included) to its end; a window before it rewrote hours already counted, and the
+    realm's totals are summed again (a re-run or a backfill: rare, and one statement)."""
+    row = conn.execute("SELECT covered_to FROM warehouse.market_pairs_state WHERE realm = %(realm)s FOR UPDATE",
+                       params).fetchone()
+    if row is not None and params["start"] >= row[0]:
+        conn.execute(PAIRS_ADD_SQL, {**params, "from": row[0]})
+        end = params["end"]
+    else:
+        end = params["end"] if row is None else max(params["end"], row[0])
+        conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        conn.execute(f"INSERT INTO warehouse.market_pairs {PAIRS_SELECT}",
+                     {**params, "from": datetime.min.replace(tzinfo=timezone.utc), "end": end})
+    conn.execute(PAIRS_STATE_SQL, {"realm": params["realm"], "end": end})
 
 
 def window_sums(rows) -> dict[tuple[str, int], list[WindowSums]]:
