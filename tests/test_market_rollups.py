@@ -147,6 +147,28 @@ def test_latest_market_answers_the_definitions_from_the_exchange_rows(database_u
     assert thin["low_confidence"] and not expected[("Mercenaries", EXALTED)]["low_confidence"]
 
 
+def test_latest_rows_are_the_pure_figures_of_their_window_sums(database_url, pool):
+    _insert(database_url)
+    compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
+    compute_market_latest(pool, "pc", NEWEST - HOUR)
+    compute_market_latest(pool, "pc")  # a step
+    with psycopg.connect(database_url) as conn:
+        sums = {(r[0], r[1]): [WindowSums(*w) for w in zip(*r[2:])] for r in conn.execute(
+            "SELECT league, item_key, volume::float8[], hours, chaos_units::float8[], chaos_value::float8[], "
+            "divine_units::float8[], divine_value::float8[] FROM warehouse.market_windows")}
+        latest = conn.execute("SELECT league, item_key, volume24h, hours24h, low_confidence, chaos_price, "
+                              "chaos_change24h, chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, "
+                              "divine_change24h, divine_change7d, divine_value24h, divine_sparkline "
+                              "FROM warehouse.market_latest").fetchall()
+    assert latest and len(latest) < len(sums)  # the item traded in W7 only has windows and no row
+    for r in latest:
+        f = figures(sums[(r[0], r[1])])
+        c, d = f.chaos, f.divine
+        assert tuple(r[2:]) == (f.volume24h, f.hours24h, f.low_confidence, c.price, c.change24h, c.change7d,
+                                c.value24h, list(c.sparkline), d.price, d.change24h, d.change7d, d.value24h,
+                                list(d.sparkline))  # exactly: the same float8 operations
+
+
 def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_url, pool):
     _insert(database_url)
     compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
