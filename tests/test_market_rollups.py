@@ -312,3 +312,23 @@ def test_windows_count_back_from_the_newest_hour():
     f = figures([WindowSums(20, 10, 20, 200, 20, 1), WindowSums(10, 8, 10, 50, 10, 0.5)])
     assert f.chaos.price == 10 and f.chaos.change24h == 1.0 and f.chaos.change7d is None
     assert f.chaos.sparkline == (None,) * 5 + (5.0, 10.0) and not f.low_confidence
+
+
+def test_migration_0020_fills_the_market_totals_from_the_hours_already_rolled_up(empty_database_url):
+    from alembic import command
+
+    from helpers.databases import migrate
+    from tradewatch.warehouse.migrate import _config
+
+    command.upgrade(_config(empty_database_url), "0018")
+    rows = _insert(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:  # the hourly rollup held hours up to NEWEST − 10 h
+        conn.execute("INSERT INTO warehouse.market_hourly VALUES ('pc', 1, 'Standard', %s, 1, 0, 0, 0, 0, 1)",
+                     (NEWEST - 10 * HOUR,))
+    migrate(empty_database_url)
+    got, covered = _pairs(empty_database_url)
+    assert covered == NEWEST - 9 * HOUR
+    _same_pairs(got, _pairs_from_scratch(rows, NEWEST - 9 * HOUR))
+    command.downgrade(_config(empty_database_url), "0018")
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT to_regclass('warehouse.market_pairs')").fetchone()[0] is None
