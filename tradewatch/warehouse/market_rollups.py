@@ -291,7 +291,9 @@ def _update_pairs(conn, params: dict) -> None:
     They equal the rows before `covered_to`. A window at or after it adds the rows from `covered_to`
     (a gap between included) to its end; a window before it rewrote hours already counted, and the
     realm's totals are summed again (a re-run or a backfill: rare, and one statement)."""
-    row = conn.execute("SELECT covered_to FROM warehouse.market_pairs_state WHERE realm = %(realm)s FOR UPDATE",
+    # one writer at a time per realm, the first one too (no state row to lock yet)
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))", params)
+    row = conn.execute("SELECT covered_to FROM warehouse.market_pairs_state WHERE realm = %(realm)s",
                        params).fetchone()
     if row is not None and params["start"] >= row[0]:
         conn.execute(PAIRS_ADD_SQL, {**params, "from": row[0]})
