@@ -127,9 +127,15 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
                      {"realm": "pc", "from": START, "end": newest, "chaos": CHAOS_KEY})
     for _ in range(repeat):
         compute_market_latest(pool, "pc", newest - HOUR)
-        with pool.connection() as conn:
-            conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = 'pc'")
-            conn.execute("INSERT INTO warehouse.market_pairs SELECT * FROM public.bench_market_pairs_before")
+        with pool.connection() as conn:  # only the rows the newest hour touched, in place, as a step leaves them
+            conn.execute("DELETE FROM warehouse.market_pairs p WHERE realm = 'pc' AND NOT EXISTS (SELECT 1 FROM "
+                         "public.bench_market_pairs_before b WHERE (b.item_key, b.league, b.quote_currency) = "
+                         "(p.item_key, p.league, p.quote_currency))")
+            conn.execute("UPDATE warehouse.market_pairs p SET (hours, volume, quote_volume, first_hour, last_hour, "
+                         "traded_first, traded_last) = (b.hours, b.volume, b.quote_volume, b.first_hour, b.last_hour, "
+                         "b.traded_first, b.traded_last) FROM public.bench_market_pairs_before b "
+                         "WHERE p.realm = 'pc' AND (b.item_key, b.league, b.quote_currency) = "
+                         "(p.item_key, p.league, p.quote_currency) AND p.last_hour >= %s", (newest,))
             conn.execute("UPDATE warehouse.market_pairs_state SET covered_to = %s WHERE realm = 'pc'", (newest,))
         t = time.perf_counter()
         compute_market_hourly(pool, "pc", newest, end)
