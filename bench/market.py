@@ -123,8 +123,9 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
     # the per-market totals as they were before the newest hour (a re-run of an hour they counted sums them anew)
     with pool.connection() as conn:
         conn.execute("DROP TABLE IF EXISTS public.bench_market_pairs_before")
-        conn.execute("CREATE TABLE public.bench_market_pairs_before AS " + PAIRS_SELECT,
-                     {"realm": "pc", "from": START, "end": newest, "chaos": CHAOS_KEY})
+        conn.execute("CREATE TABLE public.bench_market_pairs_before AS "
+                     + PAIRS_SELECT.replace("{hours}", "observed_hour < %(end)s"),
+                     {"realm": "pc", "end": newest, "chaos": CHAOS_KEY})
     for _ in range(repeat):
         compute_market_latest(pool, "pc", newest - HOUR)
         with pool.connection() as conn:  # only the rows the newest hour touched, in place, as a step leaves them
@@ -136,7 +137,8 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
                          "b.traded_first, b.traded_last) FROM public.bench_market_pairs_before b "
                          "WHERE p.realm = 'pc' AND (b.item_key, b.league, b.quote_currency) = "
                          "(p.item_key, p.league, p.quote_currency) AND p.last_hour >= %s", (newest,))
-            conn.execute("UPDATE warehouse.market_pairs_state SET covered_to = %s WHERE realm = 'pc'", (newest,))
+            conn.execute("DELETE FROM warehouse.market_pairs_hours WHERE realm = 'pc' AND observed_hour = %s",
+                         (newest,))
         t = time.perf_counter()
         compute_market_hourly(pool, "pc", newest, end)
         hourly_times.append(time.perf_counter() - t)

@@ -234,27 +234,28 @@ def test_a_step_of_more_than_a_day_or_backwards_rebuilds(database_url, pool):
     assert _tables(database_url) == rebuilt
 
 
-def _pairs_from_scratch(rows: list[tuple], before: datetime) -> dict[tuple, tuple]:
-    """Each market's totals over the exchange rows before `before`, from the definitions (chaos orb excluded)."""
+def _pairs_from_scratch(rows: list[tuple], hours) -> dict[tuple, tuple]:
+    """Each market's totals over the exchange rows of `hours`, from the definitions (chaos orb excluded)."""
     out: dict = {}
     for league, path, quote, hour, vwap, v, q in rows:
-        if path == CHAOS_PATH or hour >= before:
+        if path == CHAOS_PATH or hour not in hours:
             continue
-        hours, volume, quote_volume, first, last, traded = out.get((path, league, quote), (0, 0.0, 0.0, hour, hour, []))
-        out[(path, league, quote)] = (hours + 1, volume + v, quote_volume + q, min(first, hour), max(last, hour),
+        count, volume, quote_volume, first, last, traded = out.get((path, league, quote), (0, 0.0, 0.0, hour, hour, []))
+        out[(path, league, quote)] = (count + 1, volume + v, quote_volume + q, min(first, hour), max(last, hour),
                                       traded + [hour] if v > 0 else traded)
     return {k: (h, vol, qv, first, last, min(traded, default=None), max(traded, default=None))
             for k, (h, vol, qv, first, last, traded) in out.items()}
 
 
-def _pairs(url: str) -> tuple[dict[tuple, tuple], datetime | None]:
+def _pairs(url: str) -> tuple[dict[tuple, tuple], set[datetime]]:
     keys = {item_storage_key(p): p for p in PATHS}
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT item_key, league, quote_currency, hours, volume::float8, quote_volume::float8, "
                             "first_hour, last_hour, traded_first, traded_last FROM warehouse.market_pairs "
                             "WHERE realm = 'pc'").fetchall()
-        covered = conn.execute("SELECT covered_to FROM warehouse.market_pairs_state WHERE realm = 'pc'").fetchone()
-    return {(keys[r[0]], r[1], r[2]): tuple(r[3:]) for r in rows}, covered and covered[0]
+        counted = {r[0] for r in conn.execute("SELECT observed_hour FROM warehouse.market_pairs_hours "
+                                               "WHERE realm = 'pc'")}
+    return {(keys[r[0]], r[1], r[2]): tuple(r[3:]) for r in rows}, counted
 
 
 def _same_pairs(got: dict, expected: dict) -> None:
@@ -264,38 +265,45 @@ def _same_pairs(got: dict, expected: dict) -> None:
         assert g[0] == e[0] and _close(g[1], e[1]) and _close(g[2], e[2]) and g[3:] == e[3:], key
 
 
-def test_market_totals_equal_the_exchange_rows_after_hourly_steps_and_rewrites(database_url, pool):
+def _hours(start: datetime, end: datetime) -> set[datetime]:
+    return {start + i * HOUR for i in range(int((end - start) / HOUR))}
+
+
+def test_market_totals_equal_the_exchange_rows_after_hourly_steps_late_hours_and_rewrites(database_url, pool):
     rows = _insert(database_url)
     hour = NEWEST - 30 * HOUR
-    compute_market_hourly(pool, "pc", FIRST, hour)  # the first run sums the realm's rows
-    got, covered = _pairs(database_url)
-    assert covered == hour and got
-    _same_pairs(got, _pairs_from_scratch(rows, hour))
+    assert compute_market_hourly(pool, "pc", FIRST, hour).pairs == "added"  # nothing counted yet
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, hour) and got
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
     for step in (1, 1, 3, 20):  # hour by hour as the automation runs, then most of a day at once
-        compute_market_hourly(pool, "pc", hour, hour + step * HOUR)
+        assert compute_market_hourly(pool, "pc", hour, hour + step * HOUR).pairs == "added"
         hour += step * HOUR
-        got, covered = _pairs(database_url)
-        assert covered == hour
-        _same_pairs(got, _pairs_from_scratch(rows, hour))
-    stepped = got
+        got, counted = _pairs(database_url)
+        assert counted == _hours(FIRST, hour)
+        _same_pairs(got, _pairs_from_scratch(rows, counted))
     # the market that existed but never traded keeps its hours, and no traded hour
     assert got[(THIN, "Standard", "chaos")][0] > 0 and got[(THIN, "Standard", "chaos")][5:] == (None, None)
-    # a rewrite of hours already counted sums the realm again: the same totals exactly
+    # a window after two hours not rolled up yet counts its own hours; those two, rolled up late, are added
+    assert compute_market_hourly(pool, "pc", hour + 2 * HOUR, NEWEST + HOUR).pairs == "added"
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, NEWEST + HOUR) - {hour, hour + HOUR}
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    assert compute_market_hourly(pool, "pc", hour, hour + 2 * HOUR).pairs == "added"
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, NEWEST + HOUR)
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    stepped = got
+    # a rewrite of an hour already counted sums the counted hours anew: the same totals exactly
+    rewritten = NEWEST - 40 * HOUR
     with psycopg.connect(database_url) as conn:
         conn.execute("DELETE FROM warehouse.exchange_prices WHERE observed_hour = %s AND item_key = %s",
-                     (NEWEST - 40 * HOUR, item_storage_key(EXALTED)))
-    compute_market_hourly(pool, "pc", NEWEST - 40 * HOUR, NEWEST - 39 * HOUR)
-    got, covered = _pairs(database_url)
-    assert covered == hour
-    expected = _pairs_from_scratch([r for r in rows if not (r[3] == NEWEST - 40 * HOUR and r[1] == EXALTED)], hour)
-    _same_pairs(got, expected)
+                     (rewritten, item_storage_key(EXALTED)))
+    assert compute_market_hourly(pool, "pc", rewritten, rewritten + HOUR).pairs == "rebuilt"
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, NEWEST + HOUR)
+    _same_pairs(got, _pairs_from_scratch([r for r in rows if not (r[3] == rewritten and r[1] == EXALTED)], counted))
     assert got[(EXALTED, "Standard", "chaos")][0] == stepped[(EXALTED, "Standard", "chaos")][0] - 1
-    # a window after a gap counts the gap's hours too
-    compute_market_hourly(pool, "pc", hour + 2 * HOUR, NEWEST + HOUR)
-    got, covered = _pairs(database_url)
-    assert covered == NEWEST + HOUR
-    _same_pairs(got, _pairs_from_scratch([r for r in rows if not (r[3] == NEWEST - 40 * HOUR and r[1] == EXALTED)],
-                                         NEWEST + HOUR))
 
 
 def test_an_empty_realm_has_no_latest_market(pool):
@@ -326,9 +334,9 @@ def test_migration_0020_fills_the_market_totals_from_the_hours_already_rolled_up
         conn.execute("INSERT INTO warehouse.market_hourly VALUES ('pc', 1, 'Standard', %s, 1, 0, 0, 0, 0, 1)",
                      (NEWEST - 10 * HOUR,))
     migrate(empty_database_url)
-    got, covered = _pairs(empty_database_url)
-    assert covered == NEWEST - 9 * HOUR
-    _same_pairs(got, _pairs_from_scratch(rows, NEWEST - 9 * HOUR))
+    got, counted = _pairs(empty_database_url)
+    assert counted == _hours(FIRST, NEWEST - 9 * HOUR)
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
     command.downgrade(_config(empty_database_url), "0018")
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT to_regclass('warehouse.market_pairs')").fetchone()[0] is None

@@ -19,7 +19,7 @@ Neither reads a raw document.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from psycopg_pool import ConnectionPool
 
@@ -75,31 +75,38 @@ ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.firs
                                           last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
 """
 
-# The per-market totals of item pages (warehouse.market_pairs, migration 0020): the exchange-price rows of
-# [from, end) added to them (a new market inserted), in exact numeric sums; LEAST/GREATEST skip a null.
+# The per-market totals of item pages (warehouse.market_pairs, migration 0020): the exchange-price rows of the
+# hours `hours` (an array, or one window [start, end)) summed per market, in exact numeric sums.
 PAIRS_SELECT = """
 SELECT realm, item_key, league, quote_currency, count(*) AS hours, sum(volume::numeric) AS volume,
        sum(quote_volume::numeric) AS quote_volume, min(observed_hour) AS first_hour, max(observed_hour) AS last_hour,
        min(observed_hour) FILTER (WHERE volume > 0) AS traded_first,
        max(observed_hour) FILTER (WHERE volume > 0) AS traded_last
 FROM warehouse.exchange_prices
-WHERE realm = %(realm)s AND observed_hour >= %(from)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
+WHERE realm = %(realm)s AND {hours} AND item_key <> %(chaos)s
 GROUP BY realm, item_key, league, quote_currency
 """
+WINDOW_HOURS = "observed_hour >= %(start)s AND observed_hour < %(end)s"
+# added to them (a new market inserted); LEAST/GREATEST skip a null
 PAIRS_ADD_SQL = f"""
 INSERT INTO warehouse.market_pairs AS m (realm, item_key, league, quote_currency, hours, volume, quote_volume,
                                          first_hour, last_hour, traded_first, traded_last)
-{PAIRS_SELECT}
+{PAIRS_SELECT.replace("{hours}", WINDOW_HOURS)}
 ON CONFLICT (realm, item_key, league, quote_currency) DO UPDATE SET
     hours = m.hours + EXCLUDED.hours, volume = m.volume + EXCLUDED.volume,
     quote_volume = m.quote_volume + EXCLUDED.quote_volume, first_hour = least(m.first_hour, EXCLUDED.first_hour),
     last_hour = greatest(m.last_hour, EXCLUDED.last_hour), traded_first = least(m.traded_first, EXCLUDED.traded_first),
     traded_last = greatest(m.traded_last, EXCLUDED.traded_last)
 """
-PAIRS_STATE_SQL = """
-INSERT INTO warehouse.market_pairs_state (realm, covered_to) VALUES (%(realm)s, %(end)s)
-ON CONFLICT (realm) DO UPDATE SET covered_to = EXCLUDED.covered_to
+# the hours of the window with rows, now counted
+PAIRS_HOURS_SQL = """
+INSERT INTO warehouse.market_pairs_hours (realm, observed_hour)
+SELECT DISTINCT realm, observed_hour FROM warehouse.exchange_prices
+WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
 """
+# every counted hour summed anew (a semi-join: each hour read through the exchange prices' hour index)
+PAIRS_REBUILD_SQL = "INSERT INTO warehouse.market_pairs " + PAIRS_SELECT.replace(
+    "{hours}", "observed_hour IN (SELECT observed_hour FROM warehouse.market_pairs_hours WHERE realm = %(realm)s)")
 
 # hours the latest market's windows already counted were rewritten: its next run rebuilds them
 INVALIDATE_SQL = """
@@ -255,6 +262,7 @@ class HourlyReport:
     end: datetime
     rows: int = 0
     deleted: int = 0
+    pairs: str = ""  # the per-market totals: "added" (the window's hours were not counted yet) or "rebuilt"
 
 
 @dataclass
@@ -281,30 +289,29 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
         report.rows = conn.execute(HOURLY_SQL, params).rowcount
         conn.execute(LEAGUES_SQL, params)
         conn.execute(INVALIDATE_SQL, params)
-        _update_pairs(conn, params)
+        report.pairs = _update_pairs(conn, params)
     return report
 
 
-def _update_pairs(conn, params: dict) -> None:
-    """Bring the realm's per-market totals to the exchange-price rows of the window just rolled up.
+def _update_pairs(conn, params: dict) -> str:
+    """Count the window's exchange-price rows in the realm's per-market totals: "added" or "rebuilt".
 
-    They equal the rows before `covered_to`. A window at or after it adds the rows from `covered_to`
-    (a gap between included) to its end; a window before it rewrote hours already counted, and the
-    realm's totals are summed again (a re-run or a backfill: rare, and one statement)."""
-    # one writer at a time per realm, the first one too (no state row to lock yet)
+    The totals count exactly the rows of the hours in `market_pairs_hours`. A window none of whose hours
+    is counted yet adds its rows (the newest hour; an hour whose document was stored late). A window with
+    a counted hour rewrote rows already summed, and the old ones are gone: the realm's counted hours are
+    summed anew (a re-run or a backfill of stored hours: rare, one statement)."""
+    # one writer at a time per realm
     conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))", params)
-    row = conn.execute("SELECT covered_to FROM warehouse.market_pairs_state WHERE realm = %(realm)s",
-                       params).fetchone()
-    if row is not None and params["start"] >= row[0]:
-        conn.execute(PAIRS_ADD_SQL, {**params, "from": row[0]})
-        end = params["end"]
-    else:
-        end = params["end"] if row is None else max(params["end"], row[0])
-        conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
-        conn.execute("SET LOCAL work_mem = '64MB'")
-        conn.execute(f"INSERT INTO warehouse.market_pairs {PAIRS_SELECT}",
-                     {**params, "from": datetime.min.replace(tzinfo=timezone.utc), "end": end})
-    conn.execute(PAIRS_STATE_SQL, {"realm": params["realm"], "end": end})
+    counted = conn.execute("DELETE FROM warehouse.market_pairs_hours WHERE realm = %(realm)s "
+                           "AND observed_hour >= %(start)s AND observed_hour < %(end)s", params).rowcount
+    conn.execute(PAIRS_HOURS_SQL, params)
+    if not counted:
+        conn.execute(PAIRS_ADD_SQL, params)
+        return "added"
+    conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
+    conn.execute("SET LOCAL work_mem = '64MB'")
+    conn.execute(PAIRS_REBUILD_SQL, params)
+    return "rebuilt"
 
 
 def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | None = None) -> LatestReport:

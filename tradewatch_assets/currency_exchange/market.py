@@ -46,7 +46,7 @@ def build_market_hourly_asset(realm: str):
         report = compute_market_hourly(warehouse.pool(), realm, window.start, window.end)
         return MaterializeResult(metadata={
             "window": f"{partition_key(window.start)} … {partition_key(window.end)} (end excluded)",
-            "rows_written": report.rows, "rows_replaced": report.deleted,
+            "rows_written": report.rows, "rows_replaced": report.deleted, "market_pairs": report.pairs,
             "compute_seconds": round(time.perf_counter() - started, 3)})
 
     return exchange_market_hourly

@@ -7,9 +7,10 @@
   instead of every hour of every market of the item (~6,500 rows for a month of 9 leagues).
   Fillfactor 50: an hourly run updates ~1,300 of them in place (HOT; a full page moves each row
   and adds an index entry: ~4x slower).
-* `warehouse.market_pairs_state`: per realm, the hour the totals cover up to (excluded): they
-  equal the exchange-price rows before it. An hourly run after it adds its hours; a run of hours
-  before it (a re-run, a backfill) rebuilds the realm's totals.
+* `warehouse.market_pairs_hours`: per realm, the hours whose exchange-price rows the totals count
+  (those with rows). A run over hours none of which is counted adds them (the hour after the
+  last, or one that had no rows: a document stored late); a run over a counted hour (a re-run, a
+  backfill of stored hours) sums the realm's counted hours anew: its old rows are gone.
 
 Filled here from the hours the hourly market rollup already holds.
 
@@ -50,29 +51,32 @@ def upgrade() -> None:
     )
     op.execute(
         f"""
-        CREATE TABLE warehouse.market_pairs_state (
-            realm      text        PRIMARY KEY CHECK (realm IN {REALMS}),
-            covered_to timestamptz NOT NULL
+        CREATE TABLE warehouse.market_pairs_hours (
+            realm         text        NOT NULL CHECK (realm IN {REALMS}),
+            observed_hour timestamptz NOT NULL,
+            PRIMARY KEY (realm, observed_hour)
         )
         """
     )
     op.execute(
         f"""
-        WITH s AS (SELECT realm, max(observed_hour) + interval '1 hour' AS covered_to
-                   FROM warehouse.market_hourly GROUP BY realm),
-        i AS (INSERT INTO warehouse.market_pairs
-              SELECT p.realm, p.item_key, p.league, p.quote_currency, count(*), sum(p.volume::numeric),
-                     sum(p.quote_volume::numeric), min(p.observed_hour), max(p.observed_hour),
-                     min(p.observed_hour) FILTER (WHERE p.volume > 0), max(p.observed_hour) FILTER (WHERE p.volume > 0)
-              FROM warehouse.exchange_prices p JOIN s ON s.realm = p.realm AND p.observed_hour < s.covered_to
-              WHERE p.item_key <> {CHAOS_KEY}
-              GROUP BY 1, 2, 3, 4)
-        INSERT INTO warehouse.market_pairs_state SELECT realm, covered_to FROM s
+        WITH s AS (SELECT realm, max(observed_hour) AS last_hour FROM warehouse.market_hourly GROUP BY realm),
+        h AS (INSERT INTO warehouse.market_pairs_hours
+              SELECT DISTINCT p.realm, p.observed_hour
+              FROM warehouse.exchange_prices p JOIN s ON s.realm = p.realm AND p.observed_hour <= s.last_hour
+              WHERE p.item_key <> {CHAOS_KEY})
+        INSERT INTO warehouse.market_pairs
+        SELECT p.realm, p.item_key, p.league, p.quote_currency, count(*), sum(p.volume::numeric),
+               sum(p.quote_volume::numeric), min(p.observed_hour), max(p.observed_hour),
+               min(p.observed_hour) FILTER (WHERE p.volume > 0), max(p.observed_hour) FILTER (WHERE p.volume > 0)
+        FROM warehouse.exchange_prices p JOIN s ON s.realm = p.realm AND p.observed_hour <= s.last_hour
+        WHERE p.item_key <> {CHAOS_KEY}
+        GROUP BY 1, 2, 3, 4
         """
     )
-    op.execute(f"GRANT SELECT ON warehouse.market_pairs, warehouse.market_pairs_state TO {API}")
+    op.execute(f"GRANT SELECT ON warehouse.market_pairs, warehouse.market_pairs_hours TO {API}")
 
 
 def downgrade() -> None:
-    op.execute("DROP TABLE warehouse.market_pairs_state")
+    op.execute("DROP TABLE warehouse.market_pairs_hours")
     op.execute("DROP TABLE warehouse.market_pairs")
