@@ -124,15 +124,24 @@ def wait_needed(now: float, rules: Sequence[Rule], hits_by_scope: Mapping[str, S
     `hits_by_scope[scope]` holds the hit times counting against that scope's rules,
     newest first.
     """
+    limiting = []
+    for rule in rules:
+        recent = [t for t in hits_by_scope.get(rule.scope, ()) if t > now - rule.period - pad]
+        limiting.append(recent[rule.max_hits - 1] if len(recent) >= rule.max_hits else None)
+    return wait_for_limiting_hits(now, rules, limiting, restricted_until, pad)
+
+
+def wait_for_limiting_hits(now: float, rules: Sequence[Rule], limiting: Sequence[float | None],
+                           restricted_until: float | None, pad: float) -> float:
+    """`wait_needed` from each rule's limiting hit: its `max_hits`-th newest hit inside its window
+    (`limiting[i]` for `rules[i]`), None when the window holds fewer hits (room now)."""
     wait = 0.0
     if restricted_until is not None and restricted_until > now:
         wait = restricted_until - now
-    for rule in rules:
-        hits = hits_by_scope.get(rule.scope, ())
-        recent = [t for t in hits if t > now - rule.period - pad]
-        if len(recent) >= rule.max_hits:
+    for rule, hit in zip(rules, limiting, strict=True):
+        if hit is not None:
             # the window has room once the max_hits-th newest hit has left it
-            wait = max(wait, recent[rule.max_hits - 1] + rule.period + pad - now)
+            wait = max(wait, hit + rule.period + pad - now)
     return max(0.0, wait)
 
 
@@ -168,23 +177,27 @@ class PostgresRateLimiter:
             return self.default_rules, row[1]  # nothing announced yet: today's configured ceiling
         return rules, row[1]
 
-    def _hits(self, conn, now: float, rules: Sequence[Rule]) -> dict[str, list[float]]:
-        horizon = max((r.period for r in rules), default=0.0) + self.pad
+    def _limiting_hits(self, conn, now: float, rules: Sequence[Rule]) -> list[float | None]:
+        """Each rule's `max_hits`-th newest hit inside its window, None when there are fewer.
+
+        Found by PostgreSQL in one round trip: the window of a generous ceiling (a backfill's
+        thousands of requests a minute) holds thousands of hits, and reading them all into this
+        process, under the lock every request waits for, cost more than the request itself."""
+        if not rules:
+            return []
+        # a plain hit ('*') counts against every scope; a pre-filled one only against its own
         rows = conn.execute(
-            "SELECT scope, at FROM warehouse.rate_limit_hits WHERE limiter_key = %s AND at > %s ORDER BY at DESC",
-            (self.key, now - horizon),
+            """
+            SELECT (SELECT h.at FROM warehouse.rate_limit_hits h
+                    WHERE h.limiter_key = %s AND (h.scope = '*' OR h.scope = r.scope) AND h.at > %s - r.period
+                    ORDER BY h.at DESC OFFSET r.max_hits - 1 LIMIT 1)
+            FROM unnest(%s::text[], %s::float8[], %s::int[]) WITH ORDINALITY AS r(scope, period, max_hits, i)
+            ORDER BY r.i
+            """,
+            (self.key, now - self.pad, [r.scope for r in rules], [r.period for r in rules],
+             [r.max_hits for r in rules]),
         ).fetchall()
-        by_scope: dict[str, list[float]] = {}
-        scopes = {r.scope for r in rules} | {ALL_SCOPES}
-        for scope, at in rows:
-            for target in scopes:
-                # a plain hit counts against every scope; a pre-filled one only against its own
-                if scope == ALL_SCOPES or scope == target:
-                    by_scope.setdefault(target, []).append(at)
-        for target in scopes:
-            by_scope.setdefault(target, [])
-        by_scope[ALL_SCOPES] = [at for scope, at in rows if scope == ALL_SCOPES]
-        return by_scope
+        return [at for (at,) in rows]
 
     def _forget_old_hits(self, conn, now: float, rules: Sequence[Rule]) -> None:
         # Hits older than every window never count again; an hour's margin covers a policy
@@ -205,7 +218,8 @@ class PostgresRateLimiter:
                 now = self._now(conn)
                 rules, restricted_until = self._rules(conn)
                 self._forget_old_hits(conn, now, rules)
-                wait = wait_needed(now, rules, self._hits(conn, now, rules), restricted_until, self.pad)
+                wait = wait_for_limiting_hits(now, rules, self._limiting_hits(conn, now, rules), restricted_until,
+                                              self.pad)
                 if wait <= 0:
                     hit_id = conn.execute(
                         "INSERT INTO warehouse.rate_limit_hits (limiter_key, scope, at) VALUES (%s, %s, %s) RETURNING id",
