@@ -146,6 +146,7 @@ def wait_for_limiting_hits(now: float, rules: Sequence[Rule], limiting: Sequence
 
 
 KEEP_HITS_SECONDS = 3600.0
+FORGET_EVERY_SECONDS = 60.0
 
 
 class PostgresRateLimiter:
@@ -165,17 +166,21 @@ class PostgresRateLimiter:
         self.max_wait = max_wait
         self._sleep = sleep
         self._lock_id = f"tradewatch.rate_limit:{key}"
+        self._forgotten_at: float | None = None  # when this limiter last deleted old hits (monotonic)
 
-    def _rules(self, conn) -> tuple[list[Rule], float | None]:
-        row = conn.execute(
-            "SELECT rules, restricted_until FROM warehouse.rate_limit_state WHERE limiter_key = %s", (self.key,)
+    def _now_and_rules(self, conn) -> tuple[float, list[Rule], float | None]:
+        """The database clock, the rules in force and the restriction's end, in one round trip (the
+        lock is held meanwhile: every statement under it delays every other request)."""
+        now, stored, restricted_until = conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8, s.rules, s.restricted_until "
+            "FROM (SELECT 1) one LEFT JOIN warehouse.rate_limit_state s ON s.limiter_key = %s", (self.key,)
         ).fetchone()
-        if row is None:
-            return (self.default_rules or [Rule(*CONSERVATIVE_RULES)]), None
-        rules = [Rule(**r) for r in row[0]]
+        if stored is None:
+            return now, (self.default_rules or [Rule(*CONSERVATIVE_RULES)]), None
+        rules = [Rule(**r) for r in stored]
         if self.default_rules and all(r.scope == ALL_SCOPES for r in rules):
-            return self.default_rules, row[1]  # nothing announced yet: today's configured ceiling
-        return rules, row[1]
+            return now, self.default_rules, restricted_until  # nothing announced yet: today's configured ceiling
+        return now, rules, restricted_until
 
     def _limiting_hits(self, conn, now: float, rules: Sequence[Rule]) -> list[float | None]:
         """Each rule's `max_hits`-th newest hit inside its window, None when there are fewer.
@@ -201,13 +206,14 @@ class PostgresRateLimiter:
 
     def _forget_old_hits(self, conn, now: float, rules: Sequence[Rule]) -> None:
         # Hits older than every window never count again; an hour's margin covers a policy
-        # that grows its periods later (GGG's longest trade window today is 300 s).
+        # that grows its periods later (GGG's longest trade window today is 300 s). Once a
+        # minute is enough (a hit that old is never counted), not once a request under the lock.
         horizon = max(max((r.period for r in rules), default=0.0) + self.pad, KEEP_HITS_SECONDS)
+        if self._forgotten_at is not None and time.monotonic() - self._forgotten_at < FORGET_EVERY_SECONDS:
+            return
         conn.execute("DELETE FROM warehouse.rate_limit_hits WHERE limiter_key = %s AND at < %s",
                      (self.key, now - horizon))
-
-    def _now(self, conn) -> float:
-        return conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
+        self._forgotten_at = time.monotonic()
 
     def acquire(self) -> Permit:
         """Block until one more request fits every announced rule; it is counted at once."""
@@ -215,8 +221,7 @@ class PostgresRateLimiter:
         while True:
             with self.pool.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_id,))
-                now = self._now(conn)
-                rules, restricted_until = self._rules(conn)
+                now, rules, restricted_until = self._now_and_rules(conn)
                 self._forget_old_hits(conn, now, rules)
                 wait = wait_for_limiting_hits(now, rules, self._limiting_hits(conn, now, rules), restricted_until,
                                               self.pad)
@@ -243,10 +248,15 @@ class PostgresRateLimiter:
         states = parse_states(headers)
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_id,))
-            now = self._now(conn)
             # the server counted the hit somewhere between sending and now; now is the safe side
-            conn.execute("UPDATE warehouse.rate_limit_hits SET at = %s WHERE id = %s", (now, permit.hit_id))
-            known_rules, restricted_until = self._rules(conn)
+            moved = conn.execute("UPDATE warehouse.rate_limit_hits SET at = extract(epoch FROM clock_timestamp()) "
+                                 "WHERE id = %s RETURNING at", (permit.hit_id,)).fetchone()
+            if not rules and not states and status_code != 429:
+                # nothing announced, nothing restricted (a host without limits, a time-out): the stored
+                # state would be written back as it is, so it is neither read nor written
+                return
+            clock, known_rules, restricted_until = self._now_and_rules(conn)
+            now = moved[0] if moved is not None else clock
             if rules:
                 known_rules = rules
             restriction = max((s.restricted_for for s in states), default=0.0)
