@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -12,10 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import zstandard
+
+from trade_sim import SimConfig
+from trade_sim.currency_exchange import currency_exchange_document
 from trade_sim.market import exchange_response
 from tradewatch.bulk_exchange.client import exchange_body
-from tradewatch.raw_bodies import (ZLIB, ZLIB_JWT, ZLIB_LEVEL, StoredBodyCorrupt, checksum, decompress, pack, unpack,
-                                  without_tokens)
+from tradewatch.raw_bodies import (ZLIB, ZLIB_JWT, ZLIB_LEVEL, ZSTD, StoredBodyCorrupt, checksum, decompress, pack,
+                                  unpack, without_tokens)
 
 SAMPLE = (Path(__file__).parent / "data" / "exchange_response_poe1_ancestor_have_chaos_want_divine.json").read_bytes()
 HOUR = datetime(2025, 3, 1, tzinfo=timezone.utc)
@@ -60,12 +65,42 @@ def test_simulator_bodies_shrink_to_at_most_65_percent_of_zlib(dumps):
     assert new <= 0.65 * old, (new, old)  # compact: ~56 %; indented bodies repeat the compact payloads less
 
 
-def test_a_body_without_tokens_stays_plain_zlib_exactly_as_before():
+def test_a_body_without_tokens_is_stored_as_zstd():
     for body in (b"", b'{"id":"x","complexity":null,"result":{},"total":0}', b"<html>Cloudflare</html>",
                  (Path(__file__).parent / "data" / "exchange_response_poe1_ancestor_have_chaos_want_divine.json")
                  .read_bytes().replace(b"eyJ", b"xyJ")):
-        assert round_trip(body) == ZLIB
-        assert pack(body).compressed == zlib.compress(body, ZLIB_LEVEL)
+        assert round_trip(body) == ZSTD
+        assert zstandard.frame_content_size(pack(body).compressed) == len(body)
+
+
+def test_bodies_stored_as_zlib_before_zstd_are_still_read_byte_for_byte():
+    for body in (b"", b'{"next_change_id":1,"markets":[]}', SAMPLE):
+        assert unpack(ZLIB, zlib.compress(body, ZLIB_LEVEL), checksum(body), "an old row") == body
+        assert without_tokens(zlib.compress(body, ZLIB_LEVEL), ZLIB) == body
+
+
+def test_a_full_size_currency_exchange_document_is_stored_in_at_most_6_5_percent():
+    config = SimConfig(cx_calendar=True, cx_markets_per_hour=1600)
+    documents = [currency_exchange_document(datetime(2026, 3, 10, h, tzinfo=timezone.utc), "pc", config)
+                 for h in (0, 13)]
+    received = sum(map(len, documents))
+    assert received > 2_000_000  # real-sized hours (~1.3 MB each), not a toy
+    assert all(round_trip(d) == ZSTD for d in documents)
+    stored = sum(len(pack(d).compressed) for d in documents)
+    assert stored <= 0.065 * received, stored / received
+    assert stored < sum(len(zlib.compress(d, ZLIB_LEVEL)) for d in documents)
+
+
+def test_bodies_packed_and_unpacked_on_several_threads_at_once_round_trip():
+    # each thread keeps its own zstd contexts: one shared by two threads at once would mix their frames
+    bodies = [b'{"n":%d,"pad":"%s"}' % (i, b"x" * (i * 997 % 50_000)) for i in range(64)]
+
+    def both(body: bytes) -> bytes:
+        packed = pack(body)
+        return unpack(packed.compression, packed.compressed, packed.sha256, "a threaded body")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(both, bodies)) == bodies
 
 
 def test_padded_tokens_are_kept_as_text():
@@ -74,7 +109,7 @@ def test_padded_tokens_are_kept_as_text():
     padded = b".".join((b64url(b'{"a":1}', padded=True), b64url(b'{"bb":2}', padded=True), b64url(b"si", padded=True)))
     assert b"=" in padded
     body = b'{"whisper_token":"' + padded + b'"}'
-    assert round_trip(body) == ZLIB
+    assert round_trip(body) == ZSTD
 
 
 def test_non_canonical_base64_is_kept_as_text():
@@ -82,7 +117,7 @@ def test_non_canonical_base64_is_kept_as_text():
     canonical, sloppy = b64url(b'{"a":1}'), b"eyJhIjoxfR"
     assert base64.urlsafe_b64decode(sloppy + b"==") == base64.urlsafe_b64decode(canonical + b"==")
     for token in (sloppy + b".eyJiIjoyfQ.c2ln", canonical + b".eyJiIjoyfR.c2ln"):
-        assert round_trip(b'{"t":"' + token + b'"}') == ZLIB
+        assert round_trip(b'{"t":"' + token + b'"}') == ZSTD
     # only the signature is sloppy: header and payload are decoded, the signature kept as its text
     sloppy_signature = canonical + b".eyJiIjoyfQ.c2lo"
     assert round_trip(b'{"t":"' + sloppy_signature + b'"}') == ZLIB_JWT
@@ -105,7 +140,7 @@ def test_payloads_that_are_not_utf8_or_json_round_trip():
     b"abc.def.ghi", b"1.2.3", b"eyJ",
 ])
 def test_text_that_is_not_a_jwt_is_left_alone(text):
-    assert round_trip(b'{"t":"' + text + b'"}') == ZLIB
+    assert round_trip(b'{"t":"' + text + b'"}') == ZSTD
 
 
 def test_escaped_quotes_backslashes_and_nul_bytes_next_to_tokens():
@@ -113,7 +148,7 @@ def test_escaped_quotes_backslashes_and_nul_bytes_next_to_tokens():
     body = (b'{"a":"\\"' + token + b'\\"","b":"\\\\' + token + b'","c":"\\u0000' + token + b'"}\x00'
             + token + b"\x00\x00" + token + b"\x00")
     assert round_trip(body) == ZLIB_JWT
-    assert round_trip(b"\x00\x01\x02\x00\x00") == ZLIB  # NUL bytes and what looks like a token tag, no token
+    assert round_trip(b"\x00\x01\x02\x00\x00") == ZSTD  # NUL bytes and what looks like a token tag, no token
 
 
 def test_huge_bodies_and_huge_tokens():
@@ -123,7 +158,7 @@ def test_huge_bodies_and_huge_tokens():
     assert len(body) > 3_000_000
     assert round_trip(body) == ZLIB_JWT
     huge = jwt(b'{"dat":"' + b"y" * 70_000 + b'"}')  # a segment longer than the format's 65,535 bytes stays text
-    assert round_trip(b'"' + huge + b'"') == ZLIB
+    assert round_trip(b'"' + huge + b'"') == ZSTD
     assert round_trip(b'"' + huge + b'" "' + jwt(b'{"a":1}') + b'"') == ZLIB_JWT
 
 
@@ -159,6 +194,25 @@ def test_corrupted_stored_bytes_are_reported_not_returned():
         unpack(compression, data, checksum(b"something else"), "raw trade response 7")
     with pytest.raises(StoredBodyCorrupt, match=r"raw trade response 7: .*does not decompress"):
         unpack(compression, data[:-5], sha, "raw trade response 7")
+
+
+def test_corrupted_zstd_bytes_are_reported_not_returned():
+    body = b'{"next_change_id":1790000000,"markets":[' + b'{"league":"Standard"},' * 2000 + b'{}]}'
+    compression, data, sha = _stored(body)
+    assert compression == ZSTD
+    flipped = data[:60] + bytes([data[60] ^ 0x55]) + data[61:]
+    bad_size = data[:5] + bytes([data[5] ^ 0x01]) + data[6:]  # the frame header's content size, off by one
+    unsized = zstandard.ZstdCompressor(write_content_size=False).compress(body)
+    # a frame announcing 1 TiB (single segment, 8-byte content size, one empty last block): never allocated
+    huge = b"\x28\xb5\x2f\xfd" + bytes([0xE0]) + (1 << 40).to_bytes(8, "little") + b"\x01\x00\x00"
+    for problem in (data[:-5], flipped, bad_size, unsized, huge, b"", b"not zstd at all"):
+        # a flipped literal inflates to other bytes: the checksum, not zstd, catches that one
+        with pytest.raises(StoredBodyCorrupt, match=r"the CX hour 5.*(does not decompress \(.*\)|does not match the "
+                                                    r"checksum it was stored with); restore the row from a backup"):
+            unpack(compression, problem, sha, "the CX hour 5")
+    with pytest.raises(StoredBodyCorrupt, match="does not match the checksum it was stored with"):
+        unpack(compression, data, checksum(b"something else"), "the CX hour 5")
+    assert unpack(compression, data, sha, "the CX hour 5") == body
 
 
 @pytest.mark.parametrize("stream, problem", [
@@ -206,5 +260,5 @@ def test_a_malformed_stream_read_without_tokens_is_reported(stream):
 
 
 def test_an_unknown_compression_names_the_known_ones():
-    with pytest.raises(StoredBodyCorrupt, match=r"unknown compression 'lz4' .*'zlib' and 'zlib-jwt': upgrade"):
+    with pytest.raises(StoredBodyCorrupt, match=r"unknown compression 'lz4' .*'zlib', 'zlib-jwt' and 'zstd': upgrade"):
         unpack("lz4", b"", b"", "raw trade response 7")

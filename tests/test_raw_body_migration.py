@@ -175,3 +175,81 @@ def test_0013_downgrade_gives_plain_zlib_back(empty_database_url):
         assert body == zlib.compress(read_body(*before[raw_id], raw_id), ZLIB_LEVEL) == before[raw_id][1]
     with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("UPDATE warehouse.raw_trade_responses SET compression = 'zlib-jwt'")
+
+
+# Revision 0019: `zstd` joins the CHECKs; its downgrade writes zstd bodies back as zlib in place.
+
+
+def _cx_rows_at_head(url: str, hours: int = 3) -> dict[datetime, bytes]:
+    """Currency Exchange documents stored by today's `pack` (zstd), with an old zlib row beside them."""
+    from tradewatch.currency_exchange.client import PUBLISHED, HourAnswer
+    from tradewatch.currency_exchange.raw_store import insert_hour, prepare
+    from tradewatch.raw_bodies import ZLIB, ZLIB_LEVEL, checksum
+
+    migrate(url)
+    documents = {}
+    with psycopg.connect(url) as conn:
+        for h in range(hours):
+            hour = HOUR + timedelta(hours=h)
+            body = json.dumps({"next_change_id": int(hour.timestamp()) + 3600, "markets": [
+                {"league": "Standard", "market_id": f"a|b{i}", "volume_traded": {"a": i}} for i in range(300 * h)]},
+                separators=(",", ":")).encode()
+            answer = HourAnswer(realm="pc", hour=hour, kind=PUBLISHED, url="http://sim/x", status_code=200, body=body,
+                                fetched_at=hour + timedelta(hours=2), attempt=1, response_bytes=len(body),
+                                next_change_id=int(hour.timestamp()) + 3600, market_count=300 * h)
+            assert insert_hour(conn, prepare(answer))
+            documents[hour] = body
+        old = HOUR - timedelta(hours=1)
+        body = b'{"next_change_id":%d,"markets":[]}' % (int(old.timestamp()) + 3600)
+        conn.execute("INSERT INTO warehouse.raw_currency_exchange (realm, observed_hour, request_url, status_code, "
+                     "headers, fetched_at, duration_ms, attempt, response_bytes, stored_bytes, next_change_id, "
+                     "market_count, compression, body_sha256, body) VALUES ('pc', %s, 'http://sim/x', 200, '{}', "
+                     "now(), 1, 1, %s, %s, %s, 0, %s, %s, %s)",
+                     (old, len(body), len(zlib.compress(body, ZLIB_LEVEL)), int(old.timestamp()) + 3600, ZLIB,
+                      checksum(body), zlib.compress(body, ZLIB_LEVEL)))
+        documents[old] = body
+    return documents
+
+
+def _cx_stored(url: str) -> dict[datetime, tuple[str, bytes, bytes, int]]:
+    with psycopg.connect(url) as conn:
+        return {r[0]: (r[1], bytes(r[2]), bytes(r[3]), r[4]) for r in conn.execute(
+            "SELECT observed_hour, compression, body, body_sha256, stored_bytes FROM warehouse.raw_currency_exchange")}
+
+
+def test_0019_stores_new_bodies_as_zstd_and_its_downgrade_gives_zlib_back_byte_for_byte(empty_database_url):
+    from tradewatch.currency_exchange.raw_store import read_document
+    from tradewatch.raw_bodies import ZLIB, ZLIB_LEVEL, ZSTD, checksum, pack
+
+    url = empty_database_url
+    documents = _cx_rows_at_head(url)
+    empty_book = b'{"id":"x","complexity":null,"result":{},"total":0}'
+    packed = pack(empty_book)
+    with psycopg.connect(url) as conn:
+        conn.execute(f"INSERT INTO warehouse.raw_trade_responses ({ZLIB_ROW_COLUMNS}) VALUES ('poe1', 'Standard', %s, "
+                     "'exalted', 'chaos', '/api/trade/exchange/Standard', '{}', 200, %s, %s, %s, 'received', '{}', "
+                     "%s, 1.0, 1, %s)", (HOUR, packed.compression, packed.sha256, packed.compressed,
+                                         HOUR + timedelta(minutes=5), len(empty_book)))
+    before = _cx_stored(url)
+    assert {h: c for h, (c, *_rest) in before.items()} == {h: ZSTD if h >= HOUR else ZLIB for h in documents}
+    assert _stored(url) and {c for c, _b, _s in _stored(url).values()} == {ZSTD}
+
+    command.downgrade(_config(url), "0018")
+    back = _cx_stored(url)
+    assert back.keys() == before.keys()
+    for hour, (compression, body, sha, stored_bytes) in back.items():
+        assert compression == ZLIB and sha == checksum(documents[hour]) and stored_bytes == len(body)
+        assert body == zlib.compress(documents[hour], ZLIB_LEVEL)
+    assert back[HOUR - timedelta(hours=1)] == before[HOUR - timedelta(hours=1)]  # an old zlib row is left as it was
+    with psycopg.connect(url) as conn:
+        assert all(read_document(conn, "pc", hour) == body for hour, body in documents.items())
+    ((compression, body, sha),) = _stored(url).values()
+    assert compression == ZLIB and read_body(compression, body, sha, 1) == empty_book
+    for table in ("raw_currency_exchange", "raw_trade_responses"):
+        with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.CheckViolation):
+            conn.execute(f"UPDATE warehouse.{table} SET compression = 'zstd'")
+
+    migrate(url)  # up again: the zlib rows stay, new ones may be zstd
+    with psycopg.connect(url) as conn:
+        conn.execute("UPDATE warehouse.raw_currency_exchange SET compression = compression")
+    assert _cx_stored(url) == back

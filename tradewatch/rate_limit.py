@@ -124,19 +124,29 @@ def wait_needed(now: float, rules: Sequence[Rule], hits_by_scope: Mapping[str, S
     `hits_by_scope[scope]` holds the hit times counting against that scope's rules,
     newest first.
     """
+    limiting = []
+    for rule in rules:
+        recent = [t for t in hits_by_scope.get(rule.scope, ()) if t > now - rule.period - pad]
+        limiting.append(recent[rule.max_hits - 1] if len(recent) >= rule.max_hits else None)
+    return wait_for_limiting_hits(now, rules, limiting, restricted_until, pad)
+
+
+def wait_for_limiting_hits(now: float, rules: Sequence[Rule], limiting: Sequence[float | None],
+                           restricted_until: float | None, pad: float) -> float:
+    """`wait_needed` from each rule's limiting hit: its `max_hits`-th newest hit inside its window
+    (`limiting[i]` for `rules[i]`), None when the window holds fewer hits (room now)."""
     wait = 0.0
     if restricted_until is not None and restricted_until > now:
         wait = restricted_until - now
-    for rule in rules:
-        hits = hits_by_scope.get(rule.scope, ())
-        recent = [t for t in hits if t > now - rule.period - pad]
-        if len(recent) >= rule.max_hits:
+    for rule, hit in zip(rules, limiting, strict=True):
+        if hit is not None:
             # the window has room once the max_hits-th newest hit has left it
-            wait = max(wait, recent[rule.max_hits - 1] + rule.period + pad - now)
+            wait = max(wait, hit + rule.period + pad - now)
     return max(0.0, wait)
 
 
 KEEP_HITS_SECONDS = 3600.0
+FORGET_EVERY_SECONDS = 60.0
 
 
 class PostgresRateLimiter:
@@ -156,45 +166,54 @@ class PostgresRateLimiter:
         self.max_wait = max_wait
         self._sleep = sleep
         self._lock_id = f"tradewatch.rate_limit:{key}"
+        self._forgotten_at: float | None = None  # when this limiter last deleted old hits (monotonic)
 
-    def _rules(self, conn) -> tuple[list[Rule], float | None]:
-        row = conn.execute(
-            "SELECT rules, restricted_until FROM warehouse.rate_limit_state WHERE limiter_key = %s", (self.key,)
+    def _now_and_rules(self, conn) -> tuple[float, list[Rule], float | None]:
+        """The database clock, the rules in force and the restriction's end, in one round trip (the
+        lock is held meanwhile: every statement under it delays every other request)."""
+        now, stored, restricted_until = conn.execute(
+            "SELECT extract(epoch FROM clock_timestamp())::float8, s.rules, s.restricted_until "
+            "FROM (SELECT 1) one LEFT JOIN warehouse.rate_limit_state s ON s.limiter_key = %s", (self.key,)
         ).fetchone()
-        if row is None:
-            return (self.default_rules or [Rule(*CONSERVATIVE_RULES)]), None
-        rules = [Rule(**r) for r in row[0]]
+        if stored is None:
+            return now, (self.default_rules or [Rule(*CONSERVATIVE_RULES)]), None
+        rules = [Rule(**r) for r in stored]
         if self.default_rules and all(r.scope == ALL_SCOPES for r in rules):
-            return self.default_rules, row[1]  # nothing announced yet: today's configured ceiling
-        return rules, row[1]
+            return now, self.default_rules, restricted_until  # nothing announced yet: today's configured ceiling
+        return now, rules, restricted_until
 
-    def _hits(self, conn, now: float, rules: Sequence[Rule]) -> dict[str, list[float]]:
-        horizon = max((r.period for r in rules), default=0.0) + self.pad
+    def _limiting_hits(self, conn, now: float, rules: Sequence[Rule]) -> list[float | None]:
+        """Each rule's `max_hits`-th newest hit inside its window, None when there are fewer.
+
+        Found by PostgreSQL in one round trip: the window of a generous ceiling (a backfill's
+        thousands of requests a minute) holds thousands of hits, and reading them all into this
+        process, under the lock every request waits for, cost more than the request itself."""
+        if not rules:
+            return []
+        # a plain hit ('*') counts against every scope; a pre-filled one only against its own
         rows = conn.execute(
-            "SELECT scope, at FROM warehouse.rate_limit_hits WHERE limiter_key = %s AND at > %s ORDER BY at DESC",
-            (self.key, now - horizon),
+            """
+            SELECT (SELECT h.at FROM warehouse.rate_limit_hits h
+                    WHERE h.limiter_key = %s AND (h.scope = '*' OR h.scope = r.scope) AND h.at > %s - r.period
+                    ORDER BY h.at DESC OFFSET r.max_hits - 1 LIMIT 1)
+            FROM unnest(%s::text[], %s::float8[], %s::int[]) WITH ORDINALITY AS r(scope, period, max_hits, i)
+            ORDER BY r.i
+            """,
+            (self.key, now - self.pad, [r.scope for r in rules], [r.period for r in rules],
+             [r.max_hits for r in rules]),
         ).fetchall()
-        by_scope: dict[str, list[float]] = {}
-        scopes = {r.scope for r in rules} | {ALL_SCOPES}
-        for scope, at in rows:
-            for target in scopes:
-                # a plain hit counts against every scope; a pre-filled one only against its own
-                if scope == ALL_SCOPES or scope == target:
-                    by_scope.setdefault(target, []).append(at)
-        for target in scopes:
-            by_scope.setdefault(target, [])
-        by_scope[ALL_SCOPES] = [at for scope, at in rows if scope == ALL_SCOPES]
-        return by_scope
+        return [at for (at,) in rows]
 
     def _forget_old_hits(self, conn, now: float, rules: Sequence[Rule]) -> None:
         # Hits older than every window never count again; an hour's margin covers a policy
-        # that grows its periods later (GGG's longest trade window today is 300 s).
+        # that grows its periods later (GGG's longest trade window today is 300 s). Once a
+        # minute is enough (a hit that old is never counted), not once a request under the lock.
         horizon = max(max((r.period for r in rules), default=0.0) + self.pad, KEEP_HITS_SECONDS)
+        if self._forgotten_at is not None and time.monotonic() - self._forgotten_at < FORGET_EVERY_SECONDS:
+            return
         conn.execute("DELETE FROM warehouse.rate_limit_hits WHERE limiter_key = %s AND at < %s",
                      (self.key, now - horizon))
-
-    def _now(self, conn) -> float:
-        return conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()[0]
+        self._forgotten_at = time.monotonic()
 
     def acquire(self) -> Permit:
         """Block until one more request fits every announced rule; it is counted at once."""
@@ -202,10 +221,10 @@ class PostgresRateLimiter:
         while True:
             with self.pool.connection() as conn, conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_id,))
-                now = self._now(conn)
-                rules, restricted_until = self._rules(conn)
+                now, rules, restricted_until = self._now_and_rules(conn)
                 self._forget_old_hits(conn, now, rules)
-                wait = wait_needed(now, rules, self._hits(conn, now, rules), restricted_until, self.pad)
+                wait = wait_for_limiting_hits(now, rules, self._limiting_hits(conn, now, rules), restricted_until,
+                                              self.pad)
                 if wait <= 0:
                     hit_id = conn.execute(
                         "INSERT INTO warehouse.rate_limit_hits (limiter_key, scope, at) VALUES (%s, %s, %s) RETURNING id",
@@ -229,10 +248,15 @@ class PostgresRateLimiter:
         states = parse_states(headers)
         with self.pool.connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self._lock_id,))
-            now = self._now(conn)
             # the server counted the hit somewhere between sending and now; now is the safe side
-            conn.execute("UPDATE warehouse.rate_limit_hits SET at = %s WHERE id = %s", (now, permit.hit_id))
-            known_rules, restricted_until = self._rules(conn)
+            moved = conn.execute("UPDATE warehouse.rate_limit_hits SET at = extract(epoch FROM clock_timestamp()) "
+                                 "WHERE id = %s RETURNING at", (permit.hit_id,)).fetchone()
+            if not rules and not states and status_code != 429:
+                # nothing announced, nothing restricted (a host without limits, a time-out): the stored
+                # state would be written back as it is, so it is neither read nor written
+                return
+            clock, known_rules, restricted_until = self._now_and_rules(conn)
+            now = moved[0] if moved is not None else clock
             if rules:
                 known_rules = rules
             restriction = max((s.restricted_for for s in states), default=0.0)

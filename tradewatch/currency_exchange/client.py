@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+import simdjson
 
 from tradewatch.errors import TradeWatchError
 from tradewatch.http_retry import Limiter, RetriesExhausted, Retry, RetryPolicy, send_with_retries
@@ -105,17 +106,57 @@ def hour_url(base_url: str, realm: str, hour: datetime) -> str:
     return f"{base}/{hour_id(hour)}" if realm == "pc" else f"{base}/{realm}/{hour_id(hour)}"
 
 
+_BOM = b"\xef\xbb\xbf"
+_parsers = threading.local()  # a simdjson parser serves one document at a time: one per thread
+
+
 def read_envelope(body: bytes) -> tuple[int, int]:
-    """(next_change_id, number of markets) of a document; ValueError when it is not one."""
+    """(next_change_id, number of markets) of a document; ValueError when it is not one.
+
+    The whole body must be valid JSON: a document is stored once and never fetched again, so
+    a cut-off or corrupt one must be refused here. simdjson validates it all (structure, UTF-8,
+    numbers) without building its ~10,000 objects: ~0.6 ms a 1.3 MB hour instead of ~8 ms with
+    orjson. orjson still decides the rare text the two judge differently (a byte-order mark,
+    integers beyond 64 bits, a repeated top-level key), since it is what reads the document later.
+    """
+    envelope = _simdjson_envelope(body)
+    if envelope is None:
+        envelope = _orjson_envelope(body)
+    next_id, markets = envelope
+    if isinstance(next_id, bool) or not isinstance(next_id, (int, float)) or next_id != int(next_id):
+        raise ValueError("the JSON has no integer next_change_id")
+    if markets is None:
+        raise ValueError("the JSON has no markets list")
+    return int(next_id), markets
+
+
+def _simdjson_envelope(body: bytes) -> tuple[object, int | None] | None:
+    """(next_change_id, len(markets) or None) by simdjson; None: let orjson decide."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = simdjson.Parser()
+    try:
+        parsed = parser.parse(body)
+    except (ValueError, RuntimeError):  # RuntimeError: integers beyond 64 bits (orjson takes them as floats)
+        return None
+    markets = None
+    try:
+        if not isinstance(parsed, simdjson.Object) or body.startswith(_BOM) or \
+                len(parsed) != len(set(parsed.keys())):
+            return None
+        markets = parsed.get("markets")
+        count = len(markets) if isinstance(markets, simdjson.Array) else None
+        return parsed.get("next_change_id"), count
+    finally:
+        del parsed, markets  # the parser refuses another document while its objects live
+
+
+def _orjson_envelope(body: bytes) -> tuple[object, int | None]:
     parsed = orjson.loads(body)
     if not isinstance(parsed, dict):
         raise ValueError("the JSON is not an object")
-    next_id, markets = parsed.get("next_change_id"), parsed.get("markets")
-    if isinstance(next_id, bool) or not isinstance(next_id, (int, float)) or next_id != int(next_id):
-        raise ValueError("the JSON has no integer next_change_id")
-    if not isinstance(markets, list):
-        raise ValueError("the JSON has no markets list")
-    return int(next_id), len(markets)
+    markets = parsed.get("markets")
+    return parsed.get("next_change_id"), len(markets) if isinstance(markets, list) else None
 
 
 def _kept_headers(headers: Mapping[str, str]) -> dict[str, str]:
