@@ -15,13 +15,13 @@
 Filled here from the hours the hourly market rollup already holds.
 
 Revision ID: 0020
-Revises: 0018
+Revises: 0019
 """
 
 from alembic import op
 
 revision = "0020"
-down_revision = "0018"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
