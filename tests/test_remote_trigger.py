@@ -1,8 +1,9 @@
-"""`tradewatch backfill` and `tradewatch refresh` drive a running Dagster from outside.
+"""`tradewatch backfill`, `tradewatch exchange backfill` and `tradewatch refresh` drive a running Dagster from outside.
 
 The end-to-end test starts a real `dagster-webserver` and `dagster-daemon` (instance
 storage in the test's PostgreSQL, the repository's dagster.yaml) and the trade simulator
-over real HTTP, then runs the console script as a user would. The other tests show that
+(both sources) over real HTTP, then runs the console script as a user would: the three
+commands at once, so the daemon takes both backfills on one tick. The other tests show that
 bad requests are refused before anything is contacted.
 """
 
@@ -13,7 +14,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg
@@ -33,6 +34,12 @@ from tradewatch.watchlist import watchlist_from_settings
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 PAST_RAW = "cannot be fetched now: the market of a past hour cannot be observed"
+# the Currency Exchange backfill's range: a published past hour, so the test does not depend on today
+CX_START = datetime(2025, 3, 1, tzinfo=timezone.utc)
+CX_END = CX_START + 3 * HOUR
+CX_CHAIN = "raw_currency_exchange, exchange_prices, exchange_market_hourly, exchange_market_latest"
+RUN_QUERY = """query($id: ID!) { runOrError(runId: $id) { __typename ... on Run {
+    status tags { key value } assetSelection { path } } } }"""
 
 
 def _hour_arg(moment) -> str:
@@ -75,10 +82,13 @@ def _backfill_count(url: str) -> int:
 
 @pytest.fixture
 def dagster(database_url, start_sim, tmp_path):
-    """A Dagster webserver + daemon on the test database, fetching from a simulator; yields (url, sim)."""
-    sim = start_sim(time_scale=0.01)
+    """A Dagster webserver + daemon on the test database, fetching both sources from a simulator;
+    yields (url, sim)."""
+    sim = start_sim(time_scale=0.01, cx_markets_per_hour=160)
     env = service_environment(database_url, tmp_path / "home", trade_api_url=sim.url)
     env.pop("TRADEWATCH_DAGSTER_URL", None)
+    env.update({"TRADEWATCH_CX_URL": sim.url + "/api/currency-exchange", "TRADEWATCH_CX_REALMS": "pc",
+                "TRADEWATCH_CX_MAX_PER_MINUTE": "100000"})
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     workspace = str(ROOT / "workspace.yaml")
@@ -100,7 +110,7 @@ def _tradewatch(*args: str, url: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster, capsys):
+def test_backfills_and_refresh_run_through_a_real_webserver(database_url, dagster, capsys):
     url, sim = dagster
     now = utc_now()
     current = floor_hour(now)
@@ -108,8 +118,10 @@ def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster
     pool = get_pool(database_url)
     assert simulate_history(pool, watchlist_from_settings(load_settings()), first, end, workers=1) == 66  # 3 x 22 books
 
-    # both at once, as two operators would: the backfill waits for the daemon's next tick
+    # all at once, as three operators would: the backfills wait for the daemon's next tick
     backfill = _tradewatch("backfill", "--from", _hour_arg(first), "--to", _hour_arg(end), "--wait", url=url)
+    cx_backfill = _tradewatch("exchange", "backfill", "--realm", "pc", "--from", f"{CX_START:%Y-%m-%dT%H:00}",
+                              "--to", f"{CX_END:%Y-%m-%dT%H:00}", "--wait", "--timeout", "300", url=url)
     refresh = _tradewatch("refresh", "--wait", "--timeout", "120", url=url)
     try:
         # while they run, the live server is asked for what must be refused: nothing is launched
@@ -126,12 +138,14 @@ def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster
 
         refresh_out, refresh_err = refresh.communicate(timeout=150)
         backfill_out, backfill_err = backfill.communicate(timeout=150)
+        cx_out, cx_err = cx_backfill.communicate(timeout=330)
     finally:
-        for proc in (backfill, refresh):
+        for proc in (backfill, cx_backfill, refresh):
             if proc.poll() is None:
                 proc.kill()
     assert refresh.returncode == 0, refresh_out + refresh_err
     assert backfill.returncode == 0, backfill_out + backfill_err
+    assert cx_backfill.returncode == 0, cx_out + cx_err
 
     backfill_id = re.search(r"^backfill (\w+) launched: price_snapshots, reroll_profitability for "
                             rf"{partition_key(first)} … {partition_key(end - HOUR)} \(3 hours\)$",
@@ -161,6 +175,34 @@ def test_backfill_and_refresh_run_through_a_real_webserver(database_url, dagster
     assert live == (21, 1, False)
     assert snapshots.get(refreshed) == 21 and refreshed in profitable_hours
     assert any("/exchange/" in path for _, _, path in sim.app.state.request_log)
+
+    _check_exchange_backfill(url, database_url, cx_out)
+
+
+def _check_exchange_backfill(url: str, database_url: str, out: str) -> None:
+    """`tradewatch exchange backfill` without `--local`: one single-run backfill of the four assets
+    over the range, on the running instance, and its hours stored and rolled up."""
+    first, last = partition_key(CX_START), partition_key(CX_END - HOUR)
+    backfill_id = re.search(rf"^backfill (\w+) launched: {CX_CHAIN} for {first} … {last} \(3 hours\)$", out,
+                            re.M).group(1)
+    assert f"{url}/runs/b/{backfill_id}" in out and f"backfill {backfill_id}: COMPLETED_SUCCESS" in out
+
+    # single-run (BackfillPolicy.single_run()): the four assets, the three hours, one run
+    runs = DagsterRemote(url).backfill_runs(backfill_id)
+    assert len(runs) == 1 and runs[0][1] == "SUCCESS", runs
+    run = requests.post(f"{url}/graphql", timeout=10, json={"query": RUN_QUERY, "variables": {"id": runs[0][0]}}
+                        ).json()["data"]["runOrError"]
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (tags["dagster/asset_partition_range_start"], tags["dagster/asset_partition_range_end"]) == (first, last)
+    assert tags["dagster/backfill"] == backfill_id
+    assert sorted("/".join(a["path"]) for a in run["assetSelection"]) == sorted(CX_CHAIN.split(", "))
+
+    with psycopg.connect(database_url) as conn:
+        hours = [r[0] for r in conn.execute("SELECT DISTINCT observed_hour FROM warehouse.exchange_prices "
+                                            "WHERE realm = 'pc' ORDER BY 1")]
+        market_hour = conn.execute("SELECT hour FROM warehouse.market_state WHERE realm = 'pc'").fetchone()
+    assert hours == [CX_START, CX_START + HOUR, CX_START + 2 * HOUR]
+    assert market_hour == (CX_END - HOUR,)
 
 
 def test_an_unreachable_webserver_is_named_with_how_to_start_it(capsys, monkeypatch):
