@@ -117,10 +117,14 @@ _PLANS: OrderedDict[tuple, tuple[Columns, tuple[FieldNode, ...], RowPlan | None]
 _MAX_PLANS = 512
 
 
-def _plan_key(raw: Any, columns: Columns, list_field: str | None) -> tuple | None:
+def _switches(raw: Any) -> tuple:
+    """The request's Boolean (or null) variables: the only values `@include`/`@skip` can read."""
     variables = raw.variable_values or {}
-    switches = tuple(sorted((k, v) for k, v in variables.items() if v is None or isinstance(v, bool)))
-    return (id(columns), list_field, *map(id, raw.field_nodes), switches)
+    return tuple(sorted((k, v) for k, v in variables.items() if v is None or isinstance(v, bool)))
+
+
+def _plan_key(raw: Any, columns: Columns, list_field: str | None) -> tuple | None:
+    return (id(columns), list_field, *map(id, raw.field_nodes), _switches(raw))
 
 
 def _compile_plan(raw: Any, columns: Columns, list_field: str | None) -> RowPlan | None:
@@ -145,22 +149,40 @@ def _compile_plan(raw: Any, columns: Columns, list_field: str | None) -> RowPlan
     return RowPlan(json=json, clean=" AND ".join(clean) or "true", field_nodes=tuple(field_nodes))
 
 
-def selected_names(info: Any, *path: str) -> set[str]:
+def selected_names(info: Any, *path: str) -> frozenset[str]:
     """The field names selected under `path` of this resolver's field, collected as graphql-core does
-    (fragments, inline fragments with or without a type, `@include`/`@skip`)."""
+    (fragments, inline fragments with or without a type, `@include`/`@skip`). Collected once per
+    selection, as the plans are (`_NAMES`)."""
     raw = info._raw_info
+    key = (path, id(raw.return_type), *map(id, raw.field_nodes), _switches(raw))
+    cached = _NAMES.get(key)
+    if cached is not None and cached[0] is raw.return_type and all(a is b for a, b in zip(cached[1],
+                                                                                          raw.field_nodes)):
+        return cached[2]
+    names = _selected_names(raw, path)
+    _NAMES[key] = (raw.return_type, tuple(raw.field_nodes), names)
+    while len(_NAMES) > _MAX_PLANS:
+        _NAMES.popitem(last=False)
+    return names
+
+
+# selected_names' answers, kept with what they were collected for (so their ids are not reused meanwhile)
+_NAMES: OrderedDict[tuple, tuple[Any, tuple[FieldNode, ...], frozenset[str]]] = OrderedDict()
+
+
+def _selected_names(raw: Any, path: tuple[str, ...]) -> frozenset[str]:
     kind, nodes = get_named_type(raw.return_type), list(raw.field_nodes)
     for name in (*path, None):
         if not isinstance(kind, GraphQLObjectType):
-            return set()
+            return frozenset()
         found = collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, kind, nodes)
         if name is None:
-            return {fields[0].name.value for fields in found.values()}
+            return frozenset(fields[0].name.value for fields in found.values())
         nodes = [node for fields in found.values() if fields[0].name.value == name for node in fields]
         if not nodes:
-            return set()
+            return frozenset()
         kind = get_named_type(kind.fields[name].type)
-    return set()
+    return frozenset()
 
 
 def _list_item_object(kind: GraphQLOutputType) -> GraphQLObjectType | None:
