@@ -20,6 +20,7 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.types import arguments as strawberry_arguments
 from strawberry.types.arguments import StrawberryArgument, _is_leaf_type, _is_optional_leaf_type
 from strawberry.types.base import StrawberryList, StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import has_enum_definition
 
 
 class _ResolvedAnnotation(StrawberryAnnotation):
@@ -64,7 +65,7 @@ def _unchanged(argument: StrawberryArgument, scalar_registry: Mapping[object, An
     if isinstance(kind, StrawberryList):
         return _is_leaf_type(kind.of_type, scalar_registry, skip_classes=(GlobalID,)) or _is_optional_leaf_type(
             kind.of_type, scalar_registry, skip_classes=(GlobalID,))
-    return kind is not GlobalID and _is_leaf_type(kind, scalar_registry)
+    return kind is not GlobalID and (_is_leaf_type(kind, scalar_registry) or has_enum_definition(kind))
 
 
 _UNCHANGED: dict[tuple[int, int], tuple[StrawberryArgument, bool]] = {}
