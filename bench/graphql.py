@@ -7,9 +7,10 @@ of hourly snapshots (plus the profitability and Currency Exchange rows of the sa
                                       [--keep-db NAME] [--smoke]
 
 Shapes: a 30-day hourly series of one item, a page of 100 snapshots, the latest prices of 21
-items (the three the issues compare; PostGraphile cannot compute the 24 h / 7 d changes, so they
-are a shape of TradeWatch and the floor alone), a 30-day hourly exchangePrices of one item and a
-page of 100 profitability rows. Every server is asked the same question with the same columns and rows (the
+items, a 30-day hourly exchangePrices of one item and the market overview's first page of 100 (the
+shapes the goals name), the latest prices with their 24 h / 7 d changes (PostGraphile cannot compute
+them: TradeWatch and the floor alone) and a page of 100 profitability rows. PostGraphile reads the
+overview through a view of the same rows in the same order (MARKET_VIEW_SQL, created by the bench). Every server is asked the same question with the same columns and rows (the
 bench checks the rows of the answers agree before measuring), over HTTP, by `wrk` with one body:
 one connection for the latency (p50, p95), `--connections` connections (and as many wrk threads)
 for the throughput (req/s). The servers take turns: each round measures every server once, the
@@ -29,7 +30,9 @@ it is deployed with (tradewatch/cli/api_server.py), one process; each PostGraphi
 process.
 
 The history is generated in SQL (price walks and ~25-rung books, the real column shapes) into a
-database `tw_bench_graphql_<migration head>`, kept for the next run. The server is
+database `tw_bench_graphql_<migration head>` (or `--keep-db NAME`), kept for the next run; the
+overview's league holds 8 days of 400 catalogue items' Currency Exchange markets, rolled up by the
+assets' own functions (a few seconds). The server is
 --database-url, else TRADEWATCH_BENCH_DATABASE_URL, else TRADEWATCH_TEST_DATABASE_URL, else an
 embedded PostgreSQL under .tradewatch/bench-pg. `--smoke`: 7 days of history, 1 s per figure, one
 round, PostGraphile only when already installed; it checks the bench runs, its figures mean little.
