@@ -4,12 +4,13 @@ of hourly snapshots (plus the profitability and Currency Exchange rows of the sa
 
     .venv/bin/python bench/graphql.py [--database-url URL] [--duration 3] [--rounds 2] [--connections 8]
                                       [--no-postgraphile] [--no-postgraphile4] [--no-what-if] [--only NAME]
-                                      [--smoke]
+                                      [--keep-db NAME] [--smoke]
 
 Shapes: a 30-day hourly series of one item, a page of 100 snapshots, the latest prices of 21
-items (the three the issues compare; PostGraphile cannot compute the 24 h / 7 d changes, so they
-are a shape of TradeWatch and the floor alone), a 30-day hourly exchangePrices of one item and a
-page of 100 profitability rows. Every server is asked the same question with the same columns and rows (the
+items, a 30-day hourly exchangePrices of one item and the market overview's first page of 100 (the
+shapes the goals name), the latest prices with their 24 h / 7 d changes (PostGraphile cannot compute
+them: TradeWatch and the floor alone) and a page of 100 profitability rows. PostGraphile reads the
+overview through a view of the same rows in the same order (MARKET_VIEW_SQL, created by the bench). Every server is asked the same question with the same columns and rows (the
 bench checks the rows of the answers agree before measuring), over HTTP, by `wrk` with one body:
 one connection for the latency (p50, p95), `--connections` connections (and as many wrk threads)
 for the throughput (req/s). The servers take turns: each round measures every server once, the
@@ -29,7 +30,9 @@ it is deployed with (tradewatch/cli/api_server.py), one process; each PostGraphi
 process.
 
 The history is generated in SQL (price walks and ~25-rung books, the real column shapes) into a
-database `tw_bench_graphql_<migration head>`, kept for the next run. The server is
+database `tw_bench_graphql_<migration head>` (or `--keep-db NAME`), kept for the next run; the
+overview's league holds 8 days of 400 catalogue items' Currency Exchange markets, rolled up by the
+assets' own functions (a few seconds). The server is
 --database-url, else TRADEWATCH_BENCH_DATABASE_URL, else TRADEWATCH_TEST_DATABASE_URL, else an
 embedded PostgreSQL under .tradewatch/bench-pg. `--smoke`: 7 days of history, 1 s per figure, one
 round, PostGraphile only when already installed; it checks the bench runs, its figures mean little.
@@ -124,13 +127,80 @@ CROSS JOIN LATERAL (SELECT 2 * i.n * (1.2 + sin(extract(epoch FROM h) / 86400.0 
 """)
 
 
-def _fill(conn, table: str, expected: int, sql: str | tuple[str, ...], params: dict) -> None:
-    count = conn.execute(f"SELECT count(*) FROM warehouse.{table}").fetchone()[0]
+# The market overview's league: MARKET_ITEMS catalogue items (and the divine orb, whose chaos market is the
+# rate) trading against chaos over the 8 days the overview's windows span, then the rollups built from them
+# by the assets' own functions (tradewatch/warehouse/market_rollups.py)
+MARKET_LEAGUE = "Bench Market"
+MARKET_ITEMS = 400
+MARKET_DAYS = 8
+MARKET_FILL_SQL = """
+INSERT INTO warehouse.exchange_prices
+    (realm, league, item_key, quote_currency, observed_hour, item_first, vwap_price, min_price, max_price, volume,
+     quote_volume)
+SELECT 'pc', %(league)s, i.item_key, 'chaos', h, true, p, p * 0.95, p * 1.05, v, v * p
+FROM unnest(%(keys)s::int8[]) WITH ORDINALITY AS i(item_key, n)
+CROSS JOIN generate_series(%(start)s::timestamptz, %(end)s::timestamptz - interval '1 hour', interval '1 hour') AS h
+CROSS JOIN LATERAL (SELECT (CASE WHEN i.item_key = %(divine)s THEN 150 ELSE 0.5 * i.n END)
+                           * (1.2 + sin(extract(epoch FROM h) / 86400.0 / 3 + i.n)) + random() AS p,
+                           (1 + (random() * 50)::int) * (1 + i.n %% 7) AS v
+             WHERE (i.n * 7919 + extract(epoch FROM h)::bigint / 3600) %% 5 <> 0) price
+"""
+# What PostGraphile 5 is asked for the overview: the same rows as `market` (its join, its order: no value
+# last, the value descending, then the name and the key), as a view it exposes as allBenchMarkets
+MARKET_VIEW_SQL = """
+CREATE OR REPLACE VIEW warehouse.bench_market AS
+SELECT m.realm, m.league, m.item_key, c.id AS item_id, c.name, c.category, m.chaos_price AS price,
+       m.chaos_change24h AS change24h, m.chaos_change7d AS change7d, m.volume24h, m.chaos_value24h AS value24h,
+       m.low_confidence, m.chaos_sparkline AS sparkline, (m.chaos_value24h IS NULL) AS s_null,
+       coalesce(-m.chaos_value24h, 0) AS s_key, lower(c.name) AS s_name
+FROM warehouse.market_latest m JOIN warehouse.exchange_catalogue c ON c.game = 'poe1' AND c.item_key = m.item_key
+"""
+
+
+def _fill_market(conn, url: str) -> None:
+    """The overview's league (MARKET_LEAGUE), once: its exchange prices and the market rollups over them."""
+    from tradewatch.market.exchange import DIVINE_PATH
+    from tradewatch.currency_exchange.catalog import item_storage_key
+    from tradewatch.warehouse.db import close_pools, get_pool
+    from tradewatch.warehouse.market_rollups import CHAOS_KEY, compute_market_hourly, compute_market_latest
+
+    divine = item_storage_key(DIVINE_PATH)
+    keys = [divine] + [k for (k,) in conn.execute(
+        "SELECT item_key FROM warehouse.exchange_catalogue WHERE game = 'poe1' AND item_key NOT IN (%s, %s) "
+        "ORDER BY item_path LIMIT %s", (CHAOS_KEY, divine, MARKET_ITEMS)).fetchall()]
+    start = END - timedelta(days=MARKET_DAYS)
+    listed = conn.execute("SELECT count(*) FROM warehouse.market_latest WHERE realm = 'pc' AND league = %s",
+                          (MARKET_LEAGUE,)).fetchone()[0]
+    stored = conn.execute("SELECT count(DISTINCT item_key) FROM warehouse.exchange_prices WHERE realm = 'pc' "
+                          "AND league = %s", (MARKET_LEAGUE,)).fetchone()[0]
+    if listed != len(keys) or stored != len(keys):
+        print(f"generating {MARKET_DAYS} days of {len(keys)} Currency Exchange markets and the market rollups ...",
+              file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        conn.execute("DELETE FROM warehouse.exchange_prices WHERE realm = 'pc' AND league = %s", (MARKET_LEAGUE,))
+        conn.execute(MARKET_FILL_SQL, {"league": MARKET_LEAGUE, "keys": keys, "divine": divine, "start": start,
+                                       "end": END})
+        conn.execute("ANALYZE warehouse.exchange_prices")
+        pool = get_pool(url)
+        compute_market_hourly(pool, "pc", start, END)
+        compute_market_latest(pool, "pc")
+        conn.execute("VACUUM ANALYZE warehouse.market_hourly")
+        conn.execute("VACUUM ANALYZE warehouse.market_latest")
+        close_pools()
+        print(f"... done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    conn.execute(MARKET_VIEW_SQL)
+
+
+def _fill(conn, table: str, expected: int, sql: str | tuple[str, ...], params: dict, where: str = "true") -> None:
+    count = conn.execute(f"SELECT count(*) FROM warehouse.{table} WHERE {where}").fetchone()[0]
     if count == expected:
         return
     print(f"generating {expected} rows of warehouse.{table} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    conn.execute(f"TRUNCATE warehouse.{table}")
+    if where == "true":
+        conn.execute(f"TRUNCATE warehouse.{table}")
+    else:
+        conn.execute(f"DELETE FROM warehouse.{table} WHERE {where}")
     for statement in (sql,) if isinstance(sql, str) else sql:
         conn.execute(statement, params)
     conn.execute(f"VACUUM ANALYZE warehouse.{table}")
@@ -146,8 +216,8 @@ def database_name(days: int) -> str:
     return f"tw_bench_graphql_{re.sub(r'[^a-z0-9]', '_', head.lower())}" + ("" if days == DAYS else f"_{days}d")
 
 
-def prepare(server_url: str, watchlist, days: int) -> str:
-    url = kept_database(with_database(server_url, database_name(days)))  # bench/_databases.py: keeps the URL's parameters
+def prepare(server_url: str, watchlist, days: int, name: str | None = None) -> str:
+    url = kept_database(with_database(server_url, name or database_name(days)))  # bench/_databases.py: keeps the URL's parameters
     upgrade(url)
     hours = days * 24
     items = list(watchlist.items)
@@ -159,7 +229,9 @@ def prepare(server_url: str, watchlist, days: int) -> str:
         spec = watchlist.strategies[0]
         _fill(conn, "reroll_profitability", hours * 2 * len(strategies), PROFIT_FILL_SQL,
               {**common, "strategies": strategies, "input": spec.family[0], "stop": list(spec.family[:3])})
-        _fill(conn, "exchange_prices", hours * len(items), EXCHANGE_FILL_SQL, common)
+        _fill(conn, "exchange_prices", hours * len(items), EXCHANGE_FILL_SQL, common,
+              where=f"league <> '{MARKET_LEAGUE}'")
+        _fill_market(conn, url)
     return url
 
 
@@ -323,6 +395,9 @@ EXCHANGE_SQL = """SELECT p.observed_hour, p.vwap_price, p.min_price, p.max_price
 FROM warehouse.exchange_items x JOIN warehouse.exchange_prices p ON p.item_key = x.item_key
 WHERE x.item_id = %(item)s AND p.realm = 'pc' AND p.league = %(league)s AND p.quote_currency = 'chaos'
 AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s ORDER BY p.observed_hour"""
+MARKET_SQL = """SELECT item_id, name, category, price, change24h, change7d, volume24h, value24h, low_confidence, sparkline
+FROM warehouse.bench_market WHERE realm = 'pc' AND league = %(league)s ORDER BY s_null, s_key, s_name, item_key
+LIMIT 100"""
 PROFIT_SQL = """SELECT strategy, policy, observed_hour, input_item_id, input_unit_cost, quantity, reroll_cost,
 expected_rerolls, expected_sale_value, expected_profit_per_unit, expected_profit_total, roi, break_even_reroll_cost,
 stop_set FROM warehouse.reroll_profitability WHERE game = %(game)s AND league = %(league)s AND paid_with = %(paid)s
@@ -380,6 +455,16 @@ def _exchange_tw(data: dict) -> list:
 
 def _exchange_pg(data: dict) -> list:
     return [(_t(n["observedHour"]), n["vwapPrice"]) for n in data["allExchangePrices"]["nodes"]]
+
+
+def _market_tw(data: dict) -> list:
+    page = data["market"]
+    return [("total", page["totalCount"])] + [(n["item"]["id"], n["price"]) for n in page["nodes"]]
+
+
+def _market_pg(data: dict) -> list:
+    page = data["allBenchMarkets"]
+    return [("total", page["totalCount"])] + [(n["itemId"], n["price"]) for n in page["nodes"]]
 
 
 def _profit_tw(data: dict) -> list:
@@ -454,7 +539,17 @@ def cases(watchlist) -> dict[str, Case]:
                       'OBSERVED_HOUR_ASC) { nodes { observedHour vwapPrice minPrice maxPrice volume quoteVolume } } }'
                       % (watchlist.league, key, month, end)},
             EXCHANGE_SQL, {"league": watchlist.league, "item": greed, "start": END - timedelta(days=30), "end": END},
-            _exchange_tw, _exchange_pg, shared=False),
+            _exchange_tw, _exchange_pg),
+        # PostGraphile reads the same rows through warehouse.bench_market (MARKET_VIEW_SQL), in the same order
+        "market overview, first page of 100": Case(
+            {"query": '{ market(league: "%s", first: 100) { totalCount nodes { item { id name category } price '
+                      'change24h change7d volume24h value24h lowConfidence sparkline } pageInfo { endCursor '
+                      'hasNextPage } } }' % MARKET_LEAGUE},
+            {"query": '{ allBenchMarkets(condition: {realm: "pc", league: "%s"}, orderBy: [S_NULL_ASC, S_KEY_ASC, '
+                      'S_NAME_ASC, ITEM_KEY_ASC], first: 100) { totalCount nodes { itemId name category price change24H '
+                      'change7D volume24H value24H lowConfidence sparkline } pageInfo { endCursor hasNextPage } } }'
+                      % MARKET_LEAGUE},
+            MARKET_SQL, {"league": MARKET_LEAGUE}, _market_tw, _market_pg),
         "profitability page of 100": Case(
             {"query": '{ profitability(from: "%s", to: "%s", first: 100) { nodes { strategy policy hour inputItem '
                       '{ id } inputUnitCost quantity rerollCost expectedRerolls expectedSaleValue '
@@ -584,6 +679,8 @@ def main() -> None:
     parser.add_argument("--no-postgraphile4", action="store_true", help="leave PostGraphile 4 out")
     parser.add_argument("--no-what-if", action="store_true", help="skip evaluateStrategy")
     parser.add_argument("--only", help="only the shapes whose name contains this")
+    parser.add_argument("--keep-db", metavar="NAME", help="the database to fill and keep (default "
+                        "tw_bench_graphql_<migration head>)")
     parser.add_argument("--smoke", action="store_true",
                         help=f"{SMOKE_DAYS} days of history, 1 s per figure, one round, PostGraphile only when "
                              "installed already: checks that the bench runs")
@@ -610,7 +707,7 @@ def main() -> None:
     with ExitStack() as stack:
         server_url = stack.enter_context(bench_server(args.database_url, keep_in=ROOT / ".tradewatch" / "bench-pg"))
         stack.callback(lambda: [stop_process_group(proc) for proc in procs])
-        url = prepare(server_url, watchlist, days)
+        url = prepare(server_url, watchlist, days, args.keep_db)
         for server in node_servers:
             server.install()
         api, base = start_api(url)

@@ -72,6 +72,7 @@ SMOKES = (
     Smoke("graphql.py", ("--smoke",),
           (rf"30-day hourly series, 1 item +\| +{NUMBER}ms +{NUMBER}ms +{NUMBER} +{NUMBER}ms \|",
            rf"latest prices, 21 items +\| +{NUMBER}ms", rf"profitability page of 100 +\| +{NUMBER}ms",
+           rf"market overview, first page of 100 +\| +{NUMBER}ms",
            rf"evaluateStrategy +7 d \(168 hours\): cold {NUMBER} s")),
     Smoke("backfill.py", ("--days", "1"),
           (rf"simulate-history: [1-9][\d,]* responses in {NUMBER} s",

@@ -16,6 +16,7 @@ rejects it before doing any work.
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any, Callable, Mapping
 
@@ -24,6 +25,7 @@ from graphql import (FieldNode, FragmentDefinitionNode, FragmentSpreadNode, Grap
 from graphql.execution import ExecutionResult as GraphQLExecutionResult
 from graphql.pyutils import Undefined
 from graphql.utilities import value_from_ast_untyped
+import orjson
 from strawberry.extensions import SchemaExtension
 
 from graphql_api import limits
@@ -233,6 +235,29 @@ def busy(slots: int) -> GraphQLError:
                         "retry in a second", extensions={"code": "BUSY"})
 
 
+# operation_profile's answers by (document, operation, variables, watched items, hour): a cached document
+# asked again with the same variables costs the same (within the hour: a range without `to` ends with it)
+_PROFILES: OrderedDict[tuple, tuple[Any, int, int]] = OrderedDict()
+_MAX_PROFILES = 512
+
+
+def _profile(document, operation_name: str | None, variables: Mapping[str, Any] | None,
+             watched: int) -> tuple[int, int]:
+    try:
+        frozen = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS) if variables else b""
+    except TypeError:  # not JSON (a value orjson refuses): computed each time
+        return operation_profile(document, operation_name, variables, watched)
+    key = (id(document), operation_name, frozen, watched, floor_hour(utc_now()))
+    found = _PROFILES.get(key)
+    if found is not None and found[0] is document:  # the entry keeps its document: its id is not reused
+        return found[1], found[2]
+    spent, jobs = operation_profile(document, operation_name, variables, watched)
+    _PROFILES[key] = (document, spent, jobs)
+    while len(_PROFILES) > _MAX_PROFILES:
+        _PROFILES.popitem(last=False)
+    return spent, jobs
+
+
 def admit(document, query: Any, operation_name: str | None, variables: Mapping[str, Any] | None, context: Any,
           budget: Callable[[Any], int]) -> GraphQLError | None:
     """The error refusing this operation before it runs (over the budget, or BUSY: more worker jobs
@@ -241,7 +266,7 @@ def admit(document, query: Any, operation_name: str | None, variables: Mapping[s
     watchlist = getattr(context, "watchlist", None)
     watched = len(watchlist.items) if watchlist is not None else 0
     limit = budget(context)
-    spent, jobs = operation_profile(document, operation_name, variables, watched)
+    spent, jobs = _profile(document, operation_name, variables, watched)
     workers = getattr(context, "workers", None)
     documents = getattr(context, "documents", None)
     if jobs and documents is not None and isinstance(query, str):

@@ -46,7 +46,7 @@ ToArg = Annotated[datetime | None, strawberry.argument(
     description="End of the range (exclusive, ISO-8601, naive = UTC); default: the end of the current hour.")]
 
 
-def _selected(info: Info, *path: str) -> set[str]:
+def _selected(info: Info, *path: str) -> frozenset[str]:
     """Names selected under `path` of this field (fragments included): to skip unneeded columns."""
     return selected_names(info, *path)
 

@@ -102,7 +102,7 @@ async def latest_prices(ctx: ApiContext, league: str, item_ids: list[str], unit:
                                     selected is None or "change7d" in selected), ctx, unit)
     params = {**item_params, "game": wl.game, "league": league, "paid": wl.paid_with}
     if plan is not None:
-        built = (await fetch_all(ctx.pool, f"SELECT json_agg({plan.json} ORDER BY p.n)::text AS nodes, "
+        built = (await fetch_all(ctx.pool, f"SELECT {plan.array('p.n')} AS nodes, "
                                            f"bool_and({plan.clean}) AS clean FROM ({sql}) p",
                                  {**params, "unit": unit, "watched": text_array(ctx.watched)}))[0]
         if built["clean"] is not False:  # null: no rows
