@@ -217,7 +217,7 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
         last = ", ".join(f"(array_agg(p.{k} ORDER BY p.tw_row DESC) {inside})[1] AS {k}"
                          for k in ("s_null", "s_key", "s_name", "item_key"))
         sql = f"""{rows_sql}
-        SELECT {state}, count(p.*) AS n, json_agg({plan.json} ORDER BY p.tw_row) {inside}::text AS nodes,
+        SELECT {state}, count(p.*) AS n, {plan.array('p.tw_row', inside)} AS nodes,
                bool_and({plan.clean}) {inside} AS clean, {last}
         FROM (SELECT page.*, row_number() OVER (ORDER BY {_ORDER}) AS tw_row FROM page) p"""
         r = (await fetch_all(ctx.pool, sql, params))[0]
