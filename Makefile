@@ -29,7 +29,7 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/tradewatch demo
 
-test: $(VENV)/.installed system-deps bench-smoke
+test: $(VENV)/.installed system-deps
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -m "not timing and not long"
 	$(PY) -m pytest -p no:xdist -m "timing and not long"
@@ -38,7 +38,8 @@ bench: $(VENV)/.installed
 	$(PY) bench/rate_limit.py
 
 # Every benchmark under bench/ at its smallest size, each checked for the figures it prints (bench/smoke.py);
-# `make test` runs it once, so a broken benchmark turns the test command red.
+# `make test` runs the same runs as tests (tests/test_bench_smoke.py, beside the others on both cores),
+# so a broken benchmark turns the test command red.
 bench-smoke: $(VENV)/.installed system-deps
 	$(PY) bench/smoke.py
 
