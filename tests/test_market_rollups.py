@@ -147,6 +147,28 @@ def test_latest_market_answers_the_definitions_from_the_exchange_rows(database_u
     assert thin["low_confidence"] and not expected[("Mercenaries", EXALTED)]["low_confidence"]
 
 
+def test_latest_rows_are_the_pure_figures_of_their_window_sums(database_url, pool):
+    _insert(database_url)
+    compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
+    compute_market_latest(pool, "pc", NEWEST - HOUR)
+    compute_market_latest(pool, "pc")  # a step
+    with psycopg.connect(database_url) as conn:
+        sums = {(r[0], r[1]): [WindowSums(*w) for w in zip(*r[2:])] for r in conn.execute(
+            "SELECT league, item_key, volume::float8[], hours, chaos_units::float8[], chaos_value::float8[], "
+            "divine_units::float8[], divine_value::float8[] FROM warehouse.market_windows")}
+        latest = conn.execute("SELECT league, item_key, volume24h, hours24h, low_confidence, chaos_price, "
+                              "chaos_change24h, chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, "
+                              "divine_change24h, divine_change7d, divine_value24h, divine_sparkline "
+                              "FROM warehouse.market_latest").fetchall()
+    assert latest and len(latest) < len(sums)  # the item traded in W7 only has windows and no row
+    for r in latest:
+        f = figures(sums[(r[0], r[1])])
+        c, d = f.chaos, f.divine
+        assert tuple(r[2:]) == (f.volume24h, f.hours24h, f.low_confidence, c.price, c.change24h, c.change7d,
+                                c.value24h, list(c.sparkline), d.price, d.change24h, d.change7d, d.value24h,
+                                list(d.sparkline))  # exactly: the same float8 operations
+
+
 def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_url, pool):
     _insert(database_url)
     compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
@@ -212,6 +234,78 @@ def test_a_step_of_more_than_a_day_or_backwards_rebuilds(database_url, pool):
     assert _tables(database_url) == rebuilt
 
 
+def _pairs_from_scratch(rows: list[tuple], hours) -> dict[tuple, tuple]:
+    """Each market's totals over the exchange rows of `hours`, from the definitions (chaos orb excluded)."""
+    out: dict = {}
+    for league, path, quote, hour, vwap, v, q in rows:
+        if path == CHAOS_PATH or hour not in hours:
+            continue
+        count, volume, quote_volume, first, last, traded = out.get((path, league, quote), (0, 0.0, 0.0, hour, hour, []))
+        out[(path, league, quote)] = (count + 1, volume + v, quote_volume + q, min(first, hour), max(last, hour),
+                                      traded + [hour] if v > 0 else traded)
+    return {k: (h, vol, qv, first, last, min(traded, default=None), max(traded, default=None))
+            for k, (h, vol, qv, first, last, traded) in out.items()}
+
+
+def _pairs(url: str) -> tuple[dict[tuple, tuple], set[datetime]]:
+    keys = {item_storage_key(p): p for p in PATHS}
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT item_key, league, quote_currency, hours, volume::float8, quote_volume::float8, "
+                            "first_hour, last_hour, traded_first, traded_last FROM warehouse.market_pairs "
+                            "WHERE realm = 'pc'").fetchall()
+        counted = {r[0] for r in conn.execute("SELECT observed_hour FROM warehouse.market_pairs_hours "
+                                               "WHERE realm = 'pc'")}
+    return {(keys[r[0]], r[1], r[2]): tuple(r[3:]) for r in rows}, counted
+
+
+def _same_pairs(got: dict, expected: dict) -> None:
+    assert set(got) == set(expected)
+    for key, e in expected.items():
+        g = got[key]
+        assert g[0] == e[0] and _close(g[1], e[1]) and _close(g[2], e[2]) and g[3:] == e[3:], key
+
+
+def _hours(start: datetime, end: datetime) -> set[datetime]:
+    return {start + i * HOUR for i in range(int((end - start) / HOUR))}
+
+
+def test_market_totals_equal_the_exchange_rows_after_hourly_steps_late_hours_and_rewrites(database_url, pool):
+    rows = _insert(database_url)
+    hour = NEWEST - 30 * HOUR
+    assert compute_market_hourly(pool, "pc", FIRST, hour).pairs == "added"  # nothing counted yet
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, hour) and got
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    for step in (1, 1, 3, 20):  # hour by hour as the automation runs, then most of a day at once
+        assert compute_market_hourly(pool, "pc", hour, hour + step * HOUR).pairs == "added"
+        hour += step * HOUR
+        got, counted = _pairs(database_url)
+        assert counted == _hours(FIRST, hour)
+        _same_pairs(got, _pairs_from_scratch(rows, counted))
+    # the market that existed but never traded keeps its hours, and no traded hour
+    assert got[(THIN, "Standard", "chaos")][0] > 0 and got[(THIN, "Standard", "chaos")][5:] == (None, None)
+    # a window after two hours not rolled up yet counts its own hours; those two, rolled up late, are added
+    assert compute_market_hourly(pool, "pc", hour + 2 * HOUR, NEWEST + HOUR).pairs == "added"
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, NEWEST + HOUR) - {hour, hour + HOUR}
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    assert compute_market_hourly(pool, "pc", hour, hour + 2 * HOUR).pairs == "added"
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, NEWEST + HOUR)
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    stepped = got
+    # a rewrite of an hour already counted sums the counted hours anew: the same totals exactly
+    rewritten = NEWEST - 40 * HOUR
+    with psycopg.connect(database_url) as conn:
+        conn.execute("DELETE FROM warehouse.exchange_prices WHERE observed_hour = %s AND item_key = %s",
+                     (rewritten, item_storage_key(EXALTED)))
+    assert compute_market_hourly(pool, "pc", rewritten, rewritten + HOUR).pairs == "rebuilt"
+    got, counted = _pairs(database_url)
+    assert counted == _hours(FIRST, NEWEST + HOUR)
+    _same_pairs(got, _pairs_from_scratch([r for r in rows if not (r[3] == rewritten and r[1] == EXALTED)], counted))
+    assert got[(EXALTED, "Standard", "chaos")][0] == stepped[(EXALTED, "Standard", "chaos")][0] - 1
+
+
 def test_an_empty_realm_has_no_latest_market(pool):
     report = compute_market_latest(pool, "poe2")
     assert report.hour is None and report.rows == 0
@@ -226,3 +320,23 @@ def test_windows_count_back_from_the_newest_hour():
     f = figures([WindowSums(20, 10, 20, 200, 20, 1), WindowSums(10, 8, 10, 50, 10, 0.5)])
     assert f.chaos.price == 10 and f.chaos.change24h == 1.0 and f.chaos.change7d is None
     assert f.chaos.sparkline == (None,) * 5 + (5.0, 10.0) and not f.low_confidence
+
+
+def test_migration_0020_fills_the_market_totals_from_the_hours_already_rolled_up(empty_database_url):
+    from alembic import command
+
+    from helpers.databases import migrate
+    from tradewatch.warehouse.migrate import _config
+
+    command.upgrade(_config(empty_database_url), "0018")
+    rows = _insert(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:  # the hourly rollup held hours up to NEWEST − 10 h
+        conn.execute("INSERT INTO warehouse.market_hourly VALUES ('pc', 1, 'Standard', %s, 1, 0, 0, 0, 0, 1)",
+                     (NEWEST - 10 * HOUR,))
+    migrate(empty_database_url)
+    got, counted = _pairs(empty_database_url)
+    assert counted == _hours(FIRST, NEWEST - 9 * HOUR)
+    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    command.downgrade(_config(empty_database_url), "0018")
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT to_regclass('warehouse.market_pairs')").fetchone()[0] is None

@@ -284,33 +284,30 @@ WHERE c.game = warehouse.realm_game(%(realm)s)
 ORDER BY (c.id = %(id)s) DESC, (c.item_path = %(id)s) DESC, c.named DESC LIMIT 1
 """
 
-# each league's hours of the item, then the 24 hours ending with its last one there
+# The item's markets from their kept totals (warehouse.market_pairs, a few rows), each league it traded in,
+# then the 24 hours ending with its last traded hour there from the hourly rollup (at most 24 rows a league).
 LEAGUES_SQL = """
-WITH h AS (
-    SELECT league, observed_hour, volume, chaos_units, chaos_value, divine_units, divine_value,
-           max(observed_hour) OVER (PARTITION BY league) AS last_hour
-    FROM warehouse.market_hourly WHERE realm = %(realm)s AND item_key = %(key)s)
-SELECT league, min(observed_hour) AS first_hour, max(observed_hour) AS last_hour, sum(volume) AS volume_total,
-       coalesce(sum(volume) FILTER (WHERE r), 0) AS volume, count(*) FILTER (WHERE r) AS hours,
-       coalesce(sum(chaos_units) FILTER (WHERE r), 0) AS chaos_units,
-       coalesce(sum(chaos_value) FILTER (WHERE r), 0) AS chaos_value,
-       coalesce(sum(divine_units) FILTER (WHERE r), 0) AS divine_units,
-       coalesce(sum(divine_value) FILTER (WHERE r), 0) AS divine_value
-FROM (SELECT *, observed_hour > last_hour - interval '24 hours' AS r FROM h) x
-GROUP BY league ORDER BY max(observed_hour) DESC, league
+WITH l AS (
+    SELECT league, min(traded_first) AS first_hour, max(traded_last) AS last_hour, sum(volume)::float8 AS volume_total
+    FROM warehouse.market_pairs WHERE realm = %(realm)s AND item_key = %(key)s
+    GROUP BY league HAVING max(traded_last) IS NOT NULL)
+SELECT l.league, l.first_hour, l.last_hour, l.volume_total, w.*
+FROM l CROSS JOIN LATERAL (
+    SELECT coalesce(sum(h.volume), 0) AS volume, count(*) AS hours,
+           coalesce(sum(h.chaos_units), 0) AS chaos_units, coalesce(sum(h.chaos_value), 0) AS chaos_value,
+           coalesce(sum(h.divine_units), 0) AS divine_units, coalesce(sum(h.divine_value), 0) AS divine_value
+    FROM warehouse.market_hourly h
+    WHERE h.realm = %(realm)s AND h.item_key = %(key)s AND h.league = l.league
+      AND h.observed_hour > l.last_hour - interval '24 hours' AND h.observed_hour <= l.last_hour) w
+ORDER BY l.last_hour DESC, l.league
 """
 
 MARKETS_SQL = """
-SELECT l.league, q.quote AS quote_currency, a.hours, a.volume, a.quote_volume, a.first_hour, a.last_hour
-FROM unnest(%(leagues)s::text[]) AS l(league)
-CROSS JOIN (VALUES ('chaos'), ('divine')) AS q(quote)
-CROSS JOIN LATERAL (
-    SELECT count(*) AS hours, coalesce(sum(p.volume), 0) AS volume, coalesce(sum(p.quote_volume), 0) AS quote_volume,
-           min(p.observed_hour) AS first_hour, max(p.observed_hour) AS last_hour
-    FROM warehouse.exchange_prices p
-    WHERE p.realm = %(realm)s AND p.league = l.league AND p.item_key = %(key)s AND p.quote_currency = q.quote) a
-WHERE a.hours > 0
-ORDER BY a.last_hour DESC, l.league, q.quote
+SELECT league, quote_currency, hours, volume::float8 AS volume, quote_volume::float8 AS quote_volume, first_hour,
+       last_hour
+FROM warehouse.market_pairs
+WHERE realm = %(realm)s AND item_key = %(key)s AND league = ANY(%(leagues)s::text[])
+ORDER BY last_hour DESC, league, quote_currency
 """
 
 

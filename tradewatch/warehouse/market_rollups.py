@@ -7,8 +7,9 @@ brings the realm's "latest" table to its newest stored hour in one transaction. 
 sums of the eight 24-hour windows per (league, item) in `warehouse.market_windows` (exact
 numeric sums). Each hour it steps them: the hour entering each window is added and the one
 leaving it subtracted, reading nine slices of the hourly rollup instead of 192 hours. Only the
-items whose sums changed get new rows, with figures from the pure rules of
-`tradewatch.market_overview.windows`. A rewrite of hours the windows already counted (a re-run,
+items whose sums changed get new rows, their figures computed in the same transaction by the rules
+of `tradewatch.market_overview.windows` written in SQL (`LATEST_SELECT`; a test holds them equal to
+`figures`): the sums never leave PostgreSQL. A rewrite of hours the windows already counted (a re-run,
 a backfill) marks them invalid, and the next run rebuilds them from the hourly rollup. A step
 and a rebuild end in the same rows.
 
@@ -24,7 +25,7 @@ from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_storage_key
 from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
-from tradewatch.market_overview.windows import WINDOW, WINDOWS, MarketFigures, WindowSums, figures
+from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, SPARKLINE, WINDOW, WINDOWS, WindowSums
 
 CHAOS_KEY = item_storage_key(CHAOS_PATH)  # the chaos orb is the unit, not an item of the overview
 DIVINE_KEY = item_storage_key(DIVINE_PATH)
@@ -74,6 +75,39 @@ ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.firs
                                           last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
 """
 
+# The per-market totals of item pages (warehouse.market_pairs, migration 0020): the exchange-price rows of the
+# hours `hours` (an array, or one window [start, end)) summed per market, in exact numeric sums.
+PAIRS_SELECT = """
+SELECT realm, item_key, league, quote_currency, count(*) AS hours, sum(volume::numeric) AS volume,
+       sum(quote_volume::numeric) AS quote_volume, min(observed_hour) AS first_hour, max(observed_hour) AS last_hour,
+       min(observed_hour) FILTER (WHERE volume > 0) AS traded_first,
+       max(observed_hour) FILTER (WHERE volume > 0) AS traded_last
+FROM warehouse.exchange_prices
+WHERE realm = %(realm)s AND {hours} AND item_key <> %(chaos)s
+GROUP BY realm, item_key, league, quote_currency
+"""
+WINDOW_HOURS = "observed_hour >= %(start)s AND observed_hour < %(end)s"
+# added to them (a new market inserted); LEAST/GREATEST skip a null
+PAIRS_ADD_SQL = f"""
+INSERT INTO warehouse.market_pairs AS m (realm, item_key, league, quote_currency, hours, volume, quote_volume,
+                                         first_hour, last_hour, traded_first, traded_last)
+{PAIRS_SELECT.replace("{hours}", WINDOW_HOURS)}
+ON CONFLICT (realm, item_key, league, quote_currency) DO UPDATE SET
+    hours = m.hours + EXCLUDED.hours, volume = m.volume + EXCLUDED.volume,
+    quote_volume = m.quote_volume + EXCLUDED.quote_volume, first_hour = least(m.first_hour, EXCLUDED.first_hour),
+    last_hour = greatest(m.last_hour, EXCLUDED.last_hour), traded_first = least(m.traded_first, EXCLUDED.traded_first),
+    traded_last = greatest(m.traded_last, EXCLUDED.traded_last)
+"""
+# the hours of the window with rows, now counted
+PAIRS_HOURS_SQL = """
+INSERT INTO warehouse.market_pairs_hours (realm, observed_hour)
+SELECT DISTINCT realm, observed_hour FROM warehouse.exchange_prices
+WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
+"""
+# every counted hour summed anew (a semi-join: each hour read through the exchange prices' hour index)
+PAIRS_REBUILD_SQL = "INSERT INTO warehouse.market_pairs " + PAIRS_SELECT.replace(
+    "{hours}", "observed_hour IN (SELECT observed_hour FROM warehouse.market_pairs_hours WHERE realm = %(realm)s)")
+
 # hours the latest market's windows already counted were rewritten: its next run rebuilds them
 INVALIDATE_SQL = """
 UPDATE warehouse.market_state SET windows_valid = false
@@ -101,6 +135,11 @@ _ITEM_ARRAYS = ", ".join(_per_window(f"h.{c}", "sum({e}) FILTER (WHERE w = {i})"
 
 _RETURNING = "RETURNING league, item_key, " + ", ".join(f"{c}::float8[]" if c != "hours" else c for c in SUMS)
 
+
+def _into_changed(sql: str) -> str:
+    """`sql` (INSERT … RETURNING the windows) with its rows kept in market_changed."""
+    return f"WITH w AS ({sql}) INSERT INTO market_changed SELECT * FROM w"
+
 # The windows of every (league, item) in full, summed as numeric (exact)
 FULL_WINDOWS_SQL = f"""
 WITH d AS (  -- per item and window first, then one row of arrays per item (as the step)
@@ -119,22 +158,26 @@ GROUP BY h.league, h.item_key
 
 # One step from the windows of hour `old` to those of `new` (0 < new − old <= 24 h). An hourly row at t moves
 # from window k − 1 to window k exactly when old − 24k h < t <= new − 24k h (k = 0: it enters W0; k = 8: it
-# leaves W7), so only those nine slices of hours are read: + the row in window k, − it in window k − 1.
-STEP_WINDOWS_SQL = f"""
-WITH moved AS MATERIALIZED (  -- each slice read once (else the planner scans it once per sign)
-    SELECT k, h.league, h.item_key, {', '.join(f"h.{c}::numeric" for c in SUMS if c != "hours")}
-    FROM generate_series(0, 8) AS k
-    JOIN warehouse.market_hourly h ON h.realm = %(realm)s
-         AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
-         AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours'),
-d AS (  -- per item and window first (a few rows per item), then one row of arrays per item
-    SELECT h.league, h.item_key, s.w, sum(s.sign) AS hours, {', '.join(f"sum(s.sign * h.{c}) AS {c}" for c in SUMS if c != "hours")}
-    FROM moved h CROSS JOIN LATERAL (VALUES (h.k, 1), (h.k - 1, -1)) AS s(w, sign)
-    WHERE s.w BETWEEN 0 AND 7
-    GROUP BY h.league, h.item_key, s.w)
+# leaves W7), so only those nine slices of hours are read. With s_k an item's sum over slice k, window w gains
+# slice w and loses slice w + 1: its change is s_w − s_(w+1), one aggregate pass over the slices' rows.
+def _slice_sum(column: str, k: int) -> str:
+    """An item's sum of `column` over slice k (numeric, as a rebuild sums it)."""
+    total = "count(*)" if column == "hours" else f"sum(h.{column}::numeric)"
+    return f"coalesce({total} FILTER (WHERE k = {k}), 0)"
+
+
+def _step_windows_sql() -> str:
+    arrays = ", ".join("ARRAY[" + ", ".join(f"{_slice_sum(c, w)} - {_slice_sum(c, w + 1)}"
+                                           for w in range(WINDOWS)) + "]" + ("::int[]" if c == "hours" else "")
+                       for c in SUMS)
+    return f"""
 INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
-SELECT %(realm)s, h.league, h.item_key, {_ITEM_ARRAYS}
-FROM d AS h
+SELECT %(realm)s, h.league, h.item_key, {arrays}
+FROM generate_series(0, 8) AS k
+CROSS JOIN LATERAL (  -- OFFSET 0: each slice an index range scan (joined, the planner scans every hour)
+    SELECT * FROM warehouse.market_hourly h WHERE h.realm = %(realm)s
+       AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
+       AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours' OFFSET 0) h
 GROUP BY h.league, h.item_key
 ON CONFLICT (realm, league, item_key) DO UPDATE SET
 {(',' + chr(10)).join(f"    {c} = ARRAY[" + ", ".join(f"m.{c}[{i}] + EXCLUDED.{c}[{i}]" for i in range(1, WINDOWS + 1)) + "]"
@@ -142,38 +185,71 @@ ON CONFLICT (realm, league, item_key) DO UPDATE SET
 {_RETURNING}
 """
 
-# an item whose hours all left W7 holds exact zeros: not kept (a full rebuild has no such row)
-EMPTY_WINDOWS_SQL = """
-DELETE FROM warehouse.market_windows m
-USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
-WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND m.hours = '{0,0,0,0,0,0,0,0}'
+
+STEP_WINDOWS_SQL = _step_windows_sql()
+
+# The windows a run changed, as it returned them (float8, as the figures read them), kept for the statements
+# below: one row per (league, item) stepped or rebuilt
+CHANGED_TABLE_SQL = """
+CREATE TEMPORARY TABLE market_changed (league text, item_key bigint, volume float8[], hours int[],
+    chaos_units float8[], chaos_value float8[], divine_units float8[], divine_value float8[]) ON COMMIT DROP
 """
 
-# the rows of a step go through a temporary table: updated in place (HOT, fillfactor 50, migration 0018), so a
-# league's rows stay on the pages a rebuild wrote them to and `market` reads a few pages, not one per row
-STEP_TABLE_SQL = """
-CREATE TEMPORARY TABLE market_latest_step (LIKE warehouse.market_latest) ON COMMIT DROP
+# an item whose hours all left W7 holds exact zeros: not kept (a full rebuild has no such row)
+EMPTY_WINDOWS_SQL = """
+DELETE FROM warehouse.market_windows m USING market_changed a
+WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND a.hours = '{0,0,0,0,0,0,0,0}'
 """
-UPSERT_LATEST_SQL = """
-INSERT INTO warehouse.market_latest AS m SELECT * FROM market_latest_step
-ON CONFLICT (realm, league, item_key) DO UPDATE SET {updates}
-RETURNING (m.xmax = 0) AS inserted
-"""
-DELETE_SOME_LATEST_SQL = """
-DELETE FROM warehouse.market_latest m
-USING unnest(%(leagues)s::text[], %(keys)s::bigint[]) AS a(league, item_key)
-WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key
+
+
+def _price(unit: str, i: int) -> str:
+    """price(W[i − 1]) in `unit` of a market_changed row `a` (WindowSums.price: value / units, null without both)."""
+    return f"CASE WHEN a.{unit}_units[{i}] > 0 AND a.{unit}_value[{i}] > 0 THEN a.{unit}_value[{i}] / a.{unit}_units[{i}] END"
+
+
+def _unit_figures(unit: str) -> str:
+    """price, change24h, change7d, value24h and sparkline in `unit` (windows.figures, in SQL: the same float8 math)."""
+    p = [_price(unit, i) for i in range(1, WINDOWS + 1)]
+    return (f"{p[0]}, ({p[0]}) / ({p[1]}) - 1.0, ({p[0]}) / ({p[7]}) - 1.0, "
+            f"CASE WHEN a.{unit}_units[1] > 0 THEN a.{unit}_value[1] END, "
+            f"ARRAY[{', '.join(p[i] for i in range(SPARKLINE - 1, -1, -1))}]::float8[]")
+
+
+# a row of the overview: traded within W0 … W6
+_TRADED = "(" + " OR ".join(f"a.volume[{i}] > 0" for i in range(1, WINDOWS)) + ")"
+
+# the latest rows of the changed windows that are rows of the overview, figures computed as windows.figures does
+LATEST_SELECT = f"""
+SELECT %(realm)s, a.league, a.item_key, a.volume[1], a.hours[1],
+       coalesce({_price("chaos", 1)}, {_price("divine", 1)}) IS NULL OR a.hours[1] < {MIN_HOURS}
+           OR a.volume[1] < {MIN_UNITS!r},
+       {_unit_figures("chaos")}, {_unit_figures("divine")}
+FROM market_changed a WHERE {_TRADED}
+ORDER BY a.league, a.item_key
 """
 
 LATEST_COLUMNS = ("realm, league, item_key, volume24h, hours24h, low_confidence, chaos_price, chaos_change24h, "
                   "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, divine_change7d, "
                   "divine_value24h, divine_sparkline")
 
-LATEST_TYPES = ["text", "text", "int8", "float8", "int4", "bool", "float8", "float8", "float8", "float8",
-                "float8[]", "float8", "float8", "float8", "float8", "float8[]"]
-
-UPSERT_LATEST_SQL = UPSERT_LATEST_SQL.replace("{updates}", ", ".join(
-    f"{c} = EXCLUDED.{c}" for c in LATEST_COLUMNS.split(", ") if c not in ("realm", "league", "item_key")))
+# a step updates its rows in place (HOT, fillfactor 50, migration 0018), so a league's rows stay on the pages a
+# rebuild wrote them to and `market` reads a few pages, not one per row
+UPSERT_LATEST_SQL = f"""
+INSERT INTO warehouse.market_latest AS m ({LATEST_COLUMNS}) {LATEST_SELECT}
+ON CONFLICT (realm, league, item_key) DO UPDATE SET
+{", ".join(f"{c} = EXCLUDED.{c}" for c in LATEST_COLUMNS.split(", ") if c not in ("realm", "league", "item_key"))}
+"""
+# rows whose item now traded in W7 only, or not at all
+DELETE_SOME_LATEST_SQL = f"""
+DELETE FROM warehouse.market_latest m USING market_changed a
+WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND NOT {_TRADED}
+"""
+# per league: rows written, of them low-confidence (the asset's metadata)
+WRITTEN_SQL = f"""
+SELECT a.league, count(*), count(*) FILTER (WHERE coalesce({_price("chaos", 1)}, {_price("divine", 1)}) IS NULL
+                                            OR a.hours[1] < {MIN_HOURS} OR a.volume[1] < {MIN_UNITS!r})
+FROM market_changed a WHERE {_TRADED} GROUP BY a.league
+"""
 
 # A step is worth it while it reads fewer hours than a rebuild (9 slices of the gap against 192 hours).
 MAX_STEP = WINDOW
@@ -186,6 +262,7 @@ class HourlyReport:
     end: datetime
     rows: int = 0
     deleted: int = 0
+    pairs: str = ""  # the per-market totals: "added" (the window's hours were not counted yet) or "rebuilt"
 
 
 @dataclass
@@ -212,40 +289,29 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
         report.rows = conn.execute(HOURLY_SQL, params).rowcount
         conn.execute(LEAGUES_SQL, params)
         conn.execute(INVALIDATE_SQL, params)
+        report.pairs = _update_pairs(conn, params)
     return report
 
 
-def window_sums(rows) -> dict[tuple[str, int], list[WindowSums]]:
-    """(league, item key) → its eight windows' sums, from market_windows rows (league, key, six arrays)."""
-    return {(league, key): [WindowSums(*values) for values in zip(*arrays)] for league, key, *arrays in rows}
+def _update_pairs(conn, params: dict) -> str:
+    """Count the window's exchange-price rows in the realm's per-market totals: "added" or "rebuilt".
 
-
-def _row(realm: str, league: str, key: int, f: MarketFigures) -> tuple:
-    c, d = f.chaos, f.divine
-    return (realm, league, key, f.volume24h, f.hours24h, f.low_confidence,
-            c.price, c.change24h, c.change7d, c.value24h, list(c.sparkline),
-            d.price, d.change24h, d.change7d, d.value24h, list(d.sparkline))
-
-
-def _latest_rows(realm: str, sums: dict[tuple[str, int], list[WindowSums]], report: LatestReport) -> list[tuple]:
-    """The latest rows of `sums`' keys that traded within W0 … W6, in (league, item) order."""
-    out = []
-    for (league, key), windows in sorted(sums.items()):
-        if not any(s.volume > 0 for s in windows[:WINDOWS - 1]):  # traded only in W7: not a row
-            continue
-        f = figures(windows)
-        out.append(_row(realm, league, key, f))
-        report.leagues[league] = report.leagues.get(league, 0) + 1
-        report.low_confidence += f.low_confidence
-    return out
-
-
-def _copy(conn, table: str, rows: list[tuple]) -> None:
-    with conn.cursor() as cur:
-        with cur.copy(f"COPY {table} ({LATEST_COLUMNS}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(LATEST_TYPES)
-            for row in rows:
-                copy.write_row(row)
+    The totals count exactly the rows of the hours in `market_pairs_hours`. A window none of whose hours
+    is counted yet adds its rows (the newest hour; an hour whose document was stored late). A window with
+    a counted hour rewrote rows already summed, and the old ones are gone: the realm's counted hours are
+    summed anew (a re-run or a backfill of stored hours: rare, one statement)."""
+    # one writer at a time per realm
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))", params)
+    counted = conn.execute("DELETE FROM warehouse.market_pairs_hours WHERE realm = %(realm)s "
+                           "AND observed_hour >= %(start)s AND observed_hour < %(end)s", params).rowcount
+    conn.execute(PAIRS_HOURS_SQL, params)
+    if not counted:
+        conn.execute(PAIRS_ADD_SQL, params)
+        return "added"
+    conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
+    conn.execute("SET LOCAL work_mem = '64MB'")
+    conn.execute(PAIRS_REBUILD_SQL, params)
+    return "rebuilt"
 
 
 def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | None = None) -> LatestReport:
@@ -254,7 +320,8 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
     The rows are the items that traded in a league within W0 … W6. When the windows are valid for an
     hour at most 24 hours before, they are stepped (`STEP_WINDOWS_SQL`) and only the items whose sums
     changed get new rows; else the windows and the table are rebuilt from the hourly rollup. Both end
-    in the same rows (the windows' sums are exact)."""
+    in the same rows (the windows' sums are exact). Everything stays in PostgreSQL: the changed windows
+    go to a temporary table and the figures are computed from them (`LATEST_SELECT`)."""
     report = LatestReport(realm)
     with pool.connection() as conn, conn.transaction():
         # one writer at a time per realm; an hourly rollup that invalidates the windows waits for us, or we for it
@@ -272,40 +339,29 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
         if state is not None and state[2] and state[0] == hour:
             report.mode, report.rows = "current", state[1]
             return report
+        # a few thousand rows: the planner's estimates (and JIT for them) cost more than the work; a rebuild
+        # hashes ~200k hourly rows into ~60k groups in memory rather than sorting them through temp files
+        conn.execute("SET LOCAL jit = off")
+        conn.execute("SET LOCAL work_mem = '64MB'")
+        conn.execute(CHANGED_TABLE_SQL)
         if state is not None and state[2] and timedelta(0) < hour - state[0] <= MAX_STEP:
             report.mode = "step"
-            # a few thousand rows: the planner's estimates (and JIT for them) cost more than the work
-            conn.execute("SET LOCAL jit = off")
-            conn.execute("SET LOCAL work_mem = '64MB'")
-            # binary: ~190,000 floats come back, which text would parse one by one
-            sums = window_sums(conn.execute(STEP_WINDOWS_SQL, {**params, "old": state[0], "new": hour},
-                                            binary=True).fetchall())
-            empty = [k for k, windows in sums.items() if not any(w.hours for w in windows)]
-            if empty:
-                conn.execute(EMPTY_WINDOWS_SQL, {"leagues": [k[0] for k in empty], "keys": [k[1] for k in empty],
-                                                 "realm": realm})
-            report.changed = len(sums)
-            rows = _latest_rows(realm, sums, report)
-            kept = {(r[1], r[2]) for r in rows}
-            gone = [k for k in sums if k not in kept]  # traded in W7 only now, or not at all
-            removed = conn.execute(DELETE_SOME_LATEST_SQL, {"realm": realm, "leagues": [k[0] for k in gone],
-                                                            "keys": [k[1] for k in gone]}).rowcount if gone else 0
-            conn.execute(STEP_TABLE_SQL)
-            _copy(conn, "market_latest_step", rows)
-            added = sum(r[0] for r in conn.execute(UPSERT_LATEST_SQL).fetchall())
+            report.changed = conn.execute(_into_changed(STEP_WINDOWS_SQL),
+                                          {**params, "old": state[0], "new": hour}).rowcount
+            conn.execute(EMPTY_WINDOWS_SQL, params)
+            removed = conn.execute(DELETE_SOME_LATEST_SQL, params).rowcount
+            # rows inserted (not updated) are the new ones
+            added = sum(r[0] for r in conn.execute(UPSERT_LATEST_SQL + " RETURNING (m.xmax = 0)", params))
             count = state[1] - removed + added
         else:
             report.mode = "rebuild"
             conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
             conn.execute("DELETE FROM warehouse.market_windows WHERE realm = %s", (realm,))
-            # ~200k hourly rows into ~60k groups: hashed in memory rather than sorted through temp files
-            conn.execute("SET LOCAL work_mem = '64MB'")
-            conn.execute("SET LOCAL jit = off")
-            sums = window_sums(conn.execute(FULL_WINDOWS_SQL, params, binary=True).fetchall())
-            report.changed = len(sums)
-            rows = _latest_rows(realm, sums, report)
-            _copy(conn, "warehouse.market_latest", rows)
-            count = len(rows)
+            report.changed = conn.execute(_into_changed(FULL_WINDOWS_SQL), params).rowcount
+            count = conn.execute(UPSERT_LATEST_SQL, params).rowcount
+        for league, written, low in conn.execute(WRITTEN_SQL, params):
+            report.leagues[league] = written
+            report.low_confidence += low
         conn.execute(
             "INSERT INTO warehouse.market_state (realm, hour, rows, windows_valid, computed_at) "
             "VALUES (%s, %s, %s, true, now()) ON CONFLICT (realm) DO UPDATE SET hour = EXCLUDED.hour, "
@@ -314,5 +370,4 @@ def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | Non
     return report
 
 
-__all__ = ["CHAOS_KEY", "HourlyReport", "LatestReport", "compute_market_hourly", "compute_market_latest",
-           "window_sums"]
+__all__ = ["CHAOS_KEY", "HourlyReport", "LatestReport", "compute_market_hourly", "compute_market_latest"]

@@ -37,7 +37,8 @@ def build_market_hourly_asset(realm: str):
             f"Per item, league and hour of realm {realm}: units traded on the Currency Exchange and their value in "
             "chaos and in divine (each market's quote volume converted with the league-hour's divine price in "
             "chaos, the rate `divinePrice` uses). warehouse.market_hourly; a range run replaces its window "
-            "atomically; computed from exchange_prices only."),
+            "atomically; computed from exchange_prices only. Also each market's totals over every stored hour "
+            "(warehouse.market_pairs, what `marketItem` lists), the new hours added."),
     )
     def exchange_market_hourly(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
         window = context.partition_time_window
@@ -45,7 +46,7 @@ def build_market_hourly_asset(realm: str):
         report = compute_market_hourly(warehouse.pool(), realm, window.start, window.end)
         return MaterializeResult(metadata={
             "window": f"{partition_key(window.start)} … {partition_key(window.end)} (end excluded)",
-            "rows_written": report.rows, "rows_replaced": report.deleted,
+            "rows_written": report.rows, "rows_replaced": report.deleted, "market_pairs": report.pairs,
             "compute_seconds": round(time.perf_counter() - started, 3)})
 
     return exchange_market_hourly
