@@ -29,16 +29,23 @@ install: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(VENV)/bin/tradewatch demo
 
-test: $(VENV)/.installed system-deps bench-smoke
+# The modules that hold @pytest.mark.timing tests (tests/test_make_test.py keeps this list whole): the
+# serial pass collects only these instead of importing the whole suite again.
+TIMING_TESTS := tests/test_rate_limiter_live.py tests/test_trade_sim.py tests/reliability/test_load.py \
+	tests/reliability/test_overload.py tests/reliability/test_request_limits.py
+
+# The overload test's abuse lasts 10 s here (30 s in `make reliability`, whose figures go into the docs).
+test: $(VENV)/.installed system-deps
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -n 2 --dist loadgroup -m "not timing and not long"
-	$(PY) -m pytest -p no:xdist -m "timing and not long"
+	TRADEWATCH_OVERLOAD_SECONDS=10 $(PY) -m pytest -p no:xdist -m "timing and not long" $(TIMING_TESTS)
 
 bench: $(VENV)/.installed
 	$(PY) bench/rate_limit.py
 
 # Every benchmark under bench/ at its smallest size, each checked for the figures it prints (bench/smoke.py);
-# `make test` runs it once, so a broken benchmark turns the test command red.
+# `make test` runs the same runs as tests (tests/test_bench_smoke.py, beside the others on both cores),
+# so a broken benchmark turns the test command red.
 bench-smoke: $(VENV)/.installed system-deps
 	$(PY) bench/smoke.py
 

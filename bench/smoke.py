@@ -112,7 +112,8 @@ def missing_figures(smoke: Smoke, output: str, returncode: int) -> list[str]:
     return problems
 
 
-def _run(smoke: Smoke, env: dict[str, str], scratch: Path) -> Outcome:
+def run_one(smoke: Smoke, env: dict[str, str], scratch: Path) -> Outcome:
+    """Run one benchmark (killed with whatever it started after TIMEOUT_SECONDS) and judge its output."""
     args = [arg.format(figures=_figures_file(scratch), out=scratch / "tw_smoke_report.md") if "{" in arg else arg
             for arg in smoke.args]
     started = time.monotonic()
@@ -147,24 +148,36 @@ def main(argv: list[str] | None = None) -> int:
     context = RunContext()
     started = time.monotonic()
     with bench_server() as server, tempfile.TemporaryDirectory(prefix="tw_smoke_") as scratch:
-        shared = {**os.environ, SERVER_VARIABLE: server}
-        own = {k: v for k, v in os.environ.items() if k != SERVER_VARIABLE}
-        with ThreadPoolExecutor(args.jobs) as pool:
-            futures = [pool.submit(_run, smoke, own if smoke.own_server else shared, Path(scratch)) for smoke in chosen]
-            outcomes = []
-            for future in futures:
-                outcome = future.result()
-                outcomes.append(outcome)
-                verdict = "ok    " if not outcome.problems else "FAILED"
-                print(f"{verdict} bench/{outcome.smoke.script} {' '.join(outcome.smoke.args)} "
-                      f"({outcome.seconds:.1f} s)", flush=True)
+        outcomes = run_all(chosen, args.jobs, server, Path(scratch), on_outcome=lambda outcome: print(
+            f"{'ok    ' if not outcome.problems else 'FAILED'} bench/{outcome.smoke.script} "
+            f"{' '.join(outcome.smoke.args)} ({outcome.seconds:.1f} s)", flush=True))
     failed = [outcome for outcome in outcomes if outcome.problems]
-    for outcome in failed:
-        print(f"\n--- bench/{outcome.smoke.script}: " + "; ".join(outcome.problems) + "\n--- its last lines:")
-        print("\n".join(outcome.output.rstrip().splitlines()[-40:]))
+    if failed:
+        print(failure_report(failed))
     print(f"\nbench-smoke: {len(outcomes) - len(failed)} of {len(outcomes)} benchmarks printed their figures in "
           f"{time.monotonic() - started:.1f} s; {context.line()}")
     return 1 if failed else 0
+
+
+def run_all(chosen, jobs: int, server: str, scratch: Path, on_outcome=None) -> list[Outcome]:
+    """Run the chosen benchmarks, `jobs` at once, on `server` (a maintenance database URL) unless
+    they start their own; their outcomes in the order chosen (`on_outcome` sees each as it comes)."""
+    shared = {**os.environ, SERVER_VARIABLE: server}
+    own = {k: v for k, v in os.environ.items() if k != SERVER_VARIABLE}
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = [pool.submit(run_one, smoke, own if smoke.own_server else shared, scratch) for smoke in chosen]
+        outcomes = []
+        for future in futures:
+            outcomes.append(future.result())
+            if on_outcome:
+                on_outcome(outcomes[-1])
+    return outcomes
+
+
+def failure_report(failed: list[Outcome]) -> str:
+    """What went wrong with each failed benchmark, with its last lines."""
+    return "".join(f"\n--- bench/{outcome.smoke.script}: " + "; ".join(outcome.problems) + "\n--- its last lines:\n"
+                   + "\n".join(outcome.output.rstrip().splitlines()[-40:]) + "\n" for outcome in failed)
 
 
 if __name__ == "__main__":

@@ -16,23 +16,59 @@ from tradewatch.warehouse.db import close_pools
 from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
 
 DATA = Path(__file__).parent / "data"
-TESTS = Path(__file__).resolve().parent
 # Folders whose tests share a session fixture worth building once (a history of simulated days).
 _SHARED_FOLDERS = ("graphql", "dashboard")
+# The longest groups, longest first (minutes of a worker on 2 busy cores); the scheduler hands these
+# out before the rest, so that no long group starts last while the other worker has run out of work.
+_LONG_FIRST = ("test_local_stack_stops.py", "test_local_stack_crashes.py", "dashboard", "graphql", "test_bench_smoke.py",
+               "deployment/test_dagster_instance.py", "test_remote_trigger.py", "test_exchange_backfill_remote.py",
+               "test_demo.py", "test_dumps.py",
+               "reliability/test_graphql_fuzz.py", "test_market_backfill.py", "test_raw_asset.py",
+               "test_currency_exchange_feed.py", "reliability/test_security.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def xdist_group(nodeid: str) -> str:
+    """The worker group of a test, from its node id (what pytest-xdist's scheduler sees): the tests of
+    one file run on one worker, so its module fixtures (servers, histories) are built once; the
+    graphql/ and dashboard/ folders each keep to one worker, so their session history is built once."""
+    path, _, _ = nodeid.partition("::")
+    parts = Path(path).parts
+    parts = parts[1:] if parts[:1] == ("tests",) else parts
+    if len(parts) > 1 and parts[0] in _SHARED_FOLDERS:
+        return parts[0]
+    return "/".join(parts)
+
+
+def _rank(group: str) -> int:
+    return _LONG_FIRST.index(group) if group in _LONG_FIRST else len(_LONG_FIRST)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items) -> None:
-    """Groups for pytest-xdist's `--dist loadgroup` (`make test`): the tests of one file run on one
-    worker, so its module fixtures (servers, histories) are built once; the graphql/ and dashboard/
-    folders each keep to one worker, so their session history is built once too."""
-    for item in items:
-        try:
-            parts = Path(str(item.path)).resolve().relative_to(TESTS).parts
-        except ValueError:
-            continue
-        group = parts[0] if len(parts) > 1 and parts[0] in _SHARED_FOLDERS else "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
+    """The longest groups first (a stable sort: the others keep their order); every worker collects
+    the same order, which the scheduler below keeps."""
+    items.sort(key=lambda item: _rank(xdist_group(item.nodeid)))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadgroup` (`make test`) by the groups of `xdist_group`, in collection order. Not
+    pytest-xdist's own: under pytest 9 its `xdist_group` marks never reach the scheduler (it renames
+    the items through an attribute pytest no longer reads), so every test went its own way and each
+    worker built the shared histories again."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileAndFolderGroups(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group(nodeid)
+
+        def schedule(self) -> None:
+            config.option.loadscopereorder = False  # keep the longest-first order, not the most tests first
+            super().schedule()
+
+    return FileAndFolderGroups(config, log)
 
 
 @pytest.fixture(scope="session")

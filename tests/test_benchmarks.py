@@ -2,7 +2,8 @@
 server's passfile), their ranges are anchored on the present and refuse what cannot run, each
 prints the load average and the commit, and bench-smoke covers every script under bench/.
 
-(`make bench-smoke` runs the benchmarks themselves; these tests check what they stand on.)"""
+(`make bench-smoke` and tests/test_bench_smoke.py run the benchmarks themselves; these tests check what
+they stand on.)"""
 
 from __future__ import annotations
 

@@ -441,14 +441,15 @@ def test_without_a_policy_no_rate_limit_headers_are_sent(start_sim) -> None:
 
 
 def test_cx_policy_announces_limits_and_429s_in_the_trade_api_format_keyed_separately(start_sim) -> None:
-    server = start_sim(**small(cx_policy="3:10:30", time_scale=0.02, policy="100:1:1"))
+    # a 2 s window (10 s scaled by 0.2): four requests fit in it even on a busy machine
+    server = start_sim(**small(cx_policy="3:10:30", time_scale=0.2, policy="100:1:1"))
     responses = [get(server, f"/{T}") for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     first, limited = responses[0], responses[3]
     assert first.headers["X-Rate-Limit-Policy"] == "currency-exchange-request-limit"
     assert first.headers["X-Rate-Limit-Rules"] == "Ip"
-    assert first.headers["X-Rate-Limit-Ip"] == "3:0.2:0.6"
-    assert first.headers["X-Rate-Limit-Ip-State"] == "1:0.2:0"
+    assert first.headers["X-Rate-Limit-Ip"] == "3:2:6"
+    assert first.headers["X-Rate-Limit-Ip-State"] == "1:2:0"
     assert json.loads(limited.content) == {"error": {"code": 3, "message": "Rate limit exceeded"}}
     assert int(limited.headers["Retry-After"]) >= 1
     # The trade API's limiter does not see the feed's requests.
