@@ -21,7 +21,7 @@ _SHARED_FOLDERS = ("graphql", "dashboard")
 # The longest groups, longest first (minutes of a worker on 2 busy cores); the scheduler hands these
 # out before the rest, so that no long group starts last while the other worker has run out of work.
 _LONG_FIRST = ("test_local_stack_stops.py", "test_local_stack_crashes.py", "dashboard", "graphql", "test_bench_smoke.py",
-               "deployment/test_dagster_instance.py", "test_remote_trigger.py", "test_exchange_backfill_remote.py",
+               "deployment/test_dagster_instance.py", "test_remote_trigger.py",
                "test_demo.py", "test_dumps.py",
                "reliability/test_graphql_fuzz.py", "test_market_backfill.py", "test_raw_asset.py",
                "test_currency_exchange_feed.py", "reliability/test_security.py")
