@@ -218,6 +218,25 @@ def test_search_category_and_orders(backfilled, api):
     assert CHAOS_PATH not in {r["item"]["metadataPath"] for r in everything}
 
 
+@pytest.mark.parametrize("order", ["VALUE_DESC", "NAME_ASC", "PRICE_ASC", "PRICE_DESC", "VOLUME_DESC",
+                                   "CHANGE_24H_DESC", "CHANGE_24H_ASC"])
+def test_small_pages_walk_the_same_rows_as_one_page(backfilled, api, order):
+    # a page is chosen among the rows tied on the sort value before the names break the ties: pages of 4
+    # cross runs of equal values (no value, NAME_ASC's single run) and must still give every row once, in order
+    whole, rows = _all_rows(api, realm="PC", league="Standard", order=order)
+    assert not whole["pageInfo"]["hasNextPage"] and len(rows) > 8
+    walked, variables = [], {"realm": "PC", "league": "Standard", "currency": "CHAOS", "order": order,
+                             "after": None, "search": None, "category": None}
+    for _ in range(len(rows)):
+        page = _data(api, MARKET.replace("first: 500", "first: 4"), variables)["market"]
+        assert page["totalCount"] == len(rows)
+        walked += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        variables["after"] = page["pageInfo"]["endCursor"]
+    assert [r["item"]["id"] for r in walked] == [r["item"]["id"] for r in rows]
+
+
 def test_market_item_and_categories(backfilled, api):
     _, rows = _all_rows(api, realm="PC", league="Settlers")
     top = rows[0]["item"]

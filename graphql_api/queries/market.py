@@ -187,31 +187,57 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
     category, search = _text_filter(category, "category"), _text_filter(search, "search")
     cursor = _after(after, order, unit)
     s_null, s_key = _sort(order, unit)
-    # the game as a value, not warehouse.realm_game(m.realm): the planner then joins the catalogue by hash
-    filters = ["m.realm = %(realm)s", "m.league = %(league)s"]
     params: dict = {"realm": realm.value, "game": game_of_realm(realm.value), "league": name, "n": first + 1}
+    item_filters: list[str] = []
     if category is not None:
-        filters.append("lower(c.category) = lower(%(category)s)")
+        item_filters.append("lower(c.category) = lower(%(category)s)")
         params["category"] = category
     if search is not None:
-        filters.append("strpos(lower(c.name), lower(%(search)s)) > 0")
+        item_filters.append("strpos(lower(c.name), lower(%(search)s)) > 0")
         params["search"] = search
     page_filter = ""
     if cursor is not None:
         page_filter = f"WHERE ({_ORDER}) > (%(a_null)s, %(a_key)s, %(a_name)s, %(a_item)s)"
         params.update(a_null=cursor[0], a_key=cursor[1], a_name=cursor[2], a_item=cursor[3])
-    rows_sql = f"""
+    figures = (f"m.item_key, m.volume24h, m.low_confidence, m.{unit}_price AS price, "
+               f"m.{unit}_change24h AS change24h, m.{unit}_change7d AS change7d, m.{unit}_value24h AS value24h, "
+               f"m.{unit}_sparkline AS sparkline, {s_null} AS s_null, {s_key} AS s_key")
+    league_rows = "FROM warehouse.market_latest m WHERE m.realm = %(realm)s AND m.league = %(league)s"
+    if item_filters:
+        # the filters are on the catalogue: every row of the league is joined first (the game as a value, not
+        # warehouse.realm_game(m.realm): the planner then joins the catalogue by hash)
+        rows_sql = f"""
     WITH f AS (
-        SELECT {_ITEM_COLUMNS}, m.item_key, m.volume24h, m.low_confidence, m.{unit}_price AS price,
-               m.{unit}_change24h AS change24h, m.{unit}_change7d AS change7d, m.{unit}_value24h AS value24h,
-               m.{unit}_sparkline AS sparkline, {s_null} AS s_null, {s_key} AS s_key, lower(c.name) AS s_name
+        SELECT {_ITEM_COLUMNS}, {figures}, lower(c.name) AS s_name
         FROM warehouse.market_latest m
         JOIN warehouse.exchange_catalogue c ON c.game = %(game)s AND c.item_key = m.item_key
-        WHERE {' AND '.join(filters)}),
+        WHERE m.realm = %(realm)s AND m.league = %(league)s AND {' AND '.join(item_filters)}),"""
+        total = "(SELECT count(*) FROM f)"
+    else:
+        # The page is among the league's first rows by (no value, sort value) alone, ties included (the name
+        # only breaks ties), so only those rows are joined to the catalogue: after a cursor, every row tied
+        # with it on those two and the first rows past them. exchange_prices gives every item of the feed its
+        # catalogue row before any market row exists, so the league's count needs no join.
+        tied = ""
+        if cursor is not None:
+            tied = (f"\n        UNION ALL SELECT {figures} {league_rows} "
+                    f"AND ({s_null}, {s_key}) = (%(a_null)s, %(a_key)s)")
+        rows_sql = f"""
+    WITH t AS (
+        (SELECT {figures} {league_rows}{" AND (" + s_null + ", " + s_key + ") > (%(a_null)s, %(a_key)s)"
+                                                 if cursor is not None else ""}
+         ORDER BY s_null, s_key FETCH FIRST %(n)s ROWS WITH TIES){tied}),
+    f AS (
+        SELECT {_ITEM_COLUMNS}, t.*, lower(c.name) AS s_name
+        FROM t CROSS JOIN LATERAL (  -- OFFSET 0: a probe of the catalogue's key per row, not a hash of it all
+            SELECT * FROM warehouse.exchange_catalogue c WHERE c.game = %(game)s AND c.item_key = t.item_key
+            OFFSET 0) c),"""
+        total = f"(SELECT count(*) {league_rows})"
+    rows_sql += f"""
     page AS (SELECT * FROM f {page_filter} ORDER BY {_ORDER} LIMIT %(n)s)"""
     ctx.cache.read_live()  # follows the newest hour
     state = "(SELECT hour FROM warehouse.market_state WHERE realm = %(realm)s) AS market_hour, " \
-            "(SELECT count(*) FROM f) AS total"
+            f"{total} AS total"
     if plan is not None:
         inside = f"FILTER (WHERE p.tw_row <= {int(first)})"
         last = ", ".join(f"(array_agg(p.{k} ORDER BY p.tw_row DESC) {inside})[1] AS {k}"
