@@ -38,9 +38,20 @@ def _env(database_url: str, sim, home: Path) -> dict:
             "TRADEWATCH_CX_MAX_IN_FLIGHT": "4"}
 
 
-def _backfill(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tradewatch.cli", "exchange", "backfill", *args, "--local"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+def _backfill(env: dict, logs: Path, *args: str) -> tuple[subprocess.Popen, Path]:
+    """The command in its own process, its output in files (a pipe left unread while the other
+    command runs could fill and stall it)."""
+    logs.mkdir()
+    with open(logs / "stdout", "w") as out, open(logs / "stderr", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "tradewatch.cli", "exchange", "backfill", *args, "--local"],
+                                cwd=ROOT, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True)
+    return proc, logs
+
+
+def _outcome(proc: subprocess.Popen, logs: Path) -> subprocess.CompletedProcess:
+    proc.wait(timeout=900)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, (logs / "stdout").read_text(),
+                                       (logs / "stderr").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +64,20 @@ def backfilled(pg_server_url, _template_db, tmp_path_factory):
     stale = int(STALE.timestamp())
     with SimServer(SimConfig(cx_markets_per_hour=160, time_scale=0.01, cx_stale_hours=frozenset({stale}))) as sim:
         env = _env(url, sim, tmp_path_factory.mktemp("dagster_home"))
-        pc = _backfill(env, "--realm", "pc", "--from", PC_START.strftime("%Y-%m-%dT%H:00"),
-                       "--to", PC_END.strftime("%Y-%m-%dT%H:00"))
-        poe2 = _backfill(env, "--realm", "poe2", "--from", POE2_START.strftime("%Y-%m-%dT%H:00"),
-                         "--to", POE2_END.strftime("%Y-%m-%dT%H:00"))
+        # both realms at once, as two operators would: each command its own process, one instance;
+        # their process starts and the simulator's answers overlap instead of adding up
+        home = tmp_path_factory.mktemp("backfills")
+        running = [_backfill(env, home / "pc", "--realm", "pc", "--from", PC_START.strftime("%Y-%m-%dT%H:00"),
+                             "--to", PC_END.strftime("%Y-%m-%dT%H:00")),
+                   _backfill(env, home / "poe2", "--realm", "poe2", "--from", POE2_START.strftime("%Y-%m-%dT%H:00"),
+                             "--to", POE2_END.strftime("%Y-%m-%dT%H:00"))]
+        try:
+            pc, poe2 = [_outcome(*started) for started in running]
+        finally:
+            for proc, _ in running:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(10)
     try:
         yield url, pc, poe2
     finally:

@@ -3,8 +3,10 @@
 The end-to-end test starts a real `dagster-webserver` and `dagster-daemon` (instance
 storage in the test's PostgreSQL, the repository's dagster.yaml) and the trade simulator
 (both sources) over real HTTP, then runs the console script as a user would: the three
-commands at once, so the daemon takes both backfills on one tick. The other tests show that
-bad requests are refused before anything is contacted.
+commands at once. The daemon starts once both backfills are submitted, so its first tick takes
+both: the backfill daemon ticks every 30 s (Dagster's fixed interval) and its first tick comes
+at its start, so a daemon already running would leave them waiting up to 30 s for its next.
+The other tests show that bad requests are refused before anything is contacted.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import psycopg
 import pytest
 import requests
 
+from helpers.demo import default_signals
 from helpers.servers import free_port
 from tradewatch.cli.local_stack import service_environment, stop_all
 from tradewatch.cli import main as cli
@@ -48,8 +51,10 @@ def _hour_arg(moment) -> str:
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "wb") as out:  # a file, not a pipe: a chatty server never blocks on a full pipe
+        # default signals: started from a shell that ignores SIGINT, Dagster's SIGTERM (mapped to
+        # SIGINT's handler) would be ignored too and each stop would wait out the whole grace
         return subprocess.Popen(command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+                                stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=default_signals)
 
 
 def _stop(processes: list[subprocess.Popen]) -> None:
@@ -80,10 +85,20 @@ def _backfill_count(url: str) -> int:
     return len(answer.json()["data"]["partitionBackfillsOrError"]["results"])
 
 
+def _wait_for_backfills(url: str, count: int, commands: list[subprocess.Popen], seconds: float) -> None:
+    """Until the webserver lists `count` backfills (the commands' submissions), bounded."""
+    deadline = time.monotonic() + seconds
+    while (found := _backfill_count(url)) < count:
+        for proc in commands:
+            assert proc.poll() is None or proc.returncode == 0, (proc.args, proc.communicate())
+        assert time.monotonic() < deadline, f"{found} of {count} backfills submitted after {seconds} s"
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def dagster(database_url, start_sim, tmp_path):
-    """A Dagster webserver + daemon on the test database, fetching both sources from a simulator;
-    yields (url, sim)."""
+    """A Dagster webserver on the test database, fetching both sources from a simulator; yields
+    (url, sim, start_daemon): the daemon starts when the test calls start_daemon()."""
     sim = start_sim(time_scale=0.01, cx_markets_per_hour=160)
     env = service_environment(database_url, tmp_path / "home", trade_api_url=sim.url)
     env.pop("TRADEWATCH_DAGSTER_URL", None)
@@ -94,12 +109,15 @@ def dagster(database_url, start_sim, tmp_path):
     workspace = str(ROOT / "workspace.yaml")
     logs = [tmp_path / "daemon.log", tmp_path / "webserver.log"]
     processes: list[subprocess.Popen] = []
-    try:
+
+    def start_daemon() -> None:
         processes.append(_spawn([str(BIN / "dagster-daemon"), "run", "-w", workspace], env, logs[0]))
+
+    try:
         processes.append(_spawn([str(BIN / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
                                  "-p", str(port)], env, logs[1]))
-        _wait_ready(url, processes, logs, 90)
-        yield url, sim
+        _wait_ready(url, processes, logs[1:], 90)
+        yield url, sim, start_daemon
     finally:
         _stop(processes)
 
@@ -111,21 +129,24 @@ def _tradewatch(*args: str, url: str) -> subprocess.Popen:
 
 
 def test_backfills_and_refresh_run_through_a_real_webserver(database_url, dagster, capsys):
-    url, sim = dagster
+    url, sim, start_daemon = dagster
     now = utc_now()
     current = floor_hour(now)
     first, end = current - 5 * HOUR, current - 2 * HOUR  # three stored past hours
     pool = get_pool(database_url)
     assert simulate_history(pool, watchlist_from_settings(load_settings()), first, end, workers=1) == 66  # 3 x 22 books
 
-    # all at once, as three operators would: the backfills wait for the daemon's next tick
+    # all at once, as three operators would: the backfills wait for the daemon's tick, the refresh's
+    # run in the queue for the daemon's run coordinator
     backfill = _tradewatch("backfill", "--from", _hour_arg(first), "--to", _hour_arg(end), "--wait", url=url)
     cx_backfill = _tradewatch("exchange", "backfill", "--realm", "pc", "--from", f"{CX_START:%Y-%m-%dT%H:00}",
                               "--to", f"{CX_END:%Y-%m-%dT%H:00}", "--wait", "--timeout", "300", url=url)
     refresh = _tradewatch("refresh", "--wait", "--timeout", "120", url=url)
     try:
+        _wait_for_backfills(url, 2, [backfill, cx_backfill], 60)
+        start_daemon()  # its first tick takes both backfills
         # while they run, the live server is asked for what must be refused: nothing is launched
-        before = _backfill_count(url)
+        before = _backfill_count(url)  # both commands' backfills are in it (waited for above)
         assert cli.main(["backfill", "--from", _hour_arg(first), "--to", _hour_arg(end),
                          "--assets", "raw_trade_responses", "--dagster-url", url]) == 2
         refused = capsys.readouterr().err

@@ -21,12 +21,15 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import psycopg
 
 from tradewatch.errors import TradeWatchError
 from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 KINDS = ("exchange", "snapshots", "market")
 FORMATS = ("parquet", "csv")
@@ -188,6 +191,8 @@ def day_frame(conn: psycopg.Connection, kind: str, realm: str, league: str, day:
     expected = [c.name for c in COLUMNS[kind]]
     if names != expected:  # a programming error, never the user's
         raise AssertionError(f"{kind} SQL columns {names} differ from the documented {expected}")
+    import pandas as pd  # here: the code location imports this module, and pandas is half a second of every start
+
     frame = pd.DataFrame(cur.fetchall(), columns=names)
     return frame.astype({c.name: _PANDAS[c.type] for c in COLUMNS[kind]})
 

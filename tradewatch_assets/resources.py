@@ -11,7 +11,6 @@ from psycopg_pool import ConnectionPool
 
 from tradewatch.database import resolve_database_url
 from tradewatch.warehouse.db import get_pool
-from tradewatch.warehouse.migrate import require_current
 from tradewatch.rate_limit import PostgresRateLimiter
 from tradewatch.settings import DEFAULT_USER_AGENT, REAL_TRADE_API_URL, load_settings
 from tradewatch.bulk_exchange.client import TradeApiClient, limiter_key
@@ -20,6 +19,10 @@ from tradewatch.watchlist import Watchlist, load_watchlist
 
 @lru_cache(maxsize=8)
 def _checked(url: str) -> str:
+    # imported here: alembic is a fifth of the code location's import time, and every Dagster process
+    # (webserver's and daemon's code servers, each run) loads the location, most never open the warehouse
+    from tradewatch.warehouse.migrate import require_current
+
     require_current(url)  # once per process; migrating is `tradewatch db upgrade`'s job, not a reader's
     return url
 
