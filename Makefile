@@ -18,10 +18,15 @@ system-deps:
 	  || { $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing >/dev/null; }; \
 	fi
 
+# uv (pinned) installs the locked wheels and compiles their bytecode in ~20 s where pip takes ~50 s. The
+# bytecode is compiled at install because where PYTHONDONTWRITEBYTECODE is set (CI machines often do) no
+# import ever writes it, and every process (the Dagster servers, each run) would compile its imports again.
+UV_VERSION := 0.13.10
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --compile-bytecode --python $(PY) -r requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
@@ -57,4 +62,4 @@ reliability: $(VENV)/.installed system-deps
 
 # Re-pin after changing dependencies in pyproject.toml.
 lock:
-	$(PY) -m pip freeze --exclude-editable | grep -v '^tradewatch' > requirements.lock
+	$(PY) -m pip freeze --exclude-editable | grep -v -e '^tradewatch' -e '^uv==' > requirements.lock
