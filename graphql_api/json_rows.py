@@ -5,7 +5,7 @@ profitability pages, latestPrices), handed to the response without per-field com
 `list_field=None`, of the field's own list) the way
 graphql-core collects it (aliases, fragments, `@include`/`@skip` with the request's variables,
 `__typename`) and, when every selected field is plain, compiles it into one
-`json_build_object(...)` expression per row plus a `clean` condition: true when each value
+JSON text expression per row (`RowPlan.text`) plus a `clean` condition: true when each value
 is one GraphQL would serialize without an error (not null where the type is non-null, an Int
 within 32 bits, a finite Float, an enum value the enum has). The query then aggregates its page
 into one JSON array and `JsonRows` carries that text through execution;
@@ -82,15 +82,14 @@ class JsonRows:
 
 @dataclass(frozen=True)
 class RowPlan:
-    """One row's JSON object, as json (`json`) and as its text written out piece by piece (`text`), and its
-    `clean` condition, all SQL over the row `p`. `text` is valid JSON only where `clean` holds (a NaN is
-    written bare), and is cheaper for PostgreSQL: json_build_object looks up each value's type output
-    on every call (about 60 % of a page statement's time went to it)."""
+    """One row's JSON object as its text written out piece by piece (`text`), and its `clean` condition,
+    both SQL over the row `p`. `text` is valid JSON only where `clean` holds (a NaN is written bare); it
+    is written as text rather than with json_build_object, which looks up each value's type output on
+    every call (about 60 % of a page statement's time went to it)."""
 
-    json: str
+    text: str
     clean: str
     field_nodes: tuple[FieldNode, ...]
-    text: str = "NULL"
 
     def array(self, order: str, only: str = "") -> str:
         """The aggregate writing the rows' `text` as one JSON array (text; null without rows), in `order`,
@@ -153,10 +152,10 @@ def _compile_plan(raw: Any, columns: Columns, list_field: str | None) -> RowPlan
     if row_type is None:
         return None
     try:
-        json, text, clean = _object(raw, row_type, field_nodes, columns)
+        text, clean = _object(raw, row_type, field_nodes, columns)
     except _Unplain:
         return None
-    return RowPlan(json=json, clean=" AND ".join(clean) or "true", field_nodes=tuple(field_nodes), text=text)
+    return RowPlan(text=text, clean=" AND ".join(clean) or "true", field_nodes=tuple(field_nodes))
 
 
 def selected_names(info: Any, *path: str) -> frozenset[str]:
@@ -221,31 +220,30 @@ def _concat(pieces: list[str]) -> str:
 
 
 def _object(raw: Any, object_type: GraphQLObjectType, field_nodes: list[FieldNode],
-            columns: Columns) -> tuple[str, str, list[str]]:
-    """(json, text, clean checks) of an object; response keys are GraphQL names (nothing to escape)."""
-    parts: list[str] = []
+            columns: Columns) -> tuple[str, list[str]]:
+    """(text, clean checks) of an object; response keys are GraphQL names (nothing to escape)."""
+    fields = 0
     pieces: list[str] = []
     clean: list[str] = []
     for key, nodes in collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, object_type,
                                          field_nodes).items():
         pieces.append(_sql_string(('{"' if not pieces else ',"') + key + '":'))
         name = nodes[0].name.value
+        fields += 1
         if name == "__typename":
-            parts.append(f"{_sql_string(key)}, {_sql_string(object_type.name)}")
             pieces.append(_sql_string(f'"{object_type.name}"'))
             continue
         column = columns.get(name)
         field = object_type.fields.get(name)
         if column is None or field is None or field.args or any(node.arguments for node in nodes):
             raise _Unplain
-        value, text, checks = _value(raw, field.type, nodes, column)
-        parts.append(f"{_sql_string(key)}, {value}")
+        text, checks = _value(raw, field.type, nodes, column)
         pieces.append(text)
         clean.extend(checks)
-    if len(parts) > 49:  # json_build_object and concat take at most 100 arguments
+    if fields > 49:  # concat takes at most 100 arguments (a key and a value each)
         raise _Unplain
     pieces.append(_sql_string("}") if pieces else "'{}'")
-    return f"json_build_object({', '.join(parts)})", _concat(pieces), clean
+    return _concat(pieces), clean
 
 
 def _as_text(json: str) -> str:
@@ -253,7 +251,7 @@ def _as_text(json: str) -> str:
     return f"coalesce(({json})::text, 'null')"
 
 
-def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: Any) -> tuple[str, str, list[str]]:
+def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: Any) -> tuple[str, list[str]]:
     non_null = isinstance(kind, GraphQLNonNull)
     if non_null:
         kind = kind.of_type
@@ -269,12 +267,10 @@ def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: An
         return check if non_null else f"({column} IS NULL OR {check})"
 
     if isinstance(kind, GraphQLEnumType):
-        named = [(name, v.value) for name, v in kind.values.items() if isinstance(v.value, str)]
-        cases = " ".join(f"WHEN {_sql_string(value)} THEN {_sql_string(name)}" for name, value in named)
-        quoted = " ".join(f"WHEN {_sql_string(value)} THEN {_sql_string(orjson.dumps(name).decode())}"
-                          for name, value in named)
+        quoted = " ".join(f"WHEN {_sql_string(v.value)} THEN {_sql_string(orjson.dumps(name).decode())}"
+                          for name, v in kind.values.items() if isinstance(v.value, str))
         checks.append(allowing_null(f"{column} IN ({', '.join(_sql_string(str(v.value)) for v in kind.values.values())})"))
-        return f"(CASE {column} {cases} END)", f"coalesce((CASE {column} {quoted} END), 'null')", checks
+        return f"coalesce((CASE {column} {quoted} END), 'null')", checks
     if isinstance(kind, GraphQLList):
         item = kind.of_type
         item_non_null = isinstance(item, GraphQLNonNull)
@@ -287,28 +283,29 @@ def _value(raw: Any, kind: GraphQLOutputType, nodes: list[FieldNode], column: An
         if item.name == "Float":  # a float8[]: every value finite (false for NaN too; nulls pass)
             checks.append(allowing_null(f"NOT EXISTS (SELECT FROM unnest({column}) AS x(v) "
                                         "WHERE NOT abs(x.v) < 'Infinity'::float8)"))
-        return f"to_json({column})", _as_text(f"to_json({column})"), checks
+        return _as_text(f"to_json({column})"), checks
     if not isinstance(kind, GraphQLScalarType):
         raise _Unplain
     if kind.name == "Int":
         checks.append(allowing_null(f"{column} BETWEEN -2147483648 AND 2147483647"))
-        return column, f"coalesce(({column})::text, 'null')", checks  # a number's text is its JSON
+        return f"coalesce(({column})::text, 'null')", checks  # a number's text is its JSON
     if kind.name == "Float":
         checks.append(allowing_null(f"abs({column}) < 'Infinity'::float8"))  # false for NaN too
-        return column, f"coalesce(({column})::text, 'null')", checks  # finite where clean: its text is its JSON
+        return f"coalesce(({column})::text, 'null')", checks  # finite where clean: its text is its JSON
     if kind.name in ("Boolean", "String", "ID") or kind.name in _JSON_SCALARS:
-        return column, _as_text(f"to_json({column})"), checks
+        return _as_text(f"to_json({column})"), checks
     if kind.name == "DateTime":
-        return _TIME.format(e=column), _as_text(_TIME.format(e=column)), checks
+        return _as_text(_TIME.format(e=column)), checks
     raise _Unplain
 
 
-def page_sql(page: str, plan: RowPlan, first: int, keys: tuple[str, ...], newest: str) -> str:
+def page_sql(page: str, plan: RowPlan, first: int, keys: tuple[str, ...], newest: str, extra: str = "") -> str:
     """One row for the page statement `page` (which reads `first` + 1 rows, ordered): the JSON array of
     its first `first` rows (`nodes`), whether they are all clean, the row count `n`, each of `keys` of
-    the last row in the array (`last_<key>`), and `newest` (the answer's freshness) as `tw_newest`."""
+    the last row in the array (`last_<key>`), `newest` (the answer's freshness) as `tw_newest`, and the
+    `extra` columns (", expression AS name", …) the page needs beside them."""
     inside = f"FILTER (WHERE p.tw_row <= {int(first)})"
     last = "".join(f", (array_agg(p.{k} ORDER BY p.tw_row DESC) {inside})[1] AS last_{k}" for k in keys)
-    return (f"SELECT {newest} AS tw_newest, count(p.*) AS n, {plan.array('p.tw_row', inside)} "
+    return (f"SELECT {newest} AS tw_newest{extra}, count(p.*) AS n, {plan.array('p.tw_row', inside)} "
             f"AS nodes, bool_and({plan.clean}) {inside} AS clean{last} "
             f"FROM (SELECT q.*, row_number() OVER () AS tw_row FROM ({page}) q) p")

@@ -21,7 +21,7 @@ import strawberry
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input, did_you_mean, not_found
-from graphql_api.json_rows import JsonRows, RowPlan
+from graphql_api.json_rows import JsonRows, RowPlan, page_sql
 from graphql_api.inputs import decode_cursor, encode_cursor, is_clean_text, league_name
 from graphql_api.types import Currency, PageInfo
 from tradewatch.currency_exchange.catalogue import UnknownItem, game_of_realm, resolve_item
@@ -140,9 +140,13 @@ def _sort(order: MarketOrder, unit: str) -> tuple[str, str]:
     return f"({value} IS NULL)", f"coalesce({key}, 0)"
 
 
-def _cursor(order: MarketOrder, unit: str, r: dict) -> str:
-    return encode_cursor(order.name, unit, "1" if r["s_null"] else "0", repr(float(r["s_key"])), r["s_name"],
-                         str(r["item_key"]))
+_CURSOR_KEYS = ("s_null", "s_key", "s_name", "item_key")
+
+
+def _cursor(order: MarketOrder, unit: str, r: dict, prefix: str = "") -> str:
+    """The cursor of the row whose keys are `r`'s `prefix` + _CURSOR_KEYS."""
+    s_null, s_key, s_name, item_key = (r[prefix + k] for k in _CURSOR_KEYS)
+    return encode_cursor(order.name, unit, "1" if s_null else "0", repr(float(s_key)), s_name, str(item_key))
 
 
 def _after(after: str | None, order: MarketOrder, unit: str) -> tuple | None:
@@ -174,7 +178,7 @@ MARKET_JSON = {
     "price": "p.price", "change24h": "p.change24h", "change7d": "p.change7d", "volume24h": "p.volume24h",
     "value24h": "p.value24h", "lowConfidence": "p.low_confidence", "sparkline": "p.sparkline"}
 
-_ORDER = "s_null, s_key, s_name, item_key"
+_ORDER = ", ".join(_CURSOR_KEYS)
 
 
 async def market(ctx: ApiContext, realm: Realm, league: str | None, category: str | None, search: str | None,
@@ -218,14 +222,14 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
         # only breaks ties), so only those rows are joined to the catalogue: after a cursor, every row tied
         # with it on those two and the first rows past them. exchange_prices gives every item of the feed its
         # catalogue row before any market row exists, so the league's count needs no join.
-        tied = ""
+        past, tied = "", ""
         if cursor is not None:
+            past = f" AND ({s_null}, {s_key}) > (%(a_null)s, %(a_key)s)"
             tied = (f"\n        UNION ALL SELECT {figures} {league_rows} "
                     f"AND ({s_null}, {s_key}) = (%(a_null)s, %(a_key)s)")
         rows_sql = f"""
     WITH t AS (
-        (SELECT {figures} {league_rows}{" AND (" + s_null + ", " + s_key + ") > (%(a_null)s, %(a_key)s)"
-                                                 if cursor is not None else ""}
+        (SELECT {figures} {league_rows}{past}
          ORDER BY s_null, s_key FETCH FIRST %(n)s ROWS WITH TIES){tied}),
     f AS (
         SELECT {_ITEM_COLUMNS}, t.*, lower(c.name) AS s_name
@@ -236,27 +240,21 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
     rows_sql += f"""
     page AS (SELECT * FROM f {page_filter} ORDER BY {_ORDER} LIMIT %(n)s)"""
     ctx.cache.read_live()  # follows the newest hour
-    state = "(SELECT hour FROM warehouse.market_state WHERE realm = %(realm)s) AS market_hour, " \
-            f"{total} AS total"
+    hour_sql = "(SELECT hour FROM warehouse.market_state WHERE realm = %(realm)s)"
     if plan is not None:
-        inside = f"FILTER (WHERE p.tw_row <= {int(first)})"
-        last = ", ".join(f"(array_agg(p.{k} ORDER BY p.tw_row DESC) {inside})[1] AS {k}"
-                         for k in ("s_null", "s_key", "s_name", "item_key"))
-        sql = f"""{rows_sql}
-        SELECT {state}, count(p.*) AS n, {plan.array('p.tw_row', inside)} AS nodes,
-               bool_and({plan.clean}) {inside} AS clean, {last}
-        FROM (SELECT page.*, row_number() OVER (ORDER BY {_ORDER}) AS tw_row FROM page) p"""
+        sql = rows_sql + "\n" + page_sql(f"SELECT * FROM page ORDER BY {_ORDER}", plan, first, _CURSOR_KEYS,
+                                          hour_sql, f", {total} AS total")
         r = (await fetch_all(ctx.pool, sql, params))[0]
         if r["clean"] is not False:  # null: no rows
             if r["total"] == 0:
-                await _empty(ctx, realm, name, category, search, cursor, r["market_hour"])
-            end_cursor = _cursor(order, unit, r) if r["n"] else None
+                await _empty(ctx, realm, name, category, search, cursor, r["tw_newest"])
+            end_cursor = _cursor(order, unit, r, "last_") if r["n"] else None
             return MarketPage(nodes=JsonRows(r["nodes"] or "[]", plan.field_nodes),  # type: ignore[arg-type]
                               page_info=PageInfo(has_next_page=r["n"] > first, end_cursor=end_cursor),
-                              total_count=r["total"], hour=r["market_hour"])
+                              total_count=r["total"], hour=r["tw_newest"])
         # a value graphql-core reports as an error: the normal path names it with its path
     sql = f"""{rows_sql}
-    SELECT {state}, page.* FROM (SELECT 1) one LEFT JOIN page ON true ORDER BY {', '.join('page.' + k for k in
+    SELECT {hour_sql} AS market_hour, {total} AS total, page.* FROM (SELECT 1) one LEFT JOIN page ON true ORDER BY {', '.join('page.' + k for k in
                                                                                          _ORDER.split(', '))}
     """
     rows = await fetch_all(ctx.pool, sql, params)
