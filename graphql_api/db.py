@@ -7,7 +7,8 @@ Sessions run in UTC so timestamps built into JSON by PostgreSQL are ISO-8601 wit
 A connection is not checked with a round trip each time it is taken from the pool (that
 doubled the round trips of every answer); instead a statement that fails because its
 connection turned out dead (the server restarted, a backend was terminated) is run once more
-on a fresh connection: every statement here is a read-only transaction of its own.
+on a fresh connection, after the pool has tested its idle ones: every statement here is a
+read-only transaction of its own.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ async def fetch_all(pool: AsyncConnectionPool, sql: str, params: Any = None, *, 
                     # a pooled connection that died while idle: the pool drops it, a fresh one runs it
                     if attempt == 2 or not conn.broken:
                         raise
+            # what ended it (a server restart, terminated backends) ended the other idle ones too: the pool
+            # tests them and replaces the dead, so the second attempt is not handed one of them
+            await pool.check()
         raise AssertionError("unreachable")
     except psycopg.errors.QueryCanceled:
         raise ApiError("the query ran longer than the statement timeout; ask for a shorter range or fewer items",
