@@ -24,6 +24,7 @@ An ASGI middleware around `/graphql`:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from typing import Any
@@ -177,11 +178,17 @@ class Admission:
 
         self.active += 1
         try:
-            with anyio.move_on_after(self.budget_seconds) as deadline:
-                await self.app(scope, receive, send_marked)
-            if deadline.cancelled_caught and not started:
-                await self._refuse(send, "TIMEOUT", f"the request ran longer than its budget of "
-                                                    f"{self.budget_seconds:g} s; ask for less at a time")
+            # asyncio's own timeout scope: cheaper on the event loop than anyio's cancel scope, every request
+            budget = asyncio.timeout(self.budget_seconds)
+            try:
+                async with budget:
+                    await self.app(scope, receive, send_marked)
+            except TimeoutError:
+                if not budget.expired():  # raised by the app, not the budget: not ours to answer
+                    raise
+                if not started:
+                    await self._refuse(send, "TIMEOUT", f"the request ran longer than its budget of "
+                                                        f"{self.budget_seconds:g} s; ask for less at a time")
         finally:
             self.active -= 1
 

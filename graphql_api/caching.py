@@ -68,7 +68,9 @@ class CachePolicy:
 
 
 def etag_of(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    # SHA-256 (OpenSSL's, in the CPU's SHA instructions where it has them) cut to 128 bits: this Python's
+    # BLAKE2b is the portable C code, ~390 k instructions for a 30 kB answer, 17 % of a page of 100's request
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
+import orjson
+
 from graphql_api.errors import ApiError, bad_input, did_you_mean, not_found, shown
 from graphql_api import limits
 from tradewatch.bulk_exchange.catalog import known_ids
@@ -98,7 +100,9 @@ def page_size(first: int | None, default: int, cap: int) -> int:
 
 def encode_cursor(*key: Any) -> str:
     parts = [k.isoformat() if isinstance(k, datetime) else k for k in key]
-    return base64.urlsafe_b64encode(json.dumps(parts, separators=(",", ":")).encode()).decode().rstrip("=")
+    # orjson writes what json.dumps(separators=(",", ":")) wrote but non-ASCII as UTF-8, not \u escapes
+    # (the same JSON value, so an older cursor still reads the same); it is the cheaper of the two
+    return base64.urlsafe_b64encode(orjson.dumps(parts)).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str | None, kinds: Sequence[type]) -> tuple | None:

@@ -51,8 +51,10 @@ class RequestSizeMiddleware:
         deadline = loop.time() + self.body_timeout
         while True:
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
-            except asyncio.TimeoutError:
+                # a timeout scope, not wait_for: no task made per message (the body is usually one message)
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
                 await error_response(408, "REQUEST_TIMEOUT",
                                      f"the request body did not arrive within {self.body_timeout:g} s; "
                                      "send it at once")(scope, receive, send)
