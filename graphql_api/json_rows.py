@@ -209,27 +209,27 @@ def _sql_string(value: str) -> str:
 
 
 def _concat(pieces: list[str]) -> str:
-    """concat() of SQL text pieces, neighbouring literals (quoted SQL strings) joined into one."""
+    """The SQL text pieces joined with `||`, neighbouring literals (quoted SQL strings) joined into one.
+    Every piece is non-null text (values are coalesced to 'null'), so `||` never yields null; concat()
+    looked up each argument's output function on every row (~5 % of a page statement)."""
     merged: list[str] = []
     for piece in pieces:
         if merged and piece.startswith("'") and merged[-1].startswith("'") and merged[-1].endswith("'"):
             merged[-1] = merged[-1][:-1] + piece[1:]
         else:
             merged.append(piece)
-    return f"concat({', '.join(merged)})"
+    return f"({' || '.join(merged)})::text"
 
 
 def _object(raw: Any, object_type: GraphQLObjectType, field_nodes: list[FieldNode],
             columns: Columns) -> tuple[str, list[str]]:
     """(text, clean checks) of an object; response keys are GraphQL names (nothing to escape)."""
-    fields = 0
     pieces: list[str] = []
     clean: list[str] = []
     for key, nodes in collect_sub_fields(raw.schema, raw.fragments, raw.variable_values, object_type,
                                          field_nodes).items():
         pieces.append(_sql_string(('{"' if not pieces else ',"') + key + '":'))
         name = nodes[0].name.value
-        fields += 1
         if name == "__typename":
             pieces.append(_sql_string(f'"{object_type.name}"'))
             continue
@@ -240,8 +240,6 @@ def _object(raw: Any, object_type: GraphQLObjectType, field_nodes: list[FieldNod
         text, checks = _value(raw, field.type, nodes, column)
         pieces.append(text)
         clean.extend(checks)
-    if fields > 49:  # concat takes at most 100 arguments (a key and a value each)
-        raise _Unplain
     pieces.append(_sql_string("}") if pieces else "'{}'")
     return _concat(pieces), clean
 
