@@ -18,13 +18,21 @@ from tradewatch.warehouse.embedded_pg import EmbeddedPostgres
 DATA = Path(__file__).parent / "data"
 # Folders whose tests share a session fixture worth building once (a history of simulated days).
 _SHARED_FOLDERS = ("graphql", "dashboard")
-# The longest groups, longest first (minutes of a worker on 2 busy cores); the scheduler hands these
-# out before the rest, so that no long group starts last while the other worker has run out of work.
-_LONG_FIRST = ("test_local_stack_stops.py", "test_local_stack_crashes.py", "dashboard", "graphql", "test_bench_smoke.py",
-               "deployment/test_dagster_instance.py", "test_remote_trigger.py",
-               "test_demo.py", "test_dumps.py",
-               "reliability/test_graphql_fuzz.py", "test_market_backfill.py", "test_raw_asset.py",
-               "test_currency_exchange_feed.py", "reliability/test_security.py")
+# The groups of more than a few seconds, longest first (seconds of a worker on 2 busy cores, the mean of
+# three runs, in the comments); the scheduler hands these out before the rest, so that no long group
+# starts last while the other worker has run out of work, and the last ones (all of a few seconds) let
+# both workers end within seconds of each other. The two local-stack files start at once on both.
+_LONG_FIRST = ("test_local_stack_stops.py", "test_local_stack_crashes.py",  # 86, 91
+               "test_bench_smoke.py", "test_remote_trigger.py", "graphql", "dashboard", "test_demo.py",  # 105 .. 45
+               "test_raw_asset.py", "reliability/test_graphql_fuzz.py", "test_currency_exchange_feed.py",  # 43 .. 36
+               "deployment/test_dagster_instance.py", "test_market_backfill.py", "test_dumps.py",  # 31 .. 20
+               "reliability/test_security.py", "reliability/test_request_limits.py",  # 19, 18
+               "test_trade_sim_currency_exchange.py", "reliability/test_bad_config.py", "test_market_assets.py",  # 18 .. 12
+               "test_embedded_pg_auth.py", "reliability/test_database_faults.py", "reliability/test_source_faults.py",
+               "test_market_calibration.py", "test_trade_sim.py", "test_definitions.py",  # 12 .. 10
+               "test_raw_body_migration.py", "test_derived_tables.py", "test_price_conversion.py",  # 9
+               "test_currency_exchange_cli.py", "test_alerts.py", "test_settings_and_migrations.py",  # 8 .. 7
+               "reliability/test_api_hardening.py")  # 7; the rest take 6 s or less
 
 
 def xdist_group(nodeid: str) -> str:
