@@ -62,7 +62,7 @@ SMOKES = (
     Smoke("demo_startup.py", ("--history-days", "1", "--starts", "1"),
           (rf"cold start: URLs printed after {NUMBER} s, API answered at {NUMBER} s with latest prices for [1-9]\d* items",
            rf"simulated history for the last 1 day: .*\({NUMBER} s\)")),
-    Smoke("full_history.py", ("--hours", "24", "--resume-hours", "24", "--queries", "3", "--jobs", "1"),
+    Smoke("full_history.py", ("--hours", "24", "--resume-hours", "6", "--queries", "3", "--jobs", "1"),
           (rf"raw wall s +{NUMBER} \(goal <= 480\)", rf"derived wall s +{NUMBER} \(goal <= 300\)",
            rf"market first page p50 ms +{NUMBER}", rf"series 2 years DAY p50 ms +{NUMBER}",
            rf"dagster partition status s +{NUMBER}", r"resume: \{.*'exact': True\}")),
