@@ -154,7 +154,7 @@ def test_demo_starts_serves_stops_and_resumes(demo_dir):
     deadline = time.monotonic() + 60
     while not (fresh := _freshness(ports["dagster"])) or set(fresh.values()) != {"HEALTHY"}:
         assert time.monotonic() < deadline, fresh
-        time.sleep(2)
+        time.sleep(1)
     assert {"raw_trade_responses", "price_snapshots", "reroll_profitability", "raw_currency_exchange",
             "exchange_prices", "price_alerts"} <= set(fresh), fresh
 

@@ -6,6 +6,7 @@ passes for workspace.compose.yaml against the `code` service's own command."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,14 @@ def _env(database_url: str, home: Path) -> dict[str, str]:
         "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(database_url),
     })
     return env
+
+
+def _accepts_connections(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def test_the_images_dagster_yaml_loads_a_postgres_instance_with_the_queue_and_a_pool_of_one(
@@ -95,6 +104,11 @@ def test_dagster_validates_the_compose_workspace_against_the_code_services_comma
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 120
+        # the port first (a connect is cheap): each health check is a Python process importing Dagster
+        while not _accepts_connections(port):
+            assert proc.poll() is None, (tmp_path / "code-server.log").read_text()
+            assert time.monotonic() < deadline, "the code server did not listen in 120 s"
+            time.sleep(0.1)
         while subprocess.run(health, env=env, capture_output=True, timeout=30).returncode != 0:
             assert proc.poll() is None, (tmp_path / "code-server.log").read_text()
             assert time.monotonic() < deadline, "the code server did not become healthy in 120 s"
