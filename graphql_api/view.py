@@ -18,7 +18,6 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLRequestData
 from cross_web import HTTPException
 from strawberry.types import ExecutionResult
 
@@ -82,20 +81,6 @@ def count_values(value: Any, cap: int) -> int:
     return count
 
 
-def _plain_request(data: Any) -> GraphQLRequestData | None:
-    """The usual request (one operation, each member of the type GraphQL over HTTP asks for) read as
-    Strawberry reads it, without its content-type parsing; None for anything else, which Strawberry's
-    own parsing answers (batches, wrong types: the same 400s as before)."""
-    if type(data) is not dict:
-        return None
-    query, variables, extensions = data.get("query"), data.get("variables"), data.get("extensions")
-    if not (isinstance(query, (str, type(None))) and isinstance(variables, (dict, type(None)))
-            and isinstance(extensions, (dict, type(None)))):
-        return None
-    return GraphQLRequestData(query=query, variables=variables, operation_name=data.get("operationName"),
-                              extensions=extensions, protocol="http")
-
-
 class TradeWatchGraphQL(GraphQL):
     def __init__(self, schema, watchlist: Watchlist, *, graphiql: bool, grace: timedelta, private: bool,
                  max_variable_values: int = 10_000) -> None:
@@ -154,19 +139,13 @@ class TradeWatchGraphQL(GraphQL):
             raise HTTPException(400, "Unable to parse request body as JSON") from None
 
     async def parse_http_body(self, request_adapter):  # type: ignore[override]
-        data = None
-        content_type = request_adapter.content_type or ""
-        if request_adapter.method == "POST" and "json" in content_type:
+        if request_adapter.method == "POST" and "json" in (request_adapter.content_type or ""):
             # a JSON string or number is no GraphQL request (Strawberry would fail on it with a 500)
             body = await request_adapter.get_body()
             if (body if isinstance(body, bytes) else body.encode("utf-8", "replace")).lstrip()[:1] not in (b"{", b"["):
                 self.parse_json(body)  # not JSON at all: say so
                 raise HTTPException(400, 'The request body must be a JSON object such as {"query": "{ items { id } }"}')
-            if content_type == "application/json" and self._get_stream_transport_from_headers(
-                    request_adapter.headers) is None:
-                data = _plain_request(self.parse_json(body))
-        if data is None:
-            data = await super().parse_http_body(request_adapter)
+        data = await super().parse_http_body(request_adapter)
         for one in data if isinstance(data, list) else [data]:
             one.query = self.persisted.resolve(one.query, one.extensions)
             if one.query is not None and len(one.query) > limits.MAX_QUERY_CHARS:
