@@ -77,7 +77,9 @@ class Stack:
         log = self.server.pgdata / "server.log"
         offset = log.stat().st_size if log.exists() else 0
         demo = self.start()
-        demo.wait_for("] simulated history for the last", 120)  # PostgreSQL, migrations and the simulator are up
+        # PostgreSQL is up and migrated: what this checks has happened, and the stop comes before the
+        # simulator, the webserver and the API start (their starts and stops are the cases' own to check)
+        demo.wait_for("] trade simulator on port", 120)
         out = demo.output
         assert "already taken" not in out and "already running" not in out, out
         started = log.read_text(errors="replace")[offset:]
