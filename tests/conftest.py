@@ -94,11 +94,26 @@ def pg_server_url() -> str:
     server = EmbeddedPostgres(path / "pg", free_port())
     try:
         server.start()
+        _durability_off(server.url("postgres"))
         yield server.url("postgres")
     finally:
         close_pools()
         server.stop()
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _durability_off(url: str) -> None:
+    """No fsync and no full-page images on the session's own server: a database per test (a copy of
+    the template) then costs ~0.07 s instead of ~0.5, and every commit less. What it gives up is
+    surviving a crash of the machine, which a test server need not; a crash of PostgreSQL itself
+    (which the crash tests cause on servers of their own) still loses nothing committed, because
+    the WAL is still written at every commit, to the operating system's cache."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET fsync = off")
+        conn.execute("ALTER SYSTEM SET full_page_writes = off")
+        conn.execute("SELECT pg_reload_conf()")
 
 
 @pytest.fixture(scope="session")

@@ -67,10 +67,15 @@ def with_user(url: str, user: str, password: str | None = None) -> str:
 
 
 def create_database(server_url: str, prefix: str, template: str | None = None) -> tuple[str, str]:
-    """A new database named `<prefix>_<random>` (a copy of `template` when given): (name, url)."""
+    """A new database named `<prefix>_<random>` (a copy of `template` when given): (name, url).
+
+    A copy is made file by file (STRATEGY FILE_COPY, one checkpoint) rather than through the WAL,
+    PostgreSQL 15's default: for a template of a few MB that is half the time, a fifth without fsync."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        # (PostgreSQL 14 and older copy file by file anyway, and know no STRATEGY)
+        strategy = " STRATEGY FILE_COPY" if conn.info.server_version >= 150000 else ""
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"{strategy}' if template else ""))
     return name, with_database(server_url, name)
 
 
