@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/market.py                  # 720 hours (30 days), ~1,600 markets an hour, 9 leagues
     .venv/bin/python bench/market.py --hours 240 --reuse-db tw_bench_market_keep
+    .venv/bin/python bench/market.py --hours 192 --markets 200   # bench/smoke.py's run: checks it runs
 
 1. The simulator (real HTTP, `SimServer`) serves full-size PC hours; they are ingested and priced
    (`ingest_range`, `compute_exchange_prices`), then the market rollups are built over the range
@@ -87,7 +88,7 @@ def _p50_ms(api, query: str, variables: dict, n: int) -> float:
     return 1000 * statistics.median(times)
 
 
-def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
+def run(url: str, hours: int, repeat: int, queries: int, fresh: bool, markets: int | None = None) -> None:
     from trade_sim import SimConfig, SimServer
     from tradewatch.warehouse.exchange_prices import compute_exchange_prices
     from tradewatch.warehouse.market_rollups import CHAOS_KEY, PAIRS_SELECT, compute_market_hourly, compute_market_latest
@@ -96,7 +97,8 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
     end = START + hours * HOUR
     newest = end - HOUR
     if fresh:
-        with SimServer(SimConfig(time_scale=0.01)) as sim:
+        sized = {} if markets is None else {"cx_markets_per_hour": markets}
+        with SimServer(SimConfig(time_scale=0.01, **sized)) as sim:
             t = time.perf_counter()
             _ingest(pool, sim.url + "/api/currency-exchange", hours)
             print(f"ingested {hours} full-size hours in {time.perf_counter() - t:.0f} s", flush=True)
@@ -214,11 +216,16 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--hours", type=int, default=720, help="hours of history (default 720 = 30 days)")
+    parser.add_argument("--markets", type=int, default=None,
+                        help="markets per hour on average (default: the simulator's full size, ~1,600; the goals are "
+                             "for that size)")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each keeping-current step (median)")
     parser.add_argument("--queries", type=int, default=30, help="requests per API figure (p50)")
     parser.add_argument("--reuse-db", default=None, metavar="NAME",
                         help="keep database NAME (on TRADEWATCH_BENCH_DATABASE_URL) and reuse it when it is filled")
     args = parser.parse_args()
+    if args.markets is not None and args.markets < 1:
+        parser.error(f"--markets {args.markets}: at least 1")
     if args.hours < 192:
         parser.error("--hours must be at least 192 (the overview's eight 24-hour windows)")
     configured = os.environ.get("TRADEWATCH_BENCH_DATABASE_URL")
@@ -240,12 +247,12 @@ def main() -> None:
                 stored = conn.execute("SELECT count(*) FROM warehouse.raw_currency_exchange WHERE realm = 'pc' "
                                       "AND observed_hour >= %s AND observed_hour < %s",
                                       (START, START + args.hours * HOUR)).fetchone()[0]
-            run(url, args.hours, args.repeat, args.queries, stored < args.hours)
+            run(url, args.hours, args.repeat, args.queries, stored < args.hours, args.markets)
         else:
             name, url = create_database(configured, "tw_bench_market")
             try:
                 upgrade(url)
-                run(url, args.hours, args.repeat, args.queries, True)
+                run(url, args.hours, args.repeat, args.queries, True, args.markets)
             finally:
                 close_pools()
                 drop_database(configured, name)
