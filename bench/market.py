@@ -101,7 +101,8 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool, markets: i
         with SimServer(SimConfig(time_scale=0.01, **sized)) as sim:
             t = time.perf_counter()
             _ingest(pool, sim.url + "/api/currency-exchange", hours)
-            print(f"ingested {hours} full-size hours in {time.perf_counter() - t:.0f} s", flush=True)
+            size = "full-size" if markets is None else f"~{markets}-market"
+            print(f"ingested {hours} {size} hours in {time.perf_counter() - t:.0f} s", flush=True)
         t = time.perf_counter()
         compute_exchange_prices(pool, "pc", START, end)
         print(f"exchange_prices over the range: {time.perf_counter() - t:.1f} s", flush=True)
@@ -247,6 +248,10 @@ def main() -> None:
                 stored = conn.execute("SELECT count(*) FROM warehouse.raw_currency_exchange WHERE realm = 'pc' "
                                       "AND observed_hour >= %s AND observed_hour < %s",
                                       (START, START + args.hours * HOUR)).fetchone()[0]
+            if stored and args.markets is not None:
+                raise SystemExit(f"--markets {args.markets}: database {args.reuse_db} already holds {stored} hours at the "
+                                 "size they were ingested with; --markets applies to a fresh ingest, so drop the "
+                                 "database or leave --markets out")
             run(url, args.hours, args.repeat, args.queries, stored < args.hours, args.markets)
         else:
             name, url = create_database(configured, "tw_bench_market")

@@ -6,7 +6,6 @@ passes for workspace.compose.yaml against the `code` service's own command."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 import yaml
 
 from helpers.servers import free_port, stop_process_group
+from tradewatch.cli.local_stack import wait_for_port
 from tradewatch.warehouse.db import psycopg2_url
 
 from .deploy_files import ROOT, WORKSPACE_FILE, load_compose, with_option
@@ -43,14 +43,6 @@ def _env(database_url: str, home: Path) -> dict[str, str]:
         "TRADEWATCH_DAGSTER_PG_URL": psycopg2_url(database_url),
     })
     return env
-
-
-def _accepts_connections(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=1).close()
-        return True
-    except OSError:
-        return False
 
 
 def test_the_images_dagster_yaml_loads_a_postgres_instance_with_the_queue_and_a_pool_of_one(
@@ -105,10 +97,8 @@ def test_dagster_validates_the_compose_workspace_against_the_code_services_comma
     try:
         deadline = time.monotonic() + 120
         # the port first (a connect is cheap): each health check is a Python process importing Dagster
-        while not _accepts_connections(port):
-            assert proc.poll() is None, (tmp_path / "code-server.log").read_text()
-            assert time.monotonic() < deadline, "the code server did not listen in 120 s"
-            time.sleep(0.1)
+        proc.log_path = tmp_path / "code-server.log"  # wait_for_port's error shows its last lines
+        wait_for_port(port, 120, proc, "the code server")
         while subprocess.run(health, env=env, capture_output=True, timeout=30).returncode != 0:
             assert proc.poll() is None, (tmp_path / "code-server.log").read_text()
             assert time.monotonic() < deadline, "the code server did not become healthy in 120 s"
