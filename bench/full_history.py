@@ -281,7 +281,7 @@ def _api(url: str, realm: str, end: datetime, queries: int) -> dict[str, Any]:
             (realm,)).fetchall()]
         by_start = [r[0] for r in conn.execute(
             # the newest three challenge leagues (not their variants, private or permanent leagues)
-            "SELECT league FROM warehouse.market_hourly WHERE realm = %s AND league NOT LIKE '%%(PL%%' "
+            "SELECT league FROM warehouse.market_hours WHERE realm = %s AND league NOT LIKE '%%(PL%%' "
             "AND league !~ '^(Hardcore|HC|Ruthless) ' AND league NOT IN ('Standard', 'Hardcore', 'Ruthless') "
             "GROUP BY league HAVING count(DISTINCT observed_hour) > 24 ORDER BY min(observed_hour) DESC LIMIT 3",
             (realm,)).fetchall()]

@@ -184,7 +184,7 @@ def _fill_market(conn, url: str) -> None:
         pool = get_pool(url)
         compute_market_hourly(pool, "pc", start, END)
         compute_market_latest(pool, "pc")
-        conn.execute("VACUUM ANALYZE warehouse.market_hourly")
+        conn.execute("VACUUM ANALYZE warehouse.market_hours")
         conn.execute("VACUUM ANALYZE warehouse.market_latest")
         close_pools()
         print(f"... done in {time.perf_counter() - started:.0f} s", file=sys.stderr)

@@ -112,7 +112,7 @@ def run(url: str, hours: int, repeat: int, queries: int, fresh: bool, markets: i
         print(f"market rollups over the range: {time.perf_counter() - t:.1f} s", flush=True)
         with pool.connection() as conn:
             conn.execute("ANALYZE warehouse.exchange_prices")
-            conn.execute("ANALYZE warehouse.market_hourly")
+            conn.execute("ANALYZE warehouse.market_hours")
     with pool.connection() as conn:
         rows, leagues = conn.execute("SELECT count(*), count(DISTINCT league) FROM warehouse.market_latest").fetchone()
         markets = conn.execute("SELECT avg(market_count) FROM warehouse.raw_currency_exchange").fetchone()[0]

@@ -340,3 +340,34 @@ def test_migration_0020_fills_the_market_totals_from_the_hours_already_rolled_up
     command.downgrade(_config(empty_database_url), "0018")
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute("SELECT to_regclass('warehouse.market_pairs')").fetchone()[0] is None
+
+
+def test_migration_0021_packs_the_hourly_rollup_and_its_view_and_downgrade_give_the_same_rows(empty_database_url):
+    from alembic import command
+
+    from helpers.databases import migrate
+    from tradewatch.warehouse.migrate import _config
+
+    command.upgrade(_config(empty_database_url), "0020")
+    _insert(empty_database_url)
+    order = "ORDER BY realm, item_key, league, observed_hour"
+    with psycopg.connect(empty_database_url) as conn:  # the hourly rollup as a table of rows, as 0017 made it
+        conn.execute("INSERT INTO warehouse.market_hourly SELECT realm, item_key, league, observed_hour, sum(volume), "
+                     "sum(volume) / 2, sum(quote_volume), sum(volume) / 3, sum(quote_volume) / 7, count(*) "
+                     "FROM warehouse.exchange_prices GROUP BY 1, 2, 3, 4")
+        before = conn.execute(f"SELECT * FROM warehouse.market_hourly {order}").fetchall()
+    assert len(before) > 400
+    migrate(empty_database_url)
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute(f"SELECT * FROM warehouse.market_hourly {order}").fetchall() == before
+        # one packed row per realm, hour and league, its items sorted
+        packed, keys_sorted = conn.execute(
+            "SELECT count(*), bool_and(item_keys = (SELECT array_agg(k ORDER BY k) FROM unnest(item_keys) k)) "
+            "FROM warehouse.market_hours").fetchone()
+        assert packed == len({(r[0], r[2], r[3]) for r in before}) and keys_sorted
+        assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'warehouse.market_hourly'::regclass"
+                            ).fetchone()[0] == "v"
+    command.downgrade(_config(empty_database_url), "0020")
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute(f"SELECT * FROM warehouse.market_hourly {order}").fetchall() == before
+        assert conn.execute("SELECT to_regclass('warehouse.market_hours')").fetchone()[0] is None

@@ -1,7 +1,7 @@
 """`market`, `marketItem` and `categories`: the whole Currency Exchange market, like poe.ninja's overview.
 
 Every answer is one statement over the rollups the Dagster assets keep
-(`warehouse.market_latest`, `warehouse.market_hourly`, `warehouse.market_state`, see
+(`warehouse.market_latest`, `warehouse.market_hours`, `warehouse.market_state`, see
 tradewatch/warehouse/market_rollups.py) joined to the item catalogue
 (`warehouse.exchange_catalogue`): no raw document and no exchange-price hour is aggregated
 at query time. The figures' definitions (windows W0 … W7, price, change, confidence) are
@@ -309,7 +309,8 @@ ORDER BY (c.id = %(id)s) DESC, (c.item_path = %(id)s) DESC, c.named DESC LIMIT 1
 """
 
 # The item's markets from their kept totals (warehouse.market_pairs, a few rows), each league it traded in,
-# then the 24 hours ending with its last traded hour there from the hourly rollup (at most 24 rows a league).
+# then the 24 hours ending with its last traded hour there from the hourly rollup (at most 24 packed rows a
+# league, the item found in each by its key).
 LEAGUES_SQL = """
 WITH l AS (
     SELECT league, min(traded_first) AS first_hour, max(traded_last) AS last_hour, sum(volume)::float8 AS volume_total
@@ -317,11 +318,13 @@ WITH l AS (
     GROUP BY league HAVING max(traded_last) IS NOT NULL)
 SELECT l.league, l.first_hour, l.last_hour, l.volume_total, w.*
 FROM l CROSS JOIN LATERAL (
-    SELECT coalesce(sum(h.volume), 0) AS volume, count(*) AS hours,
-           coalesce(sum(h.chaos_units), 0) AS chaos_units, coalesce(sum(h.chaos_value), 0) AS chaos_value,
-           coalesce(sum(h.divine_units), 0) AS divine_units, coalesce(sum(h.divine_value), 0) AS divine_value
-    FROM warehouse.market_hourly h
-    WHERE h.realm = %(realm)s AND h.item_key = %(key)s AND h.league = l.league
+    SELECT coalesce(sum(h.volume[x.i]), 0) AS volume, count(*) AS hours,
+           coalesce(sum(h.chaos_units[x.i]), 0) AS chaos_units, coalesce(sum(h.chaos_value[x.i]), 0) AS chaos_value,
+           coalesce(sum(h.divine_units[x.i]), 0) AS divine_units,
+           coalesce(sum(h.divine_value[x.i]), 0) AS divine_value
+    FROM warehouse.market_hours h
+    CROSS JOIN LATERAL (SELECT array_position(h.item_keys, %(key)s::bigint) AS i) x
+    WHERE h.realm = %(realm)s AND h.league = l.league AND x.i IS NOT NULL
       AND h.observed_hour > l.last_hour - interval '24 hours' AND h.observed_hour <= l.last_hour) w
 ORDER BY l.last_hour DESC, l.league
 """

@@ -2,7 +2,9 @@
 
 `compute_market_hourly` replaces a window of hours of a realm's hourly rollup in one
 transaction (delete + INSERT … SELECT from `warehouse.exchange_prices` and the league-hours'
-chaos/divine rates): readers see the old hours or the new ones. `compute_market_latest`
+chaos/divine rates): readers see the old hours or the new ones. The rollup is stored packed, one
+row of arrays per hour and league (`warehouse.market_hours`, migration 0021), and read per item
+through the view `warehouse.market_hourly`. `compute_market_latest`
 brings the realm's "latest" table to its newest stored hour in one transaction. It keeps the
 sums of the eight 24-hour windows per (league, item) in `warehouse.market_windows` (exact
 numeric sums). Each hour it steps them: the hour entering each window is added and the one
@@ -37,18 +39,25 @@ DIVINE_KEY = item_storage_key(DIVINE_PATH)
 # (LATERAL with OFFSET 0, so they are not pulled up: always parameterized index probes), because on fresh, unanalyzed rows the planner
 # joined the view (or a CTE of its rates) as a nested loop over every rate: 13-90 s for 200 hours.
 HOURLY_SQL = """
-INSERT INTO warehouse.market_hourly (realm, item_key, league, observed_hour, volume, chaos_units, chaos_value,
-                                     divine_units, divine_value, markets)
-SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume),
+INSERT INTO warehouse.market_hours (realm, observed_hour, league, item_keys, volume, chaos_units, chaos_value,
+                                    divine_units, divine_value, markets)
+SELECT realm, observed_hour, league, array_agg(item_key ORDER BY item_key), array_agg(volume ORDER BY item_key),
+       array_agg(chaos_units ORDER BY item_key), array_agg(chaos_value ORDER BY item_key),
+       array_agg(divine_units ORDER BY item_key), array_agg(divine_value ORDER BY item_key),
+       array_agg(markets ORDER BY item_key)
+FROM (
+SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume) AS volume,
        coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
-                                        AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0),
+                                        AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0) AS chaos_units,
        coalesce(sum(CASE WHEN p.quote_currency = 'chaos' THEN p.quote_volume ELSE p.quote_volume * r.rate END)
-                FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0),
+                FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0)
+           AS chaos_value,
        coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
-                                        AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0),
+                                        AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0) AS divine_units,
        coalesce(sum(CASE WHEN p.quote_currency = 'divine' THEN p.quote_volume ELSE p.quote_volume / r.rate END)
-                FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0),
-       count(*)
+                FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0)
+           AS divine_value,
+       count(*)::smallint AS markets
 FROM warehouse.exchange_prices p
 LEFT JOIN LATERAL (
     SELECT true AS found, d.vwap_price FROM warehouse.exchange_prices d
@@ -62,13 +71,14 @@ CROSS JOIN LATERAL (SELECT CASE WHEN d.found THEN d.vwap_price ELSE b.chaos_per_
 WHERE p.realm = %(realm)s AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
   AND p.item_key <> %(chaos)s
 GROUP BY p.realm, p.item_key, p.league, p.observed_hour
-HAVING sum(p.volume) > 0
+HAVING sum(p.volume) > 0) a
+GROUP BY realm, observed_hour, league
 """
 
 # a league's first and last traded hour only ever widen: a window re-run never narrows them
 LEAGUES_SQL = """
 INSERT INTO warehouse.market_leagues (realm, league, first_hour, last_hour)
-SELECT realm, league, min(observed_hour), max(observed_hour) FROM warehouse.market_hourly
+SELECT realm, league, min(observed_hour), max(observed_hour) FROM warehouse.market_hours
 WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
 GROUP BY realm, league
 ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.first_hour, EXCLUDED.first_hour),
@@ -283,10 +293,11 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
     report = HourlyReport(realm, start, end)
     params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY}
     with pool.connection() as conn, conn.transaction():
-        report.deleted = conn.execute(
-            "DELETE FROM warehouse.market_hourly WHERE realm = %(realm)s AND observed_hour >= %(start)s "
-            "AND observed_hour < %(end)s", params).rowcount
-        report.rows = conn.execute(HOURLY_SQL, params).rowcount
+        # rows of the rollup (item, league, hour), as the view market_hourly shows them: a packed row holds many
+        report.deleted = sum(n for (n,) in conn.execute(
+            "DELETE FROM warehouse.market_hours WHERE realm = %(realm)s AND observed_hour >= %(start)s "
+            "AND observed_hour < %(end)s RETURNING cardinality(item_keys)", params))
+        report.rows = sum(n for (n,) in conn.execute(HOURLY_SQL + " RETURNING cardinality(item_keys)", params))
         conn.execute(LEAGUES_SQL, params)
         conn.execute(INVALIDATE_SQL, params)
         report.pairs = _update_pairs(conn, params)
