@@ -36,9 +36,9 @@ def build_market_hourly_asset(realm: str):
         description=(
             f"Per item, league and hour of realm {realm}: units traded on the Currency Exchange and their value in "
             "chaos and in divine (each market's quote volume converted with the league-hour's divine price in "
-            "chaos, the rate `divinePrice` uses). warehouse.market_hours (one row of arrays per hour and league; the view "
-            "warehouse.market_hourly shows a row per item); a range run replaces its window "
-            "atomically; computed from exchange_prices only. Also each market's totals over every stored hour "
+            "chaos, the rate `divinePrice` uses). warehouse.market_hours (one row of arrays per hour and league; "
+            "the view warehouse.market_hourly shows a row per item); a range run replaces its window atomically; "
+            "computed from exchange_prices only. Also each market's totals over every stored hour "
             "(warehouse.market_pairs, what `marketItem` lists), the new hours added."),
     )
     def exchange_market_hourly(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
