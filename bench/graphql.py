@@ -153,7 +153,16 @@ SELECT m.realm, m.league, m.item_key, c.id AS item_id, c.name, c.category, m.cha
        m.chaos_change24h AS change24h, m.chaos_change7d AS change7d, m.volume24h, m.chaos_value24h AS value24h,
        m.low_confidence, m.chaos_sparkline AS sparkline, (m.chaos_value24h IS NULL) AS s_null,
        coalesce(-m.chaos_value24h, 0) AS s_key, lower(c.name) AS s_name
-FROM warehouse.market_latest m JOIN warehouse.exchange_catalogue c ON c.game = 'poe1' AND c.item_key = m.item_key
+FROM warehouse.bench_market_rows m JOIN warehouse.exchange_catalogue c ON c.game = 'poe1' AND c.item_key = m.item_key
+"""
+# PostGraphile reads the overview's rows stored in a table (its best case: TradeWatch computes them from the
+# packed hourly rows on the first read of an hour and keeps them in memory; warehouse.market_latest is a view that
+# computes them in SQL on every read)
+MARKET_ROWS_SQL = """
+DROP TABLE IF EXISTS warehouse.bench_market_rows CASCADE;
+CREATE TABLE warehouse.bench_market_rows AS SELECT * FROM warehouse.market_latest;
+ALTER TABLE warehouse.bench_market_rows ADD PRIMARY KEY (realm, league, item_key);
+GRANT SELECT ON warehouse.bench_market_rows TO tradewatch_api;
 """
 
 
@@ -171,6 +180,8 @@ def _fill_market(conn, url: str) -> None:
     start = END - timedelta(days=MARKET_DAYS)
     listed = conn.execute("SELECT count(*) FROM warehouse.market_latest WHERE realm = 'pc' AND league = %s",
                           (MARKET_LEAGUE,)).fetchone()[0]
+    if conn.execute("SELECT to_regclass('warehouse.bench_market_rows') IS NULL").fetchone()[0]:
+        listed = -1
     stored = conn.execute("SELECT count(DISTINCT item_key) FROM warehouse.exchange_prices WHERE realm = 'pc' "
                           "AND league = %s", (MARKET_LEAGUE,)).fetchone()[0]
     if listed != len(keys) or stored != len(keys):
@@ -185,7 +196,8 @@ def _fill_market(conn, url: str) -> None:
         compute_market_hourly(pool, "pc", start, END)
         compute_market_latest(pool, "pc")
         conn.execute("VACUUM ANALYZE warehouse.market_hours")
-        conn.execute("VACUUM ANALYZE warehouse.market_latest")
+        conn.execute(MARKET_ROWS_SQL)
+        conn.execute("VACUUM ANALYZE warehouse.bench_market_rows")
         close_pools()
         print(f"... done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     # loaded by the migrations and by exchange_prices, and never analyzed where autovacuum has not come by yet:

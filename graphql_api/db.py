@@ -37,13 +37,15 @@ def create_pool(url: str, statement_timeout_ms: int, max_size: int = 8, timeout:
     )
 
 
-async def fetch_all(pool: AsyncConnectionPool, sql: str, params: Any = None, *, rows_as_dicts: bool = True) -> list[Any]:
-    """Run one statement; database trouble becomes a coded ApiError instead of a 500."""
+async def fetch_all(pool: AsyncConnectionPool, sql: str, params: Any = None, *, rows_as_dicts: bool = True,
+                    binary: bool = False) -> list[Any]:
+    """Run one statement; database trouble becomes a coded ApiError instead of a 500. `binary`: the results in
+    PostgreSQL's binary format (bytea as the bytes themselves)."""
     try:
         for attempt in (1, 2):
             async with pool.connection() as conn:
                 try:
-                    cur = conn.cursor(row_factory=dict_row) if rows_as_dicts else conn.cursor()
+                    cur = conn.cursor(row_factory=dict_row, binary=binary) if rows_as_dicts else conn.cursor(binary=binary)
                     async with cur:
                         await cur.execute(sql, params)
                         return await cur.fetchall()

@@ -281,8 +281,7 @@ class Query:
                      order_by: MarketOrder = MarketOrder.VALUE_DESC, currency: Currency = Currency.CHAOS,
                      first: int | None = 100, after: str | None = None) -> MarketPage:
         size = page_size(first, limits.DEFAULT_PAGE, limits.MAX_PAGE)
-        return await market.market(info.context, realm, league, category, search, order_by, currency, size, after,
-                                   row_plan(info, market.MARKET_JSON))
+        return await market.market(info.context, realm, league, category, search, order_by, currency, size, after)
 
     @strawberry.field(description=("One Currency Exchange item: its catalogue entry, every league it traded in with "
                                    "its price there, and the markets (pairs) it trades in. `id`: a catalogue id "

@@ -3,16 +3,20 @@ overview's definitions, computed here directly from the exchange-price rows the 
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import datetime, timedelta, timezone
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
+from graphql_api.market_listing import HOURS_SQL
+from tradewatch.market_overview.overview import LeagueOverview, PackedHour, from_array_send, league_overview
 from tradewatch.currency_exchange.catalog import item_storage_key
 from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
 from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, figures, window_of, WindowSums
-from tradewatch.warehouse.market_rollups import compute_market_hourly, compute_market_latest
+from tradewatch.warehouse.market_rollups import PAIRS_NOW_SQL, compute_market_hourly, compute_market_latest, count_target
 
 HOUR = timedelta(hours=1)
 NEWEST = datetime(2025, 3, 10, 12, tzinfo=timezone.utc)
@@ -115,58 +119,92 @@ def _close(a, b) -> bool:
     return a == pytest.approx(b, rel=1e-9)
 
 
-def test_latest_market_answers_the_definitions_from_the_exchange_rows(database_url, pool):
+def _league_overviews(url: str, hour: datetime) -> dict[str, LeagueOverview]:
+    """Each league's overview as the API computes it: its packed hours fetched in the binary array format."""
+    with psycopg.connect(url) as conn, conn.cursor(row_factory=dict_row, binary=True) as cur:
+        leagues = [r["league"] for r in cur.execute("SELECT DISTINCT league FROM warehouse.market_hours")]
+        out = {}
+        for league in leagues:
+            rows = cur.execute(HOURS_SQL, {"realm": "pc", "league": league, "hour": hour}).fetchall()
+            out[league] = league_overview(hour, [PackedHour(r["observed_hour"], *(from_array_send(r[c]) for c in (
+                "item_keys", "volume", "chaos_units", "chaos_value", "divine_units", "divine_value"))) for r in rows])
+    return out
+
+
+def _nan_none(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+def test_the_overview_answers_the_definitions_from_the_exchange_rows(database_url, pool):
     rows = _insert(database_url)
     hourly = compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
     assert hourly.rows > 0 and hourly.deleted == 0
     latest = compute_market_latest(pool, "pc")
-    assert latest.hour == NEWEST
+    assert (latest.hour, latest.mode) == (NEWEST, "published")
     expected = _expected(rows)
     keys = {item_storage_key(p): p for p in PATHS}
-    with psycopg.connect(database_url) as conn:
-        got = conn.execute("SELECT league, item_key, volume24h, low_confidence, chaos_price, chaos_change24h, "
-                           "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, "
-                           "divine_change7d, divine_value24h, divine_sparkline FROM warehouse.market_latest"
-                           ).fetchall()
-        state = conn.execute("SELECT hour, rows FROM warehouse.market_state WHERE realm = 'pc'").fetchone()
-    assert state == (NEWEST, len(expected))
-    assert {(r[0], keys[r[1]]) for r in got} == set(expected)
     # the chaos orb and the item seen only in W7 are not rows; the thin item is, flagged
     assert (("Standard", OLD) not in expected and ("Mercenaries", CHAOS_PATH) not in expected
             and ("Mercenaries", THIN) in expected)
-    for r in got:
-        e = expected[(r[0], keys[r[1]])]
-        assert _close(r[2], e["volume24h"]) and r[3] == e["low_confidence"]
-        for unit, (price, c24, c7, value, spark) in (("chaos", r[4:9]), ("divine", r[9:14])):
-            x = e[unit]
-            assert _close(price, x["price"]) and _close(c24, x["change24h"]) and _close(c7, x["change7d"])
-            assert _close(value, x["value24h"])
-            assert len(spark) == 7 and all(_close(a, b) for a, b in zip(spark, x["sparkline"]))
-            assert _close(spark[-1], price)
     thin = expected[("Mercenaries", THIN)]
     assert thin["low_confidence"] and not expected[("Mercenaries", EXALTED)]["low_confidence"]
+    # the API's computation (numpy over the packed hours) and the SQL view for Tableau: both the definitions
+    overviews = _league_overviews(database_url, NEWEST)
+    computed = []
+    for league, o in overviews.items():
+        for i, key in enumerate(o.item_keys):
+            computed.append((league, int(key), float(o.volume24h[i]), bool(o.low_confidence[i]),
+                             *(f(x) for u in (o.chaos, o.divine) for f, x in (
+                                 (_nan_none, u.price[i]), (_nan_none, u.change24h[i]), (_nan_none, u.change7d[i]),
+                                 (_nan_none, u.value24h[i]), (lambda s: [_nan_none(v) for v in s], u.sparkline[i])))))
+    with psycopg.connect(database_url) as conn:
+        viewed = conn.execute("SELECT league, item_key, volume24h, low_confidence, chaos_price, chaos_change24h, "
+                              "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, "
+                              "divine_change7d, divine_value24h, divine_sparkline FROM warehouse.market_latest "
+                              "WHERE realm = 'pc'").fetchall()
+    for got in (computed, viewed):
+        assert {(r[0], keys[r[1]]) for r in got} == set(expected)
+        for r in got:
+            e = expected[(r[0], keys[r[1]])]
+            assert _close(r[2], e["volume24h"]) and r[3] == e["low_confidence"]
+            for unit, (price, c24, c7, value, spark) in (("chaos", r[4:9]), ("divine", r[9:14])):
+                x = e[unit]
+                assert _close(price, x["price"]) and _close(c24, x["change24h"]) and _close(c7, x["change7d"])
+                assert _close(value, x["value24h"])
+                assert len(spark) == 7 and all(_close(a, b) for a, b in zip(spark, x["sparkline"]))
+                assert _close(spark[-1], price)
 
 
-def test_latest_rows_are_the_pure_figures_of_their_window_sums(database_url, pool):
+def test_the_overview_is_the_pure_figures_of_its_window_sums(database_url, pool):
     _insert(database_url)
     compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
-    compute_market_latest(pool, "pc", NEWEST - HOUR)
-    compute_market_latest(pool, "pc")  # a step
+    hour = NEWEST - 5 * HOUR  # the overview of an earlier hour reads only its own 192 hours
+    acc: dict = {}
     with psycopg.connect(database_url) as conn:
-        sums = {(r[0], r[1]): [WindowSums(*w) for w in zip(*r[2:])] for r in conn.execute(
-            "SELECT league, item_key, volume::float8[], hours, chaos_units::float8[], chaos_value::float8[], "
-            "divine_units::float8[], divine_value::float8[] FROM warehouse.market_windows")}
-        latest = conn.execute("SELECT league, item_key, volume24h, hours24h, low_confidence, chaos_price, "
-                              "chaos_change24h, chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, "
-                              "divine_change24h, divine_change7d, divine_value24h, divine_sparkline "
-                              "FROM warehouse.market_latest").fetchall()
-    assert latest and len(latest) < len(sums)  # the item traded in W7 only has windows and no row
-    for r in latest:
-        f = figures(sums[(r[0], r[1])])
-        c, d = f.chaos, f.divine
-        assert tuple(r[2:]) == (f.volume24h, f.hours24h, f.low_confidence, c.price, c.change24h, c.change7d,
-                                c.value24h, list(c.sparkline), d.price, d.change24h, d.change7d, d.value24h,
-                                list(d.sparkline))  # exactly: the same float8 operations
+        for league, key, observed, *figures_ in conn.execute(
+                "SELECT league, item_key, observed_hour, volume, chaos_units, chaos_value, divine_units, divine_value "
+                "FROM warehouse.market_hourly WHERE realm = 'pc' ORDER BY observed_hour, league, item_key"):
+            w = window_of(hour, observed)
+            if w is None:
+                continue
+            sums = acc.setdefault((league, key), [[0.0, 0, 0.0, 0.0, 0.0, 0.0] for _ in range(8)])[w]
+            volume, cu, cv, du, dv = figures_
+            sums[:] = [sums[0] + volume, sums[1] + (volume > 0), sums[2] + cu, sums[3] + cv, sums[4] + du,
+                       sums[5] + dv]
+    overviews = _league_overviews(database_url, hour)
+    listed = {(league, int(k)) for league, o in overviews.items() for k in o.item_keys}
+    # the rows: what traded within W0 … W6 (an item traded in W7 only has sums and no row)
+    assert listed == {k for k, w in acc.items() if any(w[i][0] > 0 for i in range(7))} and len(listed) < len(acc)
+    for league, o in overviews.items():
+        for i, key in enumerate(o.item_keys):
+            f = figures([WindowSums(*w) for w in acc[(league, int(key))]])
+            assert _close(float(o.volume24h[i]), f.volume24h)
+            assert (int(o.hours24h[i]), bool(o.low_confidence[i])) == (f.hours24h, f.low_confidence)
+            for unit, mine in (("chaos", o.chaos), ("divine", o.divine)):
+                pure = getattr(f, unit)
+                for name in ("price", "change24h", "change7d", "value24h"):
+                    assert _close(_nan_none(getattr(mine, name)[i]), getattr(pure, name)), (league, key, unit, name)
+                assert all(_close(_nan_none(a), b) for a, b in zip(mine.sparkline[i], pure.sparkline))
 
 
 def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_url, pool):
@@ -180,58 +218,28 @@ def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_ur
         assert conn.execute("SELECT * FROM warehouse.market_hourly ORDER BY 1, 2, 3, 4").fetchall() == before
 
 
-ONCE = "Metadata/Items/Currency/CurrencyTradedOnce"
-
-
-def _tables(url: str) -> tuple[list, list, tuple]:
+def _state(url: str) -> tuple | None:
     with psycopg.connect(url) as conn:
-        return (conn.execute("SELECT * FROM warehouse.market_latest ORDER BY realm, league, item_key").fetchall(),
-                conn.execute("SELECT * FROM warehouse.market_windows ORDER BY realm, league, item_key").fetchall(),
-                conn.execute("SELECT hour, rows, windows_valid FROM warehouse.market_state").fetchone())
+        return conn.execute("SELECT hour, computed_at FROM warehouse.market_state WHERE realm = 'pc'").fetchone()
 
 
-def test_hourly_steps_end_in_exactly_the_rows_of_a_rebuild(database_url, pool):
-    _insert(database_url)
-    with psycopg.connect(database_url) as conn:  # one trade at FIRST: a row in W6, then W7 only, then gone
-        conn.execute("INSERT INTO warehouse.exchange_prices (realm, league, item_key, quote_currency, observed_hour, "
-                     "item_first, vwap_price, volume, quote_volume) VALUES ('pc', 'Standard', %s, 'chaos', %s, true, "
-                     "7.0, 3.0, 21.0)", (item_storage_key(ONCE), FIRST))
-    once = ("Standard", item_storage_key(ONCE))
-    hour = NEWEST - 50 * HOUR
-    compute_market_hourly(pool, "pc", FIRST, hour + HOUR)
-    # the exchange rows run to NEWEST; the latest table is brought to each hour as if it were the newest
-    assert compute_market_latest(pool, "pc", hour).mode == "rebuild"
-    latest, windows, state = _tables(database_url)
-    assert state == (hour, len(latest), True) and once in {(r[1], r[2]) for r in latest}
-    # as the automation runs it: the new hours' rollup, then the latest table, by 1 to 24 hours
-    for step in (1, 1, 1, 1, 1, 1, 24, 5, 15):
-        compute_market_hourly(pool, "pc", hour + HOUR, hour + (step + 1) * HOUR)
-        hour += step * HOUR
-        report = compute_market_latest(pool, "pc", hour)
-        assert (report.mode, report.hour) == ("step", hour) and 0 < report.changed
-        latest, windows, state = _tables(database_url)
-        assert state == (hour, len(latest), True) and report.rows == len(latest)
-        if hour == NEWEST - 20 * HOUR:  # traded in W7 only: windows kept, no row
-            assert once not in {(r[1], r[2]) for r in latest} and once in {(r[1], r[2]) for r in windows}
-    assert hour == NEWEST
-    assert once not in {(r[1], r[2]) for r in windows}  # its one hour left W7: no zero-sum window is kept
-    assert compute_market_latest(pool, "pc").mode == "current"
-    # a rewrite of an hour the windows counted invalidates them; the next run rebuilds: the same rows exactly
-    compute_market_hourly(pool, "pc", NEWEST - 100 * HOUR, NEWEST - 99 * HOUR)
-    assert _tables(database_url)[2] == (NEWEST, len(latest), False)
-    assert compute_market_latest(pool, "pc").mode == "rebuild"
-    assert _tables(database_url) == (latest, windows, (NEWEST, len(latest), True))
-
-
-def test_a_step_of_more_than_a_day_or_backwards_rebuilds(database_url, pool):
+def test_the_published_hour_and_rewrites_inside_its_windows_renew_the_state(database_url, pool):
     _insert(database_url)
     compute_market_hourly(pool, "pc", FIRST, NEWEST + HOUR)
-    compute_market_latest(pool, "pc", NEWEST - 30 * HOUR)
-    assert compute_market_latest(pool, "pc", NEWEST - 5 * HOUR).mode == "rebuild"  # 25 hours
-    rebuilt = _tables(database_url)
-    assert compute_market_latest(pool, "pc", NEWEST - 6 * HOUR).mode == "rebuild"
-    assert compute_market_latest(pool, "pc", NEWEST - 5 * HOUR).mode == "step"
-    assert _tables(database_url) == rebuilt
+    assert compute_market_latest(pool, "pc", NEWEST - 30 * HOUR).mode == "published"
+    assert compute_market_latest(pool, "pc").mode == "published"  # the newest stored hour
+    first = _state(database_url)
+    assert first[0] == NEWEST and compute_market_latest(pool, "pc").mode == "current"
+    assert _state(database_url) == first
+    # an hour older than the eight windows: readers' copies of the overview stay valid
+    compute_market_hourly(pool, "pc", FIRST, FIRST + HOUR)
+    assert _state(database_url) == first
+    # an hour inside them: the state is renewed (same hour, later stamp), so readers recompute
+    compute_market_hourly(pool, "pc", NEWEST - 100 * HOUR, NEWEST - 99 * HOUR)
+    renewed = _state(database_url)
+    assert renewed[0] == NEWEST and renewed[1] > first[1]
+    assert compute_market_latest(pool, "pc", NEWEST - 2 * HOUR).mode == "published"  # an earlier hour, on demand
+    assert _state(database_url)[0] == NEWEST - 2 * HOUR
 
 
 def _pairs_from_scratch(rows: list[tuple], hours) -> dict[tuple, tuple]:
@@ -247,15 +255,21 @@ def _pairs_from_scratch(rows: list[tuple], hours) -> dict[tuple, tuple]:
             for k, (h, vol, qv, first, last, traded) in out.items()}
 
 
-def _pairs(url: str) -> tuple[dict[tuple, tuple], set[datetime]]:
+def _pairs(url: str) -> tuple[dict[tuple, tuple], set[datetime], datetime | None]:
+    """Each market's totals as `marketItem` reads them (the kept ones and the rows after their count), the hours
+    the kept ones count, and where their count stops."""
     keys = {item_storage_key(p): p for p in PATHS}
+    out = {}
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT item_key, league, quote_currency, hours, volume::float8, quote_volume::float8, "
-                            "first_hour, last_hour, traded_first, traded_last FROM warehouse.market_pairs "
-                            "WHERE realm = 'pc'").fetchall()
+        for key, path in keys.items():
+            for r in conn.execute(PAIRS_NOW_SQL + "SELECT league, quote_currency, hours, volume::float8, "
+                                  "quote_volume::float8, first_hour, last_hour, traded_first, traded_last FROM pairs",
+                                  {"realm": "pc", "key": key}):
+                out[(path, r[0], r[1])] = tuple(r[2:])
         counted = {r[0] for r in conn.execute("SELECT observed_hour FROM warehouse.market_pairs_hours "
                                                "WHERE realm = 'pc'")}
-    return {(keys[r[0]], r[1], r[2]): tuple(r[3:]) for r in rows}, counted
+        cut = conn.execute("SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = 'pc'").fetchone()
+    return out, counted, cut[0] if cut else None
 
 
 def _same_pairs(got: dict, expected: dict) -> None:
@@ -269,46 +283,80 @@ def _hours(start: datetime, end: datetime) -> set[datetime]:
     return {start + i * HOUR for i in range(int((end - start) / HOUR))}
 
 
-def test_market_totals_equal_the_exchange_rows_after_hourly_steps_late_hours_and_rewrites(database_url, pool):
+def test_count_target_is_the_week_of_the_day_before_the_newest_hour():
+    monday = datetime(2025, 3, 3, tzinfo=timezone.utc)
+    assert count_target(monday + 24 * HOUR) == monday  # Tuesday 00:00: Monday is the day before
+    assert count_target(monday + 23 * HOUR) == monday - 7 * 24 * HOUR  # Monday 23:00: the day before is Sunday
+    assert count_target(monday + 8 * 24 * HOUR - HOUR) == monday + 7 * 24 * HOUR - 7 * 24 * HOUR
+
+
+def test_market_totals_equal_the_exchange_rows_as_hours_arrive_late_and_are_rewritten(database_url, pool):
     rows = _insert(database_url)
-    hour = NEWEST - 30 * HOUR
-    assert compute_market_hourly(pool, "pc", FIRST, hour).pairs == "added"  # nothing counted yet
-    got, counted = _pairs(database_url)
-    assert counted == _hours(FIRST, hour) and got
-    _same_pairs(got, _pairs_from_scratch(rows, counted))
+    late = FIRST + 5 * HOUR
+    start = datetime(2025, 3, 3, 10, tzinfo=timezone.utc)  # a Monday: the count stops at the Monday before
+    with psycopg.connect(database_url) as conn:  # the hours after `start`, and one late hour, arrive later
+        held = conn.execute("DELETE FROM warehouse.exchange_prices WHERE observed_hour > %s OR observed_hour = %s "
+                            "RETURNING *", (start, late)).fetchall()
+        columns = [d.name for d in conn.execute("SELECT * FROM warehouse.exchange_prices LIMIT 0").description]
+
+    def arrive(first: datetime, end: datetime) -> None:
+        with psycopg.connect(database_url) as conn, conn.cursor().copy(
+                f"COPY warehouse.exchange_prices ({', '.join(columns)}) FROM STDIN") as copy:
+            for r in held:
+                if first <= r[columns.index("observed_hour")] < end:
+                    copy.write_row(r)
+
+    def stored() -> list[tuple]:
+        with psycopg.connect(database_url) as conn:
+            hours = {r[0] for r in conn.execute("SELECT DISTINCT observed_hour FROM warehouse.exchange_prices")}
+        return [r for r in rows if r[3] in hours]
+
+    def check(expected_cut: datetime) -> None:
+        got, counted, cut = _pairs(database_url)
+        assert cut == expected_cut
+        current = stored()
+        # the kept totals count exactly the stored hours before the cut; with the rows after it, every hour
+        assert counted == {r[3] for r in current if r[3] < cut and r[1] != CHAOS_PATH}
+        _same_pairs(got, _pairs_from_scratch(current, {r[3] for r in current}))
+
+    monday_before = datetime(2025, 2, 24, tzinfo=timezone.utc)
+    assert compute_market_hourly(pool, "pc", FIRST, start + HOUR).pairs == "counted to 2025-02-24 00:00"
+    check(monday_before)  # before every stored hour: marketItem reads them all
+    hour, cut = start + HOUR, monday_before
     for step in (1, 1, 3, 20):  # hour by hour as the automation runs, then most of a day at once
-        assert compute_market_hourly(pool, "pc", hour, hour + step * HOUR).pairs == "added"
+        arrive(hour, hour + step * HOUR)
+        report = compute_market_hourly(pool, "pc", hour, hour + step * HOUR)
         hour += step * HOUR
-        got, counted = _pairs(database_url)
-        assert counted == _hours(FIRST, hour)
-        _same_pairs(got, _pairs_from_scratch(rows, counted))
+        moved, cut = count_target(hour - HOUR), cut
+        assert report.pairs == ("" if moved == cut else f"counted to {moved:%Y-%m-%d %H:00}")
+        cut = moved
+        check(cut)
+    assert cut == datetime(2025, 3, 3, tzinfo=timezone.utc)  # the week moved on once the Monday was complete
     # the market that existed but never traded keeps its hours, and no traded hour
+    got, _, _ = _pairs(database_url)
     assert got[(THIN, "Standard", "chaos")][0] > 0 and got[(THIN, "Standard", "chaos")][5:] == (None, None)
-    # a window after two hours not rolled up yet counts its own hours; those two, rolled up late, are added
-    assert compute_market_hourly(pool, "pc", hour + 2 * HOUR, NEWEST + HOUR).pairs == "added"
-    got, counted = _pairs(database_url)
-    assert counted == _hours(FIRST, NEWEST + HOUR) - {hour, hour + HOUR}
-    _same_pairs(got, _pairs_from_scratch(rows, counted))
-    assert compute_market_hourly(pool, "pc", hour, hour + 2 * HOUR).pairs == "added"
-    got, counted = _pairs(database_url)
-    assert counted == _hours(FIRST, NEWEST + HOUR)
-    _same_pairs(got, _pairs_from_scratch(rows, counted))
-    stepped = got
-    # a rewrite of an hour already counted sums the counted hours anew: the same totals exactly
-    rewritten = NEWEST - 40 * HOUR
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM warehouse.exchange_prices WHERE observed_hour = %s AND item_key = %s",
-                     (rewritten, item_storage_key(EXALTED)))
-    assert compute_market_hourly(pool, "pc", rewritten, rewritten + HOUR).pairs == "rebuilt"
-    got, counted = _pairs(database_url)
-    assert counted == _hours(FIRST, NEWEST + HOUR)
-    _same_pairs(got, _pairs_from_scratch([r for r in rows if not (r[3] == rewritten and r[1] == EXALTED)], counted))
-    assert got[(EXALTED, "Standard", "chaos")][0] == stepped[(EXALTED, "Standard", "chaos")][0] - 1
+    arrive(hour, NEWEST + HOUR)
+    assert compute_market_hourly(pool, "pc", hour, NEWEST + HOUR).pairs == ""  # the same week: nothing to count
+    check(cut)
+    # an hour before the cut stored late: its rows are added
+    arrive(late, late + HOUR)
+    assert compute_market_hourly(pool, "pc", late, late + HOUR).pairs == "added"
+    check(cut)
+    before = _pairs(database_url)[0]
+    # a rewrite of an hour already counted sums the counted hours anew; one after the cut needs nothing
+    for rewritten, pairs in ((cut - 10 * HOUR, "rebuilt"), (NEWEST - 3 * HOUR, "")):
+        with psycopg.connect(database_url) as conn:
+            conn.execute("DELETE FROM warehouse.exchange_prices WHERE observed_hour = %s AND item_key = %s",
+                         (rewritten, item_storage_key(EXALTED)))
+        rows = [r for r in rows if not (r[3] == rewritten and r[1] == EXALTED)]
+        assert compute_market_hourly(pool, "pc", rewritten, rewritten + HOUR).pairs == pairs
+        check(cut)
+    assert _pairs(database_url)[0][(EXALTED, "Standard", "chaos")][0] == before[(EXALTED, "Standard", "chaos")][0] - 2
 
 
-def test_an_empty_realm_has_no_latest_market(pool):
+def test_an_empty_realm_publishes_no_hour(pool):
     report = compute_market_latest(pool, "poe2")
-    assert report.hour is None and report.rows == 0
+    assert report.hour is None and report.mode == "none"
 
 
 def test_windows_count_back_from_the_newest_hour():
@@ -334,7 +382,7 @@ def test_migration_0020_fills_the_market_totals_from_the_hours_already_rolled_up
         conn.execute("INSERT INTO warehouse.market_hourly VALUES ('pc', 1, 'Standard', %s, 1, 0, 0, 0, 0, 1)",
                      (NEWEST - 10 * HOUR,))
     migrate(empty_database_url)
-    got, counted = _pairs(empty_database_url)
+    got, counted, _ = _pairs(empty_database_url)
     assert counted == _hours(FIRST, NEWEST - 9 * HOUR)
     _same_pairs(got, _pairs_from_scratch(rows, counted))
     command.downgrade(_config(empty_database_url), "0018")
@@ -371,3 +419,41 @@ def test_migration_0021_packs_the_hourly_rollup_and_its_view_and_downgrade_give_
     with psycopg.connect(empty_database_url) as conn:
         assert conn.execute(f"SELECT * FROM warehouse.market_hourly {order}").fetchall() == before
         assert conn.execute("SELECT to_regclass('warehouse.market_hours')").fetchone()[0] is None
+
+
+def test_migration_0022_sets_where_the_totals_count_stops_and_its_downgrade_brings_the_tables_back(
+        empty_database_url):
+    from alembic import command
+
+    from helpers.databases import migrate
+    from tradewatch.warehouse.migrate import _config
+
+    command.upgrade(_config(empty_database_url), "0021")
+    rows = _insert(empty_database_url)
+    counted_to = NEWEST - 20 * HOUR
+    with psycopg.connect(empty_database_url) as conn:  # the totals counted the hours up to NEWEST − 20 h but one
+        conn.execute("INSERT INTO warehouse.market_pairs_hours SELECT DISTINCT 'pc', observed_hour "
+                     "FROM warehouse.exchange_prices WHERE observed_hour <= %s AND observed_hour <> %s",
+                     (counted_to, FIRST + HOUR))
+        conn.execute("INSERT INTO warehouse.market_pairs SELECT realm, item_key, league, quote_currency, count(*), "
+                     "sum(volume::numeric), sum(quote_volume::numeric), min(observed_hour), max(observed_hour), "
+                     "min(observed_hour) FILTER (WHERE volume > 0), max(observed_hour) FILTER (WHERE volume > 0) "
+                     "FROM warehouse.exchange_prices WHERE observed_hour <= %s AND observed_hour <> %s "
+                     "AND item_key <> %s GROUP BY 1, 2, 3, 4", (counted_to, FIRST + HOUR, item_storage_key(CHAOS_PATH)))
+        conn.execute("INSERT INTO warehouse.market_leagues SELECT 'pc', league, min(observed_hour), max(observed_hour) "
+                     "FROM warehouse.exchange_prices GROUP BY league")  # as the hourly rollup keeps them
+    migrate(empty_database_url)
+    got, counted, cut = _pairs(empty_database_url)
+    # the count stops after the last counted hour; the one hour it had missed below that is added
+    assert cut == counted_to + HOUR and counted == _hours(FIRST, cut)
+    _same_pairs(got, _pairs_from_scratch(rows, {r[3] for r in rows}))
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'warehouse.market_latest'::regclass"
+                            ).fetchone()[0] == "v"
+        assert conn.execute("SELECT to_regclass('warehouse.market_windows')").fetchone()[0] is None
+    command.downgrade(_config(empty_database_url), "0021")
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'warehouse.market_latest'::regclass"
+                            ).fetchone()[0] == "r"
+        assert conn.execute("SELECT to_regclass('warehouse.market_pairs_state')").fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM warehouse.market_windows").fetchone()[0] == 0

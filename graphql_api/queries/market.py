@@ -1,11 +1,12 @@
 """`market`, `marketItem` and `categories`: the whole Currency Exchange market, like poe.ninja's overview.
 
-Every answer is one statement over the rollups the Dagster assets keep
-(`warehouse.market_latest`, `warehouse.market_hours`, `warehouse.market_state`, see
-tradewatch/warehouse/market_rollups.py) joined to the item catalogue
-(`warehouse.exchange_catalogue`): no raw document and no exchange-price hour is aggregated
-at query time. The figures' definitions (windows W0 … W7, price, change, confidence) are
-those of tradewatch/market_overview/windows.py.
+Every answer reads what the Dagster assets keep (see tradewatch/warehouse/market_rollups.py):
+`market` the league's packed hourly rows (`warehouse.market_hours`) for the hour
+`warehouse.market_state` publishes, turned into the overview in memory once per hour
+(graphql_api/market_listing.py); `marketItem` the per-market totals (`warehouse.market_pairs`)
+plus the item's last day or two of exchange prices, and the item's 24 packed hours in each
+league. No raw document is read. The figures' definitions (windows W0 … W7, price, change,
+confidence) are those of tradewatch/market_overview/windows.py.
 
 Paging is keyset, as the other paged fields: the rows are ordered by (no value, the sort
 value, lower-case name, item key) and a cursor holds that tuple of the page's last row.
@@ -21,11 +22,12 @@ import strawberry
 from graphql_api.context import ApiContext
 from graphql_api.db import fetch_all
 from graphql_api.errors import bad_input, did_you_mean, not_found
-from graphql_api.json_rows import JsonRows, RowPlan, page_sql
+from graphql_api.market_listing import Listing, listing_cache, number
 from graphql_api.inputs import decode_cursor, encode_cursor, is_clean_text, league_name
 from graphql_api.types import Currency, PageInfo
 from tradewatch.currency_exchange.catalogue import UnknownItem, game_of_realm, resolve_item
-from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, WindowSums, low_confidence
+from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, SPARKLINE, WindowSums, low_confidence
+from tradewatch.warehouse.market_rollups import pairs_now_sql
 
 LOW_CONFIDENCE_RULE = (f"true when the item traded in fewer than {MIN_HOURS} of the 24 hours of W0, in fewer than "
                        f"{MIN_UNITS:g} units over W0, or has no price in W0")
@@ -130,22 +132,12 @@ def exchange_item(r: dict) -> ExchangeItem:
                         gold_fee=r["gold_fee"], image=r["image"])
 
 
-def _sort(order: MarketOrder, unit: str) -> tuple[str, str]:
-    """(the 'no value' flag, the sort key) columns of an order; the key ascends."""
-    column, direction = order.value.split()
-    if column == "name":
-        return "false", "0::float8"
-    value = "m.volume24h" if column == "volume24h" else f"m.{unit}_{column}"
-    key = f"-{value}" if direction == "desc" else value
-    return f"({value} IS NULL)", f"coalesce({key}, 0)"
-
-
 _CURSOR_KEYS = ("s_null", "s_key", "s_name", "item_key")
 
 
-def _cursor(order: MarketOrder, unit: str, r: dict, prefix: str = "") -> str:
-    """The cursor of the row whose keys are `r`'s `prefix` + _CURSOR_KEYS."""
-    s_null, s_key, s_name, item_key = (r[prefix + k] for k in _CURSOR_KEYS)
+def _cursor(order: MarketOrder, unit: str, key: tuple) -> str:
+    """The cursor of a row whose sort key is `key` (no value, sort value, lower-case name, item key)."""
+    s_null, s_key, s_name, item_key = key
     return encode_cursor(order.name, unit, "1" if s_null else "0", repr(float(s_key)), s_name, str(item_key))
 
 
@@ -171,124 +163,63 @@ def _text_filter(value: str | None, argument: str) -> str | None:
     return value or None
 
 
-# MarketRow's fields over a page row `p` (json_rows.row_plan)
-MARKET_JSON = {
-    "item": {"id": "p.id", "name": "p.name", "category": "p.category", "metadataPath": "p.item_path",
-             "tradeId": "p.trade_id", "named": "p.named", "goldFee": "p.gold_fee", "image": "p.image"},
-    "price": "p.price", "change24h": "p.change24h", "change7d": "p.change7d", "volume24h": "p.volume24h",
-    "value24h": "p.value24h", "lowConfidence": "p.low_confidence", "sparkline": "p.sparkline"}
-
-_ORDER = ", ".join(_CURSOR_KEYS)
+def _row(listing: Listing, i: int, unit: str) -> MarketRow:
+    o, figures = listing.overview, listing.overview.unit(unit)
+    return MarketRow(item=exchange_item(listing.items[i]), price=number(figures.price[i]),
+                     change24h=number(figures.change24h[i]), change7d=number(figures.change7d[i]),
+                     volume24h=float(o.volume24h[i]), value24h=number(figures.value24h[i]),
+                     low_confidence=bool(o.low_confidence[i]), sparkline=[number(x) for x in figures.sparkline[i]])
 
 
 async def market(ctx: ApiContext, realm: Realm, league: str | None, category: str | None, search: str | None,
-                 order: MarketOrder, currency: Currency, first: int, after: str | None,
-                 plan: RowPlan | None = None) -> MarketPage:
-    """A page of the overview; with `plan` (the selection of `nodes` compiled by json_rows.row_plan) its rows
-    come as JSON built by PostgreSQL, unless a value of the page needs the normal path."""
+                 order: MarketOrder, currency: Currency, first: int, after: str | None) -> MarketPage:
+    """A page of the overview, from the league's listing (graphql_api.market_listing): computed from the packed
+    hourly rows on the first read of an hour, then kept in memory until the hour changes."""
     unit = currency.value
     name = league_name(league, ctx.watchlist.league)
     category, search = _text_filter(category, "category"), _text_filter(search, "search")
     cursor = _after(after, order, unit)
-    s_null, s_key = _sort(order, unit)
-    params: dict = {"realm": realm.value, "game": game_of_realm(realm.value), "league": name, "n": first + 1}
-    item_filters: list[str] = []
-    if category is not None:
-        item_filters.append("lower(c.category) = lower(%(category)s)")
-        params["category"] = category
-    if search is not None:
-        item_filters.append("strpos(lower(c.name), lower(%(search)s)) > 0")
-        params["search"] = search
-    page_filter = ""
-    if cursor is not None:
-        page_filter = f"WHERE ({_ORDER}) > (%(a_null)s, %(a_key)s, %(a_name)s, %(a_item)s)"
-        params.update(a_null=cursor[0], a_key=cursor[1], a_name=cursor[2], a_item=cursor[3])
-    figures = (f"m.item_key, m.volume24h, m.low_confidence, m.{unit}_price AS price, "
-               f"m.{unit}_change24h AS change24h, m.{unit}_change7d AS change7d, m.{unit}_value24h AS value24h, "
-               f"m.{unit}_sparkline AS sparkline, {s_null} AS s_null, {s_key} AS s_key")
-    league_rows = "FROM warehouse.market_latest m WHERE m.realm = %(realm)s AND m.league = %(league)s"
-    if item_filters:
-        # the filters are on the catalogue: every row of the league is joined first (the game as a value, not
-        # warehouse.realm_game(m.realm): the planner then joins the catalogue by hash)
-        rows_sql = f"""
-    WITH f AS (
-        SELECT {_ITEM_COLUMNS}, {figures}, lower(c.name) AS s_name
-        FROM warehouse.market_latest m
-        JOIN warehouse.exchange_catalogue c ON c.game = %(game)s AND c.item_key = m.item_key
-        WHERE m.realm = %(realm)s AND m.league = %(league)s AND {' AND '.join(item_filters)}),"""
-        total = "(SELECT count(*) FROM f)"
-    else:
-        # The page is among the league's first rows by (no value, sort value) alone, ties included (the name
-        # only breaks ties), so only those rows are joined to the catalogue: after a cursor, every row tied
-        # with it on those two and the first rows past them. exchange_prices gives every item of the feed its
-        # catalogue row before any market row exists, so the league's count needs no join.
-        past, tied = "", ""
-        if cursor is not None:
-            past = f" AND ({s_null}, {s_key}) > (%(a_null)s, %(a_key)s)"
-            tied = (f"\n        UNION ALL SELECT {figures} {league_rows} "
-                    f"AND ({s_null}, {s_key}) = (%(a_null)s, %(a_key)s)")
-        rows_sql = f"""
-    WITH t AS (
-        (SELECT {figures} {league_rows}{past}
-         ORDER BY s_null, s_key FETCH FIRST %(n)s ROWS WITH TIES){tied}),
-    f AS (
-        SELECT {_ITEM_COLUMNS}, t.*, lower(c.name) AS s_name
-        FROM t CROSS JOIN LATERAL (  -- OFFSET 0: a probe of the catalogue's key per row, not a hash of it all
-            SELECT * FROM warehouse.exchange_catalogue c WHERE c.game = %(game)s AND c.item_key = t.item_key
-            OFFSET 0) c),"""
-        total = f"(SELECT count(*) {league_rows})"
-    rows_sql += f"""
-    page AS (SELECT * FROM f {page_filter} ORDER BY {_ORDER} LIMIT %(n)s)"""
+    column, direction = order.value.split()
     ctx.cache.read_live()  # follows the newest hour
-    hour_sql = "(SELECT hour FROM warehouse.market_state WHERE realm = %(realm)s)"
-    if plan is not None:
-        sql = rows_sql + "\n" + page_sql(f"SELECT * FROM page ORDER BY {_ORDER}", plan, first, _CURSOR_KEYS,
-                                          hour_sql, f", {total} AS total")
-        r = (await fetch_all(ctx.pool, sql, params))[0]
-        if r["clean"] is not False:  # null: no rows
-            if r["total"] == 0:
-                await _empty(ctx, realm, name, category, search, cursor, r["tw_newest"])
-            end_cursor = _cursor(order, unit, r, "last_") if r["n"] else None
-            return MarketPage(nodes=JsonRows(r["nodes"] or "[]", plan.field_nodes),  # type: ignore[arg-type]
-                              page_info=PageInfo(has_next_page=r["n"] > first, end_cursor=end_cursor),
-                              total_count=r["total"], hour=r["tw_newest"])
-        # a value graphql-core reports as an error: the normal path names it with its path
-    sql = f"""{rows_sql}
-    SELECT {hour_sql} AS market_hour, {total} AS total, page.* FROM (SELECT 1) one LEFT JOIN page ON true ORDER BY {', '.join('page.' + k for k in
-                                                                                         _ORDER.split(', '))}
-    """
-    rows = await fetch_all(ctx.pool, sql, params)
-    hour, total = rows[0]["market_hour"], rows[0]["total"]
-    rows = [r for r in rows if r["item_key"] is not None]
+    listing = await listing_cache(ctx.pool).get(ctx.pool, realm.value, game_of_realm(realm.value), name)
+    if listing is None:  # nothing published yet
+        return MarketPage(nodes=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0,
+                          hour=None)
+    total, page = listing.page(column, direction == "desc", unit, category, search, cursor, first + 1)
     if total == 0:
-        await _empty(ctx, realm, name, category, search, cursor, hour)
-    more = len(rows) > first
-    rows = rows[:first]
-    nodes = [MarketRow(item=exchange_item(r), price=r["price"], change24h=r["change24h"], change7d=r["change7d"],
-                       volume24h=r["volume24h"], value24h=r["value24h"], low_confidence=r["low_confidence"],
-                       sparkline=list(r["sparkline"])) for r in rows]
-    end_cursor = _cursor(order, unit, rows[-1]) if rows else None
+        await _empty(ctx, realm, name, category, search, cursor, listing.hour)
+    more = len(page) > first
+    page = page[:first]
+    nodes = [_row(listing, i, unit) for _, i in page]
+    end_cursor = _cursor(order, unit, page[-1][0]) if page else None
     return MarketPage(nodes=nodes, page_info=PageInfo(has_next_page=more, end_cursor=end_cursor), total_count=total,
-                      hour=hour)
+                      hour=listing.hour)
 
 
 async def _empty(ctx: ApiContext, realm: Realm, league: str, category: str | None, search: str | None,
                  cursor: tuple | None, hour: datetime | None) -> None:
     """An empty unfiltered first page: NOT_FOUND when the league is not one with trades."""
     if category is None and search is None and cursor is None and hour is not None:
-        await _check_league(ctx, realm, league)
+        await _check_league(ctx, realm, league, hour)
 
 
-async def _check_league(ctx: ApiContext, realm: Realm, league: str) -> None:
+async def _check_league(ctx: ApiContext, realm: Realm, league: str, hour: datetime) -> None:
     """NOT_FOUND for a league in which nothing traded within W0 … W6 (naming those that did)."""
-    rows = await fetch_all(ctx.pool, "SELECT DISTINCT league FROM warehouse.market_latest WHERE realm = %s "
-                                     "ORDER BY 1", (realm.value,), rows_as_dicts=False)
+    rows = await fetch_all(ctx.pool, TRADED_LEAGUES_SQL, {"realm": realm.value, "hour": hour}, rows_as_dicts=False)
     leagues = [r[0] for r in rows]
     if leagues and league not in leagues:
         raise not_found("league", f"nothing traded in league {league[:100]!r} of realm {realm.name} within the "
                                   f"7 days to the newest hour{did_you_mean(league, leagues)}; leagues with trades: "
                                   f"{', '.join(leagues[:20])}")
 
+
+# the leagues with trades within W0 … W6 (the packed rollup's primary key: realm, hour, league)
+TRADED_LEAGUES_SQL = f"""
+SELECT DISTINCT league FROM warehouse.market_hours
+WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '{24 * SPARKLINE} hours'
+  AND observed_hour <= %(hour)s
+ORDER BY 1
+"""
 
 CATEGORIES_SQL = """
 SELECT category FROM warehouse.exchange_catalogue WHERE game = warehouse.realm_game(%(realm)s) AND category IS NOT NULL
@@ -301,6 +232,7 @@ async def categories(ctx: ApiContext, realm: Realm) -> list[str]:
     return [r[0] for r in rows]
 
 
+# An item's catalogue entry (by id, path or name, in that order of preference)
 ITEM_SQL = f"""
 SELECT {_ITEM_COLUMNS}, c.item_key FROM warehouse.exchange_catalogue c
 WHERE c.game = warehouse.realm_game(%(realm)s)
@@ -308,33 +240,31 @@ WHERE c.game = warehouse.realm_game(%(realm)s)
 ORDER BY (c.id = %(id)s) DESC, (c.item_path = %(id)s) DESC, c.named DESC LIMIT 1
 """
 
-# The item's markets from their kept totals (warehouse.market_pairs, a few rows), each league it traded in,
-# then the 24 hours ending with its last traded hour there from the hourly rollup (at most 24 packed rows a
-# league, the item found in each by its key).
-LEAGUES_SQL = """
-WITH l AS (
+# The whole page in one statement: the item, its markets (pairs_now_sql: the kept totals and its last days of
+# rows), each league it traded in, and the 24 hours ending with its last traded hour there from the hourly rollup
+# (at most 24 packed rows a league, the item found in each by its key). One row per market, the item's entry and
+# its league's figures on each; one row with the entry alone when it has no market.
+ITEM_PAGE_SQL = f"""
+WITH c AS MATERIALIZED ({ITEM_SQL.strip()}),
+{pairs_now_sql("(SELECT item_key FROM c)")},
+l AS (
     SELECT league, min(traded_first) AS first_hour, max(traded_last) AS last_hour, sum(volume)::float8 AS volume_total
-    FROM warehouse.market_pairs WHERE realm = %(realm)s AND item_key = %(key)s
-    GROUP BY league HAVING max(traded_last) IS NOT NULL)
-SELECT l.league, l.first_hour, l.last_hour, l.volume_total, w.*
-FROM l CROSS JOIN LATERAL (
-    SELECT coalesce(sum(h.volume[x.i]), 0) AS volume, count(*) AS hours,
-           coalesce(sum(h.chaos_units[x.i]), 0) AS chaos_units, coalesce(sum(h.chaos_value[x.i]), 0) AS chaos_value,
-           coalesce(sum(h.divine_units[x.i]), 0) AS divine_units,
-           coalesce(sum(h.divine_value[x.i]), 0) AS divine_value
-    FROM warehouse.market_hours h
-    CROSS JOIN LATERAL (SELECT array_position(h.item_keys, %(key)s::bigint) AS i) x
-    WHERE h.realm = %(realm)s AND h.league = l.league AND x.i IS NOT NULL
-      AND h.observed_hour > l.last_hour - interval '24 hours' AND h.observed_hour <= l.last_hour) w
-ORDER BY l.last_hour DESC, l.league
-"""
-
-MARKETS_SQL = """
-SELECT league, quote_currency, hours, volume::float8 AS volume, quote_volume::float8 AS quote_volume, first_hour,
-       last_hour
-FROM warehouse.market_pairs
-WHERE realm = %(realm)s AND item_key = %(key)s AND league = ANY(%(leagues)s::text[])
-ORDER BY last_hour DESC, league, quote_currency
+    FROM pairs GROUP BY league HAVING max(traded_last) IS NOT NULL),
+w AS (
+    SELECT l.*, w.*
+    FROM l CROSS JOIN LATERAL (
+        SELECT coalesce(sum(h.volume[x.i]), 0) AS w_volume, count(*) AS w_hours,
+               coalesce(sum(h.chaos_units[x.i]), 0) AS w_chaos_units,
+               coalesce(sum(h.chaos_value[x.i]), 0) AS w_chaos_value,
+               coalesce(sum(h.divine_units[x.i]), 0) AS w_divine_units,
+               coalesce(sum(h.divine_value[x.i]), 0) AS w_divine_value
+        FROM warehouse.market_hours h
+        CROSS JOIN LATERAL (SELECT array_position(h.item_keys, (SELECT item_key FROM c)) AS i) x
+        WHERE h.realm = %(realm)s AND h.league = l.league AND x.i IS NOT NULL
+          AND h.observed_hour > l.last_hour - interval '24 hours' AND h.observed_hour <= l.last_hour) w)
+SELECT c.*, w.*, p.quote_currency, p.hours AS m_hours, p.volume::float8 AS m_volume,
+       p.quote_volume::float8 AS m_quote_volume, p.first_hour AS m_first_hour, p.last_hour AS m_last_hour
+FROM c LEFT JOIN (w JOIN pairs p USING (league)) ON true
 """
 
 
@@ -343,26 +273,32 @@ async def market_item(ctx: ApiContext, item_id: str, realm: Realm) -> MarketItem
     if not text or len(text) > 300 or not is_clean_text(text):
         raise bad_input("id", "is not an item id, metadata path or name (1 to 300 printable characters)")
     ctx.cache.read_live()
-    rows = await fetch_all(ctx.pool, ITEM_SQL, {"realm": realm.value, "id": text})
+    rows = await fetch_all(ctx.pool, ITEM_PAGE_SQL, {"realm": realm.value, "id": text})
     if not rows:
         raise not_found("id", _unknown_item(realm, text))
-    item = rows[0]
-    params = {"realm": realm.value, "key": item["item_key"]}
-    leagues = await fetch_all(ctx.pool, LEAGUES_SQL, params)
-    markets = await fetch_all(ctx.pool, MARKETS_SQL, {**params, "leagues": [r["league"] for r in leagues]}) \
-        if leagues else []
-    out = []
-    for r in leagues:
-        sums = WindowSums(r["volume"], r["hours"], r["chaos_units"], r["chaos_value"], r["divine_units"],
-                          r["divine_value"])
-        price = sums.price("chaos")
-        out.append(MarketItemLeague(league=r["league"], first_hour=r["first_hour"], last_hour=r["last_hour"],
-                                    price=price, price_divine=sums.price("divine"), volume=r["volume"],
-                                    low_confidence=low_confidence(sums, price if price is not None
-                                                                  else sums.price("divine")),
-                                    volume_total=r["volume_total"]))
-    return MarketItem(item=exchange_item(item), realm=realm, leagues=out,
-                      markets=[ExchangeMarket(**m) for m in markets])
+    leagues: dict[str, MarketItemLeague] = {}
+    markets = []
+    for r in rows:
+        if r["league"] is None:  # no market
+            continue
+        if r["league"] not in leagues:
+            sums = WindowSums(r["w_volume"], r["w_hours"], r["w_chaos_units"], r["w_chaos_value"],
+                              r["w_divine_units"], r["w_divine_value"])
+            price = sums.price("chaos")
+            leagues[r["league"]] = MarketItemLeague(
+                league=r["league"], first_hour=r["first_hour"], last_hour=r["last_hour"], price=price,
+                price_divine=sums.price("divine"), volume=r["w_volume"],
+                low_confidence=low_confidence(sums, price if price is not None else sums.price("divine")),
+                volume_total=r["volume_total"])
+        markets.append(ExchangeMarket(league=r["league"], quote_currency=r["quote_currency"], hours=r["m_hours"],
+                                      volume=r["m_volume"], quote_volume=r["m_quote_volume"],
+                                      first_hour=r["m_first_hour"], last_hour=r["m_last_hour"]))
+    # newest first, as the kept order was: leagues by their last traded hour, markets by their last hour
+    ordered = sorted(leagues.values(), key=lambda x: x.league)
+    ordered.sort(key=lambda x: x.last_hour, reverse=True)
+    markets.sort(key=lambda m: (m.league, m.quote_currency))
+    markets.sort(key=lambda m: m.last_hour, reverse=True)
+    return MarketItem(item=exchange_item(rows[0]), realm=realm, leagues=ordered, markets=markets)
 
 
 def _unknown_item(realm: Realm, text: str) -> str:

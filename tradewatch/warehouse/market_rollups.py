@@ -1,95 +1,112 @@
-"""The market overview's rollups (`warehouse.market_hourly`, `warehouse.market_latest`), from exchange prices.
+"""The market overview's stored parts, from exchange prices: the hourly rollup, the per-market totals, the hour.
 
 `compute_market_hourly` replaces a window of hours of a realm's hourly rollup in one
 transaction (delete + INSERT … SELECT from `warehouse.exchange_prices` and the league-hours'
 chaos/divine rates): readers see the old hours or the new ones. The rollup is stored packed, one
 row of arrays per hour and league (`warehouse.market_hours`, migration 0021), and read per item
-through the view `warehouse.market_hourly`. `compute_market_latest`
-brings the realm's "latest" table to its newest stored hour in one transaction. It keeps the
-sums of the eight 24-hour windows per (league, item) in `warehouse.market_windows` (exact
-numeric sums). Each hour it steps them: the hour entering each window is added and the one
-leaving it subtracted, reading nine slices of the hourly rollup instead of 192 hours. Only the
-items whose sums changed get new rows, their figures computed in the same transaction by the rules
-of `tradewatch.market_overview.windows` written in SQL (`LATEST_SELECT`; a test holds them equal to
-`figures`): the sums never leave PostgreSQL. A rewrite of hours the windows already counted (a re-run,
-a backfill) marks them invalid, and the next run rebuilds them from the hourly rollup. A step
-and a rebuild end in the same rows.
+through the view `warehouse.market_hourly`. The same transaction keeps the per-market totals
+(`warehouse.market_pairs`) counting exactly the stored hours before the realm's
+`market_pairs_state.counted_before`, which it moves forward a whole UTC week at a time (one
+statement a week instead of ~1,450 row updates an hour); `marketItem` adds the item's rows after it.
+
+`compute_market_latest` publishes the realm's newest stored hour (`warehouse.market_state`): the
+hour the overview shows. The overview itself is computed when it is read, from the league's 192
+packed hours (`tradewatch.market_overview.overview`, migration 0022 says why); the view
+`warehouse.market_latest` gives the same figures in SQL. A rewrite of an hour inside the
+overview's windows bumps `market_state.computed_at`, so a reader's copy of the overview is
+replaced.
 
 Neither reads a raw document.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_storage_key
 from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
-from tradewatch.market_overview.windows import MIN_HOURS, MIN_UNITS, SPARKLINE, WINDOW, WINDOWS, WindowSums
+from tradewatch.market_overview.windows import WINDOW, WINDOWS
 
 CHAOS_KEY = item_storage_key(CHAOS_PATH)  # the chaos orb is the unit, not an item of the overview
 DIVINE_KEY = item_storage_key(DIVINE_PATH)
+DAY = timedelta(days=1)
+# before any Currency Exchange hour (the feed starts in 2024): "every hour" for the totals' first count
+BEGINNING = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 # A market counts in a unit's value when it traded (a price) and is in that unit or its
 # league-hour has a rate. The rate is the one of analytics.exchange_divine_price (what
 # `divinePrice` and every conversion read): the exchange's divine|chaos market of the hour
-# where it has a row, else the order book's; written out here as two lookups by primary key
-# (LATERAL with OFFSET 0, so they are not pulled up: always parameterized index probes), because on fresh, unanalyzed rows the planner
-# joined the view (or a CTE of its rates) as a nested loop over every rate: 13-90 s for 200 hours.
-HOURLY_SQL = """
-INSERT INTO warehouse.market_hours (realm, observed_hour, league, item_keys, volume, chaos_units, chaos_value,
-                                    divine_units, divine_value, markets)
-SELECT realm, observed_hour, league, array_agg(item_key ORDER BY item_key), array_agg(volume ORDER BY item_key),
-       array_agg(chaos_units ORDER BY item_key), array_agg(chaos_value ORDER BY item_key),
-       array_agg(divine_units ORDER BY item_key), array_agg(divine_value ORDER BY item_key),
-       array_agg(markets ORDER BY item_key)
-FROM (
-SELECT p.realm, p.item_key, p.league, p.observed_hour, sum(p.volume) AS volume,
-       coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
-                                        AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0) AS chaos_units,
-       coalesce(sum(CASE WHEN p.quote_currency = 'chaos' THEN p.quote_volume ELSE p.quote_volume * r.rate END)
-                FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0)
-           AS chaos_value,
-       coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
-                                        AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0) AS divine_units,
-       coalesce(sum(CASE WHEN p.quote_currency = 'divine' THEN p.quote_volume ELSE p.quote_volume / r.rate END)
-                FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0)
-           AS divine_value,
-       count(*)::smallint AS markets
-FROM warehouse.exchange_prices p
-LEFT JOIN LATERAL (
-    SELECT true AS found, d.vwap_price FROM warehouse.exchange_prices d
-    WHERE d.realm = p.realm AND d.league = p.league AND d.item_key = %(divine)s AND d.quote_currency = 'chaos'
-      AND d.observed_hour = p.observed_hour OFFSET 0) d ON true
-LEFT JOIN LATERAL (
-    SELECT b.chaos_per_divine FROM warehouse.book_divine_prices b
-    WHERE d.found IS NULL AND b.game = CASE WHEN p.realm = 'poe2' THEN 'poe2' ELSE 'poe1' END
-      AND b.league = p.league AND b.observed_hour = p.observed_hour OFFSET 0) b ON true
-CROSS JOIN LATERAL (SELECT CASE WHEN d.found THEN d.vwap_price ELSE b.chaos_per_divine END AS rate) r
-WHERE p.realm = %(realm)s AND p.observed_hour >= %(start)s AND p.observed_hour < %(end)s
-  AND p.item_key <> %(chaos)s
-GROUP BY p.realm, p.item_key, p.league, p.observed_hour
-HAVING sum(p.volume) > 0) a
-GROUP BY realm, observed_hour, league
+# where it has a row, else the order book's. The exchange's is among the hour's own rows (a
+# window over the league-hour: one sort of the ~1,450 rows, which the grouping then reuses); the
+# book's is probed by primary key only for a league-hour without it. The packed arrays are built
+# from rows already in key order (a sorted subquery: one sort, not one per array). A league's
+# first and last traded hour (warehouse.market_leagues) only ever widen: a re-run never narrows them.
+HOURLY_SQL = f"""
+WITH p AS (
+    SELECT league, observed_hour, item_key, quote_currency, vwap_price, volume, quote_volume,
+           bool_or(item_key = %(divine)s AND quote_currency = 'chaos') OVER w AS found,
+           max(vwap_price) FILTER (WHERE item_key = %(divine)s AND quote_currency = 'chaos') OVER w AS exchange_rate
+    FROM warehouse.exchange_prices
+    WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
+    WINDOW w AS (PARTITION BY league, observed_hour)),
+a AS (
+    SELECT p.league, p.observed_hour, p.item_key, sum(p.volume) AS volume,
+           coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
+                                            AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0) AS chaos_units,
+           coalesce(sum(CASE WHEN p.quote_currency = 'chaos' THEN p.quote_volume ELSE p.quote_volume * r.rate END)
+                    FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'chaos' OR r.rate IS NOT NULL)), 0)
+               AS chaos_value,
+           coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
+                                            AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0) AS divine_units,
+           coalesce(sum(CASE WHEN p.quote_currency = 'divine' THEN p.quote_volume ELSE p.quote_volume / r.rate END)
+                    FILTER (WHERE p.vwap_price IS NOT NULL AND (p.quote_currency = 'divine' OR r.rate IS NOT NULL)), 0)
+               AS divine_value,
+           count(*)::smallint AS markets
+    FROM p CROSS JOIN LATERAL (
+        SELECT CASE WHEN p.found THEN p.exchange_rate
+                    ELSE (SELECT b.chaos_per_divine FROM warehouse.book_divine_prices b
+                          WHERE b.game = %(game)s AND b.league = p.league AND b.observed_hour = p.observed_hour) END
+               AS rate) r
+    GROUP BY p.league, p.observed_hour, p.item_key
+    HAVING sum(p.volume) > 0
+    ORDER BY p.league, p.observed_hour, p.item_key),
+packed AS (
+    INSERT INTO warehouse.market_hours (realm, observed_hour, league, item_keys, volume, chaos_units, chaos_value,
+                                        divine_units, divine_value, markets)
+    SELECT %(realm)s, observed_hour, league, array_agg(item_key), array_agg(volume), array_agg(chaos_units),
+           array_agg(chaos_value), array_agg(divine_units), array_agg(divine_value), array_agg(markets)
+    FROM a
+    GROUP BY league, observed_hour
+    RETURNING league, observed_hour, cardinality(item_keys) AS items),
+leagues AS (
+    INSERT INTO warehouse.market_leagues AS l (realm, league, first_hour, last_hour)
+    SELECT %(realm)s, league, min(observed_hour), max(observed_hour) FROM packed GROUP BY league
+    ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(l.first_hour, EXCLUDED.first_hour),
+                                              last_hour = greatest(l.last_hour, EXCLUDED.last_hour)),
+touched AS (  -- hours inside the windows of the published hour rewritten: readers' copies are stale
+    UPDATE warehouse.market_state SET computed_at = clock_timestamp()
+    WHERE realm = %(realm)s AND %(start)s <= hour AND %(end)s > hour - interval '{WINDOWS * WINDOW // timedelta(hours=1)} hours')
+SELECT coalesce(sum(items), 0) FROM packed
 """
 
-# a league's first and last traded hour only ever widen: a window re-run never narrows them
-LEAGUES_SQL = """
-INSERT INTO warehouse.market_leagues (realm, league, first_hour, last_hour)
-SELECT realm, league, min(observed_hour), max(observed_hour) FROM warehouse.market_hours
-WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s
-GROUP BY realm, league
-ON CONFLICT (realm, league) DO UPDATE SET first_hour = least(market_leagues.first_hour, EXCLUDED.first_hour),
-                                          last_hour = greatest(market_leagues.last_hour, EXCLUDED.last_hour)
+# a window's hours are packed a few days at a time: each statement sorts in memory, whatever the window's length
+CHUNK = timedelta(hours=72)
+
+# the per-market totals' count (where it stops) and the realm's newest stored hour
+PAIRS_STATE_SQL = """
+SELECT (SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = %(realm)s),
+       (SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)
 """
 
 # The per-market totals of item pages (warehouse.market_pairs, migration 0020): the exchange-price rows of the
-# hours `hours` (an array, or one window [start, end)) summed per market, in exact numeric sums.
+# hours `hours` (an array, or one window [start, end)) summed per market. Summed as float8 (a week's ~240k rows
+# summed as numeric took 0.5 s), stored and added as numeric: a total is exact to float8's precision.
 PAIRS_SELECT = """
-SELECT realm, item_key, league, quote_currency, count(*) AS hours, sum(volume::numeric) AS volume,
-       sum(quote_volume::numeric) AS quote_volume, min(observed_hour) AS first_hour, max(observed_hour) AS last_hour,
+SELECT realm, item_key, league, quote_currency, count(*) AS hours, sum(volume) AS volume,
+       sum(quote_volume) AS quote_volume, min(observed_hour) AS first_hour, max(observed_hour) AS last_hour,
        min(observed_hour) FILTER (WHERE volume > 0) AS traded_first,
        max(observed_hour) FILTER (WHERE volume > 0) AS traded_last
 FROM warehouse.exchange_prices
@@ -118,151 +135,39 @@ WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end
 PAIRS_REBUILD_SQL = "INSERT INTO warehouse.market_pairs " + PAIRS_SELECT.replace(
     "{hours}", "observed_hour IN (SELECT observed_hour FROM warehouse.market_pairs_hours WHERE realm = %(realm)s)")
 
-# hours the latest market's windows already counted were rewritten: its next run rebuilds them
-INVALIDATE_SQL = """
-UPDATE warehouse.market_state SET windows_valid = false
-WHERE realm = %(realm)s AND windows_valid AND %(start)s <= hour AND %(end)s > hour - interval '192 hours'
-"""
-
-# the newest hour of the realm the exchange prices hold (an index scan from the newest end)
-NEWEST_SQL = """
-SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s
-"""
-
-# the window sums of market_windows, one array entry per window (W0 first; see migration 0018)
-SUMS = ("volume", "hours", "chaos_units", "chaos_value", "divine_units", "divine_value")
-
-
-def _per_window(expression: str, total: str) -> str:
-    """ARRAY[W0 … W7] of `total` over the rows whose window `w` is each index (0 where none)."""
-    return "ARRAY[" + ", ".join(f"coalesce({total.format(e=expression, i=i)}, 0)" for i in range(WINDOWS)) + "]"
-
-
-# the six arrays of an item from its rows `h` of (window w, the window's six sums)
-_ITEM_ARRAYS = ", ".join(_per_window(f"h.{c}", "sum({e}) FILTER (WHERE w = {i})") if c != "hours"
-                         else _per_window("h.hours", "(sum({e}) FILTER (WHERE w = {i}))::int") for c in SUMS)
-
-
-_RETURNING = "RETURNING league, item_key, " + ", ".join(f"{c}::float8[]" if c != "hours" else c for c in SUMS)
-
-
-def _into_changed(sql: str) -> str:
-    """`sql` (INSERT … RETURNING the windows) with its rows kept in market_changed."""
-    return f"WITH w AS ({sql}) INSERT INTO market_changed SELECT * FROM w"
-
-# The windows of every (league, item) in full, summed as numeric (exact)
-FULL_WINDOWS_SQL = f"""
-WITH d AS (  -- per item and window first, then one row of arrays per item (as the step)
-    SELECT league, item_key, floor(extract(epoch FROM %(hour)s::timestamptz - observed_hour) / 86400)::int AS w,
-           count(*) AS hours, {', '.join(f"sum({c}::numeric) AS {c}" for c in SUMS if c != "hours")}
-    FROM warehouse.market_hourly
-    WHERE realm = %(realm)s AND observed_hour > %(hour)s::timestamptz - interval '192 hours'
-      AND observed_hour <= %(hour)s
-    GROUP BY 1, 2, 3)
-INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
-SELECT %(realm)s, h.league, h.item_key, {_ITEM_ARRAYS}
-FROM d AS h
-GROUP BY h.league, h.item_key
-{_RETURNING}
-"""
-
-# One step from the windows of hour `old` to those of `new` (0 < new − old <= 24 h). An hourly row at t moves
-# from window k − 1 to window k exactly when old − 24k h < t <= new − 24k h (k = 0: it enters W0; k = 8: it
-# leaves W7), so only those nine slices of hours are read. With s_k an item's sum over slice k, window w gains
-# slice w and loses slice w + 1: its change is s_w − s_(w+1), one aggregate pass over the slices' rows.
-def _slice_sum(column: str, k: int) -> str:
-    """An item's sum of `column` over slice k (numeric, as a rebuild sums it)."""
-    total = "count(*)" if column == "hours" else f"sum(h.{column}::numeric)"
-    return f"coalesce({total} FILTER (WHERE k = {k}), 0)"
-
-
-def _step_windows_sql() -> str:
-    arrays = ", ".join("ARRAY[" + ", ".join(f"{_slice_sum(c, w)} - {_slice_sum(c, w + 1)}"
-                                           for w in range(WINDOWS)) + "]" + ("::int[]" if c == "hours" else "")
-                       for c in SUMS)
+# The item's markets as they stand (marketItem): the kept totals of the hours before `counted_before`, plus the
+# item's exchange-price rows from it on (one to eight days of hours; one primary-key range per league that traded
+# since, the leagues from warehouse.market_leagues, and quote). The chaos orb has none (the totals leave out the
+# unit, as the overview). `pairs_now_sql(key)`: CTEs `s`, `recent` and `pairs` (one row per league and quote) for
+# the item whose key is the SQL expression `key`; PAIRS_NOW_SQL takes it as the parameter %(key)s. Also %(realm)s.
+def pairs_now_sql(key: str = "%(key)s::bigint") -> str:
     return f"""
-INSERT INTO warehouse.market_windows AS m (realm, league, item_key, {', '.join(SUMS)})
-SELECT %(realm)s, h.league, h.item_key, {arrays}
-FROM generate_series(0, 8) AS k
-CROSS JOIN LATERAL (  -- OFFSET 0: each slice an index range scan (joined, the planner scans every hour)
-    SELECT * FROM warehouse.market_hourly h WHERE h.realm = %(realm)s
-       AND h.observed_hour > %(old)s::timestamptz - k * interval '24 hours'
-       AND h.observed_hour <= %(new)s::timestamptz - k * interval '24 hours' OFFSET 0) h
-GROUP BY h.league, h.item_key
-ON CONFLICT (realm, league, item_key) DO UPDATE SET
-{(',' + chr(10)).join(f"    {c} = ARRAY[" + ", ".join(f"m.{c}[{i}] + EXCLUDED.{c}[{i}]" for i in range(1, WINDOWS + 1)) + "]"
-                      for c in SUMS)}
-{_RETURNING}
+s AS (SELECT coalesce((SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = %(realm)s),
+                      '-infinity'::timestamptz) AS cut),
+recent AS (
+    SELECT p.league, p.quote_currency, count(*) AS hours, sum(p.volume)::numeric AS volume,
+           sum(p.quote_volume)::numeric AS quote_volume, min(p.observed_hour) AS first_hour,
+           max(p.observed_hour) AS last_hour, min(p.observed_hour) FILTER (WHERE p.volume > 0) AS traded_first,
+           max(p.observed_hour) FILTER (WHERE p.volume > 0) AS traded_last
+    FROM s CROSS JOIN warehouse.market_leagues l CROSS JOIN (VALUES ('chaos'), ('divine')) q(quote)
+    CROSS JOIN LATERAL (  -- a range of the primary key per league and quote: only the rows from the cut on
+        SELECT * FROM warehouse.exchange_prices p
+        WHERE p.realm = %(realm)s AND p.league = l.league AND p.item_key = {key} AND p.quote_currency = q.quote
+          AND p.observed_hour >= s.cut OFFSET 0) p
+    WHERE l.realm = %(realm)s AND l.last_hour >= s.cut AND {key} <> {CHAOS_KEY}
+    GROUP BY p.league, p.quote_currency),
+pairs AS (
+    SELECT league, quote_currency, sum(hours)::int AS hours, sum(volume) AS volume, sum(quote_volume) AS quote_volume,
+           min(first_hour) AS first_hour, max(last_hour) AS last_hour, min(traded_first) AS traded_first,
+           max(traded_last) AS traded_last
+    FROM (SELECT league, quote_currency, hours, volume, quote_volume, first_hour, last_hour, traded_first,
+                 traded_last FROM warehouse.market_pairs WHERE realm = %(realm)s AND item_key = {key}
+          UNION ALL SELECT * FROM recent) t
+    GROUP BY league, quote_currency)
 """
 
 
-STEP_WINDOWS_SQL = _step_windows_sql()
-
-# The windows a run changed, as it returned them (float8, as the figures read them), kept for the statements
-# below: one row per (league, item) stepped or rebuilt
-CHANGED_TABLE_SQL = """
-CREATE TEMPORARY TABLE market_changed (league text, item_key bigint, volume float8[], hours int[],
-    chaos_units float8[], chaos_value float8[], divine_units float8[], divine_value float8[]) ON COMMIT DROP
-"""
-
-# an item whose hours all left W7 holds exact zeros: not kept (a full rebuild has no such row)
-EMPTY_WINDOWS_SQL = """
-DELETE FROM warehouse.market_windows m USING market_changed a
-WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND a.hours = '{0,0,0,0,0,0,0,0}'
-"""
-
-
-def _price(unit: str, i: int) -> str:
-    """price(W[i − 1]) in `unit` of a market_changed row `a` (WindowSums.price: value / units, null without both)."""
-    return f"CASE WHEN a.{unit}_units[{i}] > 0 AND a.{unit}_value[{i}] > 0 THEN a.{unit}_value[{i}] / a.{unit}_units[{i}] END"
-
-
-def _unit_figures(unit: str) -> str:
-    """price, change24h, change7d, value24h and sparkline in `unit` (windows.figures, in SQL: the same float8 math)."""
-    p = [_price(unit, i) for i in range(1, WINDOWS + 1)]
-    return (f"{p[0]}, ({p[0]}) / ({p[1]}) - 1.0, ({p[0]}) / ({p[7]}) - 1.0, "
-            f"CASE WHEN a.{unit}_units[1] > 0 THEN a.{unit}_value[1] END, "
-            f"ARRAY[{', '.join(p[i] for i in range(SPARKLINE - 1, -1, -1))}]::float8[]")
-
-
-# a row of the overview: traded within W0 … W6
-_TRADED = "(" + " OR ".join(f"a.volume[{i}] > 0" for i in range(1, WINDOWS)) + ")"
-
-# the latest rows of the changed windows that are rows of the overview, figures computed as windows.figures does
-LATEST_SELECT = f"""
-SELECT %(realm)s, a.league, a.item_key, a.volume[1], a.hours[1],
-       coalesce({_price("chaos", 1)}, {_price("divine", 1)}) IS NULL OR a.hours[1] < {MIN_HOURS}
-           OR a.volume[1] < {MIN_UNITS!r},
-       {_unit_figures("chaos")}, {_unit_figures("divine")}
-FROM market_changed a WHERE {_TRADED}
-ORDER BY a.league, a.item_key
-"""
-
-LATEST_COLUMNS = ("realm, league, item_key, volume24h, hours24h, low_confidence, chaos_price, chaos_change24h, "
-                  "chaos_change7d, chaos_value24h, chaos_sparkline, divine_price, divine_change24h, divine_change7d, "
-                  "divine_value24h, divine_sparkline")
-
-# a step updates its rows in place (HOT, fillfactor 50, migration 0018), so a league's rows stay on the pages a
-# rebuild wrote them to and `market` reads a few pages, not one per row
-UPSERT_LATEST_SQL = f"""
-INSERT INTO warehouse.market_latest AS m ({LATEST_COLUMNS}) {LATEST_SELECT}
-ON CONFLICT (realm, league, item_key) DO UPDATE SET
-{", ".join(f"{c} = EXCLUDED.{c}" for c in LATEST_COLUMNS.split(", ") if c not in ("realm", "league", "item_key"))}
-"""
-# rows whose item now traded in W7 only, or not at all
-DELETE_SOME_LATEST_SQL = f"""
-DELETE FROM warehouse.market_latest m USING market_changed a
-WHERE m.realm = %(realm)s AND m.league = a.league AND m.item_key = a.item_key AND NOT {_TRADED}
-"""
-# per league: rows written, of them low-confidence (the asset's metadata)
-WRITTEN_SQL = f"""
-SELECT a.league, count(*), count(*) FILTER (WHERE coalesce({_price("chaos", 1)}, {_price("divine", 1)}) IS NULL
-                                            OR a.hours[1] < {MIN_HOURS} OR a.volume[1] < {MIN_UNITS!r})
-FROM market_changed a WHERE {_TRADED} GROUP BY a.league
-"""
-
-# A step is worth it while it reads fewer hours than a rebuild (9 slices of the gap against 192 hours).
-MAX_STEP = WINDOW
+PAIRS_NOW_SQL = "WITH " + pairs_now_sql()
 
 
 @dataclass
@@ -272,113 +177,122 @@ class HourlyReport:
     end: datetime
     rows: int = 0
     deleted: int = 0
-    pairs: str = ""  # the per-market totals: "added" (the window's hours were not counted yet) or "rebuilt"
+    # the per-market totals: "added" (hours of the window before the count's end, not counted yet), "rebuilt"
+    # (such hours had been counted: summed anew), then "counted to <hour>" when the count moved forward
+    pairs: str = ""
 
 
 @dataclass
 class LatestReport:
     realm: str
     hour: datetime | None = None
-    rows: int = 0  # rows of the latest table after the run
-    mode: str = "none"  # "rebuild", "step" (windows stepped from the previous hour) or "current" (nothing to do)
-    changed: int = 0  # (league, item) whose windows were recomputed or stepped
-    leagues: dict[str, int] = field(default_factory=dict)  # rows written, per league
-    low_confidence: int = 0  # of the rows written
+    mode: str = "none"  # "published" (another hour), "current" (already the one published) or "none" (no hour)
 
 
 def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end: datetime) -> HourlyReport:
-    """Replace [start, end) of the realm's hourly market rollup atomically."""
+    """Replace [start, end) of the realm's hourly market rollup atomically, and keep the totals' count."""
     if not start < end:
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = HourlyReport(realm, start, end)
-    params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY}
+    params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY,
+              "game": "poe2" if realm == "poe2" else "poe1"}
     with pool.connection() as conn, conn.transaction():
         # rows of the rollup (item, league, hour), as the view market_hourly shows them: a packed row holds many
+        # (the old rows go first: a statement cannot insert a key its own CTE deletes)
         report.deleted = sum(n for (n,) in conn.execute(
             "DELETE FROM warehouse.market_hours WHERE realm = %(realm)s AND observed_hour >= %(start)s "
             "AND observed_hour < %(end)s RETURNING cardinality(item_keys)", params))
-        report.rows = sum(n for (n,) in conn.execute(HOURLY_SQL + " RETURNING cardinality(item_keys)", params))
-        conn.execute(LEAGUES_SQL, params)
-        conn.execute(INVALIDATE_SQL, params)
-        report.pairs = _update_pairs(conn, params)
+        chunk = start
+        while chunk < end:
+            report.rows += conn.execute(HOURLY_SQL, {**params, "start": chunk, "end": min(chunk + CHUNK, end)}
+                                        ).fetchone()[0]
+            chunk += CHUNK
+    report.pairs = _count_pairs(pool, params)
     return report
 
 
-def _update_pairs(conn, params: dict) -> str:
-    """Count the window's exchange-price rows in the realm's per-market totals: "added" or "rebuilt".
+def count_target(newest: datetime) -> datetime:
+    """Where the totals' count stops for a realm whose newest stored hour is `newest`: the start (Monday 00:00
+    UTC) of the week of the hour 24 hours before it, so `marketItem` adds one to eight days of an item's rows."""
+    day = (newest - DAY).astimezone(timezone.utc)
+    return day.replace(hour=0, minute=0, second=0, microsecond=0) - day.weekday() * DAY
 
-    The totals count exactly the rows of the hours in `market_pairs_hours`. A window none of whose hours
-    is counted yet adds its rows (the newest hour; an hour whose document was stored late). A window with
-    a counted hour rewrote rows already summed, and the old ones are gone: the realm's counted hours are
-    summed anew (a re-run or a backfill of stored hours: rare, one statement)."""
-    # one writer at a time per realm
-    conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))", params)
-    counted = conn.execute("DELETE FROM warehouse.market_pairs_hours WHERE realm = %(realm)s "
-                           "AND observed_hour >= %(start)s AND observed_hour < %(end)s", params).rowcount
-    conn.execute(PAIRS_HOURS_SQL, params)
-    if not counted:
-        conn.execute(PAIRS_ADD_SQL, params)
-        return "added"
-    conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
-    conn.execute("SET LOCAL work_mem = '64MB'")
-    conn.execute(PAIRS_REBUILD_SQL, params)
-    return "rebuilt"
+
+def _count_pairs(pool: ConnectionPool, params: dict) -> str:
+    """Keep warehouse.market_pairs counting exactly the stored hours before `counted_before` (see the module).
+
+    Hours of the window before it: added when none of them was counted (a document stored late), else the
+    totals are summed anew (a re-run or a backfill of counted hours: their old rows are gone; rare, one
+    statement). Hours from it on are not counted: `marketItem` reads them. Then the count moves forward to
+    `count_target` of the realm's newest hour, a whole week at a time. Most hours there is nothing to do: one
+    read of the state; otherwise one transaction, one writer at a time per realm."""
+    with pool.connection() as conn:
+        cut, newest = conn.execute(PAIRS_STATE_SQL, params).fetchone()
+        if not _count_due(cut, newest, params):
+            conn.rollback()
+            return ""
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))", params)
+            cut, newest = conn.execute(PAIRS_STATE_SQL, params).fetchone()  # as the last writer left it
+            return _count(conn, cut, newest, params)
+
+
+def _count_due(cut: datetime | None, newest: datetime | None, params: dict) -> bool:
+    below = cut is not None and params["start"] < cut
+    return below or (newest is not None and (cut is None or count_target(newest) > cut))
+
+
+def _count(conn, cut: datetime | None, newest: datetime | None, params: dict) -> str:
+    done = []
+    if cut is not None and params["start"] < cut:
+        below = {**params, "end": min(params["end"], cut)}
+        counted = conn.execute("DELETE FROM warehouse.market_pairs_hours WHERE realm = %(realm)s "
+                               "AND observed_hour >= %(start)s AND observed_hour < %(end)s", below).rowcount
+        conn.execute(PAIRS_HOURS_SQL, below)
+        if counted:
+            conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
+            conn.execute("SET LOCAL work_mem = '64MB'")
+            conn.execute(PAIRS_REBUILD_SQL, params)
+            done.append("rebuilt")
+        else:
+            conn.execute(PAIRS_ADD_SQL, below)
+            done.append("added")
+    if newest is not None:
+        target = count_target(newest)
+        if cut is None or target > cut:
+            forward = {**params, "start": cut or BEGINNING, "end": target}
+            conn.execute("SET LOCAL work_mem = '64MB'")  # a week's ~240k rows hashed in memory, not sorted on disk
+            conn.execute(PAIRS_HOURS_SQL, forward)
+            conn.execute(PAIRS_ADD_SQL, forward)
+            conn.execute("INSERT INTO warehouse.market_pairs_state (realm, counted_before) VALUES (%(realm)s, %(end)s) "
+                         "ON CONFLICT (realm) DO UPDATE SET counted_before = EXCLUDED.counted_before", forward)
+            done.append(f"counted to {target.astimezone(timezone.utc):%Y-%m-%d %H:00}")
+    return ", ".join(done)
+
+
+# the hour published (or the realm's state removed when it has no hour): one statement, so it needs no lock
+PUBLISH_SQL = """
+WITH newest AS (
+    SELECT coalesce(%(hour)s::timestamptz,
+                    (SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)) AS hour),
+published AS (
+    INSERT INTO warehouse.market_state AS s (realm, hour, computed_at)
+    SELECT %(realm)s, hour, clock_timestamp() FROM newest WHERE hour IS NOT NULL
+    ON CONFLICT (realm) DO UPDATE SET hour = EXCLUDED.hour, computed_at = EXCLUDED.computed_at
+    WHERE s.hour IS DISTINCT FROM EXCLUDED.hour
+    RETURNING 1),
+removed AS (
+    DELETE FROM warehouse.market_state WHERE realm = %(realm)s AND (SELECT hour FROM newest) IS NULL)
+SELECT (SELECT hour FROM newest), (SELECT count(*) FROM published)
+"""
 
 
 def compute_market_latest(pool: ConnectionPool, realm: str, hour: datetime | None = None) -> LatestReport:
-    """Bring the realm's latest market to `hour` (default: the newest stored hour) atomically.
-
-    The rows are the items that traded in a league within W0 … W6. When the windows are valid for an
-    hour at most 24 hours before, they are stepped (`STEP_WINDOWS_SQL`) and only the items whose sums
-    changed get new rows; else the windows and the table are rebuilt from the hourly rollup. Both end
-    in the same rows (the windows' sums are exact). Everything stays in PostgreSQL: the changed windows
-    go to a temporary table and the figures are computed from them (`LATEST_SELECT`)."""
-    report = LatestReport(realm)
-    with pool.connection() as conn, conn.transaction():
-        # one writer at a time per realm; an hourly rollup that invalidates the windows waits for us, or we for it
-        state = conn.execute("SELECT hour, rows, windows_valid FROM warehouse.market_state WHERE realm = %s "
-                             "FOR UPDATE", (realm,)).fetchone()
-        if hour is None:
-            hour = conn.execute(NEWEST_SQL, {"realm": realm}).fetchone()[0]
-        report.hour = hour
-        if hour is None:
-            conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
-            conn.execute("DELETE FROM warehouse.market_windows WHERE realm = %s", (realm,))
-            conn.execute("DELETE FROM warehouse.market_state WHERE realm = %s", (realm,))
-            return report
-        params = {"realm": realm, "hour": hour}
-        if state is not None and state[2] and state[0] == hour:
-            report.mode, report.rows = "current", state[1]
-            return report
-        # a few thousand rows: the planner's estimates (and JIT for them) cost more than the work; a rebuild
-        # hashes ~200k hourly rows into ~60k groups in memory rather than sorting them through temp files
-        conn.execute("SET LOCAL jit = off")
-        conn.execute("SET LOCAL work_mem = '64MB'")
-        conn.execute(CHANGED_TABLE_SQL)
-        if state is not None and state[2] and timedelta(0) < hour - state[0] <= MAX_STEP:
-            report.mode = "step"
-            report.changed = conn.execute(_into_changed(STEP_WINDOWS_SQL),
-                                          {**params, "old": state[0], "new": hour}).rowcount
-            conn.execute(EMPTY_WINDOWS_SQL, params)
-            removed = conn.execute(DELETE_SOME_LATEST_SQL, params).rowcount
-            # rows inserted (not updated) are the new ones
-            added = sum(r[0] for r in conn.execute(UPSERT_LATEST_SQL + " RETURNING (m.xmax = 0)", params))
-            count = state[1] - removed + added
-        else:
-            report.mode = "rebuild"
-            conn.execute("DELETE FROM warehouse.market_latest WHERE realm = %s", (realm,))
-            conn.execute("DELETE FROM warehouse.market_windows WHERE realm = %s", (realm,))
-            report.changed = conn.execute(_into_changed(FULL_WINDOWS_SQL), params).rowcount
-            count = conn.execute(UPSERT_LATEST_SQL, params).rowcount
-        for league, written, low in conn.execute(WRITTEN_SQL, params):
-            report.leagues[league] = written
-            report.low_confidence += low
-        conn.execute(
-            "INSERT INTO warehouse.market_state (realm, hour, rows, windows_valid, computed_at) "
-            "VALUES (%s, %s, %s, true, now()) ON CONFLICT (realm) DO UPDATE SET hour = EXCLUDED.hour, "
-            "rows = EXCLUDED.rows, windows_valid = true, computed_at = now()", (realm, hour, count))
-        report.rows = count
-    return report
+    """Publish `hour` (default: the realm's newest stored hour) as the hour the overview shows."""
+    with pool.connection() as conn:
+        hour, published = conn.execute(PUBLISH_SQL, {"realm": realm, "hour": hour}).fetchone()
+    return LatestReport(realm, hour, "none" if hour is None else "published" if published else "current")
 
 
-__all__ = ["CHAOS_KEY", "HourlyReport", "LatestReport", "compute_market_hourly", "compute_market_latest"]
+__all__ = ["CHAOS_KEY", "HourlyReport", "LatestReport", "PAIRS_NOW_SQL", "compute_market_hourly",
+           "compute_market_latest", "count_target", "pairs_now_sql"]
