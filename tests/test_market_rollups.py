@@ -216,6 +216,15 @@ def test_rerun_of_a_window_replaces_it_atomically_with_the_same_rows(database_ur
     assert again.deleted == again.rows > 0
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT * FROM warehouse.market_hourly ORDER BY 1, 2, 3, 4").fetchall() == before
+        # a league-hour whose items all went (its exchange rows deleted): its packed row goes, the others stay
+        gone = NEWEST - 3 * HOUR
+        conn.execute("DELETE FROM warehouse.exchange_prices WHERE league = 'Standard' AND observed_hour = %s", (gone,))
+    lost = [r for r in before if r[2] == "Standard" and r[3] == gone]
+    rerun = compute_market_hourly(pool, "pc", NEWEST - 10 * HOUR, NEWEST + HOUR)
+    assert lost and rerun.deleted == again.rows and rerun.rows == again.rows - len(lost)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT * FROM warehouse.market_hourly ORDER BY 1, 2, 3, 4").fetchall() == [
+            r for r in before if r not in lost]
 
 
 def _state(url: str) -> tuple | None:

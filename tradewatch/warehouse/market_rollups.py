@@ -45,7 +45,10 @@ BEGINNING = datetime(2000, 1, 1, tzinfo=timezone.utc)
 # from rows already in key order (a sorted subquery: one sort, not one per array). A league's
 # first and last traded hour (warehouse.market_leagues) only ever widen: a re-run never narrows them.
 HOURLY_SQL = f"""
-WITH p AS (
+WITH old AS (
+    SELECT cardinality(item_keys) AS items FROM warehouse.market_hours
+    WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s),
+p AS (
     SELECT league, observed_hour, item_key, quote_currency, vwap_price, volume, quote_volume,
            bool_or(item_key = %(divine)s AND quote_currency = 'chaos') OVER w AS found,
            max(vwap_price) FILTER (WHERE item_key = %(divine)s AND quote_currency = 'chaos') OVER w AS exchange_rate
@@ -80,7 +83,15 @@ packed AS (
            array_agg(chaos_value), array_agg(divine_units), array_agg(divine_value), array_agg(markets)
     FROM a
     GROUP BY league, observed_hour
+    ON CONFLICT (realm, observed_hour, league) DO UPDATE SET
+        item_keys = EXCLUDED.item_keys, volume = EXCLUDED.volume, chaos_units = EXCLUDED.chaos_units,
+        chaos_value = EXCLUDED.chaos_value, divine_units = EXCLUDED.divine_units,
+        divine_value = EXCLUDED.divine_value, markets = EXCLUDED.markets
     RETURNING league, observed_hour, cardinality(item_keys) AS items),
+stale AS (  -- a league-hour of the window that no longer has an item (the others were replaced in place)
+    DELETE FROM warehouse.market_hours h
+    WHERE h.realm = %(realm)s AND h.observed_hour >= %(start)s AND h.observed_hour < %(end)s
+      AND NOT EXISTS (SELECT 1 FROM a WHERE a.league = h.league AND a.observed_hour = h.observed_hour)),
 leagues AS (
     INSERT INTO warehouse.market_leagues AS l (realm, league, first_hour, last_hour)
     SELECT %(realm)s, league, min(observed_hour), max(observed_hour) FROM packed GROUP BY league
@@ -89,7 +100,9 @@ leagues AS (
 touched AS (  -- hours inside the windows of the published hour rewritten: readers' copies are stale
     UPDATE warehouse.market_state SET computed_at = clock_timestamp()
     WHERE realm = %(realm)s AND %(start)s <= hour AND %(end)s > hour - interval '{WINDOWS * WINDOW // timedelta(hours=1)} hours')
-SELECT coalesce(sum(items), 0) FROM packed
+SELECT (SELECT coalesce(sum(items), 0) FROM packed), (SELECT coalesce(sum(items), 0) FROM old),
+       (SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = %(realm)s),
+       (SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)
 """
 
 # a window's hours are packed a few days at a time: each statement sorts in memory, whatever the window's length
@@ -196,18 +209,20 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
     report = HourlyReport(realm, start, end)
     params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY,
               "game": "poe2" if realm == "poe2" else "poe1"}
-    with pool.connection() as conn, conn.transaction():
-        # rows of the rollup (item, league, hour), as the view market_hourly shows them: a packed row holds many
-        # (the old rows go first: a statement cannot insert a key its own CTE deletes)
-        report.deleted = sum(n for (n,) in conn.execute(
-            "DELETE FROM warehouse.market_hours WHERE realm = %(realm)s AND observed_hour >= %(start)s "
-            "AND observed_hour < %(end)s RETURNING cardinality(item_keys)", params))
-        chunk = start
-        while chunk < end:
-            report.rows += conn.execute(HOURLY_SQL, {**params, "start": chunk, "end": min(chunk + CHUNK, end)}
-                                        ).fetchone()[0]
-            chunk += CHUNK
-    report.pairs = _count_pairs(pool, params)
+    with pool.connection() as conn:
+        with conn.transaction():
+            # rows of the rollup (item, league, hour), as the view market_hourly shows them: a packed row holds many
+            chunk = start
+            while chunk < end:
+                written, replaced, cut, newest = conn.execute(
+                    HOURLY_SQL, {**params, "start": chunk, "end": min(chunk + CHUNK, end)}).fetchone()
+                report.rows, report.deleted = report.rows + written, report.deleted + replaced
+                chunk += CHUNK
+        if _count_due(cut, newest, params):
+            with conn.transaction():  # one writer at a time per realm, from the state the last one left
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))",
+                             params)
+                report.pairs = _count(conn, *conn.execute(PAIRS_STATE_SQL, params).fetchone(), params)
     return report
 
 
@@ -218,31 +233,19 @@ def count_target(newest: datetime) -> datetime:
     return day.replace(hour=0, minute=0, second=0, microsecond=0) - day.weekday() * DAY
 
 
-def _count_pairs(pool: ConnectionPool, params: dict) -> str:
-    """Keep warehouse.market_pairs counting exactly the stored hours before `counted_before` (see the module).
-
-    Hours of the window before it: added when none of them was counted (a document stored late), else the
-    totals are summed anew (a re-run or a backfill of counted hours: their old rows are gone; rare, one
-    statement). Hours from it on are not counted: `marketItem` reads them. Then the count moves forward to
-    `count_target` of the realm's newest hour, a whole week at a time. Most hours there is nothing to do: one
-    read of the state; otherwise one transaction, one writer at a time per realm."""
-    with pool.connection() as conn:
-        cut, newest = conn.execute(PAIRS_STATE_SQL, params).fetchone()
-        if not _count_due(cut, newest, params):
-            conn.rollback()
-            return ""
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))", params)
-            cut, newest = conn.execute(PAIRS_STATE_SQL, params).fetchone()  # as the last writer left it
-            return _count(conn, cut, newest, params)
-
-
 def _count_due(cut: datetime | None, newest: datetime | None, params: dict) -> bool:
+    """Whether the per-market totals have something to count (see `_count`): most hours not."""
     below = cut is not None and params["start"] < cut
     return below or (newest is not None and (cut is None or count_target(newest) > cut))
 
 
 def _count(conn, cut: datetime | None, newest: datetime | None, params: dict) -> str:
+    """Keep warehouse.market_pairs counting exactly the stored hours before `counted_before` (see the module).
+
+    Hours of the window before it: added when none of them was counted (a document stored late), else the
+    totals are summed anew (a re-run or a backfill of counted hours: their old rows are gone; rare, one
+    statement). Hours from it on are not counted: `marketItem` reads them. Then the count moves forward to
+    `count_target` of the realm's newest hour, a whole week at a time. Returns what it did."""
     done = []
     if cut is not None and params["start"] < cut:
         below = {**params, "end": min(params["end"], cut)}
