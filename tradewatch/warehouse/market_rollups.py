@@ -32,6 +32,7 @@ from tradewatch.market_overview.windows import WINDOW, WINDOWS
 
 CHAOS_KEY = item_storage_key(CHAOS_PATH)  # the chaos orb is the unit, not an item of the overview
 DIVINE_KEY = item_storage_key(DIVINE_PATH)
+HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 # before any Currency Exchange hour (the feed starts in 2024): "every hour" for the totals' first count
 BEGINNING = datetime(2000, 1, 1, tzinfo=timezone.utc)
@@ -211,6 +212,10 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
               "game": "poe2" if realm == "poe2" else "poe1"}
     with pool.connection() as conn:
         with conn.transaction():
+            if end - start > HOUR:
+                # a range's estimate (the book probes) crosses the JIT threshold: compiling took 0.8 s a chunk, more
+                # than the work; and a chunk's ~100k rows sort in memory, not in temporary files
+                conn.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
             # rows of the rollup (item, league, hour), as the view market_hourly shows them: a packed row holds many
             chunk = start
             while chunk < end:
