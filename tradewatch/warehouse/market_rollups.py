@@ -211,6 +211,8 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
     params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY,
               "game": "poe2" if realm == "poe2" else "poe1"}
     with pool.connection() as conn:
+        if end - start > DAY:
+            _analyze_prices(conn)
         with conn.transaction():
             if end - start > HOUR:
                 # a range's estimate (the book probes) crosses the JIT threshold: compiling took 0.8 s a chunk, more
@@ -229,6 +231,16 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
                              params)
                 report.pairs = _count(conn, *conn.execute(PAIRS_STATE_SQL, params).fetchone(), params)
     return report
+
+
+def _analyze_prices(conn) -> None:
+    """Statistics for the exchange prices before a range is rolled up. A backfill writes millions of rows the
+    planner has no statistics for (autovacuum has not come by yet), and without them it reads each chunk's hours
+    through the primary key's realm prefix, the whole table every time (80 s instead of 25 at 5,000 hours).
+    ANALYZE samples ~30,000 rows: a second or two, once per range (a role that does not own the table gets
+    PostgreSQL's warning and goes on without)."""
+    with conn.transaction():
+        conn.execute("ANALYZE warehouse.exchange_prices")
 
 
 def count_target(newest: datetime) -> datetime:
