@@ -83,3 +83,27 @@ def test_the_projects_dagster_yaml_uses_this_storage(database_url, tmp_path, mon
         assert DagsterInstance.from_ref(instance.get_ref()).event_log_storage.__class__ is TradeWatchEventLogStorage
     finally:
         instance.dispose()
+
+
+def test_processes_starting_together_on_a_fresh_database_create_the_tables_once(empty_database_url):
+    """Four instances' storages built at the same moment on an empty database (as a new deployment's webserver and
+    daemon, or two backfill commands, start): each gets the tables, none fails on another's half-made schema."""
+    import subprocess
+    import sys
+
+    import psycopg
+
+    url = psycopg2_url(empty_database_url)
+    code = ("import sys, time; from tradewatch_assets.instance_storage import TradeWatchPostgresStorage as S; "
+            "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); "
+            "s = S(sys.argv[1]); print(s.run_storage.get_runs_count())")
+    start = time.time() + 3  # after every process has imported Dagster
+    procs = [subprocess.Popen([sys.executable, "-c", code, url, str(start)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err[-2000:] for _, err in outcomes]
+    assert [out.strip() for out, _ in outcomes] == ["0"] * 4
+    assert not any("Retrying failed database creation" in err for _, err in outcomes)
+    with psycopg.connect(empty_database_url) as conn:
+        tables = {r[0] for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert {"runs", "event_logs", "asset_check_executions", "jobs"} <= tables

@@ -10,11 +10,17 @@ event again for each row and compiling one multi-row INSERT of them all: for a y
 three checks that is 26,280 serializations and bind parameters, about 9 s before the run even
 starts. Here the event is serialized once and PostgreSQL expands the partition keys
 (`unnest`), so the rows written are the same and a year's plan takes a fraction of a second.
+
+It also creates the tables one process at a time (a PostgreSQL advisory lock held while the
+three storages check and create them): processes that start together on a fresh database (the
+webserver and the daemon of a new deployment, two `tradewatch exchange backfill --local` at once)
+otherwise race to create the same tables, and dagster-postgres retries only once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, cast
 
 import sqlalchemy as db
@@ -70,6 +76,28 @@ class TradeWatchEventLogStorage(PostgresEventLogStorage):
             conn.execute(table.insert().from_select([*values, "partition"], select))
 
 
+# any constant: the lock's name in pg_locks
+_CREATION_LOCK = 0x7477_6461_6773  # "twdags"
+
+
+@contextmanager
+def _one_creator(postgres_url: str, creating: bool) -> Iterator[None]:
+    """Hold a session-level advisory lock of the database while the storages check and create their tables."""
+    if not creating:
+        yield
+        return
+    engine = db.create_engine(postgres_url, poolclass=db.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(db.text("SELECT pg_advisory_lock(:key)"), {"key": _CREATION_LOCK})
+            try:
+                yield
+            finally:
+                conn.execute(db.text("SELECT pg_advisory_unlock(:key)"), {"key": _CREATION_LOCK})
+    finally:
+        engine.dispose()
+
+
 class TradeWatchPostgresStorage(DagsterPostgresStorage):
     """`DagsterPostgresStorage` with `TradeWatchEventLogStorage` as its event log (same configuration)."""
 
@@ -79,11 +107,13 @@ class TradeWatchPostgresStorage(DagsterPostgresStorage):
         self.postgres_url = postgres_url
         self.should_autocreate_tables = should_autocreate_tables
         self._inst_data = inst_data
-        self._run_storage = PostgresRunStorage(postgres_url, should_autocreate_tables, token_provider=token_provider)
-        self._event_log_storage = TradeWatchEventLogStorage(postgres_url, should_autocreate_tables,
-                                                            token_provider=token_provider)
-        self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
-                                                         token_provider=token_provider)
+        with _one_creator(postgres_url, should_autocreate_tables and token_provider is None):
+            self._run_storage = PostgresRunStorage(postgres_url, should_autocreate_tables,
+                                                   token_provider=token_provider)
+            self._event_log_storage = TradeWatchEventLogStorage(postgres_url, should_autocreate_tables,
+                                                                token_provider=token_provider)
+            self._schedule_storage = PostgresScheduleStorage(postgres_url, should_autocreate_tables,
+                                                             token_provider=token_provider)
         DagsterStorage.__init__(self)
 
     @classmethod
