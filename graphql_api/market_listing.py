@@ -43,9 +43,6 @@ SELECT c.item_key, c.id, c.name, c.category, c.item_path, c.trade_id, c.named, c
 FROM warehouse.exchange_catalogue c WHERE c.game = %(game)s AND c.item_key = ANY(%(keys)s::bigint[])
 """
 
-ITEM_FIELDS = ("id", "name", "category", "item_path", "trade_id", "named", "gold_fee", "image")
-
-
 def number(x: float) -> float | None:
     """A figure as the API gives it: None for NaN (no value)."""
     return None if math.isnan(x) else float(x)
@@ -58,7 +55,7 @@ class Listing:
     hour: datetime
     overview: LeagueOverview
     rows: list[int]  # positions in the overview of the listed rows
-    items: dict[int, dict[str, Any]]  # position -> catalogue entry
+    items: dict[int, dict[str, Any]]  # position -> catalogue row (CATALOGUE_SQL)
     names: dict[int, str]  # position -> lower-case name
     categories: dict[int, str | None]  # position -> lower-case category
     _sorted: dict[tuple[str, str], tuple[list[tuple], list[int]]] = field(default_factory=dict)
@@ -115,13 +112,14 @@ class Listing:
 class ListingCache:
     """Listings of one database (pool), keyed on (realm, league) and the realm's market state."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
         self._entries: OrderedDict[tuple[str, str], tuple[tuple, Listing]] = OrderedDict()
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
 
-    async def get(self, pool: Any, realm: str, game: str, league: str) -> Listing | None:
+    async def get(self, realm: str, game: str, league: str) -> Listing | None:
         """The listing of the realm's published hour; None when the realm has none."""
-        state = await fetch_all(pool, STATE_SQL, {"realm": realm}, rows_as_dicts=False)
+        state = await fetch_all(self.pool, STATE_SQL, {"realm": realm}, rows_as_dicts=False)
         if not state:
             return None
         stamp = tuple(state[0])
@@ -135,7 +133,7 @@ class ListingCache:
             entry = self._entries.get(key)
             if entry is not None and entry[0] == stamp:
                 return entry[1]
-            listing = await _build(pool, realm, game, league, stamp[0])
+            listing = await _build(self.pool, realm, game, league, stamp[0])
             self._entries[key] = (stamp, listing)
             self._entries.move_to_end(key)
             while len(self._entries) > MAX_LISTINGS:
@@ -159,7 +157,7 @@ async def _build(pool: Any, realm: str, game: str, league: str, hour: datetime) 
         if entry is None:
             continue
         listed.append(i)
-        items[i] = {f: entry[f] for f in ITEM_FIELDS}
+        items[i] = entry
         names[i] = entry["name"].lower()
         categories[i] = entry["category"].lower() if entry["category"] is not None else None
     return Listing(hour=hour, overview=overview, rows=listed, items=items, names=names, categories=categories)
@@ -172,5 +170,5 @@ def listing_cache(pool: Any) -> ListingCache:
     """The listings of the database behind `pool` (one cache per pool: an app, a test's database)."""
     cache = _CACHES.get(pool)
     if cache is None:
-        cache = _CACHES[pool] = ListingCache()
+        cache = _CACHES[pool] = ListingCache(pool)
     return cache

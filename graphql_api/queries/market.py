@@ -4,7 +4,7 @@ Every answer reads what the Dagster assets keep (see tradewatch/warehouse/market
 `market` the league's packed hourly rows (`warehouse.market_hours`) for the hour
 `warehouse.market_state` publishes, turned into the overview in memory once per hour
 (graphql_api/market_listing.py); `marketItem` the per-market totals (`warehouse.market_pairs`)
-plus the item's last day or two of exchange prices, and the item's 24 packed hours in each
+plus the item's exchange prices after them (one to eight days), and the item's 24 packed hours in each
 league. No raw document is read. The figures' definitions (windows W0 … W7, price, change,
 confidence) are those of tradewatch/market_overview/windows.py.
 
@@ -132,9 +132,6 @@ def exchange_item(r: dict) -> ExchangeItem:
                         gold_fee=r["gold_fee"], image=r["image"])
 
 
-_CURSOR_KEYS = ("s_null", "s_key", "s_name", "item_key")
-
-
 def _cursor(order: MarketOrder, unit: str, key: tuple) -> str:
     """The cursor of a row whose sort key is `key` (no value, sort value, lower-case name, item key)."""
     s_null, s_key, s_name, item_key = key
@@ -181,7 +178,7 @@ async def market(ctx: ApiContext, realm: Realm, league: str | None, category: st
     cursor = _after(after, order, unit)
     column, direction = order.value.split()
     ctx.cache.read_live()  # follows the newest hour
-    listing = await listing_cache(ctx.pool).get(ctx.pool, realm.value, game_of_realm(realm.value), name)
+    listing = await listing_cache(ctx.pool).get(realm.value, game_of_realm(realm.value), name)
     if listing is None:  # nothing published yet
         return MarketPage(nodes=[], page_info=PageInfo(has_next_page=False, end_cursor=None), total_count=0,
                           hour=None)

@@ -1,10 +1,11 @@
 """The market overview's stored parts, from exchange prices: the hourly rollup, the per-market totals, the hour.
 
 `compute_market_hourly` replaces a window of hours of a realm's hourly rollup in one
-transaction (delete + INSERT … SELECT from `warehouse.exchange_prices` and the league-hours'
-chaos/divine rates): readers see the old hours or the new ones. The rollup is stored packed, one
-row of arrays per hour and league (`warehouse.market_hours`, migration 0021), and read per item
-through the view `warehouse.market_hourly`. The same transaction keeps the per-market totals
+transaction (INSERT … SELECT from `warehouse.exchange_prices` and the league-hours' chaos/divine
+rates, replacing the window's rows in place): readers see the old hours or the new ones. The
+rollup is stored packed, one row of arrays per hour and league (`warehouse.market_hours`,
+migration 0021), and read per item through the view `warehouse.market_hourly`. A second
+transaction, when there is something to count, keeps the per-market totals
 (`warehouse.market_pairs`) counting exactly the stored hours before the realm's
 `market_pairs_state.counted_before`, which it moves forward a whole UTC week at a time (one
 statement a week instead of ~1,450 row updates an hour); `marketItem` adds the item's rows after it.
@@ -27,6 +28,7 @@ from datetime import datetime, timedelta, timezone
 from psycopg_pool import ConnectionPool
 
 from tradewatch.currency_exchange.catalog import item_storage_key
+from tradewatch.currency_exchange.catalogue import game_of_realm
 from tradewatch.market.exchange import CHAOS_PATH, DIVINE_PATH
 from tradewatch.market_overview.windows import WINDOW, WINDOWS
 
@@ -36,6 +38,10 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 # before any Currency Exchange hour (the feed starts in 2024): "every hour" for the totals' first count
 BEGINNING = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+# the per-market totals' count (where it stops) and the realm's newest stored hour, as two columns
+PAIRS_STATE = """(SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = %(realm)s),
+       (SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)"""
 
 # A market counts in a unit's value when it traded (a price) and is in that unit or its
 # league-hour has a rate. The rate is the one of analytics.exchange_divine_price (what
@@ -100,20 +106,15 @@ leagues AS (
                                               last_hour = greatest(l.last_hour, EXCLUDED.last_hour)),
 touched AS (  -- hours inside the windows of the published hour rewritten: readers' copies are stale
     UPDATE warehouse.market_state SET computed_at = clock_timestamp()
-    WHERE realm = %(realm)s AND %(start)s <= hour AND %(end)s > hour - interval '{WINDOWS * WINDOW // timedelta(hours=1)} hours')
-SELECT (SELECT coalesce(sum(items), 0) FROM packed), (SELECT coalesce(sum(items), 0) FROM old),
-       (SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = %(realm)s),
-       (SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)
+    WHERE realm = %(realm)s AND %(start)s <= hour AND %(end)s > hour - interval '{WINDOWS * WINDOW // HOUR} hours')
+SELECT (SELECT coalesce(sum(items), 0) FROM packed), (SELECT coalesce(sum(items), 0) FROM old), {PAIRS_STATE}
 """
 
 # a window's hours are packed a few days at a time: each statement sorts in memory, whatever the window's length
 CHUNK = timedelta(hours=72)
 
 # the per-market totals' count (where it stops) and the realm's newest stored hour
-PAIRS_STATE_SQL = """
-SELECT (SELECT counted_before FROM warehouse.market_pairs_state WHERE realm = %(realm)s),
-       (SELECT max(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)
-"""
+PAIRS_STATE_SQL = "SELECT " + PAIRS_STATE
 
 # The per-market totals of item pages (warehouse.market_pairs, migration 0020): the exchange-price rows of the
 # hours `hours` (an array, or one window [start, end)) summed per market. Summed as float8 (a week's ~240k rows
@@ -209,7 +210,7 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
         raise ValueError(f"empty window: start {start} is not before end {end}")
     report = HourlyReport(realm, start, end)
     params = {"realm": realm, "start": start, "end": end, "chaos": CHAOS_KEY, "divine": DIVINE_KEY,
-              "game": "poe2" if realm == "poe2" else "poe1"}
+              "game": game_of_realm(realm)}
     with pool.connection() as conn:
         if end - start > DAY:
             _analyze_prices(conn)
@@ -229,6 +230,8 @@ def compute_market_hourly(pool: ConnectionPool, realm: str, start: datetime, end
             with conn.transaction():  # one writer at a time per realm, from the state the last one left
                 conn.execute("SELECT pg_advisory_xact_lock(hashtext('tradewatch market_pairs ' || %(realm)s))",
                              params)
+                # a week's ~240k rows (a rebuild's every counted row) hashed in memory, not sorted on disk
+                conn.execute("SET LOCAL work_mem = '64MB'")
                 report.pairs = _count(conn, *conn.execute(PAIRS_STATE_SQL, params).fetchone(), params)
     return report
 
@@ -271,7 +274,6 @@ def _count(conn, cut: datetime | None, newest: datetime | None, params: dict) ->
         conn.execute(PAIRS_HOURS_SQL, below)
         if counted:
             conn.execute("DELETE FROM warehouse.market_pairs WHERE realm = %(realm)s", params)
-            conn.execute("SET LOCAL work_mem = '64MB'")
             conn.execute(PAIRS_REBUILD_SQL, params)
             done.append("rebuilt")
         else:
@@ -281,7 +283,6 @@ def _count(conn, cut: datetime | None, newest: datetime | None, params: dict) ->
         target = count_target(newest)
         if cut is None or target > cut:
             forward = {**params, "start": cut or BEGINNING, "end": target}
-            conn.execute("SET LOCAL work_mem = '64MB'")  # a week's ~240k rows hashed in memory, not sorted on disk
             conn.execute(PAIRS_HOURS_SQL, forward)
             conn.execute(PAIRS_ADD_SQL, forward)
             conn.execute("INSERT INTO warehouse.market_pairs_state (realm, counted_before) VALUES (%(realm)s, %(end)s) "
