@@ -47,9 +47,10 @@ PAIRS_STATE = """(SELECT counted_before FROM warehouse.market_pairs_state WHERE 
 # league-hour has a rate. The rate is the one of analytics.exchange_divine_price (what
 # `divinePrice` and every conversion read): the exchange's divine|chaos market of the hour
 # where it has a row, else the order book's. The exchange's is among the hour's own rows (a
-# window over the league-hour: one sort of the ~1,450 rows, which the grouping then reuses); the
-# book's is probed by primary key only for a league-hour without it. The packed arrays are built
-# from rows already in key order (a sorted subquery: one sort, not one per array). A league's
+# window over the league-hour, its rows in key order: the one sort of the ~1,450 rows, which the
+# grouping and the packing reuse); the book's is probed by primary key only for a league-hour
+# without it. The packed arrays are built from rows already in key order (one sort, not one per
+# array); `a` is read once, so the planner keeps that order. A league's
 # first and last traded hour (warehouse.market_leagues) only ever widen: a re-run never narrows them.
 HOURLY_SQL = f"""
 WITH old AS (
@@ -61,7 +62,8 @@ p AS (
            max(vwap_price) FILTER (WHERE item_key = %(divine)s AND quote_currency = 'chaos') OVER w AS exchange_rate
     FROM warehouse.exchange_prices
     WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
-    WINDOW w AS (PARTITION BY league, observed_hour)),
+    WINDOW w AS (PARTITION BY league, observed_hour ORDER BY item_key
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)),
 a AS (
     SELECT p.league, p.observed_hour, p.item_key, sum(p.volume) AS volume,
            coalesce(sum(p.volume) FILTER (WHERE p.vwap_price IS NOT NULL
@@ -98,7 +100,7 @@ packed AS (
 stale AS (  -- a league-hour of the window that no longer has an item (the others were replaced in place)
     DELETE FROM warehouse.market_hours h
     WHERE h.realm = %(realm)s AND h.observed_hour >= %(start)s AND h.observed_hour < %(end)s
-      AND NOT EXISTS (SELECT 1 FROM a WHERE a.league = h.league AND a.observed_hour = h.observed_hour)),
+      AND NOT EXISTS (SELECT 1 FROM packed WHERE packed.league = h.league AND packed.observed_hour = h.observed_hour)),
 leagues AS (
     INSERT INTO warehouse.market_leagues AS l (realm, league, first_hour, last_hour)
     SELECT %(realm)s, league, min(observed_hour), max(observed_hour) FROM packed GROUP BY league
@@ -140,11 +142,16 @@ ON CONFLICT (realm, item_key, league, quote_currency) DO UPDATE SET
     last_hour = greatest(m.last_hour, EXCLUDED.last_hour), traded_first = least(m.traded_first, EXCLUDED.traded_first),
     traded_last = greatest(m.traded_last, EXCLUDED.traded_last)
 """
-# the hours of the window with rows, now counted
+# the hours of the window with rows, now counted: one probe of the hour index per hour (from the realm's first
+# stored hour), not a read of the window's every row (a week's 240k rows took 67 ms)
 PAIRS_HOURS_SQL = """
 INSERT INTO warehouse.market_pairs_hours (realm, observed_hour)
-SELECT DISTINCT realm, observed_hour FROM warehouse.exchange_prices
-WHERE realm = %(realm)s AND observed_hour >= %(start)s AND observed_hour < %(end)s AND item_key <> %(chaos)s
+SELECT %(realm)s, h.hour
+FROM generate_series(greatest(%(start)s::timestamptz,
+                              (SELECT min(observed_hour) FROM warehouse.exchange_prices WHERE realm = %(realm)s)),
+                     %(end)s::timestamptz - interval '1 hour', interval '1 hour') AS h(hour)
+WHERE EXISTS (SELECT 1 FROM warehouse.exchange_prices p
+              WHERE p.observed_hour = h.hour AND p.realm = %(realm)s AND p.item_key <> %(chaos)s)
 """
 # every counted hour summed anew (a semi-join: each hour read through the exchange prices' hour index)
 PAIRS_REBUILD_SQL = "INSERT INTO warehouse.market_pairs " + PAIRS_SELECT.replace(
